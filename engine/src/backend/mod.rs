@@ -1,0 +1,106 @@
+//! I/O backends behind one small driver interface.
+//!
+//! The reactor (`runtime::reactor`) owns all connection logic: codec, pipes, batching, timers.
+//! A driver only moves bytes: it takes requests ([`Req`]) and reports completions ([`Event`]).
+//! Both drivers give the same guarantees, so every test runs unchanged on either:
+//! * at most one `Send` per key is in flight, and its iovecs stay valid until `Sent`;
+//! * `Received` data is borrowed for the duration of the callback only (the io_uring buffer goes
+//!   back to the provided-buffer ring right after);
+//! * after `Close`, exactly one `Closed` is reported once no operation on the key is in flight,
+//!   and the fd is closed by then, so the key's slot can be reused safely.
+
+pub(crate) mod epoll;
+pub(crate) mod sys;
+pub(crate) mod uring;
+
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+use std::time::Duration;
+
+use sys::SockAddr;
+
+/// Which backend a context runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// io_uring: multishot accept/recv with a provided-buffer ring, batched sends.
+    Uring,
+    /// epoll readiness with non-blocking recv/sendmsg.
+    Epoll,
+}
+
+impl Backend {
+    /// Lower-case name, as accepted by `RINGLINK_BACKEND`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Uring => "uring",
+            Backend::Epoll => "epoll",
+        }
+    }
+}
+
+/// Identifies one endpoint (listener or connection) of a reactor: slot and generation, so a
+/// completion for a closed endpoint can never reach the slot's next occupant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Key(pub(crate) u64);
+
+impl Key {
+    pub(crate) const WAKE: Key = Key((1 << 48) - 1);
+
+    pub(crate) fn new(slot: usize, generation: u32) -> Key {
+        debug_assert!(slot < (1 << 24));
+        Key(((generation as u64 & 0xFF_FFFF) << 24) | slot as u64)
+    }
+
+    pub(crate) fn slot(self) -> usize {
+        (self.0 & 0xFF_FFFF) as usize
+    }
+}
+
+/// A request to the driver.
+pub(crate) enum Req {
+    /// Accept connections on a listening socket until `Close`.
+    Listen { key: Key, fd: RawFd },
+    /// Connect a fresh non-blocking socket.
+    Connect { key: Key, fd: RawFd, addr: SockAddr },
+    /// Deliver received data until `StopRecv` or `Close`.
+    StartRecv { key: Key, fd: RawFd },
+    /// Pause receiving (the application is not reading). Data already received may still
+    /// arrive as `Received`.
+    StopRecv { key: Key },
+    /// Send the bytes described by `iov`.
+    /// The caller keeps the iovec array and the memory it points to alive and unchanged until
+    /// the matching `Sent`.
+    Send { key: Key, fd: RawFd, iov: *const libc::iovec, iovcnt: usize },
+    /// Cancel everything on the key, close the fd, then report `Closed`.
+    Close { key: Key, fd: OwnedFd },
+}
+
+/// A completion reported by the driver.
+pub(crate) enum Event<'a> {
+    Accepted { key: Key, fd: OwnedFd },
+    AcceptFailed { key: Key, err: io::Error },
+    Connected { key: Key, result: io::Result<()> },
+    Received { key: Key, data: &'a [u8] },
+    /// The peer closed (None) or the connection failed.
+    RecvClosed { key: Key, err: Option<io::Error> },
+    Sent { key: Key, result: io::Result<usize> },
+    Closed { key: Key },
+}
+
+/// The interface both backends implement. The reactor is generic over it (no dynamic
+/// dispatch on the hot path).
+pub(crate) trait Driver {
+    fn backend(&self) -> Backend;
+
+    /// Apply `reqs`, wait for completions (at most `timeout`; None = until something happens),
+    /// and hand each to `on_event`, which may queue further requests into `reqs`.
+    fn poll<F>(&mut self, reqs: &mut Vec<Req>, timeout: Option<Duration>, on_event: F) -> io::Result<()>
+    where
+        F: FnMut(Event<'_>, &mut Vec<Req>);
+}
+
+/// Whether io_uring with the features we need can be set up here. Errors say why not
+/// (ENOSYS: old kernel or seccomp; EPERM: `kernel.io_uring_disabled` or a sandbox).
+pub(crate) fn probe_uring() -> io::Result<()> {
+    uring::probe()
+}

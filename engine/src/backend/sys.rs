@@ -1,0 +1,306 @@
+//! Thin, checked wrappers over the libc calls the engine needs (sockets, eventfd, poll).
+//!
+//! All raw libc use outside the two drivers funnels through here so each `unsafe` block sits
+//! next to the one syscall it wraps.
+
+use std::io;
+use std::mem;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// Turn a `-1` return into the thread's `errno`.
+macro_rules! syscall {
+    ($e:expr) => {{
+        let r = $e;
+        if r == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    }};
+}
+pub(crate) use syscall;
+
+/// A socket address in kernel form (inet, inet6 or unix), owned so it outlives async ops.
+#[derive(Clone)]
+pub(crate) struct SockAddr {
+    pub(crate) storage: libc::sockaddr_storage,
+    pub(crate) len: libc::socklen_t,
+}
+
+impl SockAddr {
+    pub(crate) fn from_inet(addr: SocketAddr) -> SockAddr {
+        // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+        let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+        let len = match addr {
+            SocketAddr::V4(a) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(a.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+                unsafe { (&mut storage as *mut _ as *mut libc::sockaddr_in).write(sin) };
+                mem::size_of::<libc::sockaddr_in>()
+            }
+            SocketAddr::V6(a) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo(),
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
+                    sin6_scope_id: a.scope_id(),
+                };
+                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+                unsafe { (&mut storage as *mut _ as *mut libc::sockaddr_in6).write(sin6) };
+                mem::size_of::<libc::sockaddr_in6>()
+            }
+        };
+        SockAddr {
+            storage,
+            len: len as libc::socklen_t,
+        }
+    }
+
+    /// A unix-domain address; a leading `@` selects the abstract namespace.
+    pub(crate) fn from_unix(path: &str) -> io::Result<SockAddr> {
+        // SAFETY: all-zero sockaddr_storage is valid.
+        let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+        // SAFETY: sockaddr_un fits in sockaddr_storage and has byte alignment needs only.
+        let sun = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_un) };
+        sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let bytes = path.as_bytes();
+        let (abstract_ns, name) = match bytes.first() {
+            Some(b'@') => (true, &bytes[1..]),
+            _ => (false, bytes),
+        };
+        // A filesystem path needs a terminating NUL inside sun_path.
+        let room = sun.sun_path.len() - usize::from(!abstract_ns);
+        if name.len() + usize::from(abstract_ns) > room {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
+        let off = usize::from(abstract_ns);
+        for (i, b) in name.iter().enumerate() {
+            sun.sun_path[off + i] = *b as libc::c_char;
+        }
+        let path_len = off + name.len() + usize::from(!abstract_ns);
+        let base = mem::size_of::<libc::sa_family_t>();
+        Ok(SockAddr {
+            storage,
+            len: (base + path_len) as libc::socklen_t,
+        })
+    }
+
+    pub(crate) fn family(&self) -> libc::c_int {
+        self.storage.ss_family as libc::c_int
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const libc::sockaddr {
+        &self.storage as *const _ as *const libc::sockaddr
+    }
+
+    /// The inet address, if this is one.
+    pub(crate) fn to_inet(&self) -> Option<SocketAddr> {
+        match self.family() {
+            libc::AF_INET => {
+                // SAFETY: family says the storage holds a sockaddr_in.
+                let sin = unsafe { &*(self.as_ptr() as *const libc::sockaddr_in) };
+                let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: family says the storage holds a sockaddr_in6.
+                let sin6 = unsafe { &*(self.as_ptr() as *const libc::sockaddr_in6) };
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                    u16::from_be(sin6.sin6_port),
+                    sin6.sin6_flowinfo,
+                    sin6.sin6_scope_id,
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A non-blocking, close-on-exec stream socket of the address's family.
+pub(crate) fn stream_socket(family: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the returned fd is owned by the OwnedFd.
+    let fd = syscall!(unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub(crate) fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+    // SAFETY: the option value is a valid int for its size.
+    syscall!(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            &v as *const _ as *const libc::c_void,
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// Options every connection gets: no Nagle for TCP, optional kernel buffer sizes.
+pub(crate) fn tune_stream(fd: RawFd, family: libc::c_int, sndbuf: i32, rcvbuf: i32) -> io::Result<()> {
+    if family != libc::AF_UNIX {
+        set_int_opt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+    }
+    if sndbuf > 0 {
+        set_int_opt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, sndbuf)?;
+    }
+    if rcvbuf > 0 {
+        set_int_opt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, rcvbuf)?;
+    }
+    Ok(())
+}
+
+/// Create, bind and listen.
+pub(crate) fn listen(addr: &SockAddr, backlog: i32, v6only: bool) -> io::Result<OwnedFd> {
+    let fd = stream_socket(addr.family())?;
+    if addr.family() != libc::AF_UNIX {
+        set_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    }
+    if addr.family() == libc::AF_INET6 {
+        set_int_opt(fd.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, v6only as i32)?;
+    }
+    // SAFETY: `addr` holds a valid sockaddr of `len` bytes.
+    syscall!(unsafe { libc::bind(fd.as_raw_fd(), addr.as_ptr(), addr.len) })?;
+    // SAFETY: plain syscall on an owned fd.
+    syscall!(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
+    Ok(fd)
+}
+
+/// The locally bound address of a socket.
+pub(crate) fn local_addr(fd: RawFd) -> io::Result<SockAddr> {
+    // SAFETY: zeroed storage is valid; the kernel fills at most `len` bytes.
+    let mut a = SockAddr {
+        storage: unsafe { mem::zeroed() },
+        len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+    };
+    // SAFETY: pointers refer to `a`'s storage and length.
+    syscall!(unsafe { libc::getsockname(fd, &mut a.storage as *mut _ as *mut libc::sockaddr, &mut a.len) })?;
+    Ok(a)
+}
+
+/// The peer's address of a connected socket.
+pub(crate) fn peer_addr(fd: RawFd) -> io::Result<SockAddr> {
+    // SAFETY: as in `local_addr`.
+    let mut a = SockAddr {
+        storage: unsafe { mem::zeroed() },
+        len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+    };
+    // SAFETY: pointers refer to `a`'s storage and length.
+    syscall!(unsafe { libc::getpeername(fd, &mut a.storage as *mut _ as *mut libc::sockaddr, &mut a.len) })?;
+    Ok(a)
+}
+
+/// The pending error of a socket (non-blocking connect result).
+pub(crate) fn take_error(fd: RawFd) -> io::Result<Option<io::Error>> {
+    let mut err: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err`/`len` are valid out-parameters for SO_ERROR.
+    syscall!(unsafe {
+        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut _ as *mut libc::c_void, &mut len)
+    })?;
+    Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
+}
+
+/// An eventfd used to wake a parked thread (non-blocking, close-on-exec).
+pub(crate) struct EventFd(OwnedFd);
+
+impl EventFd {
+    pub(crate) fn new() -> io::Result<EventFd> {
+        // SAFETY: plain syscall; the fd is owned below.
+        let fd = syscall!(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+        // SAFETY: fresh descriptor.
+        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+
+    /// Add one to the counter: makes the fd readable.
+    pub(crate) fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64. EAGAIN (counter saturated) is harmless: the
+        // fd is readable anyway.
+        unsafe { libc::write(self.fd(), &one as *const u64 as *const libc::c_void, 8) };
+    }
+
+    /// Reset the counter.
+    pub(crate) fn drain(&self) {
+        drain_eventfd(self.fd());
+    }
+
+    /// Block until signalled or `timeout` passes (None = forever). Returns true if signalled.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> bool {
+        poll_readable(&[self.fd()], timeout).map(|n| n > 0).unwrap_or(false)
+    }
+}
+
+/// Reset an eventfd's counter given only its descriptor.
+pub(crate) fn drain_eventfd(fd: RawFd) {
+    let mut v: u64 = 0;
+    // SAFETY: reads 8 bytes into a valid u64; EAGAIN just means it was not signalled.
+    unsafe { libc::read(fd, &mut v as *mut u64 as *mut libc::c_void, 8) };
+}
+
+/// poll(2) for readability on `fds`; returns how many are ready.
+pub(crate) fn poll_readable(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<usize> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+        .collect();
+    let ms = timeout_ms(timeout);
+    // SAFETY: `pfds` is a valid array of `len` pollfd structs.
+    let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINTR) {
+            return Ok(0);
+        }
+        return Err(e);
+    }
+    Ok(r as usize)
+}
+
+/// Milliseconds for poll/epoll, rounded up so a sub-millisecond wait never becomes a busy loop.
+pub(crate) fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(d) => {
+            let ms = d.as_nanos().div_ceil(1_000_000);
+            ms.min(i32::MAX as u128) as libc::c_int
+        }
+    }
+}
+
+/// Raise RLIMIT_NOFILE's soft limit to the hard limit (many connections need many fds).
+pub fn raise_fd_limit() {
+    // SAFETY: zeroed rlimit is valid; get/setrlimit read/write it.
+    unsafe {
+        let mut rl: libc::rlimit = mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
+            rl.rlim_cur = rl.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+    }
+}

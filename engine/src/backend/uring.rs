@@ -1,0 +1,533 @@
+//! The io_uring backend: one ring per reactor, multishot accept, multishot receive into a
+//! provided-buffer ring, one `SENDMSG` per batch, eventfd read for cross-thread wake-ups.
+//!
+//! Ring flags: `SINGLE_ISSUER | DEFER_TASKRUN` when one thread owns the ring (reactor threads);
+//! `COOP_TASKRUN` when several application threads may take turns driving it (inline mode).
+//! `user_data` = key << 8 | op, and the key carries a generation, so a late completion for a
+//! closed connection is recognised and dropped.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use super::sys::syscall;
+use super::{Backend, Driver, Event, Key, Req};
+
+const OP_ACCEPT: u64 = 1;
+const OP_CONNECT: u64 = 2;
+const OP_RECV: u64 = 3;
+const OP_SEND: u64 = 4;
+const OP_CANCEL: u64 = 5;
+const OP_WAKE: u64 = 6;
+
+const BGID: u16 = 7;
+
+fn ud(key: Key, op: u64) -> u64 {
+    (key.0 << 8) | op
+}
+
+/// Receive buffers: count and size of the per-reactor provided-buffer ring.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BufConfig {
+    pub(crate) count: u16,
+    pub(crate) size: u32,
+}
+
+impl Default for BufConfig {
+    fn default() -> Self {
+        BufConfig {
+            count: 128,
+            size: 32 * 1024,
+        }
+    }
+}
+
+/// Anonymous page-aligned memory, unmapped on drop.
+struct Mmap {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Mmap {
+    fn new(len: usize) -> io::Result<Mmap> {
+        // SAFETY: anonymous private mapping; no file, result checked.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mmap {
+            ptr: p as *mut u8,
+            len,
+        })
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping created in `new`.
+        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+    }
+}
+
+/// The provided-buffer ring: the kernel picks a free buffer for each multishot receive
+/// completion; we hand it back as soon as its bytes are copied out.
+struct BufRing {
+    ring: Mmap,
+    bufs: Mmap,
+    count: u16,
+    size: u32,
+    tail: u16,
+}
+
+impl BufRing {
+    fn new(cfg: BufConfig) -> io::Result<BufRing> {
+        assert!(cfg.count.is_power_of_two());
+        let ring = Mmap::new((cfg.count as usize * 16).max(4096))?;
+        let bufs = Mmap::new(cfg.count as usize * cfg.size as usize)?;
+        let mut r = BufRing {
+            ring,
+            bufs,
+            count: cfg.count,
+            size: cfg.size,
+            tail: 0,
+        };
+        for bid in 0..cfg.count {
+            r.push(bid);
+        }
+        r.publish();
+        Ok(r)
+    }
+
+    fn entries(&self) -> *mut types::BufRingEntry {
+        self.ring.ptr as *mut types::BufRingEntry
+    }
+
+    /// Queue buffer `bid` at the tail (published by `publish`).
+    fn push(&mut self, bid: u16) {
+        let idx = (self.tail & (self.count - 1)) as usize;
+        // SAFETY: `idx < count`; the entry slot at the tail is owned by us until the tail is
+        // published past it.
+        let e = unsafe { &mut *self.entries().add(idx) };
+        // SAFETY: `bid < count`, so the address is inside the buffer mapping.
+        e.set_addr(unsafe { self.bufs.ptr.add(bid as usize * self.size as usize) } as u64);
+        e.set_len(self.size);
+        e.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    fn publish(&self) {
+        // SAFETY: the ring base is page aligned and its entries initialised; `tail` returns
+        // the address of the shared tail field, which the kernel reads with acquire semantics.
+        unsafe {
+            let tail = types::BufRingEntry::tail(self.entries()) as *const AtomicU16;
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+
+    fn data(&self, bid: u16, len: usize) -> &[u8] {
+        assert!(bid < self.count && len <= self.size as usize);
+        // SAFETY: the kernel filled `len` bytes of buffer `bid` and gave it to us (the CQE);
+        // it will not touch it until we push it back.
+        unsafe { std::slice::from_raw_parts(self.bufs.ptr.add(bid as usize * self.size as usize), len) }
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    key: Option<Key>,
+    fd: RawFd,
+    listener: bool,
+    inflight: u32,
+    recv_wanted: bool,
+    recv_armed: bool,
+    closing: Option<OwnedFd>,
+    addr: Option<super::sys::SockAddr>,
+    msg: Option<Box<libc::msghdr>>,
+}
+
+pub(crate) struct UringDriver {
+    ring: IoUring,
+    slots: Vec<Slot>,
+    bufs: BufRing,
+    wake_fd: RawFd,
+    wake_buf: Box<u64>,
+    closed: Vec<Key>,
+    /// Completions copied out of the CQ before dispatch (user_data, result, flags).
+    cqes: Vec<(u64, i32, u32)>,
+}
+
+/// Check that io_uring and the operations we use are available.
+pub(crate) fn probe() -> io::Result<()> {
+    let ring: IoUring = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(8)?;
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe)?;
+    for code in [opcode::RecvMulti::CODE, opcode::SendMsg::CODE, opcode::AcceptMulti::CODE, opcode::AsyncCancel2::CODE, opcode::Connect::CODE] {
+        if !probe.is_supported(code) {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring opcode missing"));
+        }
+    }
+    if !ring.params().is_feature_ext_arg() {
+        return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring lacks EXT_ARG"));
+    }
+    Ok(())
+}
+
+impl UringDriver {
+    /// `single_issuer`: only the calling thread will ever drive this ring.
+    pub(crate) fn new(wake_fd: RawFd, single_issuer: bool, cfg: BufConfig) -> io::Result<UringDriver> {
+        let mut b = IoUring::builder();
+        b.setup_cqsize(8192);
+        if single_issuer {
+            b.setup_single_issuer().setup_defer_taskrun();
+        } else {
+            b.setup_coop_taskrun();
+        }
+        let ring = b.build(1024)?;
+        let bufs = BufRing::new(cfg)?;
+        // SAFETY: the ring memory is page aligned, initialised, and lives as long as the
+        // driver; it is unregistered implicitly when the ring is dropped (the ring field is
+        // declared, and so dropped, before `bufs`).
+        unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(bufs.ring.ptr as u64, cfg.count, BGID, 0)?;
+        }
+        let mut d = UringDriver {
+            ring,
+            slots: Vec::new(),
+            bufs,
+            wake_fd,
+            wake_buf: Box::new(0),
+            closed: Vec::new(),
+            cqes: Vec::with_capacity(256),
+        };
+        d.arm_wake();
+        Ok(d)
+    }
+
+    fn push(&mut self, e: squeue::Entry) {
+        loop {
+            // SAFETY: every entry we build points at memory owned by the driver (slots, wake
+            // buffer) or by the reactor under the Req::Send contract, valid until completion.
+            if unsafe { self.ring.submission().push(&e) }.is_ok() {
+                return;
+            }
+            // SQ full: submit what we have and retry.
+            if let Err(err) = self.ring.submit() {
+                crate::runtime::log::warn(format_args!("io_uring submit failed: {err}"));
+            }
+        }
+    }
+
+    fn slot(&mut self, key: Key) -> &mut Slot {
+        let s = key.slot();
+        if self.slots.len() <= s {
+            self.slots.resize_with(s + 1, Slot::default);
+        }
+        let slot = &mut self.slots[s];
+        if slot.key != Some(key) {
+            *slot = Slot {
+                key: Some(key),
+                ..Slot::default()
+            };
+        }
+        slot
+    }
+
+    fn live(&mut self, key: Key) -> Option<&mut Slot> {
+        self.slots.get_mut(key.slot()).filter(|s| s.key == Some(key))
+    }
+
+    fn arm_wake(&mut self) {
+        let e = opcode::Read::new(types::Fd(self.wake_fd), &mut *self.wake_buf as *mut u64 as *mut u8, 8)
+            .build()
+            .user_data(ud(Key::WAKE, OP_WAKE));
+        self.push(e);
+    }
+
+    fn arm_recv(&mut self, key: Key) {
+        let s = self.slot(key);
+        if s.recv_armed || s.closing.is_some() {
+            return;
+        }
+        s.recv_armed = true;
+        s.inflight += 1;
+        let fd = s.fd;
+        let e = opcode::RecvMulti::new(types::Fd(fd), BGID).build().user_data(ud(key, OP_RECV));
+        self.push(e);
+    }
+
+    fn cancel(&mut self, key: Key, target: u64) {
+        let s = self.slot(key);
+        s.inflight += 1;
+        let e = opcode::AsyncCancel::new(target).build().user_data(ud(key, OP_CANCEL));
+        self.push(e);
+    }
+
+    fn apply(&mut self, req: Req) {
+        match req {
+            Req::Listen { key, fd } => {
+                let s = self.slot(key);
+                s.fd = fd;
+                s.listener = true;
+                s.inflight += 1;
+                let e = opcode::AcceptMulti::new(types::Fd(fd))
+                    .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+                    .build()
+                    .user_data(ud(key, OP_ACCEPT));
+                self.push(e);
+            }
+            Req::Connect { key, fd, addr } => {
+                let s = self.slot(key);
+                s.fd = fd;
+                s.inflight += 1;
+                let a = s.addr.insert(addr);
+                let e = opcode::Connect::new(types::Fd(fd), a.as_ptr(), a.len).build().user_data(ud(key, OP_CONNECT));
+                self.push(e);
+            }
+            Req::StartRecv { key, fd } => {
+                let s = self.slot(key);
+                s.fd = fd;
+                s.recv_wanted = true;
+                self.arm_recv(key);
+            }
+            Req::StopRecv { key } => {
+                if let Some(s) = self.live(key) {
+                    s.recv_wanted = false;
+                    if s.recv_armed {
+                        self.cancel(key, ud(key, OP_RECV));
+                    }
+                }
+            }
+            Req::Send { key, fd, iov, iovcnt } => {
+                let s = self.slot(key);
+                s.fd = fd;
+                s.inflight += 1;
+                // SAFETY: zeroed msghdr is valid.
+                let mut m: Box<libc::msghdr> = s.msg.take().unwrap_or_else(|| Box::new(unsafe { std::mem::zeroed() }));
+                m.msg_iov = iov as *mut libc::iovec;
+                m.msg_iovlen = iovcnt.min(libc::UIO_MAXIOV as usize) as _;
+                let mp: *const libc::msghdr = &*m;
+                s.msg = Some(m);
+                let e = opcode::SendMsg::new(types::Fd(fd), mp)
+                    .flags(libc::MSG_NOSIGNAL as u32)
+                    .build()
+                    .user_data(ud(key, OP_SEND));
+                self.push(e);
+            }
+            Req::Close { key, fd } => {
+                let raw = fd.as_raw_fd();
+                let s = self.slot(key);
+                s.fd = raw;
+                s.recv_wanted = false;
+                s.closing = Some(fd);
+                if s.inflight == 0 {
+                    self.finish_close(key);
+                } else {
+                    let s = self.slot(key);
+                    s.inflight += 1;
+                    let e = opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(raw)).all())
+                        .build()
+                        .user_data(ud(key, OP_CANCEL));
+                    self.push(e);
+                }
+            }
+        }
+    }
+
+    fn finish_close(&mut self, key: Key) {
+        if let Some(s) = self.live(key) {
+            let fd = s.closing.take();
+            *s = Slot::default();
+            drop(fd);
+            self.closed.push(key);
+        }
+    }
+
+    /// One operation of `key` finished for good.
+    fn op_done(&mut self, key: Key) {
+        if let Some(s) = self.live(key) {
+            s.inflight = s.inflight.saturating_sub(1);
+            if s.inflight == 0 && s.closing.is_some() {
+                self.finish_close(key);
+            }
+        }
+    }
+
+    fn dispatch<F>(&mut self, user_data: u64, res: i32, flags: u32, reqs: &mut Vec<Req>, on_event: &mut F)
+    where
+        F: FnMut(Event<'_>, &mut Vec<Req>),
+    {
+        let op = user_data & 0xFF;
+        let key = Key(user_data >> 8);
+        let more = cqueue::more(flags);
+        if op == OP_WAKE {
+            self.arm_wake();
+            return;
+        }
+        let closing = match self.live(key) {
+            Some(s) => s.closing.is_some(),
+            None => {
+                // A completion for a slot that was already closed and reused: only a provided
+                // buffer may need to go back.
+                if let Some(bid) = cqueue::buffer_select(flags) {
+                    self.bufs.push(bid);
+                    self.bufs.publish();
+                }
+                return;
+            }
+        };
+        match op {
+            OP_ACCEPT => {
+                if res >= 0 {
+                    // SAFETY: a non-negative result of accept is a fresh descriptor we own.
+                    let fd = unsafe { OwnedFd::from_raw_fd(res) };
+                    if !closing {
+                        on_event(Event::Accepted { key, fd }, reqs);
+                    }
+                } else if !closing && res != -libc::ECANCELED {
+                    on_event(Event::AcceptFailed { key, err: io::Error::from_raw_os_error(-res) }, reqs);
+                }
+                if !more {
+                    self.op_done(key);
+                    if !closing && res != -libc::ECANCELED {
+                        // Multishot accept ended (e.g. after an error): re-arm.
+                        if let Some(s) = self.live(key) {
+                            let fd = s.fd;
+                            s.inflight += 1;
+                            let e = opcode::AcceptMulti::new(types::Fd(fd))
+                                .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+                                .build()
+                                .user_data(ud(key, OP_ACCEPT));
+                            self.push(e);
+                        }
+                    }
+                }
+            }
+            OP_CONNECT => {
+                self.op_done(key);
+                if !closing {
+                    let result = if res < 0 { Err(io::Error::from_raw_os_error(-res)) } else { Ok(()) };
+                    on_event(Event::Connected { key, result }, reqs);
+                }
+            }
+            OP_RECV => {
+                let mut rearm = false;
+                if res > 0 {
+                    let bid = cqueue::buffer_select(flags).expect("multishot recv without buffer");
+                    if !closing {
+                        on_event(Event::Received { key, data: self.bufs.data(bid, res as usize) }, reqs);
+                    }
+                    self.bufs.push(bid);
+                    self.bufs.publish();
+                    rearm = true;
+                } else if res == -libc::ENOBUFS {
+                    // The ring ran dry; buffers are back by now.
+                    rearm = true;
+                } else if res != -libc::ECANCELED && !closing {
+                    let err = (res < 0).then(|| io::Error::from_raw_os_error(-res));
+                    if let Some(s) = self.live(key) {
+                        s.recv_wanted = false;
+                    }
+                    on_event(Event::RecvClosed { key, err }, reqs);
+                }
+                if !more {
+                    if let Some(s) = self.live(key) {
+                        s.recv_armed = false;
+                    }
+                    self.op_done(key);
+                    if rearm || res == -libc::ECANCELED {
+                        if let Some(s) = self.live(key) {
+                            if s.recv_wanted && s.closing.is_none() {
+                                self.arm_recv(key);
+                            }
+                        }
+                    }
+                }
+            }
+            OP_SEND => {
+                self.op_done(key);
+                if !closing {
+                    let result = if res < 0 { Err(io::Error::from_raw_os_error(-res)) } else { Ok(res as usize) };
+                    on_event(Event::Sent { key, result }, reqs);
+                }
+            }
+            OP_CANCEL => self.op_done(key),
+            _ => {}
+        }
+    }
+}
+
+impl Driver for UringDriver {
+    fn backend(&self) -> Backend {
+        Backend::Uring
+    }
+
+    fn poll<F>(&mut self, reqs: &mut Vec<Req>, timeout: Option<Duration>, mut on_event: F) -> io::Result<()>
+    where
+        F: FnMut(Event<'_>, &mut Vec<Req>),
+    {
+        for r in reqs.drain(..) {
+            self.apply(r);
+        }
+        let busy = !self.closed.is_empty();
+        let res = match (busy, timeout) {
+            (false, None) => self.ring.submit_and_wait(1),
+            (b, t) => {
+                let t = if b { Duration::ZERO } else { t.unwrap_or(Duration::ZERO) };
+                let ts = types::Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+        };
+        if let Err(e) = res {
+            match e.raw_os_error() {
+                Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) => {}
+                _ => return Err(e),
+            }
+        }
+        for key in std::mem::take(&mut self.closed) {
+            on_event(Event::Closed { key }, &mut *reqs);
+        }
+        loop {
+            self.cqes.clear();
+            self.cqes.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+            if self.cqes.is_empty() {
+                break;
+            }
+            let batch = std::mem::take(&mut self.cqes);
+            for &(u, r, f) in &batch {
+                self.dispatch(u, r, f, reqs, &mut on_event);
+            }
+            self.cqes = batch;
+            for key in std::mem::take(&mut self.closed) {
+                on_event(Event::Closed { key }, &mut *reqs);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for UringDriver {
+    fn drop(&mut self) {
+        // Descriptors still open in closing slots are closed by their OwnedFd. The ring is
+        // torn down before the buffer memory (field order), so the kernel never writes into
+        // unmapped buffers.
+        let _ = syscall!(0);
+    }
+}

@@ -1,0 +1,37 @@
+//! ringlink: a ZMTP 3.1 messaging engine (libzmq-compatible on the wire) built on io_uring with
+//! one reactor thread per core, and an epoll backend for comparison and fallback.
+//!
+//! Layers (each a module; lower layers never call upper ones):
+//! * [`protocol`]: sans-IO ZMTP codec (greeting, frames, commands, handshake, heartbeats).
+//! * `pipe`: lock-free byte pipes between application threads and reactors.
+//! * `socket`: routing patterns (PAIR, DEALER, ROUTER) over pipes; no I/O.
+//! * `runtime`: context, reactor threads, connection state machines, timers.
+//! * `backend`: the io_uring and epoll drivers behind one small interface.
+//!
+//! ```no_run
+//! use ringlink::{Context, SocketType};
+//! let ctx = Context::new()?;
+//! let mut server = ctx.socket(SocketType::Pair)?;
+//! server.bind("tcp://127.0.0.1:*")?;
+//! let mut client = ctx.socket(SocketType::Pair)?;
+//! client.connect(&server.last_endpoint().unwrap())?;
+//! client.send(b"hello", 0)?;
+//! assert_eq!(server.recv_bytes(0)?, b"hello");
+//! # Ok::<(), ringlink::Error>(())
+//! ```
+
+pub mod backend;
+pub mod error;
+mod options;
+mod pipe;
+pub mod protocol;
+mod runtime;
+mod socket;
+mod transport;
+
+pub use backend::Backend;
+pub use error::{Error, Result};
+pub use options::SocketOption;
+pub use protocol::SocketType;
+pub use runtime::context::{Context, ContextBuilder};
+pub use socket::{Socket, DONTWAIT, SNDMORE};

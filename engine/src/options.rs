@@ -1,0 +1,237 @@
+//! Socket options: the typed public enum and the plain settings struct a socket carries.
+//!
+//! Defaults follow libzmq 4.3 so ported programs behave the same (notably SNDHWM = RCVHWM =
+//! 1000 messages, LINGER = -1, RECONNECT_IVL = 100 ms, HANDSHAKE_IVL = 30 s).
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// A socket option and its value (libzmq names; times in milliseconds, -1 = infinite).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketOption {
+    /// Messages queued per peer for sending before send blocks/fails (0 = unlimited).
+    SndHwm(i32),
+    /// Messages queued per peer on receive before the connection is paused (0 = unlimited).
+    RcvHwm(i32),
+    /// How long unsent messages are kept after close, ms (-1 = until sent, 0 = drop).
+    Linger(i32),
+    /// Send timeout, ms (-1 = block, 0 = never block).
+    SndTimeo(i32),
+    /// Receive timeout, ms (-1 = block, 0 = never block).
+    RcvTimeo(i32),
+    /// This socket's identity, announced to peers (1..=255 bytes, first byte not 0).
+    RoutingId(Vec<u8>),
+    /// ROUTER: the routing id to give the peer of the next `connect`.
+    ConnectRoutingId(Vec<u8>),
+    /// ROUTER: unroutable messages fail with EHOSTUNREACH, full peers with EAGAIN.
+    RouterMandatory(bool),
+    /// ROUTER: a new peer with a routing id in use takes it over.
+    RouterHandover(bool),
+    /// DEALER/ROUTER: send an empty message to every new peer.
+    ProbeRouter(bool),
+    /// Initial reconnect interval, ms (-1 = no reconnect).
+    ReconnectIvl(i32),
+    /// Upper bound for exponential reconnect backoff, ms (0 = no backoff).
+    ReconnectIvlMax(i32),
+    /// Queue messages only to completed connections.
+    Immediate(bool),
+    /// Largest inbound frame accepted; larger ones disconnect the peer (-1 = no limit).
+    MaxMsgSize(i64),
+    /// Send a PING every this many ms (0 = off).
+    HeartbeatIvl(i32),
+    /// TTL announced in our PINGs, ms.
+    HeartbeatTtl(i32),
+    /// Disconnect when nothing arrives this long after a PING, ms (-1 = use HeartbeatIvl).
+    HeartbeatTimeout(i32),
+    /// Maximum time for the ZMTP handshake, ms (0 = no limit).
+    HandshakeIvl(i32),
+    /// Kernel send buffer size (SO_SNDBUF), bytes (-1 or 0 = OS default).
+    SndBuf(i32),
+    /// Kernel receive buffer size (SO_RCVBUF), bytes (-1 or 0 = OS default).
+    RcvBuf(i32),
+    /// Allow IPv6 addresses (and dual-stack wildcard binds).
+    Ipv6(bool),
+    /// Listen backlog.
+    Backlog(i32),
+}
+
+/// Effective settings of one socket.
+#[derive(Debug, Clone)]
+pub(crate) struct SockOpts {
+    pub(crate) sndhwm: u64,
+    pub(crate) rcvhwm: u64,
+    pub(crate) linger: Option<Duration>,
+    pub(crate) sndtimeo: Option<Duration>,
+    pub(crate) rcvtimeo: Option<Duration>,
+    pub(crate) routing_id: Vec<u8>,
+    pub(crate) connect_routing_id: Option<Vec<u8>>,
+    pub(crate) router_mandatory: bool,
+    pub(crate) router_handover: bool,
+    pub(crate) probe_router: bool,
+    pub(crate) reconnect_ivl: Option<Duration>,
+    pub(crate) reconnect_ivl_max: Option<Duration>,
+    pub(crate) immediate: bool,
+    pub(crate) max_msg_size: Option<u64>,
+    pub(crate) heartbeat_ivl: Option<Duration>,
+    pub(crate) heartbeat_ttl: Option<Duration>,
+    pub(crate) heartbeat_timeout: Option<Duration>,
+    pub(crate) handshake_ivl: Option<Duration>,
+    pub(crate) sndbuf: i32,
+    pub(crate) rcvbuf: i32,
+    pub(crate) ipv6: bool,
+    pub(crate) backlog: i32,
+}
+
+impl Default for SockOpts {
+    fn default() -> Self {
+        SockOpts {
+            sndhwm: 1000,
+            rcvhwm: 1000,
+            linger: None,
+            sndtimeo: None,
+            rcvtimeo: None,
+            routing_id: Vec::new(),
+            connect_routing_id: None,
+            router_mandatory: false,
+            router_handover: false,
+            probe_router: false,
+            reconnect_ivl: Some(Duration::from_millis(100)),
+            reconnect_ivl_max: None,
+            immediate: false,
+            max_msg_size: None,
+            heartbeat_ivl: None,
+            heartbeat_ttl: None,
+            heartbeat_timeout: None,
+            handshake_ivl: Some(Duration::from_millis(30_000)),
+            sndbuf: -1,
+            rcvbuf: -1,
+            ipv6: false,
+            backlog: 100,
+        }
+    }
+}
+
+fn non_negative(name: &str, v: i32) -> Result<u64> {
+    if v < 0 {
+        return Err(Error::invalid(format!("{name} must be >= 0, got {v}")));
+    }
+    Ok(v as u64)
+}
+
+/// -1 = infinite (None), >= 0 = that many ms.
+fn timeout(name: &str, v: i32) -> Result<Option<Duration>> {
+    match v {
+        -1 => Ok(None),
+        v if v >= 0 => Ok(Some(Duration::from_millis(v as u64))),
+        v => Err(Error::invalid(format!("{name} must be >= -1, got {v}"))),
+    }
+}
+
+/// 0 = off (None).
+fn interval(name: &str, v: i32) -> Result<Option<Duration>> {
+    Ok(match non_negative(name, v)? {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    })
+}
+
+impl SockOpts {
+    /// Validate and apply one option.
+    pub(crate) fn set(&mut self, opt: SocketOption) -> Result<()> {
+        match opt {
+            SocketOption::SndHwm(v) => self.sndhwm = non_negative("SNDHWM", v)?,
+            SocketOption::RcvHwm(v) => self.rcvhwm = non_negative("RCVHWM", v)?,
+            SocketOption::Linger(v) => {
+                // libzmq treats any negative value as infinite.
+                self.linger = if v < 0 { None } else { Some(Duration::from_millis(v as u64)) }
+            }
+            SocketOption::SndTimeo(v) => self.sndtimeo = timeout("SNDTIMEO", v)?,
+            SocketOption::RcvTimeo(v) => self.rcvtimeo = timeout("RCVTIMEO", v)?,
+            SocketOption::RoutingId(id) => {
+                if id.is_empty() || id.len() > 255 {
+                    return Err(Error::invalid("ROUTING_ID must be 1..=255 bytes"));
+                }
+                if id[0] == 0 {
+                    return Err(Error::invalid("ROUTING_ID must not start with a zero byte"));
+                }
+                self.routing_id = id;
+            }
+            SocketOption::ConnectRoutingId(id) => {
+                if id.is_empty() || id.len() > 255 {
+                    return Err(Error::invalid("CONNECT_ROUTING_ID must be 1..=255 bytes"));
+                }
+                self.connect_routing_id = Some(id);
+            }
+            SocketOption::RouterMandatory(b) => self.router_mandatory = b,
+            SocketOption::RouterHandover(b) => self.router_handover = b,
+            SocketOption::ProbeRouter(b) => self.probe_router = b,
+            SocketOption::ReconnectIvl(v) => {
+                self.reconnect_ivl = match v {
+                    -1 => None,
+                    v => Some(Duration::from_millis(non_negative("RECONNECT_IVL", v)?)),
+                }
+            }
+            SocketOption::ReconnectIvlMax(v) => {
+                self.reconnect_ivl_max = interval("RECONNECT_IVL_MAX", v)?
+            }
+            SocketOption::Immediate(b) => self.immediate = b,
+            SocketOption::MaxMsgSize(v) => {
+                self.max_msg_size = match v {
+                    -1 => None,
+                    v if v >= 0 => Some(v as u64),
+                    v => return Err(Error::invalid(format!("MAXMSGSIZE must be >= -1, got {v}"))),
+                }
+            }
+            SocketOption::HeartbeatIvl(v) => self.heartbeat_ivl = interval("HEARTBEAT_IVL", v)?,
+            SocketOption::HeartbeatTtl(v) => {
+                if !(0..=6_553_500).contains(&v) {
+                    return Err(Error::invalid("HEARTBEAT_TTL must be 0..=6553500 ms"));
+                }
+                self.heartbeat_ttl = interval("HEARTBEAT_TTL", v)?
+            }
+            SocketOption::HeartbeatTimeout(v) => {
+                self.heartbeat_timeout = match v {
+                    -1 => None,
+                    v => interval("HEARTBEAT_TIMEOUT", v)?,
+                }
+            }
+            SocketOption::HandshakeIvl(v) => self.handshake_ivl = interval("HANDSHAKE_IVL", v)?,
+            SocketOption::SndBuf(v) => {
+                self.sndbuf = v.max(-1);
+            }
+            SocketOption::RcvBuf(v) => {
+                self.rcvbuf = v.max(-1);
+            }
+            SocketOption::Ipv6(b) => self.ipv6 = b,
+            SocketOption::Backlog(v) => self.backlog = non_negative("BACKLOG", v)? as i32,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_libzmq() {
+        let o = SockOpts::default();
+        assert_eq!((o.sndhwm, o.rcvhwm), (1000, 1000));
+        assert_eq!(o.linger, None);
+        assert_eq!(o.reconnect_ivl, Some(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let mut o = SockOpts::default();
+        assert!(o.set(SocketOption::SndHwm(-1)).is_err());
+        assert!(o.set(SocketOption::RoutingId(vec![])).is_err());
+        assert!(o.set(SocketOption::RoutingId(vec![0, 1])).is_err());
+        assert!(o.set(SocketOption::RcvTimeo(-2)).is_err());
+        assert!(o.set(SocketOption::HeartbeatTtl(7_000_000)).is_err());
+        assert!(o.set(SocketOption::RcvTimeo(5)).is_ok());
+        assert_eq!(o.rcvtimeo, Some(Duration::from_millis(5)));
+    }
+}

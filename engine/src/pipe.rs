@@ -1,0 +1,769 @@
+//! Chunked single-producer/single-consumer byte pipes: the only queue between an application
+//! thread and a reactor.
+//!
+//! A pipe carries ZMTP frames verbatim (flags, size, body), so the reactor sends the bytes an
+//! application wrote without touching them, and the application reads frames the reactor copied
+//! straight out of the kernel's receive buffers. Bytes live in chunks (linked, recycled through a
+//! one-slot spare), frames never straddle chunks, and nothing is allocated per message.
+//!
+//! Publication protocol (why it is lock-free and still never loses a wake-up):
+//! * the writer appends privately, then `commit` publishes a message boundary: chunk ends with
+//!   `Release` stores, then the message counter; the reader loads them with `Acquire`;
+//! * `reader_active` is the reader's "I will look at this pipe again" flag. `commit` issues a
+//!   `SeqCst` fence and, if the flag is clear, sets it and tells the caller to notify the reader.
+//!   The reader clears it, fences, and re-checks for data before it stops looking (Dekker);
+//! * `writer_waiting` is the same handshake in the other direction for a writer blocked at HWM.
+//!
+//! This module holds `unsafe` because both threads reach the same chunk memory through raw
+//! pointers; every block states why the access is exclusive or published (see docs/unsafe.md).
+
+use std::ptr;
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Smallest chunk; an idle pipe holds none at all.
+const FIRST_CHUNK: usize = 8 * 1024;
+/// Chunks grow to this size while a pipe stays busy.
+const MAX_CHUNK: usize = 256 * 1024;
+
+struct Chunk {
+    buf: *mut u8,
+    cap: usize,
+    /// Bytes published to the reader. Final once `next` is non-null.
+    end: AtomicUsize,
+    /// The chunk the writer moved on to; published after the final `end`.
+    next: AtomicPtr<Chunk>,
+}
+
+impl Chunk {
+    fn alloc(cap: usize) -> *mut Chunk {
+        // Zeroed memory: every byte is initialised, so handing out `&mut [u8]` is sound, and
+        // large zeroed allocations come from untouched pages (no RSS until written).
+        let buf = Box::into_raw(vec![0u8; cap].into_boxed_slice()) as *mut u8;
+        Box::into_raw(Box::new(Chunk {
+            buf,
+            cap,
+            end: AtomicUsize::new(0),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }))
+    }
+
+    /// # Safety
+    /// `c` came from `Chunk::alloc`, is reachable by no one else, and is freed once.
+    unsafe fn free(c: *mut Chunk) {
+        // SAFETY: per the contract, `c` and its buffer are uniquely owned allocations made by
+        // `alloc` with exactly these layouts.
+        unsafe {
+            let chunk = Box::from_raw(c);
+            drop(Box::from_raw(ptr::slice_from_raw_parts_mut(
+                chunk.buf, chunk.cap,
+            )));
+        }
+    }
+}
+
+struct Shared {
+    /// First chunk, published by the writer's first commit (the reader starts here).
+    first: AtomicPtr<Chunk>,
+    /// The reader's current chunk: where `Drop` starts freeing.
+    head: AtomicPtr<Chunk>,
+    /// One recycled chunk handed back by the reader.
+    spare: AtomicPtr<Chunk>,
+    msgs_committed: AtomicU64,
+    msgs_read: AtomicU64,
+    reader_active: AtomicBool,
+    writer_waiting: AtomicBool,
+    closed: AtomicBool,
+    reader_gone: AtomicBool,
+    hwm: u64,
+}
+
+// SAFETY: the raw chunk pointers are only dereferenced under the publication protocol described
+// in the module doc; everything else is atomics.
+unsafe impl Send for Shared {}
+// SAFETY: as above; shared access goes through atomics and published, immutable bytes.
+unsafe impl Sync for Shared {}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Both ends are gone: walk from the reader's chunk (or the first one) along published
+        // links. The writer unlinked any unpublished chunks when it was dropped.
+        let mut c = *self.head.get_mut();
+        if c.is_null() {
+            c = *self.first.get_mut();
+        }
+        while !c.is_null() {
+            // SAFETY: no other handle exists; each chunk in the chain is freed exactly once.
+            unsafe {
+                let next = (*c).next.load(Ordering::Relaxed);
+                Chunk::free(c);
+                c = next;
+            }
+        }
+        let s = *self.spare.get_mut();
+        if !s.is_null() {
+            // SAFETY: the spare is owned by the pipe and not in the chain.
+            unsafe { Chunk::free(s) };
+        }
+    }
+}
+
+/// Create a pipe whose writer counts as full at `hwm` unread messages (0 = unlimited).
+pub(crate) fn pipe(hwm: u64) -> (Writer, Reader) {
+    let shared = Arc::new(Shared {
+        first: AtomicPtr::new(ptr::null_mut()),
+        head: AtomicPtr::new(ptr::null_mut()),
+        spare: AtomicPtr::new(ptr::null_mut()),
+        msgs_committed: AtomicU64::new(0),
+        msgs_read: AtomicU64::new(0),
+        reader_active: AtomicBool::new(false),
+        writer_waiting: AtomicBool::new(false),
+        closed: AtomicBool::new(false),
+        reader_gone: AtomicBool::new(false),
+        hwm,
+    });
+    (
+        Writer {
+            shared: shared.clone(),
+            cur: ptr::null_mut(),
+            wpos: 0,
+            ccur: ptr::null_mut(),
+            cpos: 0,
+            links: Vec::new(),
+            mark: None,
+            msgs_written: 0,
+            read_cache: 0,
+            next_size: FIRST_CHUNK,
+            fill_left: 0,
+        },
+        Reader {
+            shared,
+            cur: ptr::null_mut(),
+            rpos: 0,
+            msgs_read: 0,
+            msgs_published: 0,
+            credit_batch: credit_batch(hwm),
+        },
+    )
+}
+
+fn credit_batch(hwm: u64) -> u64 {
+    if hwm == 0 {
+        256
+    } else {
+        (hwm / 4).clamp(1, 256)
+    }
+}
+
+/// The producing end.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    /// Chunk being written.
+    cur: *mut Chunk,
+    /// Bytes written into `cur` (some maybe uncommitted).
+    wpos: usize,
+    /// The chunk holding the committed position, and that position.
+    ccur: *mut Chunk,
+    cpos: usize,
+    /// Chunk switches since the committed position, in order: (old chunk or null for the very
+    /// first chunk, its final length, new chunk).
+    links: Vec<(*mut Chunk, usize, *mut Chunk)>,
+    /// Last message boundary not yet committed: (number of `links` before it, byte position).
+    mark: Option<(usize, usize)>,
+    msgs_written: u64,
+    read_cache: u64,
+    next_size: usize,
+    /// Bytes still expected by `fill` for the current reservation.
+    fill_left: usize,
+}
+
+// SAFETY: the writer is the unique producer; its chunk pointers follow the module protocol.
+unsafe impl Send for Writer {}
+
+impl Writer {
+    /// Make `n` contiguous bytes available at the write position.
+    fn make_room(&mut self, n: usize) {
+        // SAFETY: `cur` is either null or a live chunk owned by this pipe.
+        if !self.cur.is_null() && unsafe { (*self.cur).cap } - self.wpos >= n {
+            return;
+        }
+        let want = n.max(self.next_size);
+        self.next_size = (self.next_size * 2).min(MAX_CHUNK);
+        let spare = self.shared.spare.swap(ptr::null_mut(), Ordering::Acquire);
+        let new = if !spare.is_null() && {
+            // SAFETY: the reader gave the spare up entirely; we own it now.
+            unsafe { (*spare).cap >= want }
+        } {
+            // SAFETY: exclusively owned (just taken from the spare slot), not yet published.
+            unsafe {
+                (*spare).end.store(0, Ordering::Relaxed);
+                (*spare).next.store(ptr::null_mut(), Ordering::Relaxed);
+            }
+            spare
+        } else {
+            if !spare.is_null() {
+                // SAFETY: owned (taken from the spare slot) and too small: free it.
+                unsafe { Chunk::free(spare) };
+            }
+            Chunk::alloc(want)
+        };
+        self.links.push((self.cur, self.wpos, new));
+        self.cur = new;
+        self.wpos = 0;
+    }
+
+    /// Append `n` bytes and return them for the caller to fill in full.
+    #[inline]
+    pub(crate) fn append(&mut self, n: usize) -> &mut [u8] {
+        self.make_room(n);
+        let at = self.wpos;
+        self.wpos += n;
+        // SAFETY: `make_room` guarantees `cur` is live with `cap - at >= n`; the bytes past the
+        // committed position are invisible to the reader, so this is exclusive access.
+        unsafe { std::slice::from_raw_parts_mut((*self.cur).buf.add(at), n) }
+    }
+
+    /// Append header and body as one contiguous frame.
+    #[inline]
+    pub(crate) fn write_frame(&mut self, header: &[u8], body: &[u8]) {
+        let buf = self.append(header.len() + body.len());
+        buf[..header.len()].copy_from_slice(header);
+        buf[header.len()..].copy_from_slice(body);
+    }
+
+    /// Reserve `n` contiguous bytes to be filled piecewise with `fill` (for frames that arrive
+    /// in several receive buffers).
+    pub(crate) fn begin_fill(&mut self, n: usize) {
+        self.make_room(n);
+        self.fill_left = n;
+    }
+
+    /// Copy the next piece of the reservation made by `begin_fill`.
+    pub(crate) fn fill(&mut self, bytes: &[u8]) {
+        assert!(bytes.len() <= self.fill_left, "fill past reservation");
+        let at = self.wpos;
+        // SAFETY: `begin_fill` reserved `fill_left` bytes at `wpos` in `cur`; unpublished bytes
+        // are exclusively the writer's.
+        unsafe {
+            ptr::copy_nonoverlapping(bytes.as_ptr(), (*self.cur).buf.add(at), bytes.len());
+        }
+        self.wpos += bytes.len();
+        self.fill_left -= bytes.len();
+    }
+
+    /// Remember the current position as a message boundary, to be published by
+    /// `commit_marked`. Everything after it stays invisible.
+    #[inline]
+    pub(crate) fn mark(&mut self) {
+        self.mark = Some((self.links.len(), self.wpos));
+    }
+
+    /// Publish everything appended so far (which must end a message) as `msgs` more messages.
+    /// Returns true when the reader is not looking at this pipe and must be told.
+    #[inline]
+    pub(crate) fn commit(&mut self, msgs: u64) -> bool {
+        self.mark();
+        self.commit_marked(msgs)
+    }
+
+    /// Publish up to the last `mark`, counting `msgs` more messages. Returns true when the
+    /// reader must be notified (see `commit`).
+    pub(crate) fn commit_marked(&mut self, msgs: u64) -> bool {
+        self.publish(msgs);
+        fence(Ordering::SeqCst);
+        !self.shared.reader_active.load(Ordering::Relaxed)
+            && !self.shared.reader_active.swap(true, Ordering::SeqCst)
+    }
+
+    /// Publish a finished message without the notification check: for batches, which end
+    /// with one `commit(0)` that does the check once.
+    #[inline]
+    pub(crate) fn commit_quiet(&mut self, msgs: u64) {
+        self.mark();
+        self.publish(msgs);
+    }
+
+    #[inline]
+    fn publish(&mut self, msgs: u64) {
+        let Some((k, pos)) = self.mark.take() else {
+            return;
+        };
+        for (old, len, new) in self.links.drain(..k) {
+            if old.is_null() {
+                self.shared.first.store(new, Ordering::Release);
+            } else {
+                // SAFETY: `old` is a chunk of this pipe the reader may be reading; `end` and
+                // `next` are atomics, and the bytes below `len` are complete.
+                unsafe {
+                    (*old).end.store(len, Ordering::Release);
+                    (*old).next.store(new, Ordering::Release);
+                }
+            }
+            self.ccur = new;
+            self.cpos = 0;
+        }
+        if pos != self.cpos {
+            self.cpos = pos;
+            // SAFETY: `ccur` is live: a chunk exists whenever a boundary lies past 0.
+            unsafe { (*self.ccur).end.store(pos, Ordering::Release) };
+        }
+        self.msgs_written += msgs;
+        self.shared
+            .msgs_committed
+            .store(self.msgs_written, Ordering::Release);
+    }
+
+    /// Drop everything appended since the last commit (a message cut short by a disconnect).
+    pub(crate) fn rollback(&mut self) {
+        self.fill_left = 0;
+        self.mark = None;
+        for (_, _, new) in self.links.drain(..) {
+            // SAFETY: chunks created after the committed position were never published, so
+            // they are exclusively the writer's.
+            unsafe { Chunk::free(new) };
+        }
+        self.cur = self.ccur;
+        self.wpos = self.cpos;
+    }
+
+    /// True when hwm messages are unread. Cheap while far from the mark.
+    #[inline]
+    pub(crate) fn is_full(&mut self) -> bool {
+        let hwm = self.shared.hwm;
+        if hwm == 0 || self.msgs_written - self.read_cache < hwm {
+            return false;
+        }
+        self.read_cache = self.shared.msgs_read.load(Ordering::Acquire);
+        self.msgs_written.saturating_sub(self.read_cache) >= hwm
+    }
+
+    /// Announce that the writer is blocked at HWM. Returns false if space appeared meanwhile
+    /// (then the writer must not wait).
+    pub(crate) fn wait_for_space(&mut self) -> bool {
+        self.shared.writer_waiting.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if !self.is_full() {
+            self.shared.writer_waiting.store(false, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Mark the pipe finished after the committed data. Returns true if the reader must be
+    /// notified (as `commit`).
+    pub(crate) fn close(&mut self) -> bool {
+        self.rollback();
+        self.shared.closed.store(true, Ordering::Release);
+        fence(Ordering::SeqCst);
+        !self.shared.reader_active.swap(true, Ordering::SeqCst)
+    }
+
+    /// The reading end was dropped: nothing written will ever be read.
+    pub(crate) fn reader_gone(&self) -> bool {
+        self.shared.reader_gone.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Unpublished chunks are unreachable from the shared chain: free them here.
+        self.rollback();
+        self.shared.closed.store(true, Ordering::Release);
+    }
+}
+
+/// The consuming end.
+pub(crate) struct Reader {
+    shared: Arc<Shared>,
+    cur: *mut Chunk,
+    rpos: usize,
+    msgs_read: u64,
+    msgs_published: u64,
+    credit_batch: u64,
+}
+
+// SAFETY: the reader is the unique consumer; its chunk pointers follow the module protocol.
+unsafe impl Send for Reader {}
+
+impl Reader {
+    /// The committed bytes readable now in the current chunk (whole frames). Empty when the
+    /// pipe is drained.
+    #[inline]
+    pub(crate) fn peek(&mut self) -> &[u8] {
+        loop {
+            if self.cur.is_null() {
+                let first = self.shared.first.load(Ordering::Acquire);
+                if first.is_null() {
+                    return &[];
+                }
+                self.cur = first;
+                self.shared.head.store(first, Ordering::Relaxed);
+            }
+            // SAFETY: `cur` is a live chunk of this pipe; the reader frees chunks only after
+            // moving past them.
+            let chunk = unsafe { &*self.cur };
+            let end = chunk.end.load(Ordering::Acquire);
+            if self.rpos < end {
+                // SAFETY: bytes below a published `end` are complete and never written again
+                // until the chunk is recycled, which only this reader does.
+                return unsafe {
+                    std::slice::from_raw_parts(chunk.buf.add(self.rpos), end - self.rpos)
+                };
+            }
+            let next = chunk.next.load(Ordering::Acquire);
+            if next.is_null() {
+                return &[];
+            }
+            // `end` is final once `next` is set; re-read it before leaving the chunk.
+            if self.rpos < chunk.end.load(Ordering::Acquire) {
+                continue;
+            }
+            let old = self.cur;
+            self.cur = next;
+            self.rpos = 0;
+            self.shared.head.store(next, Ordering::Relaxed);
+            let prev = self.shared.spare.swap(old, Ordering::AcqRel);
+            if !prev.is_null() {
+                // SAFETY: the writer never took `prev` back (it was still in the slot), so it
+                // is owned by the slot and now by us.
+                unsafe { Chunk::free(prev) };
+            }
+        }
+    }
+
+    /// Append the committed bytes (up to `max` bytes, across chunks) as iovecs without
+    /// consuming them; used by the reactor to send a whole backlog with one call.
+    /// Returns the byte count.
+    pub(crate) fn peek_iov(
+        &mut self,
+        iov: &mut Vec<libc::iovec>,
+        max: usize,
+        max_iov: usize,
+    ) -> usize {
+        if self.peek().is_empty() {
+            return 0;
+        }
+        let mut total = 0;
+        let mut c = self.cur;
+        let mut start = self.rpos;
+        loop {
+            // SAFETY: `cur` and chunks reachable from it through published links are live and
+            // owned by this reader until it consumes them.
+            let chunk = unsafe { &*c };
+            let end = chunk.end.load(Ordering::Acquire);
+            if end > start {
+                let take = (end - start).min(max - total);
+                iov.push(libc::iovec {
+                    // SAFETY: `start < end <= cap`, inside the chunk's buffer.
+                    iov_base: unsafe { chunk.buf.add(start) } as *mut libc::c_void,
+                    iov_len: take,
+                });
+                total += take;
+                if take < end - start {
+                    break;
+                }
+            }
+            if total >= max || iov.len() >= max_iov {
+                break;
+            }
+            let next = chunk.next.load(Ordering::Acquire);
+            // Continue into the next chunk only if this one is sealed at the `end` we used.
+            if next.is_null() || chunk.end.load(Ordering::Acquire) != end {
+                break;
+            }
+            c = next;
+            start = 0;
+        }
+        total
+    }
+
+    /// Describe the next message without consuming it: (frames, total body bytes). Walks frame
+    /// headers across chunks; the message is complete because commits end messages.
+    pub(crate) fn scan_message(&mut self) -> Option<(usize, usize)> {
+        if self.peek().is_empty() {
+            return None;
+        }
+        let (mut frames, mut body) = (0usize, 0usize);
+        let mut c = self.cur;
+        let mut pos = self.rpos;
+        loop {
+            // SAFETY: `cur` and chunks reachable through published links are live and owned by
+            // this reader until consumed; bytes below `end` are published.
+            let chunk = unsafe { &*c };
+            let end = chunk.end.load(Ordering::Acquire);
+            if pos >= end {
+                let next = chunk.next.load(Ordering::Acquire);
+                if next.is_null() || chunk.end.load(Ordering::Acquire) != end {
+                    return None;
+                }
+                c = next;
+                pos = 0;
+                continue;
+            }
+            // SAFETY: as above; `pos < end`.
+            let bytes = unsafe { std::slice::from_raw_parts(chunk.buf.add(pos), end - pos) };
+            let h = crate::protocol::frame::parse_header(bytes).ok().flatten()?;
+            frames += 1;
+            body += h.body_len as usize;
+            pos += h.frame_len() as usize;
+            if !h.more() {
+                return Some((frames, body));
+            }
+        }
+    }
+
+    /// Consume `n` bytes (frames already read, or bytes the kernel accepted).
+    #[inline]
+    pub(crate) fn consume(&mut self, mut n: usize) {
+        while n > 0 {
+            let avail = self.peek().len();
+            assert!(avail > 0, "consume past committed data");
+            let k = avail.min(n);
+            self.rpos += k;
+            n -= k;
+        }
+    }
+
+    /// Count `n` messages as read; publishes the count in batches. Returns true if a writer
+    /// blocked at HWM must be woken (the caller notifies it).
+    #[inline]
+    pub(crate) fn credit(&mut self, n: u64) -> bool {
+        self.msgs_read += n;
+        if self.msgs_read - self.msgs_published >= self.credit_batch {
+            return self.publish_credit();
+        }
+        false
+    }
+
+    /// Count messages up to a total the writer committed (the reactor learns counts from
+    /// `msgs_committed` snapshots rather than parsing what it sent). Returns as `credit`.
+    pub(crate) fn credit_to(&mut self, total: u64) -> bool {
+        if total > self.msgs_read {
+            self.msgs_read = total;
+        }
+        self.publish_credit()
+    }
+
+    /// Publish the read count now (the reader drained the pipe or is about to wait).
+    pub(crate) fn publish_credit(&mut self) -> bool {
+        if self.msgs_published == self.msgs_read {
+            return false;
+        }
+        self.msgs_published = self.msgs_read;
+        self.shared
+            .msgs_read
+            .store(self.msgs_read, Ordering::Release);
+        fence(Ordering::SeqCst);
+        self.shared.writer_waiting.load(Ordering::Relaxed)
+            && self.shared.writer_waiting.swap(false, Ordering::SeqCst)
+    }
+
+    /// Messages the writer has committed (a lower bound of what is readable).
+    pub(crate) fn msgs_committed(&self) -> u64 {
+        self.shared.msgs_committed.load(Ordering::Acquire)
+    }
+
+    /// Messages read so far (what `credit` counted).
+    pub(crate) fn msgs_read(&self) -> u64 {
+        self.msgs_read
+    }
+
+    /// Stop looking at this pipe. Returns true if data arrived meanwhile and the caller still
+    /// owns the "active" state (it must keep reading); false means either the pipe is empty or
+    /// the writer re-activated it and will send a notification.
+    pub(crate) fn deactivate(&mut self) -> bool {
+        self.publish_credit();
+        self.shared.reader_active.store(false, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if self.peek().is_empty() && !self.is_closed() {
+            return false;
+        }
+        !self.shared.reader_active.swap(true, Ordering::SeqCst)
+    }
+
+    /// Mark this reader as looking at the pipe (used when it starts out active).
+    pub(crate) fn activate(&self) {
+        self.shared.reader_active.store(true, Ordering::SeqCst);
+    }
+
+    /// The writer closed the pipe (check after `peek` returned empty).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// The writer has been dropped or closed and everything committed was read.
+    pub(crate) fn is_finished(&mut self) -> bool {
+        self.is_closed() && self.peek().is_empty()
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.shared.reader_gone.store(true, Ordering::Release);
+        // Wake a writer blocked at HWM: nothing will ever be read again.
+        self.shared.msgs_read.store(u64::MAX / 2, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    fn drain(r: &mut Reader) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let b = r.peek();
+            if b.is_empty() {
+                return out;
+            }
+            let n = b.len();
+            out.extend_from_slice(b);
+            r.consume(n);
+        }
+    }
+
+    #[test]
+    fn uncommitted_bytes_are_invisible() {
+        let (mut w, mut r) = pipe(0);
+        w.write_frame(&[0, 3], b"abc");
+        assert!(r.peek().is_empty());
+        assert!(w.commit(1));
+        assert_eq!(r.peek(), &[0, 3, b'a', b'b', b'c']);
+    }
+
+    #[test]
+    fn rollback_discards_across_chunks() {
+        let (mut w, mut r) = pipe(0);
+        w.write_frame(&[0, 1], b"x");
+        w.commit(1);
+        // Spill over several chunks without committing.
+        for _ in 0..50 {
+            w.write_frame(&[], &[7u8; 10_000]);
+        }
+        w.rollback();
+        w.write_frame(&[0, 1], b"y");
+        w.commit(1);
+        assert_eq!(drain(&mut r), vec![0, 1, b'x', 0, 1, b'y']);
+    }
+
+    #[test]
+    fn commit_marked_hides_the_unfinished_message() {
+        let (mut w, mut r) = pipe(0);
+        w.write_frame(&[0, 1], b"a");
+        w.mark();
+        // An unfinished multipart message that spills into new chunks.
+        for _ in 0..20 {
+            w.write_frame(&[1], &[9u8; 5000]);
+        }
+        assert!(w.commit_marked(1));
+        assert_eq!(drain(&mut r), vec![0, 1, b'a']);
+        w.write_frame(&[0, 1], b"z");
+        w.commit(1);
+        let rest = drain(&mut r);
+        assert_eq!(rest.len(), 20 * 5001 + 3);
+        assert_eq!(&rest[rest.len() - 3..], &[0, 1, b'z']);
+    }
+
+    #[test]
+    fn frames_never_straddle_chunks_and_order_is_kept() {
+        let (mut w, mut r) = pipe(0);
+        let mut expect = Vec::new();
+        for i in 0..10_000u32 {
+            let body = vec![(i % 251) as u8; (i % 700) as usize];
+            w.write_frame(&i.to_be_bytes(), &body);
+            expect.extend_from_slice(&i.to_be_bytes());
+            expect.extend_from_slice(&body);
+            if i % 7 == 0 {
+                w.commit(7);
+            }
+        }
+        w.commit(1);
+        assert_eq!(drain(&mut r), expect);
+    }
+
+    #[test]
+    fn hwm_counts_messages_and_credit_releases() {
+        let (mut w, mut r) = pipe(4);
+        for _ in 0..4 {
+            assert!(!w.is_full());
+            w.write_frame(&[0, 0], &[]);
+            w.commit(1);
+        }
+        assert!(w.is_full());
+        assert!(w.wait_for_space());
+        r.consume(4);
+        assert!(r.credit(1), "waiting writer must be reported");
+        assert!(!w.is_full());
+    }
+
+    #[test]
+    fn deactivate_sees_late_data() {
+        let (mut w, mut r) = pipe(0);
+        r.activate();
+        assert!(!r.deactivate());
+        w.write_frame(&[0, 0], &[]);
+        assert!(w.commit(1), "inactive reader must be notified");
+        assert!(!w.commit(0), "already notified");
+        assert!(r.deactivate(), "data pending: reader keeps ownership");
+    }
+
+    #[test]
+    fn peek_iov_spans_chunks_in_order() {
+        let (mut w, mut r) = pipe(0);
+        let mut expect = Vec::new();
+        for i in 0..100u8 {
+            let body = vec![i; 3000];
+            w.write_frame(&[], &body);
+            expect.extend_from_slice(&body);
+        }
+        w.commit(100);
+        let mut got = Vec::new();
+        loop {
+            let mut iov = Vec::new();
+            let n = r.peek_iov(&mut iov, 1 << 20, 64);
+            if n == 0 {
+                break;
+            }
+            for v in &iov {
+                // SAFETY: iovecs point at committed bytes that are not consumed yet.
+                got.extend_from_slice(unsafe {
+                    std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+                });
+            }
+            r.consume(n);
+        }
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn threads_stream_a_million_frames() {
+        let (mut w, mut r) = pipe(1000);
+        let t = thread::spawn(move || {
+            for i in 0..1_000_000u32 {
+                while w.is_full() {
+                    std::hint::spin_loop();
+                }
+                w.write_frame(&[], &i.to_le_bytes());
+                w.commit(1);
+            }
+        });
+        let mut next = 0u32;
+        while next < 1_000_000 {
+            let b = r.peek();
+            if b.is_empty() {
+                r.publish_credit();
+                std::hint::spin_loop();
+                continue;
+            }
+            let n = b.len() / 4;
+            for c in b.chunks_exact(4) {
+                assert_eq!(u32::from_le_bytes(c.try_into().unwrap()), next);
+                next += 1;
+            }
+            r.consume(n * 4);
+            r.credit(n as u64);
+        }
+        t.join().unwrap();
+    }
+}

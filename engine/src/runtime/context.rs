@@ -1,0 +1,270 @@
+//! The context: reactor threads, backend choice, socket registry, shutdown.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::log;
+use super::reactor::{Peers, Reactor};
+use super::shared::{Cmd, ReactorHandle, SocketShared};
+use crate::backend::epoll::EpollDriver;
+use crate::backend::uring::{BufConfig, UringDriver};
+use crate::backend::{self, Backend};
+use crate::error::{Error, Result};
+use crate::protocol::SocketType;
+use crate::socket::Socket;
+
+/// Builds a [`Context`].
+#[derive(Debug, Clone)]
+pub struct ContextBuilder {
+    backend: Option<Backend>,
+    io_threads: usize,
+    pin: bool,
+    spin: Duration,
+}
+
+impl Default for ContextBuilder {
+    fn default() -> Self {
+        ContextBuilder {
+            backend: None,
+            io_threads: 1,
+            pin: false,
+            spin: Duration::ZERO,
+        }
+    }
+}
+
+impl ContextBuilder {
+    /// Force a backend. Without this, `RINGLINK_BACKEND=uring|epoll` decides, else io_uring
+    /// with an automatic fallback to epoll when io_uring is unavailable.
+    pub fn backend(mut self, b: Backend) -> Self {
+        self.backend = Some(b);
+        self
+    }
+
+    /// Number of reactor threads (default 1, like libzmq's I/O threads).
+    pub fn io_threads(mut self, n: usize) -> Self {
+        self.io_threads = n.max(1);
+        self
+    }
+
+    /// Pin reactor thread i to core i (mod the cores this process may use).
+    pub fn pin_threads(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// Spin this long (polling without blocking) before a reactor or a blocked socket call
+    /// parks: trades CPU for latency (a wake-up of the other vCPU costs ~20 µs here).
+    pub fn spin(mut self, d: Duration) -> Self {
+        self.spin = d;
+        self
+    }
+
+    pub fn build(self) -> Result<Context> {
+        let requested = match self.backend {
+            Some(b) => Some(b),
+            None => match std::env::var("RINGLINK_BACKEND").ok().as_deref() {
+                Some("uring") | Some("io_uring") => Some(Backend::Uring),
+                Some("epoll") => Some(Backend::Epoll),
+                Some("") | None => None,
+                Some(other) => {
+                    return Err(Error::invalid(format!(
+                        "RINGLINK_BACKEND={other:?}: expected uring or epoll"
+                    )))
+                }
+            },
+        };
+        let backend = match requested {
+            Some(Backend::Epoll) => Backend::Epoll,
+            Some(Backend::Uring) => {
+                backend::probe_uring().map_err(|e| {
+                    Error::Io(std::io::Error::new(
+                        e.kind(),
+                        format!("io_uring requested but unavailable: {e}"),
+                    ))
+                })?;
+                Backend::Uring
+            }
+            None => match backend::probe_uring() {
+                Ok(()) => Backend::Uring,
+                Err(e) => {
+                    log::notice(format_args!(
+                        "io_uring unavailable ({e}); falling back to the epoll backend"
+                    ));
+                    Backend::Epoll
+                }
+            },
+        };
+        let handles: Vec<Arc<ReactorHandle>> = (0..self.io_threads)
+            .map(|i| ReactorHandle::new(i).map(Arc::new))
+            .collect::<std::io::Result<_>>()?;
+        let peers = Arc::new(Peers::new(handles.clone()));
+        let cores = if self.pin { core_affinity::get_core_ids() } else { None };
+        let mut threads = Vec::new();
+        let (tx, rx) = mpsc::channel();
+        for (i, h) in handles.iter().enumerate() {
+            let h = h.clone();
+            let peers = peers.clone();
+            let tx = tx.clone();
+            let core = cores.as_ref().and_then(|c| c.get(i % c.len().max(1)).copied());
+            let spin = self.spin;
+            let t = std::thread::Builder::new()
+                .name(format!("ringlink-io-{i}"))
+                .spawn(move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    run_reactor(backend, h, peers, spin, tx)
+                })?;
+            threads.push(t);
+        }
+        drop(tx);
+        let mut actual = backend;
+        for _ in 0..self.io_threads {
+            match rx.recv() {
+                Ok(Ok(b)) => actual = b,
+                Ok(Err(e)) => return Err(Error::Io(e)),
+                Err(_) => return Err(Error::invalid("reactor thread failed to start")),
+            }
+        }
+        Ok(Context {
+            inner: Arc::new(CtxInner {
+                peers,
+                threads: Mutex::new(threads),
+                backend: actual,
+                terminated: AtomicBool::new(false),
+                sockets: Mutex::new(Vec::new()),
+                next_id: AtomicU64::new(1),
+                spin: self.spin,
+            }),
+        })
+    }
+}
+
+fn run_reactor(
+    backend: Backend,
+    h: Arc<ReactorHandle>,
+    peers: Arc<Peers>,
+    spin: Duration,
+    ready: mpsc::Sender<std::io::Result<Backend>>,
+) {
+    if backend == Backend::Uring {
+        match UringDriver::new(h.parker.fd(), true, BufConfig::default()) {
+            Ok(d) => {
+                let _ = ready.send(Ok(Backend::Uring));
+                drop(ready);
+                Reactor::new(h, d, peers, spin).run();
+                return;
+            }
+            Err(e) => log::notice(format_args!(
+                "io_uring ring setup failed ({e}); this reactor uses epoll"
+            )),
+        }
+    }
+    match EpollDriver::new(h.parker.fd()) {
+        Ok(d) => {
+            let _ = ready.send(Ok(Backend::Epoll));
+            drop(ready);
+            Reactor::new(h, d, peers, spin).run();
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+        }
+    }
+}
+
+pub(crate) struct CtxInner {
+    pub(crate) peers: Arc<Peers>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    backend: Backend,
+    terminated: AtomicBool,
+    sockets: Mutex<Vec<Weak<SocketShared>>>,
+    next_id: AtomicU64,
+    pub(crate) spin: Duration,
+}
+
+impl Drop for CtxInner {
+    fn drop(&mut self) {
+        // Every socket is gone (they hold the context): let reactors finish lingering
+        // connections, then exit.
+        for h in &self.peers.handles {
+            h.send(Cmd::Stop);
+        }
+        for t in self.threads.get_mut().unwrap().drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A ringlink context: reactor threads plus the sockets created from it.
+///
+/// Cloning is cheap (shared). The reactors stop when the last clone and the last socket are
+/// dropped, after lingering messages were flushed (LINGER).
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<CtxInner>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("backend", &self.inner.backend)
+            .field("io_threads", &self.inner.peers.handles.len())
+            .finish()
+    }
+}
+
+impl Context {
+    /// A context with default settings (see [`ContextBuilder`]).
+    pub fn new() -> Result<Context> {
+        ContextBuilder::default().build()
+    }
+
+    pub fn builder() -> ContextBuilder {
+        ContextBuilder::default()
+    }
+
+    /// The backend actually in use (after any automatic fallback).
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// Create a socket.
+    pub fn socket(&self, ty: SocketType) -> Result<Socket> {
+        if self.inner.terminated.load(Ordering::Acquire) {
+            return Err(Error::Terminated);
+        }
+        match ty {
+            SocketType::Pair | SocketType::Dealer | SocketType::Router => {}
+            _ => return Err(Error::NotSupported),
+        }
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(SocketShared::new(id, ty)?);
+        {
+            let mut socks = self.inner.sockets.lock().unwrap();
+            socks.retain(|w| w.strong_count() > 0);
+            socks.push(Arc::downgrade(&shared));
+        }
+        Ok(Socket::new(self.clone(), shared))
+    }
+
+    /// Make blocking calls on every socket return `Error::Terminated`, now and from now on.
+    pub fn shutdown(&self) {
+        self.inner.terminated.store(true, Ordering::Release);
+        for s in self.inner.sockets.lock().unwrap().iter() {
+            if let Some(s) = s.upgrade() {
+                s.poke();
+            }
+        }
+    }
+
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.inner.terminated.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn reactor(&self, i: usize) -> &ReactorHandle {
+        &self.inner.peers.handles[i]
+    }
+}

@@ -1,0 +1,34 @@
+//! Thread-per-core runtime: the context, its reactor threads, and the hand-off between
+//! application threads and reactors.
+//!
+//! Threads: each reactor thread owns one driver (io_uring ring or epoll set), the connections
+//! assigned to it, and their timers. Application threads own their sockets. The two sides meet
+//! only in pipes (`crate::pipe`, lock-free, batched) and in two small inboxes (reactor commands,
+//! socket notifications) that are touched when a pipe changes between idle and busy, never per
+//! message. A side is woken through its eventfd only if it announced that it is parked.
+
+pub(crate) mod context;
+pub(crate) mod reactor;
+pub(crate) mod shared;
+
+pub(crate) mod log {
+    //! Minimal diagnostics: warnings go to stderr when `RINGLINK_LOG` is set (always for the
+    //! backend fallback notice, which users must see).
+
+    use std::sync::OnceLock;
+
+    fn enabled() -> bool {
+        static ON: OnceLock<bool> = OnceLock::new();
+        *ON.get_or_init(|| std::env::var_os("RINGLINK_LOG").is_some())
+    }
+
+    pub(crate) fn warn(args: std::fmt::Arguments<'_>) {
+        if enabled() {
+            eprintln!("ringlink: {args}");
+        }
+    }
+
+    pub(crate) fn notice(args: std::fmt::Arguments<'_>) {
+        eprintln!("ringlink: {args}");
+    }
+}

@@ -1,0 +1,1145 @@
+//! One reactor: a thread (or, in inline mode, whichever application thread drives it) that owns
+//! a driver, the connections assigned to it, their codec state and their timers.
+//!
+//! The path of a message (see docs/architecture.md for the full picture):
+//! * out: the application encodes frames into the connection's outbound pipe and commits; if
+//!   the reactor was not already draining that pipe it gets `Cmd::Flush`. `flush` hands every
+//!   committed byte (plus pending control frames) to the driver as one vectored send; more data
+//!   committed meanwhile goes out with the next send, so sends grow with load.
+//! * in: the driver hands received bytes to `on_data`; the handshake consumes the first ones,
+//!   then the decoder returns runs of whole frames that are copied into the inbound pipe with
+//!   one memcpy per run; commits happen at message boundaries only (multipart atomicity).
+//!
+//! Peer misbehaviour (bad greeting, oversize or malformed frames, stalled handshake, heartbeat
+//! loss) ends in `disconnect` for that connection only.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use super::log;
+use super::shared::{Cmd, NewPeer, ReactorHandle, SocketShared};
+use crate::backend::sys::{self, SockAddr};
+use crate::backend::{Driver, Event, Key, Req};
+use crate::options::SockOpts;
+use crate::pipe;
+use crate::protocol::{
+    frame, Command, Decoded, Decoder, Handshake, HandshakeConfig, HandshakeStatus, Heartbeat,
+    PeerInfo, ProtocolError,
+};
+
+/// Bytes handed to one send at most; larger backlogs go out over several sends.
+const MAX_SEND: usize = 4 << 20;
+const MAX_IOV: usize = 64;
+
+/// What other reactors are reachable (for spreading accepted connections).
+pub(crate) struct Peers {
+    pub(crate) handles: Vec<Arc<ReactorHandle>>,
+    next: std::sync::atomic::AtomicUsize,
+    next_peer_id: std::sync::atomic::AtomicU64,
+}
+
+impl Peers {
+    pub(crate) fn new(handles: Vec<Arc<ReactorHandle>>) -> Peers {
+        Peers {
+            handles,
+            next: Default::default(),
+            next_peer_id: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// Round-robin choice of a reactor for a new connection.
+    pub(crate) fn pick(&self) -> usize {
+        self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.handles.len()
+    }
+
+    pub(crate) fn peer_id(&self) -> u64 {
+        self.next_peer_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    Reconnect,
+    Handshake,
+    Heartbeat,
+    Linger,
+}
+
+struct Listener {
+    gen: u32,
+    sock: Arc<SocketShared>,
+    opts: Arc<SockOpts>,
+    fd: Option<OwnedFd>,
+    endpoint: String,
+    ipc_path: Option<String>,
+}
+
+enum Phase {
+    /// Waiting for a reconnect timer or a connect completion.
+    Connecting,
+    Handshake(Box<Handshake>),
+    Active,
+}
+
+struct ConnectInfo {
+    addr: SockAddr,
+    alias: Option<Vec<u8>>,
+    /// The socket's pipes outlive connections (queued messages wait for a reconnect).
+    persistent: bool,
+    next_ivl: Duration,
+    /// disconnect() or socket close: do not reconnect.
+    stopped: bool,
+}
+
+struct Conn {
+    gen: u32,
+    sock: Arc<SocketShared>,
+    opts: Arc<SockOpts>,
+    endpoint: String,
+    connect: Option<ConnectInfo>,
+    fd: Option<OwnedFd>,
+    raw: RawFd,
+    phase: Phase,
+    /// A Close was requested; waiting for the driver's Closed.
+    closing: bool,
+    peer_id: u64,
+    out: Option<pipe::Reader>,
+    inn: Option<pipe::Writer>,
+    decoder: Decoder,
+    /// Control frames (greeting, READY, PONG, ...) waiting to go out at a message boundary.
+    ctrl: Vec<u8>,
+    /// Control bytes referenced by the send in flight, and how many of them were sent.
+    ctrl_inflight: Vec<u8>,
+    ctrl_off: usize,
+    /// A send is in flight: (ctrl bytes in it, pipe bytes in it, pipe data was truncated,
+    /// committed-message snapshot taken before it).
+    sending: Option<(usize, usize, bool, u64)>,
+    iov: Vec<libc::iovec>,
+    /// Outbound stream position inside a frame: bytes left of the current frame, and whether
+    /// the message continues after it (tracked only across partial sends).
+    out_frame_left: u64,
+    out_in_msg: bool,
+    /// Inbound: MORE flag of the frame being streamed; messages marked but not committed.
+    in_more: bool,
+    in_msgs: u64,
+    paused: bool,
+    stash: Vec<u8>,
+    hb: Option<Heartbeat>,
+    hb_timer: Option<Instant>,
+    /// The socket was closed: flush within the deadline (None = forever), then close.
+    lingering: Option<Option<Instant>>,
+}
+
+enum Ep {
+    Listener(Listener),
+    Conn(Box<Conn>),
+}
+
+/// Reactor state apart from the driver (so the driver can call back into it).
+pub(crate) struct State {
+    index: usize,
+    peers: Arc<Peers>,
+    eps: Slab<Ep>,
+    gens: Vec<u32>,
+    by_peer: HashMap<u64, usize>,
+    timers: BinaryHeap<Reverse<(Instant, usize, u32, TimerKind)>>,
+    stopping: bool,
+    events: u64,
+}
+
+pub(crate) struct Reactor<D: Driver> {
+    pub(crate) handle: Arc<ReactorHandle>,
+    driver: D,
+    reqs: Vec<Req>,
+    cmds: Vec<Cmd>,
+    state: State,
+    spin: Duration,
+}
+
+impl<D: Driver> Reactor<D> {
+    pub(crate) fn new(handle: Arc<ReactorHandle>, driver: D, peers: Arc<Peers>, spin: Duration) -> Self {
+        Reactor {
+            state: State {
+                index: handle.index,
+                peers,
+                eps: Slab::new(),
+                gens: Vec::new(),
+                by_peer: HashMap::new(),
+                timers: BinaryHeap::new(),
+                stopping: false,
+                events: 0,
+            },
+            handle,
+            driver,
+            reqs: Vec::new(),
+            cmds: Vec::new(),
+            spin,
+        }
+    }
+
+    /// Run until `Cmd::Stop` and nothing lingers.
+    pub(crate) fn run(mut self) {
+        loop {
+            if !self.turn(None) {
+                return;
+            }
+        }
+    }
+
+    /// One iteration: commands, I/O (waiting at most `max_wait`), timers. Returns false once
+    /// the reactor has stopped.
+    pub(crate) fn turn(&mut self, max_wait: Option<Duration>) -> bool {
+        self.process_cmds();
+        if self.state.stopping && self.state.eps.is_empty() {
+            return false;
+        }
+        let now = Instant::now();
+        let mut wait = self.state.next_timer().map(|t| t.saturating_duration_since(now));
+        if let Some(m) = max_wait {
+            wait = Some(wait.map_or(m, |w| w.min(m)));
+        }
+        let busy = !self.reqs.is_empty() || self.handle.has_cmds();
+        if busy {
+            wait = Some(Duration::ZERO);
+        } else if !self.spin.is_zero() && wait != Some(Duration::ZERO) {
+            // Bounded spin: poll without blocking until something happens or the spin ends.
+            let until = now + self.spin.min(wait.unwrap_or(self.spin));
+            loop {
+                let before = self.state.events;
+                if let Err(e) = self.poll_once(Some(Duration::ZERO)) {
+                    log::warn(format_args!("reactor poll failed: {e}"));
+                }
+                if self.state.events != before || self.handle.has_cmds() || !self.reqs.is_empty() {
+                    self.state.fire_timers(&mut self.reqs);
+                    return true;
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        if wait != Some(Duration::ZERO) {
+            self.handle.parker.announce();
+            if self.handle.has_cmds() {
+                wait = Some(Duration::ZERO);
+            }
+        }
+        if let Err(e) = self.poll_once(wait) {
+            log::warn(format_args!("reactor poll failed: {e}"));
+        }
+        self.handle.parker.clear();
+        self.state.fire_timers(&mut self.reqs);
+        true
+    }
+
+    fn poll_once(&mut self, wait: Option<Duration>) -> std::io::Result<()> {
+        let state = &mut self.state;
+        self.driver
+            .poll(&mut self.reqs, wait, |ev, reqs| state.on_event(ev, reqs))
+    }
+
+    fn process_cmds(&mut self) {
+        if !self.handle.has_cmds() {
+            return;
+        }
+        self.handle.take_cmds(&mut self.cmds);
+        for cmd in self.cmds.drain(..) {
+            self.state.on_cmd(cmd, &mut self.reqs);
+        }
+    }
+}
+
+impl State {
+    fn next_timer(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((t, ..))| *t)
+    }
+
+    fn timer(&mut self, at: Instant, slot: usize, gen: u32, kind: TimerKind) {
+        self.timers.push(Reverse((at, slot, gen, kind)));
+    }
+
+    fn new_gen(&mut self, slot: usize) -> u32 {
+        if self.gens.len() <= slot {
+            self.gens.resize(slot + 1, 0);
+        }
+        self.gens[slot] = self.gens[slot].wrapping_add(1) & 0xFF_FFFF;
+        self.gens[slot]
+    }
+
+    fn conn(&mut self, key: Key) -> Option<&mut Conn> {
+        match self.eps.get_mut(key.slot()) {
+            Some(Ep::Conn(c)) if Key::new(key.slot(), c.gen) == key => Some(c),
+            _ => None,
+        }
+    }
+
+    fn on_cmd(&mut self, cmd: Cmd, reqs: &mut Vec<Req>) {
+        match cmd {
+            Cmd::Listen {
+                sock,
+                opts,
+                fd,
+                endpoint,
+                ipc_path,
+            } => {
+                let entry = self.eps.vacant_entry();
+                let slot = entry.key();
+                let raw = fd.as_raw_fd();
+                if self.gens.len() <= slot {
+                    self.gens.resize(slot + 1, 0);
+                }
+                self.gens[slot] = self.gens[slot].wrapping_add(1) & 0xFF_FFFF;
+                let gen = self.gens[slot];
+                entry.insert(Ep::Listener(Listener {
+                    gen,
+                    sock,
+                    opts,
+                    fd: Some(fd),
+                    endpoint,
+                    ipc_path,
+                }));
+                reqs.push(Req::Listen {
+                    key: Key::new(slot, gen),
+                    fd: raw,
+                });
+            }
+            Cmd::Connect {
+                sock,
+                opts,
+                addr,
+                endpoint,
+                alias,
+                pipes,
+            } => {
+                let persistent = pipes.is_some();
+                let (peer_id, out, inn) = match pipes {
+                    Some((id, r, w)) => (id, Some(r), Some(w)),
+                    None => (0, None, None),
+                };
+                let ivl = opts.reconnect_ivl.unwrap_or(Duration::from_millis(100));
+                let slot = self.add_conn(sock, opts, endpoint, None, peer_id, out, inn);
+                if let Some(Ep::Conn(c)) = self.eps.get_mut(slot) {
+                    c.connect = Some(ConnectInfo {
+                        addr,
+                        alias,
+                        persistent,
+                        next_ivl: ivl,
+                        stopped: false,
+                    });
+                }
+                self.start_connect(slot, reqs);
+            }
+            Cmd::Adopt {
+                sock,
+                opts,
+                fd,
+                endpoint,
+            } => {
+                self.adopt(sock, opts, fd, endpoint, reqs);
+            }
+            Cmd::Flush(peer) => {
+                if let Some(&slot) = self.by_peer.get(&peer) {
+                    self.flush(slot, reqs);
+                }
+            }
+            Cmd::Resume(peer) => {
+                if let Some(&slot) = self.by_peer.get(&peer) {
+                    self.resume(slot, reqs);
+                }
+            }
+            Cmd::Reject(peer) => {
+                if let Some(&slot) = self.by_peer.get(&peer) {
+                    if let Some(Ep::Conn(c)) = self.eps.get_mut(slot) {
+                        if let Some(ci) = c.connect.as_mut() {
+                            ci.stopped = true;
+                        }
+                    }
+                    self.disconnect(slot, "rejected by the socket", reqs);
+                }
+            }
+            Cmd::Unbind { sock, endpoint } => {
+                let slots: Vec<usize> = self
+                    .eps
+                    .iter()
+                    .filter_map(|(k, e)| match e {
+                        Ep::Listener(l) if l.sock.id == sock && l.endpoint == endpoint => Some(k),
+                        _ => None,
+                    })
+                    .collect();
+                for s in slots {
+                    self.close_listener(s, reqs);
+                }
+            }
+            Cmd::Disconnect { sock, endpoint } => {
+                let slots: Vec<usize> = self
+                    .eps
+                    .iter()
+                    .filter_map(|(k, e)| match e {
+                        Ep::Conn(c)
+                            if c.sock.id == sock
+                                && c.connect.is_some()
+                                && c.endpoint == endpoint =>
+                        {
+                            Some(k)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                for s in slots {
+                    if let Some(Ep::Conn(c)) = self.eps.get_mut(s) {
+                        if let Some(ci) = c.connect.as_mut() {
+                            ci.stopped = true;
+                        }
+                    }
+                    self.disconnect(s, "disconnected by the application", reqs);
+                }
+            }
+            Cmd::CloseSocket { sock, linger } => self.close_socket(sock, linger, reqs),
+            Cmd::Stop => self.stopping = true,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_conn(
+        &mut self,
+        sock: Arc<SocketShared>,
+        opts: Arc<SockOpts>,
+        endpoint: String,
+        fd: Option<OwnedFd>,
+        peer_id: u64,
+        out: Option<pipe::Reader>,
+        inn: Option<pipe::Writer>,
+    ) -> usize {
+        let slot = self.eps.vacant_key();
+        let gen = self.new_gen(slot);
+        let raw = fd.as_ref().map_or(-1, |f| f.as_raw_fd());
+        let max = opts.max_msg_size;
+        self.eps.insert(Ep::Conn(Box::new(Conn {
+            gen,
+            sock,
+            opts,
+            endpoint,
+            connect: None,
+            fd,
+            raw,
+            phase: Phase::Connecting,
+            closing: false,
+            peer_id,
+            out,
+            inn,
+            decoder: Decoder::new(max),
+            ctrl: Vec::new(),
+            ctrl_inflight: Vec::new(),
+            ctrl_off: 0,
+            sending: None,
+            iov: Vec::with_capacity(8),
+            out_frame_left: 0,
+            out_in_msg: false,
+            in_more: false,
+            in_msgs: 0,
+            paused: false,
+            stash: Vec::new(),
+            hb: None,
+            hb_timer: None,
+            lingering: None,
+        })));
+        if peer_id != 0 {
+            self.by_peer.insert(peer_id, slot);
+        }
+        slot
+    }
+
+    fn adopt(&mut self, sock: Arc<SocketShared>, opts: Arc<SockOpts>, fd: OwnedFd, endpoint: String, reqs: &mut Vec<Req>) {
+        let family = sys::local_addr(fd.as_raw_fd()).map(|a| a.family()).unwrap_or(libc::AF_INET);
+        if let Err(e) = sys::tune_stream(fd.as_raw_fd(), family, opts.sndbuf, opts.rcvbuf) {
+            log::warn(format_args!("tuning accepted socket failed: {e}"));
+        }
+        let slot = self.add_conn(sock, opts, endpoint, Some(fd), 0, None, None);
+        self.start_handshake(slot, reqs);
+    }
+
+    fn start_connect(&mut self, slot: usize, reqs: &mut Vec<Req>) {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        let Some(ci) = c.connect.as_ref() else { return };
+        let key = Key::new(slot, c.gen);
+        match sys::stream_socket(ci.addr.family()) {
+            Ok(fd) => {
+                if let Err(e) = sys::tune_stream(fd.as_raw_fd(), ci.addr.family(), c.opts.sndbuf, c.opts.rcvbuf) {
+                    log::warn(format_args!("tuning socket failed: {e}"));
+                }
+                c.raw = fd.as_raw_fd();
+                c.fd = Some(fd);
+                c.phase = Phase::Connecting;
+                reqs.push(Req::Connect {
+                    key,
+                    fd: c.raw,
+                    addr: ci.addr.clone(),
+                });
+            }
+            Err(e) => {
+                log::warn(format_args!("socket() failed: {e}"));
+                let gen = c.gen;
+                let at = Instant::now() + ci.next_ivl;
+                self.timer(at, slot, gen, TimerKind::Reconnect);
+            }
+        }
+    }
+
+    fn start_handshake(&mut self, slot: usize, reqs: &mut Vec<Req>) {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        let mut hs = Box::new(Handshake::new(HandshakeConfig {
+            socket_type: c.sock.ty,
+            identity: c.opts.routing_id.clone(),
+        }));
+        c.ctrl.extend_from_slice(&hs.take_output());
+        c.phase = Phase::Handshake(hs);
+        let key = Key::new(slot, c.gen);
+        reqs.push(Req::StartRecv { key, fd: c.raw });
+        if let Some(ivl) = c.opts.handshake_ivl {
+            let gen = c.gen;
+            self.timer(Instant::now() + ivl, slot, gen, TimerKind::Handshake);
+        }
+        self.flush(slot, reqs);
+    }
+
+    fn on_event(&mut self, ev: Event<'_>, reqs: &mut Vec<Req>) {
+        self.events += 1;
+        match ev {
+            Event::Accepted { key, fd } => {
+                let Some(Ep::Listener(l)) = self.eps.get(key.slot()) else { return };
+                if Key::new(key.slot(), l.gen) != key {
+                    return;
+                }
+                let (sock, opts, endpoint) = (l.sock.clone(), l.opts.clone(), l.endpoint.clone());
+                let target = self.peers.pick();
+                if target == self.index {
+                    self.adopt(sock, opts, fd, endpoint, reqs);
+                } else {
+                    self.peers.handles[target].send(Cmd::Adopt {
+                        sock,
+                        opts,
+                        fd,
+                        endpoint,
+                    });
+                }
+            }
+            Event::AcceptFailed { err, .. } => {
+                log::warn(format_args!("accept failed: {err}"));
+            }
+            Event::Connected { key, result } => {
+                let slot = key.slot();
+                let Some(c) = self.conn(key) else { return };
+                match result {
+                    Ok(()) => self.start_handshake(slot, reqs),
+                    Err(e) => {
+                        log::warn(format_args!("connect to {} failed: {e}", c.endpoint));
+                        self.disconnect(slot, "connect failed", reqs);
+                    }
+                }
+            }
+            Event::Received { key, data } => {
+                if self.conn(key).is_some() {
+                    self.on_data(key.slot(), data, reqs);
+                }
+            }
+            Event::RecvClosed { key, err } => {
+                if self.conn(key).is_some() {
+                    let why = match err {
+                        None => "peer closed the connection".to_string(),
+                        Some(e) => format!("receive failed: {e}"),
+                    };
+                    self.disconnect(key.slot(), &why, reqs);
+                }
+            }
+            Event::Sent { key, result } => {
+                if self.conn(key).is_some() {
+                    self.on_sent(key.slot(), result, reqs);
+                }
+            }
+            Event::Closed { key } => self.on_closed(key, reqs),
+        }
+    }
+
+    fn on_data(&mut self, slot: usize, data: &[u8], reqs: &mut Vec<Req>) {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        if c.closing {
+            return;
+        }
+        if c.paused {
+            c.stash.extend_from_slice(data);
+            return;
+        }
+        if let Some(hb) = c.hb.as_mut() {
+            hb.on_traffic(Instant::now());
+        }
+        let mut rest = data;
+        if let Phase::Handshake(hs) = &mut c.phase {
+            match hs.feed(rest) {
+                Ok((n, status)) => {
+                    c.ctrl.extend_from_slice(&hs.take_output());
+                    rest = &rest[n..];
+                    if let HandshakeStatus::Done(info) = status {
+                        self.established(slot, info, reqs);
+                    } else {
+                        self.flush(slot, reqs);
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // Send the ERROR command if the handshake produced one, then close.
+                    c.ctrl.extend_from_slice(&hs.take_output());
+                    let why = format!("handshake failed: {e}");
+                    self.flush(slot, reqs);
+                    self.disconnect(slot, &why, reqs);
+                    return;
+                }
+            }
+        }
+        if !rest.is_empty() {
+            if let Err(e) = self.decode(slot, rest, reqs) {
+                let why = format!("protocol error: {e}");
+                self.disconnect(slot, &why, reqs);
+            }
+        }
+    }
+
+    /// Decode data-phase bytes into the inbound pipe.
+    fn decode(&mut self, slot: usize, data: &[u8], reqs: &mut Vec<Req>) -> Result<(), ProtocolError> {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return Ok(()) };
+        let c = &mut **c;
+        let mut rest = data;
+        let mut pong = false;
+        loop {
+            let (n, item) = c.decoder.decode(rest)?;
+            match item {
+                None => {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                Some(Decoded::Data {
+                    bytes,
+                    messages,
+                    complete,
+                    ..
+                }) => {
+                    if let Some(inn) = c.inn.as_mut() {
+                        if complete > 0 {
+                            inn.append(complete).copy_from_slice(&bytes[..complete]);
+                            inn.mark();
+                            c.in_msgs += messages as u64;
+                        }
+                        if complete < bytes.len() {
+                            inn.append(bytes.len() - complete).copy_from_slice(&bytes[complete..]);
+                        }
+                    }
+                }
+                Some(Decoded::FrameStart {
+                    header,
+                    header_len,
+                    more,
+                    body_len,
+                }) => {
+                    c.in_more = more;
+                    if let Some(inn) = c.inn.as_mut() {
+                        let total = usize::try_from(body_len)
+                            .ok()
+                            .and_then(|b| b.checked_add(header_len))
+                            .ok_or(ProtocolError::FrameTooLarge {
+                                size: body_len,
+                                max: usize::MAX as u64,
+                            })?;
+                        inn.begin_fill(total);
+                        inn.fill(&header[..header_len]);
+                    }
+                }
+                Some(Decoded::Body { bytes, last }) => {
+                    if let Some(inn) = c.inn.as_mut() {
+                        inn.fill(bytes);
+                        if last && !c.in_more {
+                            inn.mark();
+                            c.in_msgs += 1;
+                        }
+                    }
+                }
+                Some(Decoded::Command(cmd)) => match cmd {
+                    Command::Ping { ttl_ds, context } => {
+                        let now = Instant::now();
+                        let reply = match c.hb.as_mut() {
+                            Some(hb) => hb.on_ping(ttl_ds, &context, now),
+                            None => Command::Pong(context.into_iter().take(16).collect()),
+                        };
+                        reply.encode(&mut c.ctrl);
+                        pong = true;
+                    }
+                    Command::Pong(_) | Command::Unknown { .. } => {}
+                    Command::Subscribe(_) | Command::Cancel(_) => {}
+                    Command::Error(reason) => return Err(ProtocolError::PeerError(reason)),
+                    Command::Ready(_) => {
+                        return Err(ProtocolError::UnexpectedCommand(b"READY".to_vec()))
+                    }
+                },
+            }
+            rest = &rest[n..];
+        }
+        if c.in_msgs > 0 {
+            let msgs = std::mem::take(&mut c.in_msgs);
+            if let Some(inn) = c.inn.as_mut() {
+                if inn.commit_marked(msgs) {
+                    c.sock.notify_ready(c.peer_id);
+                }
+                if inn.is_full() && inn.wait_for_space() {
+                    c.paused = true;
+                    reqs.push(Req::StopRecv {
+                        key: Key::new(slot, c.gen),
+                    });
+                }
+            }
+        }
+        if let Some(at) = c.hb.as_ref().and_then(|h| h.next_deadline()) {
+            if c.hb_timer.is_none_or(|t| at < t) {
+                c.hb_timer = Some(at);
+                let gen = c.gen;
+                self.timer(at, slot, gen, TimerKind::Heartbeat);
+            }
+        }
+        if pong {
+            self.flush(slot, reqs);
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, slot: usize, reqs: &mut Vec<Req>) {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        if !c.paused || c.closing {
+            return;
+        }
+        c.paused = false;
+        let stash = std::mem::take(&mut c.stash);
+        let key = Key::new(slot, c.gen);
+        let raw = c.raw;
+        if !stash.is_empty() {
+            // Process in receive-buffer sized pieces so HWM pausing stays fine grained.
+            let mut off = 0;
+            while off < stash.len() {
+                let end = (off + 64 * 1024).min(stash.len());
+                self.on_data(slot, &stash[off..end], reqs);
+                off = end;
+                let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+                if c.paused {
+                    // Keep the unprocessed remainder for the next resume.
+                    let mut rest = stash[off..].to_vec();
+                    rest.extend_from_slice(&c.stash);
+                    c.stash = rest;
+                    return;
+                }
+                if c.closing {
+                    return;
+                }
+            }
+        }
+        reqs.push(Req::StartRecv { key, fd: raw });
+    }
+
+    /// The handshake completed: wire the connection to its socket.
+    fn established(&mut self, slot: usize, info: PeerInfo, reqs: &mut Vec<Req>) {
+        let reactor = self.index;
+        let peers = self.peers.clone();
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        c.phase = Phase::Active;
+        if let Some(ci) = c.connect.as_mut() {
+            ci.next_ivl = c.opts.reconnect_ivl.unwrap_or(Duration::from_millis(100));
+        }
+        if c.opts.heartbeat_ivl.is_some() || c.opts.heartbeat_ttl.is_some() {
+            let now = Instant::now();
+            let hb = Heartbeat::new(c.opts.heartbeat_ivl, c.opts.heartbeat_ttl, c.opts.heartbeat_timeout, now);
+            if let Some(at) = hb.next_deadline() {
+                c.hb_timer = Some(at);
+                let gen = c.gen;
+                self.timers.push(Reverse((at, slot, gen, TimerKind::Heartbeat)));
+            }
+            c.hb = Some(hb);
+        }
+        let persistent = c.connect.as_ref().is_some_and(|ci| ci.persistent);
+        if !persistent {
+            let id = peers.peer_id();
+            let (out_w, out_r) = pipe::pipe(c.opts.sndhwm);
+            let (in_w, in_r) = pipe::pipe(c.opts.rcvhwm);
+            c.peer_id = id;
+            c.out = Some(out_r);
+            c.inn = Some(in_w);
+            let alias = c.connect.as_ref().and_then(|ci| ci.alias.clone());
+            c.sock.attach(NewPeer {
+                id,
+                out: out_w,
+                inn: in_r,
+                identity: info.identity.clone(),
+                peer_type: info.socket_type,
+                alias,
+                reactor,
+            });
+            self.by_peer.insert(id, slot);
+        }
+        let _ = info.metadata;
+        self.flush(slot, reqs);
+    }
+
+    /// Send pending control frames and committed pipe data, unless a send is in flight.
+    fn flush(&mut self, slot: usize, reqs: &mut Vec<Req>) {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        let c = &mut **c;
+        if c.sending.is_some() || c.closing || c.fd.is_none() {
+            return;
+        }
+        loop {
+            c.iov.clear();
+            let mut ctrl_len = 0;
+            if c.ctrl_off == c.ctrl_inflight.len() && !c.ctrl.is_empty() && c.out_frame_left == 0 && !c.out_in_msg {
+                c.ctrl_inflight.clear();
+                c.ctrl_off = 0;
+                std::mem::swap(&mut c.ctrl, &mut c.ctrl_inflight);
+            }
+            if c.ctrl_off < c.ctrl_inflight.len() {
+                ctrl_len = c.ctrl_inflight.len() - c.ctrl_off;
+                c.iov.push(libc::iovec {
+                    iov_base: c.ctrl_inflight[c.ctrl_off..].as_ptr() as *mut libc::c_void,
+                    iov_len: ctrl_len,
+                });
+            }
+            let mut data_len = 0;
+            let mut truncated = false;
+            let mut snapshot = 0;
+            if matches!(c.phase, Phase::Active) {
+                if let Some(out) = c.out.as_mut() {
+                    snapshot = out.msgs_committed();
+                    data_len = out.peek_iov(&mut c.iov, MAX_SEND, MAX_IOV);
+                    truncated = data_len == MAX_SEND || c.iov.len() == MAX_IOV;
+                }
+            }
+            if ctrl_len + data_len > 0 {
+                c.sending = Some((ctrl_len, data_len, truncated, snapshot));
+                reqs.push(Req::Send {
+                    key: Key::new(slot, c.gen),
+                    fd: c.raw,
+                    iov: c.iov.as_ptr(),
+                    iovcnt: c.iov.len(),
+                });
+                return;
+            }
+            // Nothing to send: stop looking at the pipe unless data raced in.
+            let Some(out) = c.out.as_mut() else { break };
+            if !matches!(c.phase, Phase::Active) {
+                break;
+            }
+            if out.is_finished() {
+                // The socket side closed the pipe and everything was sent.
+                if c.lingering.is_some() || c.connect.is_none() || !c.connect.as_ref().is_some_and(|ci| ci.persistent) {
+                    if c.lingering.is_some() {
+                        self.disconnect(slot, "socket closed", reqs);
+                    }
+                }
+                return;
+            }
+            if !out.deactivate() {
+                break;
+            }
+        }
+    }
+
+    fn on_sent(&mut self, slot: usize, result: std::io::Result<usize>, reqs: &mut Vec<Req>) {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        let c = &mut **c;
+        let Some((ctrl_len, data_len, truncated, snapshot)) = c.sending.take() else { return };
+        let n = match result {
+            Ok(n) => n,
+            Err(e) => {
+                let why = format!("send failed: {e}");
+                self.disconnect(slot, &why, reqs);
+                return;
+            }
+        };
+        let k = n.min(ctrl_len);
+        c.ctrl_off += k;
+        let sent = n - k;
+        if let Some(out) = c.out.as_mut() {
+            if sent == data_len && !truncated && c.out_frame_left == 0 && !c.out_in_msg {
+                // Everything committed at `snapshot` went out: at a message boundary.
+                out.consume(sent);
+                if out.credit_to(snapshot) {
+                    c.sock.notify_ready(c.peer_id);
+                }
+            } else if sent > 0 {
+                // Partial send (or a truncated batch): walk frames to keep our place.
+                walk_out(out, sent, &mut c.out_frame_left, &mut c.out_in_msg);
+                if c.out_frame_left == 0 && !c.out_in_msg && !truncated && sent == data_len && out.credit_to(snapshot) {
+                    c.sock.notify_ready(c.peer_id);
+                }
+            }
+        }
+        self.flush(slot, reqs);
+    }
+
+    /// Tear down the current connection (the fd is closed by the driver; pipes are dealt with
+    /// in `on_closed`, when no send can still reference them).
+    fn disconnect(&mut self, slot: usize, why: &str, reqs: &mut Vec<Req>) {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        if c.closing {
+            return;
+        }
+        log::warn(format_args!("{}: {why}", c.endpoint));
+        c.closing = true;
+        let key = Key::new(slot, c.gen);
+        match c.fd.take() {
+            Some(fd) => reqs.push(Req::Close { key, fd }),
+            None => {
+                // Not connected (waiting to reconnect): handle as closed right away.
+                self.on_closed(key, reqs);
+            }
+        }
+    }
+
+    fn on_closed(&mut self, key: Key, reqs: &mut Vec<Req>) {
+        let slot = key.slot();
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            // A listener finished closing.
+            if let Some(Ep::Listener(l)) = self.eps.get(slot) {
+                if Key::new(slot, l.gen) == key && l.fd.is_none() {
+                    self.eps.remove(slot);
+                }
+            }
+            return;
+        };
+        if Key::new(slot, c.gen) != key {
+            return;
+        }
+        c.closing = false;
+        c.sending = None;
+        c.ctrl.clear();
+        c.ctrl_inflight.clear();
+        c.ctrl_off = 0;
+        c.paused = false;
+        c.stash.clear();
+        c.hb = None;
+        c.hb_timer = None;
+        c.phase = Phase::Connecting;
+        c.decoder = Decoder::new(c.opts.max_msg_size);
+        c.in_msgs = 0;
+        if let Some(inn) = c.inn.as_mut() {
+            inn.rollback();
+        }
+        let reconnect = c.lingering.is_none()
+            && c.connect.as_ref().is_some_and(|ci| !ci.stopped && c.opts.reconnect_ivl.is_some());
+        let keep_pipes = reconnect && c.connect.as_ref().is_some_and(|ci| ci.persistent);
+        if keep_pipes {
+            // Drop the rest of a message that was cut off mid-way; the peer never saw it whole.
+            if let Some(out) = c.out.as_mut() {
+                skip_partial(out, &mut c.out_frame_left, &mut c.out_in_msg);
+            }
+        } else {
+            c.out_frame_left = 0;
+            c.out_in_msg = false;
+            if let Some(mut inn) = c.inn.take() {
+                if inn.close() {
+                    c.sock.notify_ready(c.peer_id);
+                } else {
+                    c.sock.notify_ready(c.peer_id);
+                }
+            }
+            c.out = None;
+            if c.peer_id != 0 {
+                self.by_peer.remove(&c.peer_id);
+            }
+            if let Some(Ep::Conn(c)) = self.eps.get_mut(slot) {
+                if !(c.connect.as_ref().is_some_and(|ci| ci.persistent)) {
+                    c.peer_id = 0;
+                }
+            }
+        }
+        if reconnect {
+            let gen = self.new_gen(slot);
+            let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+            c.gen = gen;
+            let ci = c.connect.as_mut().expect("reconnect without connect info");
+            let base = c.opts.reconnect_ivl.unwrap_or(Duration::from_millis(100));
+            let wait = ci.next_ivl + jitter(base);
+            if let Some(max) = c.opts.reconnect_ivl_max {
+                ci.next_ivl = (ci.next_ivl * 2).min(max.max(base));
+            }
+            self.timer(Instant::now() + wait, slot, gen, TimerKind::Reconnect);
+        } else {
+            self.eps.remove(slot);
+        }
+    }
+
+    fn close_listener(&mut self, slot: usize, reqs: &mut Vec<Req>) {
+        if let Some(Ep::Listener(l)) = self.eps.get_mut(slot) {
+            if let Some(fd) = l.fd.take() {
+                if let Some(p) = l.ipc_path.as_deref() {
+                    if !p.starts_with('@') {
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
+                reqs.push(Req::Close {
+                    key: Key::new(slot, l.gen),
+                    fd,
+                });
+            }
+        }
+    }
+
+    fn close_socket(&mut self, sock: u64, linger: Option<Duration>, reqs: &mut Vec<Req>) {
+        let slots: Vec<usize> = self
+            .eps
+            .iter()
+            .filter(|(_, e)| match e {
+                Ep::Listener(l) => l.sock.id == sock,
+                Ep::Conn(c) => c.sock.id == sock,
+            })
+            .map(|(k, _)| k)
+            .collect();
+        let deadline = linger.map(|l| Instant::now() + l);
+        for slot in slots {
+            match self.eps.get_mut(slot) {
+                Some(Ep::Listener(_)) => self.close_listener(slot, reqs),
+                Some(Ep::Conn(c)) => {
+                    c.lingering = Some(deadline);
+                    let pending = c.out.as_mut().is_some_and(|o| !o.is_finished() || o.msgs_committed() > o.msgs_read());
+                    let connected = matches!(c.phase, Phase::Active);
+                    if linger == Some(Duration::ZERO) || c.out.is_none() || (!pending && connected) || (!pending && !connected) {
+                        if let Some(ci) = c.connect.as_mut() {
+                            ci.stopped = true;
+                        }
+                        self.disconnect(slot, "socket closed", reqs);
+                    } else {
+                        let gen = c.gen;
+                        if let Some(d) = deadline {
+                            self.timer(d, slot, gen, TimerKind::Linger);
+                        }
+                        self.flush(slot, reqs);
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn fire_timers(&mut self, reqs: &mut Vec<Req>) {
+        let now = Instant::now();
+        while let Some(Reverse((at, slot, gen, kind))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { continue };
+            if c.gen != gen {
+                continue;
+            }
+            match kind {
+                TimerKind::Reconnect => {
+                    if matches!(c.phase, Phase::Connecting) && c.fd.is_none() && !c.closing {
+                        self.start_connect(slot, reqs);
+                    }
+                }
+                TimerKind::Handshake => {
+                    if matches!(c.phase, Phase::Handshake(_)) {
+                        self.disconnect(slot, "handshake timed out", reqs);
+                    }
+                }
+                TimerKind::Linger => {
+                    if let Some(ci) = c.connect.as_mut() {
+                        ci.stopped = true;
+                    }
+                    self.disconnect(slot, "linger expired", reqs);
+                }
+                TimerKind::Heartbeat => {
+                    c.hb_timer = None;
+                    let Some(hb) = c.hb.as_mut() else { continue };
+                    match hb.on_timer(now) {
+                        Ok(ping) => {
+                            if let Some(p) = ping {
+                                p.encode(&mut c.ctrl);
+                            }
+                            if let Some(next) = hb.next_deadline() {
+                                c.hb_timer = Some(next);
+                                self.timers.push(Reverse((next, slot, gen, TimerKind::Heartbeat)));
+                            }
+                            self.flush(slot, reqs);
+                        }
+                        Err(e) => {
+                            let why = format!("{e}");
+                            self.disconnect(slot, &why, reqs);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Consume `n` sent bytes from `out` while tracking frame boundaries.
+fn walk_out(out: &mut pipe::Reader, mut n: usize, frame_left: &mut u64, in_msg: &mut bool) {
+    while n > 0 {
+        if *frame_left == 0 {
+            let buf = out.peek();
+            let h = frame::parse_header(buf)
+                .ok()
+                .flatten()
+                .expect("outbound pipe holds whole frames");
+            *frame_left = h.frame_len();
+            *in_msg = h.more();
+        }
+        let take = (*frame_left).min(n as u64) as usize;
+        let avail = out.peek().len().min(take);
+        out.consume(avail);
+        *frame_left -= avail as u64;
+        n -= avail;
+    }
+    if *frame_left == 0 && *in_msg {
+        // Between frames of one message: still mid-message.
+    }
+}
+
+/// After a disconnect, drop the remainder of a partly sent message.
+fn skip_partial(out: &mut pipe::Reader, frame_left: &mut u64, in_msg: &mut bool) {
+    loop {
+        if *frame_left > 0 {
+            let k = (*frame_left).min(out.peek().len() as u64) as usize;
+            if k == 0 {
+                break;
+            }
+            out.consume(k);
+            *frame_left -= k as u64;
+            continue;
+        }
+        if !*in_msg {
+            break;
+        }
+        let buf = out.peek();
+        let Some(h) = frame::parse_header(buf).ok().flatten() else { break };
+        *frame_left = h.frame_len();
+        *in_msg = h.more();
+    }
+    *frame_left = 0;
+    *in_msg = false;
+}
+
+/// Random extra wait (up to `base`) so many clients do not reconnect in lockstep.
+fn jitter(base: Duration) -> Duration {
+    let ms = base.as_millis() as u64;
+    if ms == 0 {
+        return Duration::ZERO;
+    }
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let x = (seed ^ ((std::process::id() as u64) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    Duration::from_millis((x >> 33) % ms)
+}

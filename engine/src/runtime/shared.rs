@@ -1,0 +1,208 @@
+//! State shared between an application-side socket and the reactors serving it.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::backend::sys::{EventFd, SockAddr};
+use crate::options::SockOpts;
+use crate::pipe;
+use crate::protocol::SocketType;
+
+/// A thread that may park and be woken: waking costs a syscall only if it announced
+/// `parked` (Dekker-style: announce, fence, re-check work, then sleep).
+pub(crate) struct Parker {
+    fd: EventFd,
+    parked: AtomicBool,
+}
+
+impl Parker {
+    pub(crate) fn new() -> std::io::Result<Parker> {
+        Ok(Parker {
+            fd: EventFd::new()?,
+            parked: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd.fd()
+    }
+
+    /// Wake the owner if it is (about to be) parked. Call after publishing the work.
+    #[inline]
+    pub(crate) fn unpark(&self) {
+        fence(Ordering::SeqCst);
+        if self.parked.load(Ordering::Relaxed) {
+            self.fd.signal();
+        }
+    }
+
+    /// Announce parking. The caller must re-check for work after this and before sleeping.
+    pub(crate) fn announce(&self) {
+        self.parked.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+
+    pub(crate) fn clear(&self) {
+        self.parked.store(false, Ordering::Relaxed);
+    }
+
+    /// Sleep on the eventfd (after `announce` + re-check).
+    pub(crate) fn sleep(&self, timeout: Option<Duration>) {
+        self.fd.wait(timeout);
+        self.clear();
+        self.fd.drain();
+    }
+}
+
+/// A connection handed from a reactor to its socket.
+pub(crate) struct NewPeer {
+    pub(crate) id: u64,
+    pub(crate) out: pipe::Writer,
+    pub(crate) inn: pipe::Reader,
+    pub(crate) identity: Vec<u8>,
+    pub(crate) peer_type: SocketType,
+    /// The CONNECT_ROUTING_ID chosen when this connection was made, if any.
+    pub(crate) alias: Option<Vec<u8>>,
+    pub(crate) reactor: usize,
+}
+
+/// What reactors tell a socket.
+#[derive(Default)]
+pub(crate) struct SocketInbox {
+    /// Peers whose pipes changed state (data arrived, space freed, closed).
+    pub(crate) ready: Vec<u64>,
+    /// Connections that completed their handshake.
+    pub(crate) attach: Vec<NewPeer>,
+}
+
+/// The part of a socket that reactors hold.
+pub(crate) struct SocketShared {
+    pub(crate) id: u64,
+    pub(crate) ty: SocketType,
+    pub(crate) parker: Parker,
+    pending: AtomicBool,
+    inbox: Mutex<SocketInbox>,
+}
+
+impl SocketShared {
+    pub(crate) fn new(id: u64, ty: SocketType) -> std::io::Result<SocketShared> {
+        Ok(SocketShared {
+            id,
+            ty,
+            parker: Parker::new()?,
+            pending: AtomicBool::new(false),
+            inbox: Mutex::new(SocketInbox::default()),
+        })
+    }
+
+    /// A peer's pipes changed: queue it and wake the socket's thread if it waits.
+    pub(crate) fn notify_ready(&self, peer: u64) {
+        self.inbox.lock().unwrap().ready.push(peer);
+        self.pending.store(true, Ordering::Release);
+        self.parker.unpark();
+    }
+
+    pub(crate) fn attach(&self, p: NewPeer) {
+        self.inbox.lock().unwrap().attach.push(p);
+        self.pending.store(true, Ordering::Release);
+        self.parker.unpark();
+    }
+
+    /// Wake a waiting application thread without news (shutdown, timers).
+    pub(crate) fn poke(&self) {
+        self.pending.store(true, Ordering::Release);
+        self.parker.unpark();
+    }
+
+    #[inline]
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Take the queued notifications (into `into`, reusing its allocations).
+    pub(crate) fn take_inbox(&self, into: &mut SocketInbox) {
+        self.pending.store(false, Ordering::Relaxed);
+        let mut g = self.inbox.lock().unwrap();
+        std::mem::swap(&mut g.ready, &mut into.ready);
+        std::mem::swap(&mut g.attach, &mut into.attach);
+    }
+}
+
+/// Commands from application threads (or other reactors) to a reactor.
+pub(crate) enum Cmd {
+    /// Start accepting on a bound listener.
+    Listen {
+        sock: Arc<SocketShared>,
+        opts: Arc<SockOpts>,
+        fd: std::os::fd::OwnedFd,
+        endpoint: String,
+        ipc_path: Option<String>,
+    },
+    /// Connect (and keep reconnecting). `pipes` are given when the socket queues messages
+    /// before the connection exists (PAIR/DEALER without IMMEDIATE).
+    Connect {
+        sock: Arc<SocketShared>,
+        opts: Arc<SockOpts>,
+        addr: SockAddr,
+        endpoint: String,
+        alias: Option<Vec<u8>>,
+        pipes: Option<(u64, pipe::Reader, pipe::Writer)>,
+    },
+    /// An accepted connection moved here from the listener's reactor.
+    Adopt {
+        sock: Arc<SocketShared>,
+        opts: Arc<SockOpts>,
+        fd: std::os::fd::OwnedFd,
+        endpoint: String,
+    },
+    /// The outbound pipe of a peer has data (or was closed).
+    Flush(u64),
+    /// The application read enough from a paused peer's inbound pipe.
+    Resume(u64),
+    /// The socket refused this peer (e.g. a second PAIR peer, a duplicate routing id).
+    Reject(u64),
+    /// Stop listening on / stop connecting to `endpoint`.
+    Unbind { sock: u64, endpoint: String },
+    Disconnect { sock: u64, endpoint: String },
+    /// The socket was closed: close listeners, linger connections.
+    CloseSocket { sock: u64, linger: Option<Duration> },
+    /// Exit once nothing lingers.
+    Stop,
+}
+
+/// The handle other threads use to reach a reactor.
+pub(crate) struct ReactorHandle {
+    pub(crate) index: usize,
+    pub(crate) parker: Parker,
+    cmds: Mutex<Vec<Cmd>>,
+    has_cmds: AtomicBool,
+}
+
+impl ReactorHandle {
+    pub(crate) fn new(index: usize) -> std::io::Result<ReactorHandle> {
+        Ok(ReactorHandle {
+            index,
+            parker: Parker::new()?,
+            cmds: Mutex::new(Vec::new()),
+            has_cmds: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn send(&self, cmd: Cmd) {
+        self.cmds.lock().unwrap().push(cmd);
+        self.has_cmds.store(true, Ordering::Release);
+        self.parker.unpark();
+    }
+
+    #[inline]
+    pub(crate) fn has_cmds(&self) -> bool {
+        self.has_cmds.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn take_cmds(&self, into: &mut Vec<Cmd>) {
+        self.has_cmds.store(false, Ordering::Relaxed);
+        std::mem::swap(&mut *self.cmds.lock().unwrap(), into);
+    }
+}

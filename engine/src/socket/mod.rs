@@ -1,0 +1,853 @@
+//! Application-side sockets: routing patterns over per-peer pipes, blocking and batching.
+//!
+//! This layer does no I/O: it reads and writes pipes and, when a pipe turns from idle to busy,
+//! posts one command to the reactor serving that peer. Patterns:
+//! * PAIR: one peer; a second connection is refused.
+//! * DEALER: round-robin send over peers with room (lb), fair-queued receive (fq).
+//! * ROUTER: the first frame of a sent message names the peer; received messages are
+//!   prefixed with the sending peer's routing id.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::error::{Error, Result};
+use crate::options::{SockOpts, SocketOption};
+use crate::pipe;
+use crate::protocol::{frame, SocketType};
+use crate::runtime::context::Context;
+use crate::runtime::shared::{Cmd, NewPeer, SocketInbox, SocketShared};
+use crate::transport;
+
+/// Do not block (send/recv fail with `Error::Again` instead).
+pub const DONTWAIT: i32 = 1;
+/// More frames of this message follow.
+pub const SNDMORE: i32 = 2;
+
+struct Peer {
+    id: u64,
+    reactor: usize,
+    out: pipe::Writer,
+    inn: pipe::Reader,
+    rid: Vec<u8>,
+    in_active: bool,
+    /// Uncommitted messages written by a batch call.
+    batch: u64,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Bound {
+    Listen(String),
+    Connect(String),
+}
+
+/// A socket. Not thread-safe (`&mut self`); move it between threads freely.
+pub struct Socket {
+    ctx: Context,
+    shared: Arc<SocketShared>,
+    ty: SocketType,
+    opts: SockOpts,
+    peers: Slab<Peer>,
+    by_id: HashMap<u64, usize>,
+    inbox: SocketInbox,
+    /// Peers whose inbound pipe may hold data, in fair-queue order.
+    active: VecDeque<usize>,
+    /// Peer whose message is being received (mid multipart).
+    cur_in: Option<usize>,
+    rcvmore: bool,
+    /// Peers in send order, the round-robin cursor, and the peer of a message being sent.
+    out_order: Vec<usize>,
+    rr: usize,
+    cur_out: Option<usize>,
+    /// ROUTER: the current outgoing message is discarded (unroutable).
+    dropping: bool,
+    /// ROUTER: routing ids of attached peers.
+    by_rid: HashMap<Vec<u8>, usize>,
+    next_rid: u32,
+    /// ROUTER: the routing-id frame of `cur_in` was delivered.
+    rid_sent: bool,
+    bound: Vec<Bound>,
+    last_endpoint: Option<String>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("type", &self.ty)
+            .field("peers", &self.peers.len())
+            .finish()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(ctx: Context, shared: Arc<SocketShared>) -> Socket {
+        let ty = shared.ty;
+        Socket {
+            ctx,
+            shared,
+            ty,
+            opts: SockOpts::default(),
+            peers: Slab::new(),
+            by_id: HashMap::new(),
+            inbox: SocketInbox::default(),
+            active: VecDeque::new(),
+            cur_in: None,
+            rcvmore: false,
+            out_order: Vec::new(),
+            rr: 0,
+            cur_out: None,
+            dropping: false,
+            by_rid: HashMap::new(),
+            next_rid: 0x5EED_0000 ^ std::process::id(),
+            rid_sent: false,
+            bound: Vec::new(),
+            last_endpoint: None,
+        }
+    }
+
+    /// The socket's type.
+    pub fn socket_type(&self) -> SocketType {
+        self.ty
+    }
+
+    /// Set an option. Most options apply to connections made after the call (as in libzmq,
+    /// set them before bind/connect).
+    pub fn set_option(&mut self, opt: SocketOption) -> Result<()> {
+        match &opt {
+            SocketOption::RouterMandatory(_)
+            | SocketOption::RouterHandover(_)
+            | SocketOption::ConnectRoutingId(_)
+                if self.ty != SocketType::Router =>
+            {
+                return Err(Error::invalid("option applies to ROUTER sockets only"))
+            }
+            SocketOption::ProbeRouter(_)
+                if !matches!(self.ty, SocketType::Router | SocketType::Dealer) =>
+            {
+                return Err(Error::invalid("PROBE_ROUTER applies to DEALER/ROUTER only"))
+            }
+            _ => {}
+        }
+        self.opts.set(opt)
+    }
+
+    /// The endpoint of the last `bind`, with wildcards resolved.
+    pub fn last_endpoint(&self) -> Option<String> {
+        self.last_endpoint.clone()
+    }
+
+    /// True if the last received frame has more frames after it.
+    pub fn rcvmore(&self) -> bool {
+        self.rcvmore
+    }
+
+    fn opts_arc(&self) -> Arc<SockOpts> {
+        Arc::new(self.opts.clone())
+    }
+
+    /// Bind to a local endpoint (`tcp://host:port`, `tcp://*:*`, `ipc:///path`, `ipc://@name`).
+    pub fn bind(&mut self, endpoint: &str) -> Result<()> {
+        self.check_term()?;
+        let ep = transport::parse(endpoint)?;
+        let (addr, ipc_path) = transport::bind_addr(&ep, self.opts.ipv6)?;
+        if let Some(p) = ipc_path.as_deref() {
+            // A stale socket file from an earlier run would make bind fail (libzmq removes it).
+            if !p.starts_with('@') {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        let fd = crate::backend::sys::listen(&addr, self.opts.backlog, !self.opts.ipv6)?;
+        let local = crate::backend::sys::local_addr(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+        let resolved = transport::endpoint_string(&local, ipc_path.as_deref());
+        let r = self.ctx.inner.peers.pick();
+        self.ctx.reactor(r).send(Cmd::Listen {
+            sock: self.shared.clone(),
+            opts: self.opts_arc(),
+            fd,
+            endpoint: resolved.clone(),
+            ipc_path,
+        });
+        self.bound.push(Bound::Listen(resolved.clone()));
+        if resolved != endpoint {
+            self.bound.push(Bound::Listen(endpoint.to_string()));
+        }
+        self.last_endpoint = Some(resolved);
+        Ok(())
+    }
+
+    /// Connect to a remote endpoint; returns at once (the connection is made, and remade after
+    /// failures, in the background).
+    pub fn connect(&mut self, endpoint: &str) -> Result<()> {
+        self.check_term()?;
+        let ep = transport::parse(endpoint)?;
+        let addr = transport::connect_addr(&ep, self.opts.ipv6)?;
+        let alias = if self.ty == SocketType::Router {
+            self.opts.connect_routing_id.take()
+        } else {
+            None
+        };
+        let r = self.ctx.inner.peers.pick();
+        // PAIR/DEALER queue messages for a peer that is not there yet (unless IMMEDIATE), so
+        // the pipes exist from now on and survive reconnects.
+        let pipes = if !self.opts.immediate && self.ty != SocketType::Router {
+            let id = self.ctx.inner.peers.peer_id();
+            let (out_w, out_r) = pipe::pipe(self.opts.sndhwm);
+            let (in_w, in_r) = pipe::pipe(self.opts.rcvhwm);
+            let accepted = self.add_peer(NewPeer {
+                id,
+                out: out_w,
+                inn: in_r,
+                identity: Vec::new(),
+                peer_type: self.ty,
+                alias: None,
+                reactor: r,
+            });
+            if !accepted {
+                return Err(Error::invalid("PAIR socket already has a peer"));
+            }
+            Some((id, out_r, in_w))
+        } else {
+            None
+        };
+        self.ctx.reactor(r).send(Cmd::Connect {
+            sock: self.shared.clone(),
+            opts: self.opts_arc(),
+            addr,
+            endpoint: endpoint.to_string(),
+            alias,
+            pipes,
+        });
+        self.bound.push(Bound::Connect(endpoint.to_string()));
+        Ok(())
+    }
+
+    /// Stop listening on an endpoint given to `bind` (or its resolved form).
+    pub fn unbind(&mut self, endpoint: &str) -> Result<()> {
+        let b = Bound::Listen(endpoint.to_string());
+        let Some(pos) = self.bound.iter().position(|x| *x == b) else {
+            return Err(Error::NotFound);
+        };
+        self.bound.remove(pos);
+        for h in &self.ctx.inner.peers.handles {
+            h.send(Cmd::Unbind {
+                sock: self.shared.id,
+                endpoint: endpoint.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Drop the connection(s) made by `connect(endpoint)`.
+    pub fn disconnect(&mut self, endpoint: &str) -> Result<()> {
+        let b = Bound::Connect(endpoint.to_string());
+        let Some(pos) = self.bound.iter().position(|x| *x == b) else {
+            return Err(Error::NotFound);
+        };
+        self.bound.remove(pos);
+        for h in &self.ctx.inner.peers.handles {
+            h.send(Cmd::Disconnect {
+                sock: self.shared.id,
+                endpoint: endpoint.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_term(&self) -> Result<()> {
+        if self.ctx.is_terminated() {
+            return Err(Error::Terminated);
+        }
+        Ok(())
+    }
+
+    // ----- peers -------------------------------------------------------------------------
+
+    /// Attach a connection; false if the pattern refuses it.
+    fn add_peer(&mut self, p: NewPeer) -> bool {
+        let rid = match self.ty {
+            SocketType::Pair if !self.peers.is_empty() => return false,
+            SocketType::Router => {
+                let rid = match (&p.alias, p.identity.is_empty()) {
+                    (Some(a), _) => a.clone(),
+                    (None, false) => p.identity.clone(),
+                    (None, true) => self.gen_rid(),
+                };
+                if let Some(&old) = self.by_rid.get(&rid) {
+                    if !self.opts.router_handover {
+                        return false;
+                    }
+                    // Handover: the old peer loses the id and its connection.
+                    let fresh = self.gen_rid();
+                    self.by_rid.remove(&rid);
+                    self.by_rid.insert(fresh.clone(), old);
+                    let op = &mut self.peers[old];
+                    op.rid = fresh;
+                    self.ctx.reactor(op.reactor).send(Cmd::Reject(op.id));
+                }
+                rid
+            }
+            _ => Vec::new(),
+        };
+        let id = p.id;
+        let reactor = p.reactor;
+        let slot = self.peers.insert(Peer {
+            id,
+            reactor,
+            out: p.out,
+            inn: p.inn,
+            rid: rid.clone(),
+            in_active: false,
+            batch: 0,
+        });
+        self.by_id.insert(id, slot);
+        self.out_order.push(slot);
+        if self.ty == SocketType::Router {
+            self.by_rid.insert(rid, slot);
+        }
+        if self.opts.probe_router && matches!(self.ty, SocketType::Router | SocketType::Dealer) {
+            let peer = &mut self.peers[slot];
+            peer.out.write_frame(&[0, 0], &[]);
+            if peer.out.commit(1) {
+                self.ctx.reactor(reactor).send(Cmd::Flush(id));
+            }
+        }
+        // Data may already be waiting.
+        self.mark_active(slot);
+        true
+    }
+
+    fn gen_rid(&mut self) -> Vec<u8> {
+        loop {
+            self.next_rid = self.next_rid.wrapping_add(1);
+            let mut rid = vec![0u8];
+            rid.extend_from_slice(&self.next_rid.to_be_bytes());
+            if !self.by_rid.contains_key(&rid) {
+                return rid;
+            }
+        }
+    }
+
+    fn mark_active(&mut self, slot: usize) {
+        if let Some(p) = self.peers.get_mut(slot) {
+            if !p.in_active {
+                p.in_active = true;
+                self.active.push_back(slot);
+            }
+        }
+    }
+
+    fn remove_peer(&mut self, slot: usize) {
+        let p = self.peers.remove(slot);
+        self.by_id.remove(&p.id);
+        self.out_order.retain(|&s| s != slot);
+        self.active.retain(|&s| s != slot);
+        if self.ty == SocketType::Router && self.by_rid.get(&p.rid) == Some(&slot) {
+            self.by_rid.remove(&p.rid);
+        }
+        if self.cur_out == Some(slot) {
+            self.cur_out = None;
+            self.dropping = true;
+        }
+        if self.cur_in == Some(slot) {
+            self.cur_in = None;
+        }
+    }
+
+    /// Apply reactor notifications (new peers, pipe state changes).
+    fn process_inbox(&mut self) {
+        if !self.shared.has_pending() {
+            return;
+        }
+        let mut inbox = std::mem::take(&mut self.inbox);
+        self.shared.take_inbox(&mut inbox);
+        for p in inbox.attach.drain(..) {
+            let (id, reactor) = (p.id, p.reactor);
+            if !self.add_peer(p) {
+                self.ctx.reactor(reactor).send(Cmd::Reject(id));
+            }
+        }
+        for id in inbox.ready.drain(..) {
+            if let Some(&slot) = self.by_id.get(&id) {
+                self.mark_active(slot);
+            }
+        }
+        self.inbox = inbox;
+    }
+
+    /// Block until notified or `deadline`; errors with Again at the deadline, Terminated on
+    /// shutdown.
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<()> {
+        self.check_term()?;
+        let spin = self.ctx.inner.spin;
+        if !spin.is_zero() {
+            let until = Instant::now() + spin;
+            while Instant::now() < until {
+                if self.shared.has_pending() {
+                    return Ok(());
+                }
+                std::hint::spin_loop();
+            }
+        }
+        let parker = &self.shared.parker;
+        parker.announce();
+        if self.shared.has_pending() {
+            parker.clear();
+            return Ok(());
+        }
+        let timeout = match deadline {
+            None => None,
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    parker.clear();
+                    return Err(Error::Again);
+                }
+                Some(d - now)
+            }
+        };
+        parker.sleep(timeout);
+        self.check_term()?;
+        Ok(())
+    }
+
+    fn deadline(&self, timeo: Option<Duration>) -> Option<Instant> {
+        timeo.map(|t| Instant::now() + t)
+    }
+
+    // ----- receive -----------------------------------------------------------------------
+
+    /// The peer to read the next frame from, if any frame is ready.
+    fn next_in(&mut self) -> Option<usize> {
+        if let Some(s) = self.cur_in {
+            return Some(s);
+        }
+        self.process_inbox();
+        while let Some(&s) = self.active.front() {
+            let p = &mut self.peers[s];
+            if !p.inn.peek().is_empty() {
+                return Some(s);
+            }
+            if p.inn.deactivate() {
+                continue;
+            }
+            self.active.pop_front();
+            p.in_active = false;
+            if p.inn.is_finished() {
+                // The connection is gone and everything it delivered was read.
+                self.remove_peer(s);
+            }
+        }
+        None
+    }
+
+    /// Read one frame with `f(body, more)`, blocking per flags/RCVTIMEO.
+    fn recv_frame<R>(&mut self, flags: i32, mut f: impl FnMut(&[u8], bool) -> R) -> Result<R> {
+        if !matches!(self.ty, SocketType::Pair | SocketType::Dealer | SocketType::Router) {
+            return Err(Error::NotSupported);
+        }
+        let nowait = flags & DONTWAIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO);
+        let deadline = self.deadline(self.opts.rcvtimeo);
+        loop {
+            if let Some(s) = self.next_in() {
+                if self.ty == SocketType::Router && !self.rid_sent {
+                    // Deliver the routing-id frame first.
+                    self.cur_in = Some(s);
+                    self.rid_sent = true;
+                    self.rcvmore = true;
+                    return Ok(f(&self.peers[s].rid, true));
+                }
+                return Ok(self.read_frame(s, &mut f));
+            }
+            if nowait {
+                return Err(Error::Again);
+            }
+            self.wait(deadline)?;
+        }
+    }
+
+    /// Read the next frame from peer `s` (which has one).
+    #[inline]
+    fn read_frame<R>(&mut self, s: usize, f: &mut impl FnMut(&[u8], bool) -> R) -> R {
+        let p = &mut self.peers[s];
+        let buf = p.inn.peek();
+        let h = frame::parse_header(buf)
+            .ok()
+            .flatten()
+            .expect("inbound pipe holds whole frames");
+        let end = h.frame_len() as usize;
+        let more = h.more();
+        let r = f(&buf[h.header_len..end], more);
+        p.inn.consume(end);
+        self.rcvmore = more;
+        if more {
+            self.cur_in = Some(s);
+        } else {
+            self.cur_in = None;
+            self.rid_sent = false;
+            if p.inn.credit(1) {
+                self.ctx.reactor(p.reactor).send(Cmd::Resume(p.id));
+            }
+            // Fair queueing: the next message comes from the next peer.
+            if self.active.len() > 1 && self.active.front() == Some(&s) {
+                self.active.pop_front();
+                self.active.push_back(s);
+            }
+        }
+        r
+    }
+
+    /// Receive one frame into `buf`; returns the frame's full size (the copy is truncated to
+    /// `buf.len()`, as zmq_recv does).
+    pub fn recv(&mut self, buf: &mut [u8], flags: i32) -> Result<usize> {
+        self.recv_frame(flags, |body, _| {
+            let n = body.len().min(buf.len());
+            buf[..n].copy_from_slice(&body[..n]);
+            body.len()
+        })
+    }
+
+    /// Receive one frame as a new vector.
+    pub fn recv_bytes(&mut self, flags: i32) -> Result<Vec<u8>> {
+        self.recv_frame(flags, |body, _| body.to_vec())
+    }
+
+    /// Receive all frames of the next message.
+    pub fn recv_multipart(&mut self, flags: i32) -> Result<Vec<Vec<u8>>> {
+        let mut parts = vec![self.recv_bytes(flags)?];
+        while self.rcvmore {
+            // The rest of the message is already queued (messages are committed whole).
+            parts.push(self.recv_bytes(flags & !DONTWAIT)?);
+        }
+        Ok(parts)
+    }
+
+    /// Receive many messages into one buffer: frames are packed back to back, `lens[i]` is the
+    /// length of frame i. Blocks (per flags/RCVTIMEO) until at least one message is ready,
+    /// then takes whole messages while they fit. ROUTER messages start with the routing id
+    /// frame. Returns the number of frames written; a message too big for the whole buffer
+    /// fails with `MessageTooLarge(needed)` and stays queued.
+    pub fn recv_batch(&mut self, buf: &mut [u8], lens: &mut [usize], flags: i32) -> Result<usize> {
+        self.recv_batch_inner(buf, lens, None, flags)
+    }
+
+    /// Like `recv_batch`, also reporting for each frame whether more frames of the same
+    /// message follow.
+    pub fn recv_batch_parts(&mut self, buf: &mut [u8], lens: &mut [usize], more: &mut [bool], flags: i32) -> Result<usize> {
+        self.recv_batch_inner(buf, lens, Some(more), flags)
+    }
+
+    /// Non-blocking `recv_batch`: `Ok(0)` when nothing is queued.
+    pub fn drain(&mut self, buf: &mut [u8], lens: &mut [usize]) -> Result<usize> {
+        match self.recv_batch_inner(buf, lens, None, DONTWAIT) {
+            Err(Error::Again) => Ok(0),
+            r => r,
+        }
+    }
+
+    fn recv_batch_inner(&mut self, buf: &mut [u8], lens: &mut [usize], mut more: Option<&mut [bool]>, flags: i32) -> Result<usize> {
+        if self.cur_in.is_some() {
+            // A message was partly read with recv(): batches deal in whole messages.
+            return Err(Error::State);
+        }
+        let cap = match more.as_deref() {
+            Some(m) => lens.len().min(m.len()),
+            None => lens.len(),
+        };
+        if cap == 0 {
+            return Err(Error::invalid("no room for lengths"));
+        }
+        let nowait = flags & DONTWAIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO);
+        let deadline = self.deadline(self.opts.rcvtimeo);
+        let router = self.ty == SocketType::Router;
+        loop {
+            let mut frames = 0usize;
+            let mut used = 0usize;
+            while let Some(s) = self.next_in() {
+                let Some((nf, body)) = self.peers[s].inn.scan_message() else { break };
+                let rid_len = if router { self.peers[s].rid.len() } else { 0 };
+                let need_frames = nf + usize::from(router);
+                let need_bytes = body + rid_len;
+                if frames + need_frames > cap || used + need_bytes > buf.len() {
+                    if frames == 0 {
+                        return Err(if need_frames > cap {
+                            Error::invalid("lens array too small for one message")
+                        } else {
+                            Error::MessageTooLarge(need_bytes)
+                        });
+                    }
+                    return Ok(frames);
+                }
+                if router {
+                    let rid = &self.peers[s].rid;
+                    buf[used..used + rid.len()].copy_from_slice(rid);
+                    lens[frames] = rid.len();
+                    if let Some(m) = more.as_deref_mut() {
+                        m[frames] = true;
+                    }
+                    used += rid.len();
+                    frames += 1;
+                }
+                loop {
+                    let (len, m) = self.read_frame(s, &mut |body: &[u8], m| {
+                        buf[used..used + body.len()].copy_from_slice(body);
+                        (body.len(), m)
+                    });
+                    lens[frames] = len;
+                    if let Some(mm) = more.as_deref_mut() {
+                        mm[frames] = m;
+                    }
+                    used += len;
+                    frames += 1;
+                    if !m {
+                        break;
+                    }
+                }
+            }
+            if frames > 0 {
+                return Ok(frames);
+            }
+            if nowait {
+                return Err(Error::Again);
+            }
+            self.wait(deadline)?;
+        }
+    }
+
+    // ----- send --------------------------------------------------------------------------
+
+    /// A peer with room for a new message (round-robin), blocking per flags/SNDTIMEO.
+    fn pick_out(&mut self, nowait: bool, deadline: Option<Instant>) -> Result<usize> {
+        loop {
+            self.process_inbox();
+            let n = self.out_order.len();
+            for i in 0..n {
+                let idx = (self.rr + i) % n;
+                let s = self.out_order[idx];
+                let p = &mut self.peers[s];
+                if p.out.reader_gone() {
+                    continue;
+                }
+                if !p.out.is_full() {
+                    self.rr = (idx + 1) % n.max(1);
+                    return Ok(s);
+                }
+            }
+            if nowait {
+                return Err(Error::Again);
+            }
+            // Ask every full peer to tell us when it drains, then re-check before sleeping.
+            let mut room = false;
+            for &s in &self.out_order {
+                let p = &mut self.peers[s];
+                if !p.out.reader_gone() && !p.out.wait_for_space() {
+                    room = true;
+                }
+            }
+            if !room {
+                self.wait(deadline)?;
+            }
+        }
+    }
+
+    #[inline]
+    fn write(&mut self, s: usize, data: &[u8], more: bool) {
+        let mut hdr = [0u8; frame::MAX_HEADER];
+        let hl = frame::encode_header(&mut hdr, more, false, data.len() as u64);
+        let p = &mut self.peers[s];
+        p.out.write_frame(&hdr[..hl], data);
+        if !more && p.out.commit(1) {
+            self.ctx.reactor(p.reactor).send(Cmd::Flush(p.id));
+        }
+    }
+
+    /// Send one frame; `SNDMORE` in flags means more frames of this message follow.
+    pub fn send(&mut self, data: &[u8], flags: i32) -> Result<()> {
+        self.check_term()?;
+        let more = flags & SNDMORE != 0;
+        let nowait = flags & DONTWAIT != 0 || self.opts.sndtimeo == Some(Duration::ZERO);
+        match self.ty {
+            SocketType::Pair | SocketType::Dealer => {
+                let s = match self.cur_out {
+                    Some(s) => s,
+                    None => {
+                        if self.dropping {
+                            // The peer of a message in progress went away: swallow the rest.
+                            if !more {
+                                self.dropping = false;
+                            }
+                            return Ok(());
+                        }
+                        let deadline = self.deadline(self.opts.sndtimeo);
+                        self.pick_out(nowait, deadline)?
+                    }
+                };
+                self.write(s, data, more);
+                self.cur_out = more.then_some(s);
+                Ok(())
+            }
+            SocketType::Router => self.send_router(data, more, nowait),
+            _ => Err(Error::NotSupported),
+        }
+    }
+
+    fn send_router(&mut self, data: &[u8], more: bool, nowait: bool) -> Result<()> {
+        if let Some(s) = self.cur_out {
+            self.write(s, data, more);
+            if !more {
+                self.cur_out = None;
+            }
+            return Ok(());
+        }
+        if self.dropping {
+            if !more {
+                self.dropping = false;
+            }
+            return Ok(());
+        }
+        // First frame: the routing id.
+        if !more {
+            // A lone routing id is silently dropped, as libzmq does.
+            return Ok(());
+        }
+        self.process_inbox();
+        let Some(&s) = self.by_rid.get(data) else {
+            if self.opts.router_mandatory {
+                return Err(Error::HostUnreachable);
+            }
+            self.dropping = true;
+            return Ok(());
+        };
+        if self.peers[s].out.reader_gone() {
+            if self.opts.router_mandatory {
+                return Err(Error::HostUnreachable);
+            }
+            self.dropping = true;
+            return Ok(());
+        }
+        if self.peers[s].out.is_full() {
+            if !self.opts.router_mandatory {
+                self.dropping = true;
+                return Ok(());
+            }
+            if nowait {
+                return Err(Error::Again);
+            }
+            let deadline = self.deadline(self.opts.sndtimeo);
+            loop {
+                let p = &mut self.peers[s];
+                if !p.out.is_full() || p.out.reader_gone() {
+                    break;
+                }
+                if p.out.wait_for_space() {
+                    self.wait(deadline)?;
+                    self.process_inbox();
+                    if !self.peers.contains(s) {
+                        return Err(Error::HostUnreachable);
+                    }
+                }
+            }
+        }
+        self.cur_out = Some(s);
+        Ok(())
+    }
+
+    /// Send all parts of one message.
+    pub fn send_multipart<T: AsRef<[u8]>>(&mut self, parts: &[T], flags: i32) -> Result<()> {
+        let n = parts.len();
+        for (i, p) in parts.iter().enumerate() {
+            let more = if i + 1 < n { SNDMORE } else { 0 };
+            self.send(p.as_ref(), (flags & !SNDMORE) | more)?;
+        }
+        Ok(())
+    }
+
+    /// Send each item as a single-frame message with one hand-off per peer for the whole
+    /// batch. Returns how many were sent (fewer only with DONTWAIT or SNDTIMEO).
+    pub fn send_batch<T: AsRef<[u8]>>(&mut self, msgs: &[T], flags: i32) -> Result<usize> {
+        self.send_many(msgs.len(), flags, |i| msgs[i].as_ref())
+    }
+
+    /// Send `payload` `count` times (single-frame messages), batched like `send_batch`.
+    pub fn send_repeat(&mut self, payload: &[u8], count: usize, flags: i32) -> Result<usize> {
+        self.send_many(count, flags, |_| payload)
+    }
+
+    fn send_many<'a>(&mut self, count: usize, flags: i32, item: impl Fn(usize) -> &'a [u8]) -> Result<usize> {
+        self.check_term()?;
+        if !matches!(self.ty, SocketType::Pair | SocketType::Dealer) {
+            return Err(Error::NotSupported);
+        }
+        if self.cur_out.is_some() || self.dropping {
+            return Err(Error::State);
+        }
+        let nowait = flags & DONTWAIT != 0 || self.opts.sndtimeo == Some(Duration::ZERO);
+        let deadline = self.deadline(self.opts.sndtimeo);
+        let mut touched: Vec<usize> = Vec::new();
+        let mut sent = 0;
+        let mut hdr = [0u8; frame::MAX_HEADER];
+        let result = loop {
+            if sent == count {
+                break Ok(sent);
+            }
+            let s = match self.pick_out(true, deadline) {
+                Ok(s) => s,
+                Err(Error::Again) => {
+                    // Publish what we have before blocking, so the reactor can drain it.
+                    self.finish_batch(&mut touched);
+                    if nowait {
+                        break if sent > 0 { Ok(sent) } else { Err(Error::Again) };
+                    }
+                    match self.pick_out(false, deadline) {
+                        Ok(s) => s,
+                        Err(Error::Again) if sent > 0 => break Ok(sent),
+                        Err(e) => break Err(e),
+                    }
+                }
+                Err(e) => break Err(e),
+            };
+            let data = item(sent);
+            let hl = frame::encode_header(&mut hdr, false, false, data.len() as u64);
+            let p = &mut self.peers[s];
+            p.out.write_frame(&hdr[..hl], data);
+            p.out.commit_quiet(1);
+            if p.batch == 0 {
+                touched.push(s);
+            }
+            p.batch += 1;
+            sent += 1;
+        };
+        self.finish_batch(&mut touched);
+        result
+    }
+
+    fn finish_batch(&mut self, touched: &mut Vec<usize>) {
+        for s in touched.drain(..) {
+            if let Some(p) = self.peers.get_mut(s) {
+                p.batch = 0;
+                if p.out.commit(0) {
+                    self.ctx.reactor(p.reactor).send(Cmd::Flush(p.id));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // Close our ends: the reactors flush what was committed (LINGER), then close.
+        for (_, p) in self.peers.iter_mut() {
+            if p.out.close() {
+                self.ctx.reactor(p.reactor).send(Cmd::Flush(p.id));
+            }
+        }
+        self.peers.clear();
+        for h in &self.ctx.inner.peers.handles {
+            h.send(Cmd::CloseSocket {
+                sock: self.shared.id,
+                linger: self.opts.linger,
+            });
+        }
+    }
+}

@@ -1,0 +1,55 @@
+use ringlink::{Backend, Context, SocketOption, SocketType, SNDMORE};
+
+fn ctx(b: Backend) -> Context {
+    Context::builder().backend(b).build().unwrap()
+}
+
+fn pair_roundtrip(b: Backend, ep: &str) {
+    let ctx = ctx(b);
+    assert_eq!(ctx.backend(), b);
+    let mut s = ctx.socket(SocketType::Pair).unwrap();
+    s.set_option(SocketOption::RcvTimeo(10_000)).unwrap();
+    // Unlimited queues: this test sends everything before reading (with HWM 1000 and a small
+    // unix socket buffer that would block, as it would with libzmq).
+    s.set_option(SocketOption::RcvHwm(0)).unwrap();
+    s.bind(ep).unwrap();
+    let ep = s.last_endpoint().unwrap();
+    let mut c = ctx.socket(SocketType::Pair).unwrap();
+    c.set_option(SocketOption::RcvTimeo(10_000)).unwrap();
+    c.set_option(SocketOption::SndHwm(0)).unwrap();
+    c.connect(&ep).unwrap();
+    c.send(b"hello", 0).unwrap();
+    assert_eq!(s.recv_bytes(0).unwrap(), b"hello");
+    s.send(b"a", SNDMORE).unwrap();
+    s.send(b"", SNDMORE).unwrap();
+    s.send(&vec![7u8; 300_000], 0).unwrap();
+    let parts = c.recv_multipart(0).unwrap();
+    assert_eq!(parts.len(), 3);
+    assert_eq!(parts[2].len(), 300_000);
+    for i in 0..10_000u32 {
+        c.send(&i.to_le_bytes(), 0).unwrap();
+    }
+    for i in 0..10_000u32 {
+        assert_eq!(s.recv_bytes(0).unwrap(), i.to_le_bytes());
+    }
+}
+
+#[test]
+fn pair_tcp_uring() {
+    pair_roundtrip(Backend::Uring, "tcp://127.0.0.1:*");
+}
+
+#[test]
+fn pair_tcp_epoll() {
+    pair_roundtrip(Backend::Epoll, "tcp://127.0.0.1:*");
+}
+
+#[test]
+fn pair_ipc_uring() {
+    pair_roundtrip(Backend::Uring, &format!("ipc://@rl-smoke-u-{}", std::process::id()));
+}
+
+#[test]
+fn pair_ipc_epoll() {
+    pair_roundtrip(Backend::Epoll, &format!("ipc://@rl-smoke-e-{}", std::process::id()));
+}
