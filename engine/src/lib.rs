@@ -20,7 +20,7 @@
 //! # Ok::<(), ringlink::Error>(())
 //! ```
 
-pub mod backend;
+mod backend;
 pub mod error;
 mod options;
 mod pipe;
@@ -29,6 +29,7 @@ mod runtime;
 mod socket;
 mod transport;
 
+pub use backend::sys::raise_fd_limit;
 pub use backend::Backend;
 pub use error::{Error, Result};
 pub use options::SocketOption;

@@ -145,7 +145,11 @@ impl SockOpts {
             SocketOption::RcvHwm(v) => self.rcvhwm = non_negative("RCVHWM", v)?,
             SocketOption::Linger(v) => {
                 // libzmq treats any negative value as infinite.
-                self.linger = if v < 0 { None } else { Some(Duration::from_millis(v as u64)) }
+                self.linger = if v < 0 {
+                    None
+                } else {
+                    Some(Duration::from_millis(v as u64))
+                }
             }
             SocketOption::SndTimeo(v) => self.sndtimeo = timeout("SNDTIMEO", v)?,
             SocketOption::RcvTimeo(v) => self.rcvtimeo = timeout("RCVTIMEO", v)?,

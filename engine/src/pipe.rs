@@ -575,15 +575,10 @@ impl Reader {
         self.publish_credit();
         self.shared.reader_active.store(false, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if self.peek().is_empty() && !self.is_closed() {
+        if self.peek().is_empty() {
             return false;
         }
         !self.shared.reader_active.swap(true, Ordering::SeqCst)
-    }
-
-    /// Mark this reader as looking at the pipe (used when it starts out active).
-    pub(crate) fn activate(&self) {
-        self.shared.reader_active.store(true, Ordering::SeqCst);
     }
 
     /// The writer closed the pipe (check after `peek` returned empty).
@@ -700,7 +695,6 @@ mod tests {
     #[test]
     fn deactivate_sees_late_data() {
         let (mut w, mut r) = pipe(0);
-        r.activate();
         assert!(!r.deactivate());
         w.write_frame(&[0, 0], &[]);
         assert!(w.commit(1), "inactive reader must be notified");

@@ -46,10 +46,16 @@ fn pair_tcp_epoll() {
 
 #[test]
 fn pair_ipc_uring() {
-    pair_roundtrip(Backend::Uring, &format!("ipc://@rl-smoke-u-{}", std::process::id()));
+    pair_roundtrip(
+        Backend::Uring,
+        &format!("ipc://@rl-smoke-u-{}", std::process::id()),
+    );
 }
 
 #[test]
 fn pair_ipc_epoll() {
-    pair_roundtrip(Backend::Epoll, &format!("ipc://@rl-smoke-e-{}", std::process::id()));
+    pair_roundtrip(
+        Backend::Epoll,
+        &format!("ipc://@rl-smoke-e-{}", std::process::id()),
+    );
 }

@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use super::sys::{self, syscall};
-use super::{Backend, Driver, Event, Key, Req};
+use super::{Driver, Event, Key, Req};
 
 const READ_BUF: usize = 64 * 1024;
 /// Reads per connection per turn before yielding to other connections.
@@ -65,7 +65,12 @@ impl EpollDriver {
             wake_fd,
             accept_ready: Vec::new(),
         };
-        d.ctl(libc::EPOLL_CTL_ADD, wake_fd, libc::EPOLLIN as u32, WAKE_TOKEN)?;
+        d.ctl(
+            libc::EPOLL_CTL_ADD,
+            wake_fd,
+            libc::EPOLLIN as u32,
+            WAKE_TOKEN,
+        )?;
         Ok(d)
     }
 
@@ -149,7 +154,12 @@ impl EpollDriver {
                     }
                 }
             }
-            Req::Send { key, fd, iov, iovcnt } => {
+            Req::Send {
+                key,
+                fd,
+                iov,
+                iovcnt,
+            } => {
                 // SAFETY: the reactor keeps the iovec array alive until `Sent` (Req contract).
                 let iov = unsafe { std::slice::from_raw_parts(iov, iovcnt) };
                 match send_iov(fd, iov) {
@@ -194,10 +204,21 @@ impl EpollDriver {
             }
             // SAFETY: `buf` is a valid writable buffer of its length.
             let n = unsafe {
-                libc::recv(fd, self.buf.as_mut_ptr() as *mut libc::c_void, self.buf.len(), 0)
+                libc::recv(
+                    fd,
+                    self.buf.as_mut_ptr() as *mut libc::c_void,
+                    self.buf.len(),
+                    0,
+                )
             };
             if n > 0 {
-                on_event(Event::Received { key, data: &self.buf[..n as usize] }, reqs);
+                on_event(
+                    Event::Received {
+                        key,
+                        data: &self.buf[..n as usize],
+                    },
+                    reqs,
+                );
             } else if n == 0 {
                 self.entries[slot].readable = false;
                 self.entries[slot].recv_on = false;
@@ -214,7 +235,13 @@ impl EpollDriver {
                     _ => {
                         self.entries[slot].readable = false;
                         self.entries[slot].recv_on = false;
-                        on_event(Event::RecvClosed { key, err: Some(err) }, reqs);
+                        on_event(
+                            Event::RecvClosed {
+                                key,
+                                err: Some(err),
+                            },
+                            reqs,
+                        );
                         return false;
                     }
                 }
@@ -234,10 +261,17 @@ impl EpollDriver {
     {
         loop {
             let e = &self.entries[slot];
-            let (Some(key), fd) = (e.key, e.fd) else { return };
+            let (Some(key), fd) = (e.key, e.fd) else {
+                return;
+            };
             // SAFETY: no address is requested; flags make the new fd non-blocking/cloexec.
             let r = unsafe {
-                libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+                libc::accept4(
+                    fd,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                )
             };
             if r >= 0 {
                 // SAFETY: fresh descriptor from accept4.
@@ -264,8 +298,12 @@ impl EpollDriver {
 
     fn flush_pending(&mut self, slot: usize) {
         let e = &mut self.entries[slot];
-        let (Some(key), fd) = (e.key, e.fd) else { return };
-        let Some((iov, sent)) = e.pending.take() else { return };
+        let (Some(key), fd) = (e.key, e.fd) else {
+            return;
+        };
+        let Some((iov, sent)) = e.pending.take() else {
+            return;
+        };
         match send_iov(fd, &iov) {
             Ok(n) if n == iov_len(&iov) => self.done.push_back(Done::Sent(key, Ok(sent + n))),
             Ok(n) => e.pending = Some((advance_iov(&iov, n), sent + n)),
@@ -276,23 +314,30 @@ impl EpollDriver {
 }
 
 impl Driver for EpollDriver {
-    fn backend(&self) -> Backend {
-        Backend::Epoll
-    }
-
-    fn poll<F>(&mut self, reqs: &mut Vec<Req>, timeout: Option<Duration>, mut on_event: F) -> io::Result<()>
+    fn poll<F>(
+        &mut self,
+        reqs: &mut Vec<Req>,
+        timeout: Option<Duration>,
+        mut on_event: F,
+    ) -> io::Result<()>
     where
         F: FnMut(Event<'_>, &mut Vec<Req>),
     {
         for r in reqs.drain(..) {
             self.apply(r);
         }
-        let busy = !self.done.is_empty() || !self.backlog.is_empty() || !self.accept_ready.is_empty();
+        let busy =
+            !self.done.is_empty() || !self.backlog.is_empty() || !self.accept_ready.is_empty();
         let ms = if busy { 0 } else { sys::timeout_ms(timeout) };
         self.events.clear();
         // SAFETY: `events` has capacity for `cap` entries; the kernel writes at most that many.
         let n = unsafe {
-            libc::epoll_wait(self.ep.as_raw_fd(), self.events.as_mut_ptr(), self.events.capacity() as libc::c_int, ms)
+            libc::epoll_wait(
+                self.ep.as_raw_fd(),
+                self.events.as_mut_ptr(),
+                self.events.capacity() as libc::c_int,
+                ms,
+            )
         };
         if n < 0 {
             let e = io::Error::last_os_error();
@@ -312,7 +357,9 @@ impl Driver for EpollDriver {
                 continue;
             }
             let slot = token as usize;
-            let Some(e) = self.entries.get_mut(slot) else { continue };
+            let Some(e) = self.entries.get_mut(slot) else {
+                continue;
+            };
             let Some(key) = e.key else { continue };
             if e.listener {
                 e.readable = true;
@@ -342,7 +389,9 @@ impl Driver for EpollDriver {
         // Completions first (they may re-arm receives or close connections).
         while let Some(d) = self.done.pop_front() {
             match d {
-                Done::Connected(key, result) => on_event(Event::Connected { key, result }, &mut *reqs),
+                Done::Connected(key, result) => {
+                    on_event(Event::Connected { key, result }, &mut *reqs)
+                }
                 Done::Sent(key, result) => on_event(Event::Sent { key, result }, &mut *reqs),
                 Done::Closed(key) => on_event(Event::Closed { key }, &mut *reqs),
             }

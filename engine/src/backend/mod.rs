@@ -10,7 +10,7 @@
 //!   and the fd is closed by then, so the key's slot can be reused safely.
 
 pub(crate) mod epoll;
-pub(crate) mod sys;
+pub mod sys;
 pub(crate) mod uring;
 
 use std::io;
@@ -70,31 +70,59 @@ pub(crate) enum Req {
     /// Send the bytes described by `iov`.
     /// The caller keeps the iovec array and the memory it points to alive and unchanged until
     /// the matching `Sent`.
-    Send { key: Key, fd: RawFd, iov: *const libc::iovec, iovcnt: usize },
+    Send {
+        key: Key,
+        fd: RawFd,
+        iov: *const libc::iovec,
+        iovcnt: usize,
+    },
     /// Cancel everything on the key, close the fd, then report `Closed`.
     Close { key: Key, fd: OwnedFd },
 }
 
 /// A completion reported by the driver.
 pub(crate) enum Event<'a> {
-    Accepted { key: Key, fd: OwnedFd },
-    AcceptFailed { key: Key, err: io::Error },
-    Connected { key: Key, result: io::Result<()> },
-    Received { key: Key, data: &'a [u8] },
+    Accepted {
+        key: Key,
+        fd: OwnedFd,
+    },
+    AcceptFailed {
+        key: Key,
+        err: io::Error,
+    },
+    Connected {
+        key: Key,
+        result: io::Result<()>,
+    },
+    Received {
+        key: Key,
+        data: &'a [u8],
+    },
     /// The peer closed (None) or the connection failed.
-    RecvClosed { key: Key, err: Option<io::Error> },
-    Sent { key: Key, result: io::Result<usize> },
-    Closed { key: Key },
+    RecvClosed {
+        key: Key,
+        err: Option<io::Error>,
+    },
+    Sent {
+        key: Key,
+        result: io::Result<usize>,
+    },
+    Closed {
+        key: Key,
+    },
 }
 
 /// The interface both backends implement. The reactor is generic over it (no dynamic
 /// dispatch on the hot path).
 pub(crate) trait Driver {
-    fn backend(&self) -> Backend;
-
     /// Apply `reqs`, wait for completions (at most `timeout`; None = until something happens),
     /// and hand each to `on_event`, which may queue further requests into `reqs`.
-    fn poll<F>(&mut self, reqs: &mut Vec<Req>, timeout: Option<Duration>, on_event: F) -> io::Result<()>
+    fn poll<F>(
+        &mut self,
+        reqs: &mut Vec<Req>,
+        timeout: Option<Duration>,
+        on_event: F,
+    ) -> io::Result<()>
     where
         F: FnMut(Event<'_>, &mut Vec<Req>);
 }

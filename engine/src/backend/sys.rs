@@ -112,7 +112,10 @@ impl SockAddr {
                 // SAFETY: family says the storage holds a sockaddr_in.
                 let sin = unsafe { &*(self.as_ptr() as *const libc::sockaddr_in) };
                 let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    ip,
+                    u16::from_be(sin.sin_port),
+                )))
             }
             libc::AF_INET6 => {
                 // SAFETY: family says the storage holds a sockaddr_in6.
@@ -143,7 +146,12 @@ pub(crate) fn stream_socket(family: libc::c_int) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-pub(crate) fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+pub(crate) fn set_int_opt(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: the option value is a valid int for its size.
     syscall!(unsafe {
         libc::setsockopt(
@@ -158,7 +166,12 @@ pub(crate) fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, v: l
 }
 
 /// Options every connection gets: no Nagle for TCP, optional kernel buffer sizes.
-pub(crate) fn tune_stream(fd: RawFd, family: libc::c_int, sndbuf: i32, rcvbuf: i32) -> io::Result<()> {
+pub(crate) fn tune_stream(
+    fd: RawFd,
+    family: libc::c_int,
+    sndbuf: i32,
+    rcvbuf: i32,
+) -> io::Result<()> {
     if family != libc::AF_UNIX {
         set_int_opt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
     }
@@ -178,7 +191,12 @@ pub(crate) fn listen(addr: &SockAddr, backlog: i32, v6only: bool) -> io::Result<
         set_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
     }
     if addr.family() == libc::AF_INET6 {
-        set_int_opt(fd.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, v6only as i32)?;
+        set_int_opt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            v6only as i32,
+        )?;
     }
     // SAFETY: `addr` holds a valid sockaddr of `len` bytes.
     syscall!(unsafe { libc::bind(fd.as_raw_fd(), addr.as_ptr(), addr.len) })?;
@@ -190,24 +208,19 @@ pub(crate) fn listen(addr: &SockAddr, backlog: i32, v6only: bool) -> io::Result<
 /// The locally bound address of a socket.
 pub(crate) fn local_addr(fd: RawFd) -> io::Result<SockAddr> {
     // SAFETY: zeroed storage is valid; the kernel fills at most `len` bytes.
+    let storage = unsafe { mem::zeroed() };
     let mut a = SockAddr {
-        storage: unsafe { mem::zeroed() },
+        storage,
         len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
     };
     // SAFETY: pointers refer to `a`'s storage and length.
-    syscall!(unsafe { libc::getsockname(fd, &mut a.storage as *mut _ as *mut libc::sockaddr, &mut a.len) })?;
-    Ok(a)
-}
-
-/// The peer's address of a connected socket.
-pub(crate) fn peer_addr(fd: RawFd) -> io::Result<SockAddr> {
-    // SAFETY: as in `local_addr`.
-    let mut a = SockAddr {
-        storage: unsafe { mem::zeroed() },
-        len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
-    };
-    // SAFETY: pointers refer to `a`'s storage and length.
-    syscall!(unsafe { libc::getpeername(fd, &mut a.storage as *mut _ as *mut libc::sockaddr, &mut a.len) })?;
+    syscall!(unsafe {
+        libc::getsockname(
+            fd,
+            &mut a.storage as *mut _ as *mut libc::sockaddr,
+            &mut a.len,
+        )
+    })?;
     Ok(a)
 }
 
@@ -217,7 +230,13 @@ pub(crate) fn take_error(fd: RawFd) -> io::Result<Option<io::Error>> {
     let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `err`/`len` are valid out-parameters for SO_ERROR.
     syscall!(unsafe {
-        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut _ as *mut libc::c_void, &mut len)
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut err as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
     })?;
     Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
 }
@@ -252,7 +271,9 @@ impl EventFd {
 
     /// Block until signalled or `timeout` passes (None = forever). Returns true if signalled.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> bool {
-        poll_readable(&[self.fd()], timeout).map(|n| n > 0).unwrap_or(false)
+        poll_readable(&[self.fd()], timeout)
+            .map(|n| n > 0)
+            .unwrap_or(false)
     }
 }
 
@@ -267,7 +288,11 @@ pub(crate) fn drain_eventfd(fd: RawFd) {
 pub(crate) fn poll_readable(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<usize> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
-        .map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
         .collect();
     let ms = timeout_ms(timeout);
     // SAFETY: `pfds` is a valid array of `len` pollfd structs.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::sys::syscall;
-use super::{Backend, Driver, Event, Key, Req};
+use super::{Driver, Event, Key, Req};
 
 const OP_ACCEPT: u64 = 1;
 const OP_CONNECT: u64 = 2;
@@ -141,7 +141,9 @@ impl BufRing {
         assert!(bid < self.count && len <= self.size as usize);
         // SAFETY: the kernel filled `len` bytes of buffer `bid` and gave it to us (the CQE);
         // it will not touch it until we push it back.
-        unsafe { std::slice::from_raw_parts(self.bufs.ptr.add(bid as usize * self.size as usize), len) }
+        unsafe {
+            std::slice::from_raw_parts(self.bufs.ptr.add(bid as usize * self.size as usize), len)
+        }
     }
 }
 
@@ -177,20 +179,36 @@ pub(crate) fn probe() -> io::Result<()> {
         .build(8)?;
     let mut probe = io_uring::Probe::new();
     ring.submitter().register_probe(&mut probe)?;
-    for code in [opcode::RecvMulti::CODE, opcode::SendMsg::CODE, opcode::AcceptMulti::CODE, opcode::AsyncCancel2::CODE, opcode::Connect::CODE] {
+    for code in [
+        opcode::RecvMulti::CODE,
+        opcode::SendMsg::CODE,
+        opcode::AcceptMulti::CODE,
+        opcode::AsyncCancel2::CODE,
+        opcode::Connect::CODE,
+    ] {
         if !probe.is_supported(code) {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring opcode missing"));
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring opcode missing",
+            ));
         }
     }
     if !ring.params().is_feature_ext_arg() {
-        return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring lacks EXT_ARG"));
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "io_uring lacks EXT_ARG",
+        ));
     }
     Ok(())
 }
 
 impl UringDriver {
     /// `single_issuer`: only the calling thread will ever drive this ring.
-    pub(crate) fn new(wake_fd: RawFd, single_issuer: bool, cfg: BufConfig) -> io::Result<UringDriver> {
+    pub(crate) fn new(
+        wake_fd: RawFd,
+        single_issuer: bool,
+        cfg: BufConfig,
+    ) -> io::Result<UringDriver> {
         let mut b = IoUring::builder();
         b.setup_cqsize(8192);
         if single_issuer {
@@ -204,8 +222,12 @@ impl UringDriver {
         // driver; it is unregistered implicitly when the ring is dropped (the ring field is
         // declared, and so dropped, before `bufs`).
         unsafe {
-            ring.submitter()
-                .register_buf_ring_with_flags(bufs.ring.ptr as u64, cfg.count, BGID, 0)?;
+            ring.submitter().register_buf_ring_with_flags(
+                bufs.ring.ptr as u64,
+                cfg.count,
+                BGID,
+                0,
+            )?;
         }
         let mut d = UringDriver {
             ring,
@@ -250,13 +272,19 @@ impl UringDriver {
     }
 
     fn live(&mut self, key: Key) -> Option<&mut Slot> {
-        self.slots.get_mut(key.slot()).filter(|s| s.key == Some(key))
+        self.slots
+            .get_mut(key.slot())
+            .filter(|s| s.key == Some(key))
     }
 
     fn arm_wake(&mut self) {
-        let e = opcode::Read::new(types::Fd(self.wake_fd), &mut *self.wake_buf as *mut u64 as *mut u8, 8)
-            .build()
-            .user_data(ud(Key::WAKE, OP_WAKE));
+        let e = opcode::Read::new(
+            types::Fd(self.wake_fd),
+            &mut *self.wake_buf as *mut u64 as *mut u8,
+            8,
+        )
+        .build()
+        .user_data(ud(Key::WAKE, OP_WAKE));
         self.push(e);
     }
 
@@ -268,14 +296,18 @@ impl UringDriver {
         s.recv_armed = true;
         s.inflight += 1;
         let fd = s.fd;
-        let e = opcode::RecvMulti::new(types::Fd(fd), BGID).build().user_data(ud(key, OP_RECV));
+        let e = opcode::RecvMulti::new(types::Fd(fd), BGID)
+            .build()
+            .user_data(ud(key, OP_RECV));
         self.push(e);
     }
 
     fn cancel(&mut self, key: Key, target: u64) {
         let s = self.slot(key);
         s.inflight += 1;
-        let e = opcode::AsyncCancel::new(target).build().user_data(ud(key, OP_CANCEL));
+        let e = opcode::AsyncCancel::new(target)
+            .build()
+            .user_data(ud(key, OP_CANCEL));
         self.push(e);
     }
 
@@ -297,7 +329,9 @@ impl UringDriver {
                 s.fd = fd;
                 s.inflight += 1;
                 let a = s.addr.insert(addr);
-                let e = opcode::Connect::new(types::Fd(fd), a.as_ptr(), a.len).build().user_data(ud(key, OP_CONNECT));
+                let e = opcode::Connect::new(types::Fd(fd), a.as_ptr(), a.len)
+                    .build()
+                    .user_data(ud(key, OP_CONNECT));
                 self.push(e);
             }
             Req::StartRecv { key, fd } => {
@@ -314,12 +348,20 @@ impl UringDriver {
                     }
                 }
             }
-            Req::Send { key, fd, iov, iovcnt } => {
+            Req::Send {
+                key,
+                fd,
+                iov,
+                iovcnt,
+            } => {
                 let s = self.slot(key);
                 s.fd = fd;
                 s.inflight += 1;
                 // SAFETY: zeroed msghdr is valid.
-                let mut m: Box<libc::msghdr> = s.msg.take().unwrap_or_else(|| Box::new(unsafe { std::mem::zeroed() }));
+                let mut m: Box<libc::msghdr> = s
+                    .msg
+                    .take()
+                    .unwrap_or_else(|| Box::new(unsafe { std::mem::zeroed() }));
                 m.msg_iov = iov as *mut libc::iovec;
                 m.msg_iovlen = iovcnt.min(libc::UIO_MAXIOV as usize) as _;
                 let mp: *const libc::msghdr = &*m;
@@ -341,9 +383,10 @@ impl UringDriver {
                 } else {
                     let s = self.slot(key);
                     s.inflight += 1;
-                    let e = opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(raw)).all())
-                        .build()
-                        .user_data(ud(key, OP_CANCEL));
+                    let e =
+                        opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(raw)).all())
+                            .build()
+                            .user_data(ud(key, OP_CANCEL));
                     self.push(e);
                 }
             }
@@ -369,8 +412,14 @@ impl UringDriver {
         }
     }
 
-    fn dispatch<F>(&mut self, user_data: u64, res: i32, flags: u32, reqs: &mut Vec<Req>, on_event: &mut F)
-    where
+    fn dispatch<F>(
+        &mut self,
+        user_data: u64,
+        res: i32,
+        flags: u32,
+        reqs: &mut Vec<Req>,
+        on_event: &mut F,
+    ) where
         F: FnMut(Event<'_>, &mut Vec<Req>),
     {
         let op = user_data & 0xFF;
@@ -401,7 +450,13 @@ impl UringDriver {
                         on_event(Event::Accepted { key, fd }, reqs);
                     }
                 } else if !closing && res != -libc::ECANCELED {
-                    on_event(Event::AcceptFailed { key, err: io::Error::from_raw_os_error(-res) }, reqs);
+                    on_event(
+                        Event::AcceptFailed {
+                            key,
+                            err: io::Error::from_raw_os_error(-res),
+                        },
+                        reqs,
+                    );
                 }
                 if !more {
                     self.op_done(key);
@@ -422,7 +477,11 @@ impl UringDriver {
             OP_CONNECT => {
                 self.op_done(key);
                 if !closing {
-                    let result = if res < 0 { Err(io::Error::from_raw_os_error(-res)) } else { Ok(()) };
+                    let result = if res < 0 {
+                        Err(io::Error::from_raw_os_error(-res))
+                    } else {
+                        Ok(())
+                    };
                     on_event(Event::Connected { key, result }, reqs);
                 }
             }
@@ -431,7 +490,13 @@ impl UringDriver {
                 if res > 0 {
                     let bid = cqueue::buffer_select(flags).expect("multishot recv without buffer");
                     if !closing {
-                        on_event(Event::Received { key, data: self.bufs.data(bid, res as usize) }, reqs);
+                        on_event(
+                            Event::Received {
+                                key,
+                                data: self.bufs.data(bid, res as usize),
+                            },
+                            reqs,
+                        );
                     }
                     self.bufs.push(bid);
                     self.bufs.publish();
@@ -463,7 +528,11 @@ impl UringDriver {
             OP_SEND => {
                 self.op_done(key);
                 if !closing {
-                    let result = if res < 0 { Err(io::Error::from_raw_os_error(-res)) } else { Ok(res as usize) };
+                    let result = if res < 0 {
+                        Err(io::Error::from_raw_os_error(-res))
+                    } else {
+                        Ok(res as usize)
+                    };
                     on_event(Event::Sent { key, result }, reqs);
                 }
             }
@@ -474,11 +543,12 @@ impl UringDriver {
 }
 
 impl Driver for UringDriver {
-    fn backend(&self) -> Backend {
-        Backend::Uring
-    }
-
-    fn poll<F>(&mut self, reqs: &mut Vec<Req>, timeout: Option<Duration>, mut on_event: F) -> io::Result<()>
+    fn poll<F>(
+        &mut self,
+        reqs: &mut Vec<Req>,
+        timeout: Option<Duration>,
+        mut on_event: F,
+    ) -> io::Result<()>
     where
         F: FnMut(Event<'_>, &mut Vec<Req>),
     {
@@ -489,8 +559,14 @@ impl Driver for UringDriver {
         let res = match (busy, timeout) {
             (false, None) => self.ring.submit_and_wait(1),
             (b, t) => {
-                let t = if b { Duration::ZERO } else { t.unwrap_or(Duration::ZERO) };
-                let ts = types::Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
+                let t = if b {
+                    Duration::ZERO
+                } else {
+                    t.unwrap_or(Duration::ZERO)
+                };
+                let ts = types::Timespec::new()
+                    .sec(t.as_secs())
+                    .nsec(t.subsec_nanos());
                 let args = types::SubmitArgs::new().timespec(&ts);
                 self.ring.submitter().submit_with_args(1, &args)
             }
@@ -506,7 +582,11 @@ impl Driver for UringDriver {
         }
         loop {
             self.cqes.clear();
-            self.cqes.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+            self.cqes.extend(
+                self.ring
+                    .completion()
+                    .map(|c| (c.user_data(), c.result(), c.flags())),
+            );
             if self.cqes.is_empty() {
                 break;
             }

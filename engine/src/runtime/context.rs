@@ -101,14 +101,20 @@ impl ContextBuilder {
             .map(|i| ReactorHandle::new(i).map(Arc::new))
             .collect::<std::io::Result<_>>()?;
         let peers = Arc::new(Peers::new(handles.clone()));
-        let cores = if self.pin { core_affinity::get_core_ids() } else { None };
+        let cores = if self.pin {
+            core_affinity::get_core_ids()
+        } else {
+            None
+        };
         let mut threads = Vec::new();
         let (tx, rx) = mpsc::channel();
         for (i, h) in handles.iter().enumerate() {
             let h = h.clone();
             let peers = peers.clone();
             let tx = tx.clone();
-            let core = cores.as_ref().and_then(|c| c.get(i % c.len().max(1)).copied());
+            let core = cores
+                .as_ref()
+                .and_then(|c| c.get(i % c.len().max(1)).copied());
             let spin = self.spin;
             let t = std::thread::Builder::new()
                 .name(format!("ringlink-io-{i}"))

@@ -130,6 +130,8 @@ struct Conn {
     in_msgs: u64,
     paused: bool,
     stash: Vec<u8>,
+    /// The peer closed while we were paused: finish delivering the stash first.
+    eof: Option<String>,
     hb: Option<Heartbeat>,
     hb_timer: Option<Instant>,
     /// The socket was closed: flush within the deadline (None = forever), then close.
@@ -163,7 +165,12 @@ pub(crate) struct Reactor<D: Driver> {
 }
 
 impl<D: Driver> Reactor<D> {
-    pub(crate) fn new(handle: Arc<ReactorHandle>, driver: D, peers: Arc<Peers>, spin: Duration) -> Self {
+    pub(crate) fn new(
+        handle: Arc<ReactorHandle>,
+        driver: D,
+        peers: Arc<Peers>,
+        spin: Duration,
+    ) -> Self {
         Reactor {
             state: State {
                 index: handle.index,
@@ -200,7 +207,10 @@ impl<D: Driver> Reactor<D> {
             return false;
         }
         let now = Instant::now();
-        let mut wait = self.state.next_timer().map(|t| t.saturating_duration_since(now));
+        let mut wait = self
+            .state
+            .next_timer()
+            .map(|t| t.saturating_duration_since(now));
         if let Some(m) = max_wait {
             wait = Some(wait.map_or(m, |w| w.min(m)));
         }
@@ -446,6 +456,7 @@ impl State {
             in_msgs: 0,
             paused: false,
             stash: Vec::new(),
+            eof: None,
             hb: None,
             hb_timer: None,
             lingering: None,
@@ -456,8 +467,17 @@ impl State {
         slot
     }
 
-    fn adopt(&mut self, sock: Arc<SocketShared>, opts: Arc<SockOpts>, fd: OwnedFd, endpoint: String, reqs: &mut Vec<Req>) {
-        let family = sys::local_addr(fd.as_raw_fd()).map(|a| a.family()).unwrap_or(libc::AF_INET);
+    fn adopt(
+        &mut self,
+        sock: Arc<SocketShared>,
+        opts: Arc<SockOpts>,
+        fd: OwnedFd,
+        endpoint: String,
+        reqs: &mut Vec<Req>,
+    ) {
+        let family = sys::local_addr(fd.as_raw_fd())
+            .map(|a| a.family())
+            .unwrap_or(libc::AF_INET);
         if let Err(e) = sys::tune_stream(fd.as_raw_fd(), family, opts.sndbuf, opts.rcvbuf) {
             log::warn(format_args!("tuning accepted socket failed: {e}"));
         }
@@ -466,12 +486,19 @@ impl State {
     }
 
     fn start_connect(&mut self, slot: usize, reqs: &mut Vec<Req>) {
-        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
         let Some(ci) = c.connect.as_ref() else { return };
         let key = Key::new(slot, c.gen);
         match sys::stream_socket(ci.addr.family()) {
             Ok(fd) => {
-                if let Err(e) = sys::tune_stream(fd.as_raw_fd(), ci.addr.family(), c.opts.sndbuf, c.opts.rcvbuf) {
+                if let Err(e) = sys::tune_stream(
+                    fd.as_raw_fd(),
+                    ci.addr.family(),
+                    c.opts.sndbuf,
+                    c.opts.rcvbuf,
+                ) {
                     log::warn(format_args!("tuning socket failed: {e}"));
                 }
                 c.raw = fd.as_raw_fd();
@@ -493,7 +520,9 @@ impl State {
     }
 
     fn start_handshake(&mut self, slot: usize, reqs: &mut Vec<Req>) {
-        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
         let mut hs = Box::new(Handshake::new(HandshakeConfig {
             socket_type: c.sock.ty,
             identity: c.opts.routing_id.clone(),
@@ -513,7 +542,9 @@ impl State {
         self.events += 1;
         match ev {
             Event::Accepted { key, fd } => {
-                let Some(Ep::Listener(l)) = self.eps.get(key.slot()) else { return };
+                let Some(Ep::Listener(l)) = self.eps.get(key.slot()) else {
+                    return;
+                };
                 if Key::new(key.slot(), l.gen) != key {
                     return;
                 }
@@ -530,8 +561,10 @@ impl State {
                     });
                 }
             }
-            Event::AcceptFailed { err, .. } => {
-                log::warn(format_args!("accept failed: {err}"));
+            Event::AcceptFailed { key, err } => {
+                if let Some(Ep::Listener(l)) = self.eps.get(key.slot()) {
+                    log::warn(format_args!("accept on {} failed: {err}", l.endpoint));
+                }
             }
             Event::Connected { key, result } => {
                 let slot = key.slot();
@@ -550,11 +583,16 @@ impl State {
                 }
             }
             Event::RecvClosed { key, err } => {
-                if self.conn(key).is_some() {
+                if let Some(c) = self.conn(key) {
                     let why = match err {
                         None => "peer closed the connection".to_string(),
                         Some(e) => format!("receive failed: {e}"),
                     };
+                    if c.paused {
+                        // Messages still sit in the stash: deliver them before closing.
+                        c.eof = Some(why);
+                        return;
+                    }
                     self.disconnect(key.slot(), &why, reqs);
                 }
             }
@@ -568,7 +606,9 @@ impl State {
     }
 
     fn on_data(&mut self, slot: usize, data: &[u8], reqs: &mut Vec<Req>) {
-        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
         if c.closing {
             return;
         }
@@ -611,8 +651,15 @@ impl State {
     }
 
     /// Decode data-phase bytes into the inbound pipe.
-    fn decode(&mut self, slot: usize, data: &[u8], reqs: &mut Vec<Req>) -> Result<(), ProtocolError> {
-        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return Ok(()) };
+    fn decode(
+        &mut self,
+        slot: usize,
+        data: &[u8],
+        reqs: &mut Vec<Req>,
+    ) -> Result<(), ProtocolError> {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return Ok(());
+        };
         let c = &mut **c;
         let mut rest = data;
         let mut pong = false;
@@ -637,7 +684,8 @@ impl State {
                             c.in_msgs += messages as u64;
                         }
                         if complete < bytes.len() {
-                            inn.append(bytes.len() - complete).copy_from_slice(&bytes[complete..]);
+                            inn.append(bytes.len() - complete)
+                                .copy_from_slice(&bytes[complete..]);
                         }
                     }
                 }
@@ -717,7 +765,9 @@ impl State {
     }
 
     fn resume(&mut self, slot: usize, reqs: &mut Vec<Req>) {
-        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
         if !c.paused || c.closing {
             return;
         }
@@ -732,7 +782,9 @@ impl State {
                 let end = (off + 64 * 1024).min(stash.len());
                 self.on_data(slot, &stash[off..end], reqs);
                 off = end;
-                let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+                let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+                    return;
+                };
                 if c.paused {
                     // Keep the unprocessed remainder for the next resume.
                     let mut rest = stash[off..].to_vec();
@@ -745,6 +797,13 @@ impl State {
                 }
             }
         }
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
+        if let Some(why) = c.eof.take() {
+            self.disconnect(slot, &why, reqs);
+            return;
+        }
         reqs.push(Req::StartRecv { key, fd: raw });
     }
 
@@ -752,18 +811,26 @@ impl State {
     fn established(&mut self, slot: usize, info: PeerInfo, reqs: &mut Vec<Req>) {
         let reactor = self.index;
         let peers = self.peers.clone();
-        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
         c.phase = Phase::Active;
         if let Some(ci) = c.connect.as_mut() {
             ci.next_ivl = c.opts.reconnect_ivl.unwrap_or(Duration::from_millis(100));
         }
         if c.opts.heartbeat_ivl.is_some() || c.opts.heartbeat_ttl.is_some() {
             let now = Instant::now();
-            let hb = Heartbeat::new(c.opts.heartbeat_ivl, c.opts.heartbeat_ttl, c.opts.heartbeat_timeout, now);
+            let hb = Heartbeat::new(
+                c.opts.heartbeat_ivl,
+                c.opts.heartbeat_ttl,
+                c.opts.heartbeat_timeout,
+                now,
+            );
             if let Some(at) = hb.next_deadline() {
                 c.hb_timer = Some(at);
                 let gen = c.gen;
-                self.timers.push(Reverse((at, slot, gen, TimerKind::Heartbeat)));
+                self.timers
+                    .push(Reverse((at, slot, gen, TimerKind::Heartbeat)));
             }
             c.hb = Some(hb);
         }
@@ -781,7 +848,6 @@ impl State {
                 out: out_w,
                 inn: in_r,
                 identity: info.identity.clone(),
-                peer_type: info.socket_type,
                 alias,
                 reactor,
             });
@@ -793,7 +859,9 @@ impl State {
 
     /// Send pending control frames and committed pipe data, unless a send is in flight.
     fn flush(&mut self, slot: usize, reqs: &mut Vec<Req>) {
-        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
         let c = &mut **c;
         if c.sending.is_some() || c.closing || c.fd.is_none() {
             return;
@@ -801,7 +869,11 @@ impl State {
         loop {
             c.iov.clear();
             let mut ctrl_len = 0;
-            if c.ctrl_off == c.ctrl_inflight.len() && !c.ctrl.is_empty() && c.out_frame_left == 0 && !c.out_in_msg {
+            if c.ctrl_off == c.ctrl_inflight.len()
+                && !c.ctrl.is_empty()
+                && c.out_frame_left == 0
+                && !c.out_in_msg
+            {
                 c.ctrl_inflight.clear();
                 c.ctrl_off = 0;
                 std::mem::swap(&mut c.ctrl, &mut c.ctrl_inflight);
@@ -839,11 +911,9 @@ impl State {
                 break;
             }
             if out.is_finished() {
-                // The socket side closed the pipe and everything was sent.
-                if c.lingering.is_some() || c.connect.is_none() || !c.connect.as_ref().is_some_and(|ci| ci.persistent) {
-                    if c.lingering.is_some() {
-                        self.disconnect(slot, "socket closed", reqs);
-                    }
+                // The socket closed the pipe and everything was sent: done lingering.
+                if c.lingering.is_some() {
+                    self.disconnect(slot, "socket closed", reqs);
                 }
                 return;
             }
@@ -854,9 +924,13 @@ impl State {
     }
 
     fn on_sent(&mut self, slot: usize, result: std::io::Result<usize>, reqs: &mut Vec<Req>) {
-        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
         let c = &mut **c;
-        let Some((ctrl_len, data_len, truncated, snapshot)) = c.sending.take() else { return };
+        let Some((ctrl_len, data_len, truncated, snapshot)) = c.sending.take() else {
+            return;
+        };
         let n = match result {
             Ok(n) => n,
             Err(e) => {
@@ -878,7 +952,12 @@ impl State {
             } else if sent > 0 {
                 // Partial send (or a truncated batch): walk frames to keep our place.
                 walk_out(out, sent, &mut c.out_frame_left, &mut c.out_in_msg);
-                if c.out_frame_left == 0 && !c.out_in_msg && !truncated && sent == data_len && out.credit_to(snapshot) {
+                if c.out_frame_left == 0
+                    && !c.out_in_msg
+                    && !truncated
+                    && sent == data_len
+                    && out.credit_to(snapshot)
+                {
                     c.sock.notify_ready(c.peer_id);
                 }
             }
@@ -889,7 +968,9 @@ impl State {
     /// Tear down the current connection (the fd is closed by the driver; pipes are dealt with
     /// in `on_closed`, when no send can still reference them).
     fn disconnect(&mut self, slot: usize, why: &str, reqs: &mut Vec<Req>) {
-        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
         if c.closing {
             return;
         }
@@ -905,7 +986,7 @@ impl State {
         }
     }
 
-    fn on_closed(&mut self, key: Key, reqs: &mut Vec<Req>) {
+    fn on_closed(&mut self, key: Key, _reqs: &mut Vec<Req>) {
         let slot = key.slot();
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             // A listener finished closing.
@@ -926,6 +1007,7 @@ impl State {
         c.ctrl_off = 0;
         c.paused = false;
         c.stash.clear();
+        c.eof = None;
         c.hb = None;
         c.hb_timer = None;
         c.phase = Phase::Connecting;
@@ -935,7 +1017,9 @@ impl State {
             inn.rollback();
         }
         let reconnect = c.lingering.is_none()
-            && c.connect.as_ref().is_some_and(|ci| !ci.stopped && c.opts.reconnect_ivl.is_some());
+            && c.connect
+                .as_ref()
+                .is_some_and(|ci| !ci.stopped && c.opts.reconnect_ivl.is_some());
         let keep_pipes = reconnect && c.connect.as_ref().is_some_and(|ci| ci.persistent);
         if keep_pipes {
             // Drop the rest of a message that was cut off mid-way; the peer never saw it whole.
@@ -946,11 +1030,9 @@ impl State {
             c.out_frame_left = 0;
             c.out_in_msg = false;
             if let Some(mut inn) = c.inn.take() {
-                if inn.close() {
-                    c.sock.notify_ready(c.peer_id);
-                } else {
-                    c.sock.notify_ready(c.peer_id);
-                }
+                // Always tell the socket: even an active reader must learn the peer is gone.
+                inn.close();
+                c.sock.notify_ready(c.peer_id);
             }
             c.out = None;
             if c.peer_id != 0 {
@@ -964,7 +1046,9 @@ impl State {
         }
         if reconnect {
             let gen = self.new_gen(slot);
-            let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { return };
+            let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+                return;
+            };
             c.gen = gen;
             let ci = c.connect.as_mut().expect("reconnect without connect info");
             let base = c.opts.reconnect_ivl.unwrap_or(Duration::from_millis(100));
@@ -1010,9 +1094,11 @@ impl State {
                 Some(Ep::Listener(_)) => self.close_listener(slot, reqs),
                 Some(Ep::Conn(c)) => {
                     c.lingering = Some(deadline);
-                    let pending = c.out.as_mut().is_some_and(|o| !o.is_finished() || o.msgs_committed() > o.msgs_read());
-                    let connected = matches!(c.phase, Phase::Active);
-                    if linger == Some(Duration::ZERO) || c.out.is_none() || (!pending && connected) || (!pending && !connected) {
+                    let pending = c
+                        .out
+                        .as_mut()
+                        .is_some_and(|o| !o.is_finished() || o.msgs_committed() > o.msgs_read());
+                    if linger == Some(Duration::ZERO) || c.out.is_none() || !pending {
                         if let Some(ci) = c.connect.as_mut() {
                             ci.stopped = true;
                         }
@@ -1037,7 +1123,9 @@ impl State {
                 break;
             }
             self.timers.pop();
-            let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else { continue };
+            let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+                continue;
+            };
             if c.gen != gen {
                 continue;
             }
@@ -1068,7 +1156,8 @@ impl State {
                             }
                             if let Some(next) = hb.next_deadline() {
                                 c.hb_timer = Some(next);
-                                self.timers.push(Reverse((next, slot, gen, TimerKind::Heartbeat)));
+                                self.timers
+                                    .push(Reverse((next, slot, gen, TimerKind::Heartbeat)));
                             }
                             self.flush(slot, reqs);
                         }
@@ -1122,7 +1211,9 @@ fn skip_partial(out: &mut pipe::Reader, frame_left: &mut u64, in_msg: &mut bool)
             break;
         }
         let buf = out.peek();
-        let Some(h) = frame::parse_header(buf).ok().flatten() else { break };
+        let Some(h) = frame::parse_header(buf).ok().flatten() else {
+            break;
+        };
         *frame_left = h.frame_len();
         *in_msg = h.more();
     }

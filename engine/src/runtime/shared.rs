@@ -62,7 +62,6 @@ pub(crate) struct NewPeer {
     pub(crate) out: pipe::Writer,
     pub(crate) inn: pipe::Reader,
     pub(crate) identity: Vec<u8>,
-    pub(crate) peer_type: SocketType,
     /// The CONNECT_ROUTING_ID chosen when this connection was made, if any.
     pub(crate) alias: Option<Vec<u8>>,
     pub(crate) reactor: usize,
@@ -130,7 +129,9 @@ impl SocketShared {
     }
 }
 
-/// Commands from application threads (or other reactors) to a reactor.
+/// Commands from application threads (or other reactors) to a reactor. Rare (connection
+/// set-up, idle-to-busy transitions), so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Cmd {
     /// Start accepting on a bound listener.
     Listen {
@@ -164,10 +165,19 @@ pub(crate) enum Cmd {
     /// The socket refused this peer (e.g. a second PAIR peer, a duplicate routing id).
     Reject(u64),
     /// Stop listening on / stop connecting to `endpoint`.
-    Unbind { sock: u64, endpoint: String },
-    Disconnect { sock: u64, endpoint: String },
+    Unbind {
+        sock: u64,
+        endpoint: String,
+    },
+    Disconnect {
+        sock: u64,
+        endpoint: String,
+    },
     /// The socket was closed: close listeners, linger connections.
-    CloseSocket { sock: u64, linger: Option<Duration> },
+    CloseSocket {
+        sock: u64,
+        linger: Option<Duration>,
+    },
     /// Exit once nothing lingers.
     Stop,
 }

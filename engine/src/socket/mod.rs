@@ -200,7 +200,6 @@ impl Socket {
                 out: out_w,
                 inn: in_r,
                 identity: Vec::new(),
-                peer_type: self.ty,
                 alias: None,
                 reactor: r,
             });
@@ -444,7 +443,10 @@ impl Socket {
 
     /// Read one frame with `f(body, more)`, blocking per flags/RCVTIMEO.
     fn recv_frame<R>(&mut self, flags: i32, mut f: impl FnMut(&[u8], bool) -> R) -> Result<R> {
-        if !matches!(self.ty, SocketType::Pair | SocketType::Dealer | SocketType::Router) {
+        if !matches!(
+            self.ty,
+            SocketType::Pair | SocketType::Dealer | SocketType::Router
+        ) {
             return Err(Error::NotSupported);
         }
         let nowait = flags & DONTWAIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO);
@@ -534,7 +536,13 @@ impl Socket {
 
     /// Like `recv_batch`, also reporting for each frame whether more frames of the same
     /// message follow.
-    pub fn recv_batch_parts(&mut self, buf: &mut [u8], lens: &mut [usize], more: &mut [bool], flags: i32) -> Result<usize> {
+    pub fn recv_batch_parts(
+        &mut self,
+        buf: &mut [u8],
+        lens: &mut [usize],
+        more: &mut [bool],
+        flags: i32,
+    ) -> Result<usize> {
         self.recv_batch_inner(buf, lens, Some(more), flags)
     }
 
@@ -546,7 +554,13 @@ impl Socket {
         }
     }
 
-    fn recv_batch_inner(&mut self, buf: &mut [u8], lens: &mut [usize], mut more: Option<&mut [bool]>, flags: i32) -> Result<usize> {
+    fn recv_batch_inner(
+        &mut self,
+        buf: &mut [u8],
+        lens: &mut [usize],
+        mut more: Option<&mut [bool]>,
+        flags: i32,
+    ) -> Result<usize> {
         if self.cur_in.is_some() {
             // A message was partly read with recv(): batches deal in whole messages.
             return Err(Error::State);
@@ -565,7 +579,9 @@ impl Socket {
             let mut frames = 0usize;
             let mut used = 0usize;
             while let Some(s) = self.next_in() {
-                let Some((nf, body)) = self.peers[s].inn.scan_message() else { break };
+                let Some((nf, body)) = self.peers[s].inn.scan_message() else {
+                    break;
+                };
                 let rid_len = if router { self.peers[s].rid.len() } else { 0 };
                 let need_frames = nf + usize::from(router);
                 let need_bytes = body + rid_len;
@@ -774,7 +790,12 @@ impl Socket {
         self.send_many(count, flags, |_| payload)
     }
 
-    fn send_many<'a>(&mut self, count: usize, flags: i32, item: impl Fn(usize) -> &'a [u8]) -> Result<usize> {
+    fn send_many<'a>(
+        &mut self,
+        count: usize,
+        flags: i32,
+        item: impl Fn(usize) -> &'a [u8],
+    ) -> Result<usize> {
         self.check_term()?;
         if !matches!(self.ty, SocketType::Pair | SocketType::Dealer) {
             return Err(Error::NotSupported);
@@ -797,7 +818,11 @@ impl Socket {
                     // Publish what we have before blocking, so the reactor can drain it.
                     self.finish_batch(&mut touched);
                     if nowait {
-                        break if sent > 0 { Ok(sent) } else { Err(Error::Again) };
+                        break if sent > 0 {
+                            Ok(sent)
+                        } else {
+                            Err(Error::Again)
+                        };
                     }
                     match self.pick_out(false, deadline) {
                         Ok(s) => s,

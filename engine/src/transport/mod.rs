@@ -22,9 +22,9 @@ pub(crate) enum Endpoint {
 static IPC_WILDCARD: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn parse(ep: &str) -> Result<Endpoint> {
-    let (scheme, rest) = ep
-        .split_once("://")
-        .ok_or_else(|| Error::invalid(format!("endpoint {ep:?} lacks a scheme (tcp://, ipc://)")))?;
+    let (scheme, rest) = ep.split_once("://").ok_or_else(|| {
+        Error::invalid(format!("endpoint {ep:?} lacks a scheme (tcp://, ipc://)"))
+    })?;
     match scheme {
         "tcp" => {
             let (host, port) = rest
@@ -64,7 +64,9 @@ pub(crate) fn parse(ep: &str) -> Result<Endpoint> {
 
 fn ipv6_allowed(ip: &IpAddr, ipv6: bool) -> Result<()> {
     if ip.is_ipv6() && !ipv6 {
-        return Err(Error::invalid("IPv6 address given but the IPV6 option is off"));
+        return Err(Error::invalid(
+            "IPv6 address given but the IPV6 option is off",
+        ));
     }
     Ok(())
 }
@@ -162,17 +164,29 @@ mod tests {
     fn parses_tcp_and_ipc() {
         assert_eq!(
             parse("tcp://127.0.0.1:5555").unwrap(),
-            Endpoint::Tcp { host: "127.0.0.1".into(), port: 5555 }
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 5555
+            }
         );
         assert_eq!(
             parse("tcp://*:*").unwrap(),
-            Endpoint::Tcp { host: "*".into(), port: 0 }
+            Endpoint::Tcp {
+                host: "*".into(),
+                port: 0
+            }
         );
         assert_eq!(
             parse("tcp://[::1]:80").unwrap(),
-            Endpoint::Tcp { host: "::1".into(), port: 80 }
+            Endpoint::Tcp {
+                host: "::1".into(),
+                port: 80
+            }
         );
-        assert_eq!(parse("ipc://@x").unwrap(), Endpoint::Ipc { path: "@x".into() });
+        assert_eq!(
+            parse("ipc://@x").unwrap(),
+            Endpoint::Ipc { path: "@x".into() }
+        );
     }
 
     #[test]
@@ -180,11 +194,20 @@ mod tests {
         assert!(matches!(parse("tcp//x:1"), Err(Error::InvalidArgument(_))));
         assert!(matches!(parse("tcp://x"), Err(Error::InvalidArgument(_))));
         assert!(matches!(parse("tcp://:5"), Err(Error::InvalidArgument(_))));
-        assert!(matches!(parse("tcp://h:99999"), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            parse("tcp://h:99999"),
+            Err(Error::InvalidArgument(_))
+        ));
         assert!(matches!(parse("ipc://@"), Err(Error::InvalidArgument(_))));
-        assert!(matches!(parse("foo://x"), Err(Error::ProtocolNotSupported(_))));
+        assert!(matches!(
+            parse("foo://x"),
+            Err(Error::ProtocolNotSupported(_))
+        ));
         let long = format!("ipc:///tmp/{}", "a".repeat(200));
-        assert!(matches!(bind_addr(&parse(&long).unwrap(), false), Err(Error::NameTooLong)));
+        assert!(matches!(
+            bind_addr(&parse(&long).unwrap(), false),
+            Err(Error::NameTooLong)
+        ));
     }
 
     #[test]

@@ -1,0 +1,48 @@
+//! `ringlink-bench`: compares ringlink (io_uring and epoll backends, per-message and batch
+//! APIs) with libzmq on the same machine, using the methodology of the project's libzmq
+//! baselines (`tools/baseline/zmq_bench.c`): two processes per run, receiver-side rates,
+//! interleaved repetitions and paired ratios. See `docs/benchmarks.md`.
+
+mod cli;
+mod compare;
+mod impls;
+mod json;
+mod net;
+mod peer;
+mod report;
+mod runner;
+mod stats;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: ringlink-bench <command> [options]
+
+commands:
+  compare    interleaved throughput and latency comparison with libzmq
+             (`ringlink-bench compare --help` for its options)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((cmd, rest)) => (cmd.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match cmd {
+        "compare" => compare::run(rest),
+        peer::SUBCOMMAND => peer::main(rest),
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringlink-bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The child-process side: `ringlink-bench __peer ROLE --impl NAME ...`.
+//!
+//! Every run is two fresh processes (like libzmq's local_thr/remote_thr), so the two ends do
+//! not share a heap, a context or a reactor. A peer talks to the parent through stdout lines:
+//! `ENDPOINT <ep>` (bind side) and one `RESULT k=v ...` line. A peer whose partner still
+//! needs its I/O thread (the throughput sender, the echo server) keeps running until the
+//! parent closes its stdin.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use crate::cli::Opts;
+use crate::impls::{Impl, Lib};
+use crate::net::{BenchSocket, RinglinkSocket, SocketConfig, ZmqSocket, RX_TIMEOUT_MS};
+
+/// The hidden subcommand the parent re-executes itself with.
+pub const SUBCOMMAND: &str = "__peer";
+
+/// Bind address of every receiver / echo server.
+const BIND: &str = "tcp://127.0.0.1:*";
+
+/// First byte of a warm-up message; measured messages start with [`MEASURED`] followed by
+/// the little-endian sequence number (the layout of `zmq_bench.c`).
+const WARMUP: u8 = b'W';
+const MEASURED: u8 = b'M';
+/// Marker byte + 8-byte sequence number.
+pub const MIN_THR_SIZE: usize = 9;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Throughput receiver: binds, measures.
+    ThrRecv,
+    /// Throughput sender: connects, sends warm-up + measured messages.
+    ThrSend,
+    /// Latency echo server: binds, echoes.
+    LatServer,
+    /// Latency client: connects, times each round trip.
+    LatClient,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::ThrRecv => "thr-recv",
+            Role::ThrSend => "thr-send",
+            Role::LatServer => "lat-server",
+            Role::LatClient => "lat-client",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Role> {
+        [
+            Role::ThrRecv,
+            Role::ThrSend,
+            Role::LatServer,
+            Role::LatClient,
+        ]
+        .into_iter()
+        .find(|r| r.name() == s)
+    }
+}
+
+/// Everything a peer needs; built by the parent, round-tripped through argv.
+#[derive(Debug, Clone)]
+pub struct PeerArgs {
+    pub role: Role,
+    pub imp: Impl,
+    pub size: usize,
+    /// Measured messages (thr) or timed round trips (lat).
+    pub count: u64,
+    pub warmup: u64,
+    pub hwm: i32,
+    /// Messages per `send_batch` call (batch implementations only).
+    pub batch: usize,
+    pub spin_us: u64,
+    /// Where to connect (connecting roles only).
+    pub endpoint: Option<String>,
+}
+
+impl PeerArgs {
+    /// The argv (after the executable) that starts this peer.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut v = vec![
+            SUBCOMMAND.to_string(),
+            self.role.name().to_string(),
+            format!("--impl={}", self.imp.name()),
+            format!("--size={}", self.size),
+            format!("--count={}", self.count),
+            format!("--warmup={}", self.warmup),
+            format!("--hwm={}", self.hwm),
+            format!("--batch={}", self.batch),
+            format!("--spin-us={}", self.spin_us),
+        ];
+        if let Some(ep) = &self.endpoint {
+            v.push(format!("--endpoint={ep}"));
+        }
+        v
+    }
+
+    fn from_args(args: &[String]) -> Result<PeerArgs, String> {
+        let (role, rest) = args.split_first().ok_or("peer: missing role")?;
+        let role = Role::parse(role).ok_or_else(|| format!("peer: unknown role `{role}`"))?;
+        let mut o = Opts::parse(rest)?;
+        let imp = o.string("impl").ok_or("peer: --impl missing")?;
+        let imp = Impl::parse(&imp).ok_or_else(|| format!("peer: unknown impl `{imp}`"))?;
+        let a = PeerArgs {
+            role,
+            imp,
+            size: o.get("size", 64)?,
+            count: o.get("count", 0)?,
+            warmup: o.get("warmup", 0)?,
+            hwm: o.get("hwm", 1000)?,
+            batch: o.get("batch", 1024)?,
+            spin_us: o.get("spin-us", 0)?,
+            endpoint: o.string("endpoint"),
+        };
+        o.finish()?;
+        let min_size = match role {
+            Role::ThrRecv | Role::ThrSend => MIN_THR_SIZE,
+            Role::LatServer | Role::LatClient => 1,
+        };
+        if a.count == 0 || a.size < min_size {
+            return Err(format!("peer: needs --count >= 1 and --size >= {min_size}"));
+        }
+        Ok(a)
+    }
+}
+
+/// Entry point of `__peer`. Once a socket is open the process exits here without running
+/// destructors: library teardown is not part of what is measured, and a slow or hanging
+/// close must neither turn a finished measurement into a failure nor swallow an error.
+pub fn main(args: &[String]) -> Result<(), String> {
+    let a = PeerArgs::from_args(args)?;
+    let cfg = SocketConfig {
+        hwm: a.hwm,
+        size: a.size,
+        batch: a.imp.batched(),
+        spin: None,
+    };
+    match a.imp.lib() {
+        Lib::Ringlink { backend, spin } => {
+            let cfg = SocketConfig {
+                spin: spin.then(|| Duration::from_micros(a.spin_us)),
+                ..cfg
+            };
+            let mut s = RinglinkSocket::open(backend, &cfg)?;
+            exit_with(run_role(&mut s, &a))
+        }
+        Lib::Libzmq => {
+            let mut s = ZmqSocket::open(&cfg)?;
+            exit_with(run_role(&mut s, &a))
+        }
+    }
+}
+
+fn exit_with(result: Result<(), String>) -> ! {
+    match result {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("ringlink-bench peer: {e}");
+            std::process::exit(2)
+        }
+    }
+}
+
+fn run_role<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<(), String> {
+    let result = match a.role {
+        Role::ThrRecv => {
+            s.set_rcvtimeo(RX_TIMEOUT_MS)?;
+            announce(&s.bind(BIND)?)?;
+            thr_recv(s, a)?
+        }
+        Role::ThrSend => {
+            s.connect(endpoint(a)?)?;
+            thr_send(s, a)?
+        }
+        Role::LatServer => {
+            announce(&s.bind(BIND)?)?;
+            for _ in 0..a.warmup + a.count {
+                s.echo()?;
+            }
+            format!("echoed={}", a.warmup + a.count)
+        }
+        Role::LatClient => {
+            s.connect(endpoint(a)?)?;
+            lat_client(s, a)?
+        }
+    };
+    emit(&format!("RESULT {result}"))?;
+    if matches!(a.role, Role::ThrSend | Role::LatServer) {
+        wait_for_parent();
+    }
+    Ok(())
+}
+
+fn endpoint(a: &PeerArgs) -> Result<&str, String> {
+    a.endpoint
+        .as_deref()
+        .ok_or_else(|| "peer: --endpoint missing".to_string())
+}
+
+fn announce(endpoint: &str) -> Result<(), String> {
+    emit(&format!("ENDPOINT {endpoint}"))
+}
+
+fn emit(line: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("stdout: {e}"))
+}
+
+/// Blocks until the parent closes our stdin (it does so once the partner has finished).
+fn wait_for_parent() {
+    let mut sink = [0u8; 64];
+    let mut stdin = std::io::stdin().lock();
+    while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+}
+
+/// CLOCK_MONOTONIC in ns. Unlike `Instant`, comparable across the two processes, which the
+/// end-to-end rate (sender's first send to receiver's last receive) needs.
+fn now_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC is always supported on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// Counts measured messages, checks their sequence numbers and timestamps only the first and
+/// the last one (a clock read per message would be a measurable share of a 64 B message).
+fn thr_recv<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
+    let mut received: u64 = 0;
+    let mut out_of_order: u64 = 0;
+    let mut next: u64 = 0;
+    let (mut t_first, mut t_last) = (0i64, 0i64);
+    let last = a.count - 1;
+    let mut finished = false;
+    while !finished {
+        let step = s.recv_each(|msg| {
+            if msg.len() < MIN_THR_SIZE || msg[0] != MEASURED {
+                return false; // warm-up (or foreign) message
+            }
+            let mut seq = [0u8; 8];
+            seq.copy_from_slice(&msg[1..MIN_THR_SIZE]);
+            let seq = u64::from_le_bytes(seq);
+            if received == 0 {
+                t_first = now_ns();
+            }
+            received += 1;
+            if seq != next {
+                out_of_order += 1;
+            }
+            next = seq + 1;
+            if seq == last {
+                t_last = now_ns();
+                return true;
+            }
+            false
+        });
+        match step {
+            Ok(done) => finished = done,
+            // A receive timeout ends the run; the parent reports the shortfall as lost.
+            Err(e) if received > 0 => {
+                eprintln!("receiver: {e} after {received} measured messages");
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(format!(
+        "received={received} lost={} out_of_order={out_of_order} rx_first_ns={t_first} rx_last_ns={t_last}",
+        a.count.saturating_sub(received)
+    ))
+}
+
+fn thr_send<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
+    let mut msg = vec![0u8; a.size];
+    msg[0] = WARMUP;
+    s.send_copies(&msg, a.warmup)?;
+
+    let t_first;
+    if a.imp.batched() {
+        let batch = a.batch.max(1);
+        let mut chunk = vec![0u8; batch * a.size];
+        let mut seq: u64 = 0;
+        t_first = now_ns();
+        while seq < a.count {
+            let n = usize::try_from((a.count - seq).min(batch as u64)).unwrap_or(batch);
+            for m in chunk.chunks_exact_mut(a.size).take(n) {
+                m[0] = MEASURED;
+                m[1..MIN_THR_SIZE].copy_from_slice(&seq.to_le_bytes());
+                seq += 1;
+            }
+            let msgs: Vec<&[u8]> = chunk.chunks_exact(a.size).take(n).collect();
+            s.send_all(&msgs)?;
+        }
+    } else {
+        msg[0] = MEASURED;
+        t_first = now_ns();
+        for seq in 0..a.count {
+            msg[1..MIN_THR_SIZE].copy_from_slice(&seq.to_le_bytes());
+            s.send(&msg)?;
+        }
+    }
+    let t_last = now_ns();
+    Ok(format!("tx_first_ns={t_first} tx_last_ns={t_last}"))
+}
+
+fn lat_client<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
+    let msg = vec![0u8; a.size];
+    let reply = |s: &mut S| -> Result<(), String> {
+        let n = s.recv()?.len();
+        if n == a.size {
+            Ok(())
+        } else {
+            Err(format!("reply of {n} bytes, expected {}", a.size))
+        }
+    };
+    for _ in 0..a.warmup {
+        s.send(&msg)?;
+        reply(s)?;
+    }
+    let count = usize::try_from(a.count).map_err(|_| "count too large".to_string())?;
+    let mut rtts = Vec::with_capacity(count);
+    let start = Instant::now();
+    for _ in 0..count {
+        let t = Instant::now();
+        s.send(&msg)?;
+        reply(s)?;
+        rtts.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    rtts.sort_unstable();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let pct = |p: usize| us(rtts[(count * p / 1000).min(count - 1)]);
+    Ok(format!(
+        "roundtrips={count} mean_half_rtt_us={:.3} rtt_p50_us={:.3} rtt_p99_us={:.3} rtt_p999_us={:.3} rtt_min_us={:.3} rtt_max_us={:.3}",
+        us(total) / (2.0 * count as f64),
+        pct(500),
+        pct(990),
+        pct(999),
+        us(rtts[0]),
+        us(rtts[count - 1]),
+    ))
+}
