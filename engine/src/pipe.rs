@@ -182,11 +182,17 @@ unsafe impl Send for Writer {}
 
 impl Writer {
     /// Make `n` contiguous bytes available at the write position.
+    #[inline]
     fn make_room(&mut self, n: usize) {
         // SAFETY: `cur` is either null or a live chunk owned by this pipe.
         if !self.cur.is_null() && unsafe { (*self.cur).cap } - self.wpos >= n {
             return;
         }
+        self.new_chunk(n);
+    }
+
+    #[inline(never)]
+    fn new_chunk(&mut self, n: usize) {
         let want = n.max(self.next_size);
         self.next_size = (self.next_size * 2).min(MAX_CHUNK);
         let spare = self.shared.spare.swap(ptr::null_mut(), Ordering::Acquire);
@@ -227,7 +233,13 @@ impl Writer {
     #[inline]
     pub(crate) fn write_frame(&mut self, header: &[u8], body: &[u8]) {
         let buf = self.append(header.len() + body.len());
-        buf[..header.len()].copy_from_slice(header);
+        if let [a, b] = *header {
+            // The common short header: two stores instead of a memcpy call.
+            buf[0] = a;
+            buf[1] = b;
+        } else {
+            buf[..header.len()].copy_from_slice(header);
+        }
         buf[header.len()..].copy_from_slice(body);
     }
 
@@ -571,8 +583,8 @@ impl Reader {
     /// Stop looking at this pipe. Returns true if data arrived meanwhile and the caller still
     /// owns the "active" state (it must keep reading); false means either the pipe is empty or
     /// the writer re-activated it and will send a notification.
+    /// Publish credit first (`publish_credit`) if the writer may be waiting for it.
     pub(crate) fn deactivate(&mut self) -> bool {
-        self.publish_credit();
         self.shared.reader_active.store(false, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if self.peek().is_empty() {

@@ -1,11 +1,14 @@
 use ringlink::{Backend, Context, SocketOption, SocketType, SNDMORE};
 
-fn ctx(b: Backend) -> Context {
-    Context::builder().backend(b).build().unwrap()
+fn ctx(b: Backend, threads: usize) -> Context {
+    Context::builder().backend(b).io_threads(threads).build().unwrap()
 }
 
 fn pair_roundtrip(b: Backend, ep: &str) {
-    let ctx = ctx(b);
+    pair_roundtrip_in(ctx(b, 1), b, ep);
+}
+
+fn pair_roundtrip_in(ctx: Context, b: Backend, ep: &str) {
     assert_eq!(ctx.backend(), b);
     let mut s = ctx.socket(SocketType::Pair).unwrap();
     s.set_option(SocketOption::RcvTimeo(10_000)).unwrap();
@@ -58,4 +61,14 @@ fn pair_ipc_epoll() {
         Backend::Epoll,
         &format!("ipc://@rl-smoke-e-{}", std::process::id()),
     );
+}
+
+#[test]
+fn pair_tcp_inline_uring() {
+    pair_roundtrip_in(ctx(Backend::Uring, 0), Backend::Uring, "tcp://127.0.0.1:*");
+}
+
+#[test]
+fn pair_tcp_inline_epoll() {
+    pair_roundtrip_in(ctx(Backend::Epoll, 0), Backend::Epoll, "tcp://127.0.0.1:*");
 }

@@ -615,3 +615,281 @@ impl Drop for PyPeer {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the pattern, robustness and reconnect tests
+
+/// Sets `opt` on `sock`, failing the test on error.
+pub fn set_opt(sock: &mut Socket, opt: SocketOption) {
+    sock.set_option(opt.clone())
+        .unwrap_or_else(|e| panic!("set_option({opt:?}): {e}"));
+}
+
+/// Binds `sock` to `tcp://127.0.0.1:*` and returns the resolved endpoint.
+pub fn bind_tcp(sock: &mut Socket) -> String {
+    bind(sock, &BindAddr::new(Transport::Tcp, "tcp"))
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, release it).
+pub fn free_tcp_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// The port of a `tcp://host:port` endpoint.
+pub fn endpoint_port(ep: &str) -> u16 {
+    ep.rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in endpoint {ep}"))
+}
+
+/// Polls `f` (every millisecond) until it returns `Some`, failing with `what` after `limit`.
+/// For conditions only observable by retrying (e.g. an asynchronous connect completing).
+pub fn poll_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Receives one message with a short `timeout_ms` instead of the socket's RCVTIMEO:
+/// `None` on timeout (RCVTIMEO is restored to [`IO_TIMEOUT_MS`] afterwards).
+pub fn try_recv_parts(sock: &mut Socket, timeout_ms: i32) -> Option<Vec<Vec<u8>>> {
+    set_opt(sock, SocketOption::RcvTimeo(timeout_ms));
+    let r = sock.recv_multipart(0);
+    set_opt(sock, SocketOption::RcvTimeo(IO_TIMEOUT_MS));
+    match r {
+        Ok(parts) => Some(parts),
+        Err(Error::Again) => None,
+        Err(e) => panic!("recv: {e}"),
+    }
+}
+
+/// Byte-level ZMTP 3.x for raw TCP clients playing a misbehaving (or minimal) peer.
+pub mod raw {
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    /// A NULL-mechanism greeting with the given minor version (1 = ZMTP 3.1, 0 = 3.0).
+    pub fn greeting(minor: u8) -> Vec<u8> {
+        let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x7F, 0x03, minor];
+        g.extend_from_slice(b"NULL");
+        g.extend_from_slice(&[0; 16]);
+        g.push(0);
+        g.extend_from_slice(&[0; 31]);
+        assert_eq!(g.len(), 64);
+        g
+    }
+
+    /// A command frame (short or long form) with `body`.
+    pub fn command(body: &[u8]) -> Vec<u8> {
+        frame_with_flags(0x04, body)
+    }
+
+    /// A frame with the given base flags (MORE = 1, COMMAND = 4, reserved bits allowed: the
+    /// LONG bit is added when needed).
+    pub fn frame_with_flags(flags: u8, body: &[u8]) -> Vec<u8> {
+        let mut f = Vec::with_capacity(body.len() + 9);
+        if body.len() <= 255 {
+            f.push(flags);
+            f.push(body.len() as u8);
+        } else {
+            f.push(flags | 0x02);
+            f.extend_from_slice(&(body.len() as u64).to_be_bytes());
+        }
+        f.extend_from_slice(body);
+        f
+    }
+
+    /// A message frame (`more` sets the MORE flag).
+    pub fn message(body: &[u8], more: bool) -> Vec<u8> {
+        frame_with_flags(u8::from(more), body)
+    }
+
+    /// A READY command announcing `socket_type` (and an Identity property if given).
+    pub fn ready(socket_type: &str, identity: Option<&[u8]>) -> Vec<u8> {
+        let mut body = vec![5];
+        body.extend_from_slice(b"READY");
+        let mut prop = |name: &str, value: &[u8]| {
+            body.push(name.len() as u8);
+            body.extend_from_slice(name.as_bytes());
+            body.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            body.extend_from_slice(value);
+        };
+        prop("Socket-Type", socket_type.as_bytes());
+        if let Some(id) = identity {
+            prop("Identity", id);
+        }
+        command(&body)
+    }
+
+    /// One frame as read from the wire.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Frame {
+        pub flags: u8,
+        pub body: Vec<u8>,
+    }
+
+    impl Frame {
+        pub fn is_command(&self) -> bool {
+            self.flags & 0x04 != 0
+        }
+        /// The command name (first byte is its length), if this is a command.
+        pub fn command_name(&self) -> Option<&[u8]> {
+            let n = *self.body.first()? as usize;
+            (self.is_command() && self.body.len() > n).then(|| &self.body[1..1 + n])
+        }
+    }
+
+    /// How a read ended.
+    #[derive(Debug)]
+    pub enum ReadEnd {
+        /// The peer closed (EOF or reset).
+        Closed,
+    }
+
+    /// A raw TCP connection with a deadline on every read.
+    pub struct RawConn {
+        pub stream: TcpStream,
+        /// Everything read so far (for diagnostics and content checks).
+        pub received: Vec<u8>,
+        pos: usize,
+    }
+
+    impl RawConn {
+        /// Connects to a `tcp://host:port` endpoint.
+        pub fn connect(endpoint: &str) -> RawConn {
+            let addr = endpoint
+                .strip_prefix("tcp://")
+                .unwrap_or_else(|| panic!("not a tcp endpoint: {endpoint}"));
+            let stream =
+                TcpStream::connect(addr).unwrap_or_else(|e| panic!("raw connect {addr}: {e}"));
+            stream.set_nodelay(true).expect("TCP_NODELAY");
+            RawConn::from_stream(stream)
+        }
+
+        pub fn from_stream(stream: TcpStream) -> RawConn {
+            RawConn {
+                stream,
+                received: Vec::new(),
+                pos: 0,
+            }
+        }
+
+        pub fn write(&mut self, bytes: &[u8]) {
+            self.stream
+                .write_all(bytes)
+                .unwrap_or_else(|e| panic!("raw write of {} bytes: {e}", bytes.len()));
+        }
+
+        /// Writes, tolerating the peer having closed already (EPIPE/ECONNRESET).
+        pub fn write_lenient(&mut self, bytes: &[u8]) {
+            let _ = self.stream.write_all(bytes);
+        }
+
+        /// Reads more bytes into `received` before `deadline`; Err(Closed) on EOF/reset.
+        fn fill(&mut self, deadline: Instant) -> Result<(), ReadEnd> {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "raw read: deadline passed ({} bytes read so far: {:02x?})",
+                self.received.len(),
+                &self.received[..self.received.len().min(200)]
+            );
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .expect("set_read_timeout");
+            let mut buf = [0u8; 65536];
+            match self.stream.read(&mut buf) {
+                Ok(0) => Err(ReadEnd::Closed),
+                Ok(n) => {
+                    self.received.extend_from_slice(&buf[..n]);
+                    Ok(())
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    Err(ReadEnd::Closed)
+                }
+                Err(e) => panic!("raw read: {e}"),
+            }
+        }
+
+        /// Reads exactly `n` bytes before `deadline`; Err(Closed) if the peer closes first.
+        pub fn read_exact(&mut self, n: usize, deadline: Instant) -> Result<Vec<u8>, ReadEnd> {
+            while self.received.len() - self.pos < n {
+                self.fill(deadline)?;
+            }
+            let out = self.received[self.pos..self.pos + n].to_vec();
+            self.pos += n;
+            Ok(out)
+        }
+
+        /// Reads one frame before `deadline`.
+        pub fn read_frame(&mut self, deadline: Instant) -> Result<Frame, ReadEnd> {
+            let hdr = self.read_exact(2, deadline)?;
+            let flags = hdr[0];
+            let len = if flags & 0x02 != 0 {
+                let mut rest = vec![hdr[1]];
+                rest.extend(self.read_exact(7, deadline)?);
+                u64::from_be_bytes(rest.try_into().expect("8 bytes")) as usize
+            } else {
+                hdr[1] as usize
+            };
+            let body = self.read_exact(len, deadline)?;
+            Ok(Frame { flags, body })
+        }
+
+        /// Reads until the peer closes; fails if it does not close before `deadline`.
+        /// Returns everything received on the connection.
+        pub fn expect_closed(&mut self, deadline: Instant) -> Vec<u8> {
+            while self.fill(deadline).is_ok() {}
+            self.received.clone()
+        }
+
+        /// Sends a greeting and READY for `socket_type`, then reads the peer's greeting
+        /// (checked: ZMTP 3.x NULL) and its READY command. Returns the peer's READY frame.
+        pub fn handshake(
+            &mut self,
+            minor: u8,
+            socket_type: &str,
+            identity: Option<&[u8]>,
+        ) -> Frame {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut out = greeting(minor);
+            out.extend(ready(socket_type, identity));
+            self.write(&out);
+            let g = self
+                .read_exact(64, deadline)
+                .unwrap_or_else(|e| panic!("peer closed before its greeting ({e:?})"));
+            assert_eq!(g[0], 0xFF, "greeting signature byte 0: {g:02x?}");
+            assert_eq!(g[9] & 1, 1, "greeting signature byte 9: {g:02x?}");
+            assert_eq!(g[10], 3, "greeting major version: {g:02x?}");
+            assert_eq!(&g[12..16], b"NULL", "greeting mechanism: {g:02x?}");
+            let f = self
+                .read_frame(deadline)
+                .unwrap_or_else(|e| panic!("peer closed before READY ({e:?})"));
+            assert_eq!(
+                f.command_name(),
+                Some(&b"READY"[..]),
+                "expected READY, got {f:02x?}"
+            );
+            f
+        }
+    }
+
+    /// True if `haystack` contains `needle`.
+    pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+}

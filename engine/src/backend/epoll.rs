@@ -26,7 +26,7 @@ struct Entry {
     recv_on: bool,
     readable: bool,
     /// Remaining iovecs of a send that hit EAGAIN, and bytes already sent.
-    pending: Option<(Vec<libc::iovec>, usize)>,
+    pending: Option<(super::IoVecs, usize)>,
 }
 
 /// Completions produced outside of epoll_wait (speculative sends, immediate connects, closes).
@@ -166,10 +166,10 @@ impl EpollDriver {
                     Ok(n) if n == iov_len(iov) => self.done.push_back(Done::Sent(key, Ok(n))),
                     Ok(n) => {
                         let rest = advance_iov(iov, n);
-                        self.entry(key).pending = Some((rest, n));
+                        self.entry(key).pending = Some((super::IoVecs(rest), n));
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.entry(key).pending = Some((iov.to_vec(), 0));
+                        self.entry(key).pending = Some((super::IoVecs(iov.to_vec()), 0));
                     }
                     Err(e) => self.done.push_back(Done::Sent(key, Err(e))),
                 }
@@ -301,13 +301,13 @@ impl EpollDriver {
         let (Some(key), fd) = (e.key, e.fd) else {
             return;
         };
-        let Some((iov, sent)) = e.pending.take() else {
+        let Some((super::IoVecs(iov), sent)) = e.pending.take() else {
             return;
         };
         match send_iov(fd, &iov) {
             Ok(n) if n == iov_len(&iov) => self.done.push_back(Done::Sent(key, Ok(sent + n))),
-            Ok(n) => e.pending = Some((advance_iov(&iov, n), sent + n)),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => e.pending = Some((iov, sent)),
+            Ok(n) => e.pending = Some((super::IoVecs(advance_iov(&iov, n)), sent + n)),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => e.pending = Some((super::IoVecs(iov), sent)),
             Err(err) => self.done.push_back(Done::Sent(key, Err(err))),
         }
     }

@@ -56,6 +56,16 @@ impl Key {
     }
 }
 
+/// An iovec list owned by a connection (the memory it points to is owned by the same
+/// reactor, e.g. pipe chunks).
+#[derive(Default)]
+pub(crate) struct IoVecs(pub(crate) Vec<libc::iovec>);
+
+// SAFETY: the pointers refer to memory owned by the reactor that owns this list; both move
+// between threads together (inline contexts hand the reactor from thread to thread under a
+// mutex) and are never accessed from two threads at once.
+unsafe impl Send for IoVecs {}
+
 /// A request to the driver.
 pub(crate) enum Req {
     /// Accept connections on a listening socket until `Close`.
@@ -79,6 +89,10 @@ pub(crate) enum Req {
     /// Cancel everything on the key, close the fd, then report `Closed`.
     Close { key: Key, fd: OwnedFd },
 }
+
+// SAFETY: `Send::iov` points into memory owned by the reactor that holds the request (see
+// `IoVecs`); requests never leave that reactor.
+unsafe impl Send for Req {}
 
 /// A completion reported by the driver.
 pub(crate) enum Event<'a> {

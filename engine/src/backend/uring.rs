@@ -160,6 +160,10 @@ struct Slot {
     msg: Option<Box<libc::msghdr>>,
 }
 
+// SAFETY: the raw pointers (mmapped buffer ring, msghdrs) are owned by the driver and move
+// with it; the ring is driven by one thread at a time (a reactor thread, or the inline mutex).
+unsafe impl Send for UringDriver {}
+
 pub(crate) struct UringDriver {
     ring: IoUring,
     slots: Vec<Slot>,

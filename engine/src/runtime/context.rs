@@ -44,8 +44,16 @@ impl ContextBuilder {
     }
 
     /// Number of reactor threads (default 1, like libzmq's I/O threads).
+    ///
+    /// `0` selects run-to-completion ("inline") mode: no reactor thread at all; the
+    /// application thread that calls into ringlink drives the ring itself (a blocking
+    /// `recv` waits in `io_uring_enter`/`epoll_wait`, sends are flushed every few hundred
+    /// messages and whenever the caller would block). No thread hand-off and no wake-up of
+    /// another core is on the message path. I/O progresses only inside ringlink calls:
+    /// call [`Socket::flush`](crate::Socket::flush) or [`Context::drive_io`] when the
+    /// application goes off to do other work with messages still queued.
     pub fn io_threads(mut self, n: usize) -> Self {
-        self.io_threads = n.max(1);
+        self.io_threads = n;
         self
     }
 
@@ -97,10 +105,26 @@ impl ContextBuilder {
                 }
             },
         };
-        let handles: Vec<Arc<ReactorHandle>> = (0..self.io_threads)
+        let inline = self.io_threads == 0;
+        let handles: Vec<Arc<ReactorHandle>> = (0..self.io_threads.max(1))
             .map(|i| ReactorHandle::new(i).map(Arc::new))
             .collect::<std::io::Result<_>>()?;
         let peers = Arc::new(Peers::new(handles.clone()));
+        if inline {
+            let (reactor, actual) = InlineReactor::new(backend, handles[0].clone(), peers.clone(), self.spin)?;
+            return Ok(Context {
+                inner: Arc::new(CtxInner {
+                    peers,
+                    threads: Mutex::new(Vec::new()),
+                    backend: actual,
+                    terminated: AtomicBool::new(false),
+                    sockets: Mutex::new(Vec::new()),
+                    next_id: AtomicU64::new(1),
+                    spin: self.spin,
+                    inline: Some(Mutex::new(reactor)),
+                }),
+            });
+        }
         let cores = if self.pin {
             core_affinity::get_core_ids()
         } else {
@@ -144,8 +168,52 @@ impl ContextBuilder {
                 sockets: Mutex::new(Vec::new()),
                 next_id: AtomicU64::new(1),
                 spin: self.spin,
+                inline: None,
             }),
         })
+    }
+}
+
+/// The reactor of an inline (run-to-completion) context, driven by application threads.
+pub(crate) enum InlineReactor {
+    Uring(Reactor<UringDriver>),
+    Epoll(Reactor<EpollDriver>),
+}
+
+impl InlineReactor {
+    fn new(
+        backend: Backend,
+        h: Arc<ReactorHandle>,
+        peers: Arc<Peers>,
+        spin: Duration,
+    ) -> std::io::Result<(InlineReactor, Backend)> {
+        if backend == Backend::Uring {
+            // Several application threads may take turns driving it: no SINGLE_ISSUER.
+            match UringDriver::new(h.parker.fd(), false, BufConfig::default()) {
+                Ok(d) => {
+                    return Ok((
+                        InlineReactor::Uring(Reactor::new(h, d, peers, spin)),
+                        Backend::Uring,
+                    ))
+                }
+                Err(e) => log::notice(format_args!(
+                    "io_uring ring setup failed ({e}); using epoll"
+                )),
+            }
+        }
+        let d = EpollDriver::new(h.parker.fd())?;
+        Ok((
+            InlineReactor::Epoll(Reactor::new(h, d, peers, spin)),
+            Backend::Epoll,
+        ))
+    }
+
+    /// One reactor iteration, waiting at most `max_wait` (None = until something happens).
+    pub(crate) fn turn(&mut self, max_wait: Option<Duration>) -> bool {
+        match self {
+            InlineReactor::Uring(r) => r.turn_inline(max_wait),
+            InlineReactor::Epoll(r) => r.turn_inline(max_wait),
+        }
     }
 }
 
@@ -189,6 +257,8 @@ pub(crate) struct CtxInner {
     sockets: Mutex<Vec<Weak<SocketShared>>>,
     next_id: AtomicU64,
     pub(crate) spin: Duration,
+    /// Inline mode: the reactor application threads drive.
+    pub(crate) inline: Option<Mutex<InlineReactor>>,
 }
 
 impl Drop for CtxInner {
@@ -197,6 +267,10 @@ impl Drop for CtxInner {
         // connections, then exit.
         for h in &self.peers.handles {
             h.send(Cmd::Stop);
+        }
+        if let Some(r) = self.inline.as_mut() {
+            let r = r.get_mut().unwrap_or_else(|e| e.into_inner());
+            while r.turn(None) {}
         }
         for t in self.threads.get_mut().unwrap().drain(..) {
             let _ = t.join();
@@ -272,5 +346,34 @@ impl Context {
 
     pub(crate) fn reactor(&self, i: usize) -> &ReactorHandle {
         &self.inner.peers.handles[i]
+    }
+
+    /// Inline mode: run the reactor once, waiting at most `max_wait`. Returns false if
+    /// another thread is driving it right now (or this is not an inline context).
+    pub(crate) fn drive(&self, max_wait: Option<Duration>) -> bool {
+        let Some(m) = self.inner.inline.as_ref() else {
+            return false;
+        };
+        match m.try_lock() {
+            Ok(mut r) => {
+                r.turn(max_wait);
+                true
+            }
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                p.into_inner().turn(max_wait);
+                true
+            }
+            Err(std::sync::TryLockError::WouldBlock) => false,
+        }
+    }
+
+    /// Inline mode: perform pending I/O without blocking (flush queued messages, take in
+    /// received data). A no-op with reactor threads.
+    pub fn drive_io(&self) {
+        self.drive(Some(Duration::ZERO));
+    }
+
+    pub(crate) fn is_inline(&self) -> bool {
+        self.inner.inline.is_some()
     }
 }

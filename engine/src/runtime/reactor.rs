@@ -24,7 +24,7 @@ use slab::Slab;
 use super::log;
 use super::shared::{Cmd, NewPeer, ReactorHandle, SocketShared};
 use crate::backend::sys::{self, SockAddr};
-use crate::backend::{Driver, Event, Key, Req};
+use crate::backend::{Driver, Event, IoVecs, Key, Req};
 use crate::options::SockOpts;
 use crate::pipe;
 use crate::protocol::{
@@ -35,6 +35,8 @@ use crate::protocol::{
 /// Bytes handed to one send at most; larger backlogs go out over several sends.
 const MAX_SEND: usize = 4 << 20;
 const MAX_IOV: usize = 64;
+/// Bytes a paused connection may stash before it stops receiving.
+const STASH_LIMIT: usize = 1 << 20;
 
 /// What other reactors are reachable (for spreading accepted connections).
 pub(crate) struct Peers {
@@ -120,7 +122,7 @@ struct Conn {
     /// A send is in flight: (ctrl bytes in it, pipe bytes in it, pipe data was truncated,
     /// committed-message snapshot taken before it).
     sending: Option<(usize, usize, bool, u64)>,
-    iov: Vec<libc::iovec>,
+    iov: IoVecs,
     /// Outbound stream position inside a frame: bytes left of the current frame, and whether
     /// the message continues after it (tracked only across partial sends).
     out_frame_left: u64,
@@ -128,8 +130,13 @@ struct Conn {
     /// Inbound: MORE flag of the frame being streamed; messages marked but not committed.
     in_more: bool,
     in_msgs: u64,
+    /// The inbound pipe reached RCVHWM: new bytes wait in `stash[stash_off..]`; receiving
+    /// stops only once the stash exceeds STASH_LIMIT (so a reader hovering around the mark
+    /// does not cause a stop/re-arm per receive buffer).
     paused: bool,
     stash: Vec<u8>,
+    stash_off: usize,
+    recv_stopped: bool,
     /// The peer closed while we were paused: finish delivering the stash first.
     eof: Option<String>,
     hb: Option<Heartbeat>,
@@ -202,7 +209,9 @@ impl<D: Driver> Reactor<D> {
     /// One iteration: commands, I/O (waiting at most `max_wait`), timers. Returns false once
     /// the reactor has stopped.
     pub(crate) fn turn(&mut self, max_wait: Option<Duration>) -> bool {
-        self.process_cmds();
+        // Commands may have produced news for a socket whose thread is the one driving us
+        // (inline mode): then do not block in the poll below.
+        let did_work = self.process_cmds();
         if self.state.stopping && self.state.eps.is_empty() {
             return false;
         }
@@ -214,7 +223,7 @@ impl<D: Driver> Reactor<D> {
         if let Some(m) = max_wait {
             wait = Some(wait.map_or(m, |w| w.min(m)));
         }
-        let busy = !self.reqs.is_empty() || self.handle.has_cmds();
+        let busy = did_work || !self.reqs.is_empty() || self.handle.has_cmds();
         if busy {
             wait = Some(Duration::ZERO);
         } else if !self.spin.is_zero() && wait != Some(Duration::ZERO) {
@@ -249,20 +258,31 @@ impl<D: Driver> Reactor<D> {
         true
     }
 
+    /// Inline mode: one turn without the bounded spin (the caller spins around it).
+    pub(crate) fn turn_inline(&mut self, max_wait: Option<Duration>) -> bool {
+        let spin = std::mem::take(&mut self.spin);
+        let r = self.turn(max_wait);
+        self.spin = spin;
+        r
+    }
+
     fn poll_once(&mut self, wait: Option<Duration>) -> std::io::Result<()> {
         let state = &mut self.state;
         self.driver
             .poll(&mut self.reqs, wait, |ev, reqs| state.on_event(ev, reqs))
     }
 
-    fn process_cmds(&mut self) {
+    /// Returns true if there were any.
+    fn process_cmds(&mut self) -> bool {
         if !self.handle.has_cmds() {
-            return;
+            return false;
         }
         self.handle.take_cmds(&mut self.cmds);
+        let any = !self.cmds.is_empty();
         for cmd in self.cmds.drain(..) {
             self.state.on_cmd(cmd, &mut self.reqs);
         }
+        any
     }
 }
 
@@ -449,13 +469,15 @@ impl State {
             ctrl_inflight: Vec::new(),
             ctrl_off: 0,
             sending: None,
-            iov: Vec::with_capacity(8),
+            iov: IoVecs(Vec::with_capacity(8)),
             out_frame_left: 0,
             out_in_msg: false,
             in_more: false,
             in_msgs: 0,
             paused: false,
             stash: Vec::new(),
+            stash_off: 0,
+            recv_stopped: false,
             eof: None,
             hb: None,
             hb_timer: None,
@@ -614,6 +636,12 @@ impl State {
         }
         if c.paused {
             c.stash.extend_from_slice(data);
+            if !c.recv_stopped && c.stash.len() - c.stash_off > STASH_LIMIT {
+                c.recv_stopped = true;
+                reqs.push(Req::StopRecv {
+                    key: Key::new(slot, c.gen),
+                });
+            }
             return;
         }
         if let Some(hb) = c.hb.as_mut() {
@@ -745,9 +773,6 @@ impl State {
                 }
                 if inn.is_full() && inn.wait_for_space() {
                     c.paused = true;
-                    reqs.push(Req::StopRecv {
-                        key: Key::new(slot, c.gen),
-                    });
                 }
             }
         }
@@ -772,39 +797,44 @@ impl State {
             return;
         }
         c.paused = false;
-        let stash = std::mem::take(&mut c.stash);
-        let key = Key::new(slot, c.gen);
-        let raw = c.raw;
-        if !stash.is_empty() {
-            // Process in receive-buffer sized pieces so HWM pausing stays fine grained.
-            let mut off = 0;
-            while off < stash.len() {
-                let end = (off + 64 * 1024).min(stash.len());
-                self.on_data(slot, &stash[off..end], reqs);
-                off = end;
-                let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
-                    return;
-                };
-                if c.paused {
-                    // Keep the unprocessed remainder for the next resume.
-                    let mut rest = stash[off..].to_vec();
-                    rest.extend_from_slice(&c.stash);
-                    c.stash = rest;
-                    return;
-                }
-                if c.closing {
-                    return;
-                }
+        let mut stash = std::mem::take(&mut c.stash);
+        let mut off = c.stash_off;
+        // Feed the stash in receive-buffer sized pieces so pausing stays fine grained.
+        while off < stash.len() {
+            let end = (off + 64 * 1024).min(stash.len());
+            self.on_data(slot, &stash[off..end], reqs);
+            off = end;
+            let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+                return;
+            };
+            if c.closing {
+                return;
+            }
+            if c.paused {
+                // Full again: keep the rest (no new bytes were stashed meanwhile: only we
+                // call on_data here).
+                c.stash = stash;
+                c.stash_off = off;
+                return;
             }
         }
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return;
         };
+        stash.clear();
+        c.stash = stash;
+        c.stash_off = 0;
         if let Some(why) = c.eof.take() {
             self.disconnect(slot, &why, reqs);
             return;
         }
-        reqs.push(Req::StartRecv { key, fd: raw });
+        if c.recv_stopped {
+            c.recv_stopped = false;
+            reqs.push(Req::StartRecv {
+                key: Key::new(slot, c.gen),
+                fd: c.raw,
+            });
+        }
     }
 
     /// The handshake completed: wire the connection to its socket.
@@ -867,7 +897,7 @@ impl State {
             return;
         }
         loop {
-            c.iov.clear();
+            c.iov.0.clear();
             let mut ctrl_len = 0;
             if c.ctrl_off == c.ctrl_inflight.len()
                 && !c.ctrl.is_empty()
@@ -880,7 +910,7 @@ impl State {
             }
             if c.ctrl_off < c.ctrl_inflight.len() {
                 ctrl_len = c.ctrl_inflight.len() - c.ctrl_off;
-                c.iov.push(libc::iovec {
+                c.iov.0.push(libc::iovec {
                     iov_base: c.ctrl_inflight[c.ctrl_off..].as_ptr() as *mut libc::c_void,
                     iov_len: ctrl_len,
                 });
@@ -891,8 +921,8 @@ impl State {
             if matches!(c.phase, Phase::Active) {
                 if let Some(out) = c.out.as_mut() {
                     snapshot = out.msgs_committed();
-                    data_len = out.peek_iov(&mut c.iov, MAX_SEND, MAX_IOV);
-                    truncated = data_len == MAX_SEND || c.iov.len() == MAX_IOV;
+                    data_len = out.peek_iov(&mut c.iov.0, MAX_SEND, MAX_IOV);
+                    truncated = data_len == MAX_SEND || c.iov.0.len() == MAX_IOV;
                 }
             }
             if ctrl_len + data_len > 0 {
@@ -900,8 +930,8 @@ impl State {
                 reqs.push(Req::Send {
                     key: Key::new(slot, c.gen),
                     fd: c.raw,
-                    iov: c.iov.as_ptr(),
-                    iovcnt: c.iov.len(),
+                    iov: c.iov.0.as_ptr(),
+                    iovcnt: c.iov.0.len(),
                 });
                 return;
             }
@@ -1007,6 +1037,8 @@ impl State {
         c.ctrl_off = 0;
         c.paused = false;
         c.stash.clear();
+        c.stash_off = 0;
+        c.recv_stopped = false;
         c.eof = None;
         c.hb = None;
         c.hb_timer = None;
@@ -1117,6 +1149,9 @@ impl State {
     }
 
     fn fire_timers(&mut self, reqs: &mut Vec<Req>) {
+        if self.timers.is_empty() {
+            return;
+        }
         let now = Instant::now();
         while let Some(Reverse((at, slot, gen, kind))) = self.timers.peek().copied() {
             if at > now {

@@ -21,6 +21,20 @@ use crate::runtime::context::Context;
 use crate::runtime::shared::{Cmd, NewPeer, SocketInbox, SocketShared};
 use crate::transport;
 
+/// A send/receive timeout, turned into an instant only when the call actually has to wait
+/// (no clock read on the fast path).
+struct Deadline {
+    timeo: Option<Duration>,
+    at: Option<Instant>,
+}
+
+impl Deadline {
+    fn get(&mut self) -> Option<Instant> {
+        let t = self.timeo?;
+        Some(*self.at.get_or_insert_with(|| Instant::now() + t))
+    }
+}
+
 /// Do not block (send/recv fail with `Error::Again` instead).
 pub const DONTWAIT: i32 = 1;
 /// More frames of this message follow.
@@ -70,6 +84,8 @@ pub struct Socket {
     rid_sent: bool,
     bound: Vec<Bound>,
     last_endpoint: Option<String>,
+    /// Inline mode: messages committed since the reactor last ran.
+    unflushed: u32,
 }
 
 impl std::fmt::Debug for Socket {
@@ -104,6 +120,7 @@ impl Socket {
             rid_sent: false,
             bound: Vec::new(),
             last_endpoint: None,
+            unflushed: 0,
         }
     }
 
@@ -355,10 +372,15 @@ impl Socket {
     }
 
     /// Apply reactor notifications (new peers, pipe state changes).
+    #[inline]
     fn process_inbox(&mut self) {
-        if !self.shared.has_pending() {
-            return;
+        if self.shared.has_pending() {
+            self.take_inbox();
         }
+    }
+
+    #[inline(never)]
+    fn take_inbox(&mut self) {
         let mut inbox = std::mem::take(&mut self.inbox);
         self.shared.take_inbox(&mut inbox);
         for p in inbox.attach.drain(..) {
@@ -379,6 +401,10 @@ impl Socket {
     /// shutdown.
     fn wait(&mut self, deadline: Option<Instant>) -> Result<()> {
         self.check_term()?;
+        self.unflushed = 0;
+        if self.ctx.is_inline() {
+            return self.wait_inline(deadline);
+        }
         let spin = self.ctx.inner.spin;
         if !spin.is_zero() {
             let until = Instant::now() + spin;
@@ -411,8 +437,68 @@ impl Socket {
         Ok(())
     }
 
-    fn deadline(&self, timeo: Option<Duration>) -> Option<Instant> {
-        timeo.map(|t| Instant::now() + t)
+    /// Inline mode: drive the reactor ourselves while waiting (spinning first if configured);
+    /// if another thread is driving it, sleep briefly and try to take over.
+    fn wait_inline(&mut self, deadline: Option<Instant>) -> Result<()> {
+        let spin = self.ctx.inner.spin;
+        if !spin.is_zero() {
+            let until = Instant::now() + spin;
+            loop {
+                self.ctx.drive(Some(Duration::ZERO));
+                if self.shared.has_pending() {
+                    return Ok(());
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+            }
+        }
+        let timeout = match deadline {
+            None => None,
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Err(Error::Again);
+                }
+                Some(d - now)
+            }
+        };
+        if self.ctx.drive(timeout) {
+            return self.check_term();
+        }
+        // Someone else drives: they wake us through the parker; re-try the lock now and then
+        // in case they stop driving before our news arrives.
+        let parker = &self.shared.parker;
+        parker.announce();
+        if !self.shared.has_pending() {
+            let nap = Duration::from_millis(1);
+            parker.sleep(Some(timeout.map_or(nap, |t| t.min(nap))));
+        }
+        parker.clear();
+        self.check_term()
+    }
+
+    /// Perform pending I/O now without blocking (inline contexts; a no-op when reactor
+    /// threads do the I/O). Use it before going off to other work with messages queued.
+    pub fn flush(&mut self) {
+        self.unflushed = 0;
+        self.ctx.drive(Some(Duration::ZERO));
+    }
+
+    /// Inline mode: after a committed message, let the reactor send every so often so a
+    /// long run of sends keeps the wire busy without a syscall per message.
+    #[inline]
+    fn sent_one(&mut self) {
+        if self.ctx.is_inline() {
+            self.unflushed += 1;
+            if self.unflushed >= 256 {
+                self.flush();
+            }
+        }
+    }
+
+    fn deadline(&self, timeo: Option<Duration>) -> Deadline {
+        Deadline { timeo, at: None }
     }
 
     // ----- receive -----------------------------------------------------------------------
@@ -427,6 +513,10 @@ impl Socket {
             let p = &mut self.peers[s];
             if !p.inn.peek().is_empty() {
                 return Some(s);
+            }
+            // Hand back all read credit before going idle: the reactor may be paused on it.
+            if p.inn.publish_credit() {
+                self.ctx.reactor(p.reactor).send(Cmd::Resume(p.id));
             }
             if p.inn.deactivate() {
                 continue;
@@ -450,7 +540,7 @@ impl Socket {
             return Err(Error::NotSupported);
         }
         let nowait = flags & DONTWAIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO);
-        let deadline = self.deadline(self.opts.rcvtimeo);
+        let mut deadline = self.deadline(self.opts.rcvtimeo);
         loop {
             if let Some(s) = self.next_in() {
                 if self.ty == SocketType::Router && !self.rid_sent {
@@ -465,7 +555,7 @@ impl Socket {
             if nowait {
                 return Err(Error::Again);
             }
-            self.wait(deadline)?;
+            self.wait(deadline.get())?;
         }
     }
 
@@ -573,7 +663,7 @@ impl Socket {
             return Err(Error::invalid("no room for lengths"));
         }
         let nowait = flags & DONTWAIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO);
-        let deadline = self.deadline(self.opts.rcvtimeo);
+        let mut deadline = self.deadline(self.opts.rcvtimeo);
         let router = self.ty == SocketType::Router;
         loop {
             let mut frames = 0usize;
@@ -627,14 +717,21 @@ impl Socket {
             if nowait {
                 return Err(Error::Again);
             }
-            self.wait(deadline)?;
+            self.wait(deadline.get())?;
         }
     }
 
     // ----- send --------------------------------------------------------------------------
 
     /// A peer with room for a new message (round-robin), blocking per flags/SNDTIMEO.
-    fn pick_out(&mut self, nowait: bool, deadline: Option<Instant>) -> Result<usize> {
+    fn pick_out(&mut self, nowait: bool, deadline: &mut Deadline) -> Result<usize> {
+        self.process_inbox();
+        if let [s] = self.out_order[..] {
+            let p = &mut self.peers[s];
+            if !p.out.is_full() && !p.out.reader_gone() {
+                return Ok(s);
+            }
+        }
         loop {
             self.process_inbox();
             let n = self.out_order.len();
@@ -662,7 +759,7 @@ impl Socket {
                 }
             }
             if !room {
-                self.wait(deadline)?;
+                self.wait(deadline.get())?;
             }
         }
     }
@@ -695,12 +792,15 @@ impl Socket {
                             }
                             return Ok(());
                         }
-                        let deadline = self.deadline(self.opts.sndtimeo);
-                        self.pick_out(nowait, deadline)?
+                        let mut deadline = self.deadline(self.opts.sndtimeo);
+                        self.pick_out(nowait, &mut deadline)?
                     }
                 };
                 self.write(s, data, more);
                 self.cur_out = more.then_some(s);
+                if !more {
+                    self.sent_one();
+                }
                 Ok(())
             }
             SocketType::Router => self.send_router(data, more, nowait),
@@ -713,6 +813,7 @@ impl Socket {
             self.write(s, data, more);
             if !more {
                 self.cur_out = None;
+                self.sent_one();
             }
             return Ok(());
         }
@@ -750,14 +851,14 @@ impl Socket {
             if nowait {
                 return Err(Error::Again);
             }
-            let deadline = self.deadline(self.opts.sndtimeo);
+            let mut deadline = self.deadline(self.opts.sndtimeo);
             loop {
                 let p = &mut self.peers[s];
                 if !p.out.is_full() || p.out.reader_gone() {
                     break;
                 }
                 if p.out.wait_for_space() {
-                    self.wait(deadline)?;
+                    self.wait(deadline.get())?;
                     self.process_inbox();
                     if !self.peers.contains(s) {
                         return Err(Error::HostUnreachable);
@@ -804,7 +905,7 @@ impl Socket {
             return Err(Error::State);
         }
         let nowait = flags & DONTWAIT != 0 || self.opts.sndtimeo == Some(Duration::ZERO);
-        let deadline = self.deadline(self.opts.sndtimeo);
+        let mut deadline = self.deadline(self.opts.sndtimeo);
         let mut touched: Vec<usize> = Vec::new();
         let mut sent = 0;
         let mut hdr = [0u8; frame::MAX_HEADER];
@@ -812,7 +913,7 @@ impl Socket {
             if sent == count {
                 break Ok(sent);
             }
-            let s = match self.pick_out(true, deadline) {
+            let s = match self.pick_out(true, &mut deadline) {
                 Ok(s) => s,
                 Err(Error::Again) => {
                     // Publish what we have before blocking, so the reactor can drain it.
@@ -824,7 +925,7 @@ impl Socket {
                             Err(Error::Again)
                         };
                     }
-                    match self.pick_out(false, deadline) {
+                    match self.pick_out(false, &mut deadline) {
                         Ok(s) => s,
                         Err(Error::Again) if sent > 0 => break Ok(sent),
                         Err(e) => break Err(e),
@@ -842,8 +943,15 @@ impl Socket {
             }
             p.batch += 1;
             sent += 1;
+            if self.ctx.is_inline() && sent % 256 == 0 {
+                self.finish_batch(&mut touched);
+                self.flush();
+            }
         };
         self.finish_batch(&mut touched);
+        if self.ctx.is_inline() {
+            self.flush();
+        }
         result
     }
 
@@ -874,5 +982,8 @@ impl Drop for Socket {
                 linger: self.opts.linger,
             });
         }
+        // Inline mode: start flushing now; the rest lingers until the context is dropped
+        // or driven again.
+        self.ctx.drive(Some(Duration::ZERO));
     }
 }
