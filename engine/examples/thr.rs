@@ -15,12 +15,24 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2_000_000);
     let batch = args.get(3).is_some_and(|a| a.contains('b'));
-    let threads = if args.get(3).is_some_and(|a| a.contains('i')) { 0 } else { 1 };
-    let ctx = Context::builder().backend(backend).io_threads(threads).build().unwrap();
+    let threads = if args.get(3).is_some_and(|a| a.contains('i')) {
+        0
+    } else {
+        1
+    };
+    let ctx = Context::builder()
+        .backend(backend)
+        .io_threads(threads)
+        .build()
+        .unwrap();
     let mut rx = ctx.socket(SocketType::Pair).unwrap();
     rx.bind("tcp://127.0.0.1:*").unwrap();
     let ep = rx.last_endpoint().unwrap();
-    let ctx2 = Context::builder().backend(backend).io_threads(threads).build().unwrap();
+    let ctx2 = Context::builder()
+        .backend(backend)
+        .io_threads(threads)
+        .build()
+        .unwrap();
     let t = std::thread::spawn(move || {
         let mut tx = ctx2.socket(SocketType::Pair).unwrap();
         tx.set_option(SocketOption::Linger(-1)).unwrap();

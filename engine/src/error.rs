@@ -4,6 +4,8 @@
 //! hand the same numbers to ported programs. Peer misbehaviour never surfaces here: it closes the
 //! offending connection and is reported as a monitor/log event instead.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::io;
 

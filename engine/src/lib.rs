@@ -36,3 +36,20 @@ pub use options::SocketOption;
 pub use protocol::SocketType;
 pub use runtime::context::{Context, ContextBuilder};
 pub use socket::{Socket, DONTWAIT, SNDMORE};
+
+/// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    /// Sockets move between threads; contexts are shared between them.
+    #[test]
+    fn thread_safety_contract() {
+        fn send<T: Send>() {}
+        fn sync<T: Sync + Send>() {}
+        send::<crate::Socket>();
+        sync::<crate::Context>();
+    }
+}

@@ -3,6 +3,8 @@
 //! Defaults follow libzmq 4.3 so ported programs behave the same (notably SNDHWM = RCVHWM =
 //! 1000 messages, LINGER = -1, RECONNECT_IVL = 100 ms, HANDSHAKE_IVL = 30 s).
 
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 
 use crate::error::{Error, Result};

@@ -1,7 +1,11 @@
 use ringlink::{Backend, Context, SocketOption, SocketType, SNDMORE};
 
 fn ctx(b: Backend, threads: usize) -> Context {
-    Context::builder().backend(b).io_threads(threads).build().unwrap()
+    Context::builder()
+        .backend(b)
+        .io_threads(threads)
+        .build()
+        .unwrap()
 }
 
 fn pair_roundtrip(b: Backend, ep: &str) {

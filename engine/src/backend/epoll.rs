@@ -307,7 +307,9 @@ impl EpollDriver {
         match send_iov(fd, &iov) {
             Ok(n) if n == iov_len(&iov) => self.done.push_back(Done::Sent(key, Ok(sent + n))),
             Ok(n) => e.pending = Some((super::IoVecs(advance_iov(&iov, n)), sent + n)),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => e.pending = Some((super::IoVecs(iov), sent)),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                e.pending = Some((super::IoVecs(iov), sent))
+            }
             Err(err) => self.done.push_back(Done::Sent(key, Err(err))),
         }
     }

@@ -12,6 +12,8 @@
 //! * [`decoder`]: streaming decoder for the established connection.
 //! * [`heartbeat`]: PING/PONG liveness timers.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 pub mod command;

@@ -111,7 +111,8 @@ impl ContextBuilder {
             .collect::<std::io::Result<_>>()?;
         let peers = Arc::new(Peers::new(handles.clone()));
         if inline {
-            let (reactor, actual) = InlineReactor::new(backend, handles[0].clone(), peers.clone(), self.spin)?;
+            let (reactor, actual) =
+                InlineReactor::new(backend, handles[0].clone(), peers.clone(), self.spin)?;
             return Ok(Context {
                 inner: Arc::new(CtxInner {
                     peers,

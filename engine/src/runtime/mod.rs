@@ -7,6 +7,8 @@
 //! socket notifications) that are touched when a pipe changes between idle and busy, never per
 //! message. A side is woken through its eventfd only if it announced that it is parked.
 
+#![forbid(unsafe_code)]
+
 pub(crate) mod context;
 pub(crate) mod reactor;
 pub(crate) mod shared;

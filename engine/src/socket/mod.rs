@@ -7,6 +7,8 @@
 //! * ROUTER: the first frame of a sent message names the peer; received messages are
 //!   prefixed with the sending peer's routing id.
 
+#![forbid(unsafe_code)]
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -283,7 +285,9 @@ impl Socket {
     /// Attach a connection; false if the pattern refuses it.
     fn add_peer(&mut self, p: NewPeer) -> bool {
         let rid = match self.ty {
-            SocketType::Pair if !self.peers.is_empty() => return false,
+            // One live peer at a time; a peer whose connection already closed (and which is
+            // only draining what it delivered) does not block a new one.
+            SocketType::Pair if self.peers.iter().any(|(_, q)| !q.inn.is_closed()) => return false,
             SocketType::Router => {
                 let rid = match (&p.alias, p.identity.is_empty()) {
                     (Some(a), _) => a.clone(),

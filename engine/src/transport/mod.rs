@@ -3,6 +3,8 @@
 //! Parsing and name resolution happen in the calling thread so that `bind`/`connect` report
 //! bad endpoints (EINVAL, EPROTONOSUPPORT, ENAMETOOLONG, unresolvable hosts) synchronously.
 
+#![forbid(unsafe_code)]
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 
