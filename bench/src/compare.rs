@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use serde::{Serialize, Serializer};
+
 use crate::cli::Opts;
 use crate::impls::{Impl, Test};
 use crate::peer::MIN_THR_SIZE;
@@ -10,33 +12,48 @@ use crate::report;
 use crate::runner::{self, Metrics, RunSpec};
 use crate::stats::fmt_num;
 
-pub const USAGE: &str = "\
+const USAGE: &str = "\
 usage: ringlink-bench compare [options]
 
-Runs PAIR throughput and ping-pong latency over tcp://127.0.0.1 for ringlink (io_uring,
-epoll, batch API, spin) and libzmq, each run in two fresh processes, implementations
-interleaved in every repetition. Prints a Markdown summary on stdout and writes
-results.json, results.md and results.txt (RESULT lines) under the results directory.
+Runs PAIR throughput and ping-pong latency over tcp://127.0.0.1 for ringlink (io_uring and
+epoll; reactor thread or inline context; per-message or batch API; spin) and libzmq, each
+run in two fresh processes, implementations interleaved in every repetition. Prints a
+Markdown summary on stdout and writes results.json, results.md and results.txt (RESULT
+lines) under the results directory.
 
 options:
   --reps N          repetitions per implementation            [7]
   --tests LIST      thr,lat                                   [thr,lat]
-  --impls LIST      comma-separated implementation names      [all that apply]
-                    ringlink-uring ringlink-epoll ringlink-uring-batch ringlink-epoll-batch
-                    ringlink-uring-spin libzmq
-                    (default: thr without ringlink-uring-spin, lat without the batch ones)
+  --impls LIST      comma-separated implementation names      [the default sets below]
   --size BYTES      message size (thr needs >= 9)             [64]
   --count N         measured messages per throughput run      [200000]
   --roundtrips N    timed round trips per latency run         [20000]
   --warmup N        warm-up messages / round trips            [1000]
   --hwm N           SNDHWM and RCVHWM of every socket         [1000]
   --batch N         messages per send_batch call (batch impls) [1024]
-  --spin-us N       spin time of ringlink-uring-spin, µs      [100]
-  --timeout-s N     kill a run's processes after N seconds    [60]
+  --spin-us N       busy-poll time of the -spin impls, µs     [50]
+  --timeout-s N     kill a run's processes after N seconds    [20]
   --out DIR         results directory                         [<workspace>/results/<UTC timestamp>]
+
+implementations (thr/lat: in the default set of that test; batch ones never run lat):
 ";
 
+/// `USAGE` plus one line per implementation.
+fn usage() -> String {
+    let mut s = USAGE.to_string();
+    for i in Impl::ALL {
+        let def: Vec<&str> = [Test::Thr, Test::Lat]
+            .into_iter()
+            .filter(|&t| i.default_for(t))
+            .map(Test::name)
+            .collect();
+        s.push_str(&format!("  {:<29} {}\n", i.name, def.join(",")));
+    }
+    s
+}
+
 /// Everything `compare` was asked to do.
+#[derive(Serialize)]
 pub struct Config {
     pub reps: usize,
     pub tests: Vec<Test>,
@@ -48,8 +65,14 @@ pub struct Config {
     pub hwm: i32,
     pub batch: usize,
     pub spin_us: u64,
+    #[serde(rename = "timeout_s", serialize_with = "secs")]
     pub timeout: Duration,
+    #[serde(skip)]
     pub out: Option<PathBuf>,
+}
+
+fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 impl Config {
@@ -57,7 +80,7 @@ impl Config {
     fn parse(args: &[String]) -> Result<Option<Config>, String> {
         let mut o = Opts::parse(args)?;
         if o.help() {
-            print!("{USAGE}");
+            print!("{}", usage());
             return Ok(None);
         }
         let tests = o
@@ -86,11 +109,14 @@ impl Config {
             warmup: o.get("warmup", 1000)?,
             hwm: o.get("hwm", 1000)?,
             batch: o.get("batch", 1024)?,
-            spin_us: o.get("spin-us", 100)?,
-            timeout: Duration::from_secs(o.get("timeout-s", 60)?),
+            spin_us: o.get("spin-us", 50)?,
+            timeout: Duration::from_secs(o.get("timeout-s", 20)?),
             out: o.string("out").map(PathBuf::from),
         };
         o.finish()?;
+        if c.timeout.is_zero() {
+            return Err("--timeout-s must be >= 1".into());
+        }
         if c.reps == 0 || c.count < 2 || c.roundtrips == 0 || c.batch == 0 || c.size == 0 {
             return Err("--reps, --roundtrips, --batch, --size must be >= 1, --count >= 2".into());
         }
@@ -129,15 +155,25 @@ impl Config {
     }
 }
 
-/// The outcome of one run.
+/// The outcome of one run. Serialized (in `results.json`) without the outcome, which the
+/// report adds as `ok` plus `metrics` or `error`.
+#[derive(Serialize)]
 pub struct Record {
     pub test: Test,
+    #[serde(rename = "impl")]
     pub imp: Impl,
-    /// 0-based repetition index; runs with the same index ran back to back.
+    /// 0-based repetition index; runs with the same index ran back to back. 1-based in JSON.
+    #[serde(serialize_with = "one_based")]
     pub rep: usize,
     /// Wall time of the whole run including process start.
+    #[serde(rename = "seconds")]
     pub secs: f64,
+    #[serde(skip)]
     pub outcome: Result<Metrics, String>,
+}
+
+fn one_based<S: Serializer>(rep: &usize, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(*rep as u64 + 1)
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -158,11 +194,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if plan.is_empty() {
         return Err("nothing to run: no implementation applies to the selected tests".into());
     }
+    let total: usize = plan.iter().map(|(_, impls)| impls.len() * cfg.reps).sum();
     eprintln!(
-        "ringlink-bench compare: {} reps, PAIR {} B, HWM {} (SNDHWM = RCVHWM, both sockets), two processes per run",
-        cfg.reps, cfg.size, cfg.hwm
+        "ringlink-bench compare: {total} runs ({} reps), PAIR {} B, HWM {} (SNDHWM = RCVHWM, both sockets), two processes per run, watchdog {} s",
+        cfg.reps,
+        cfg.size,
+        cfg.hwm,
+        cfg.timeout.as_secs()
     );
 
+    let session = Instant::now();
     let mut records = Vec::new();
     for (test, impls) in &plan {
         for rep in 0..cfg.reps {
@@ -180,7 +221,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     secs: t.elapsed().as_secs_f64(),
                     outcome,
                 };
-                eprintln!("{}", progress(&r, cfg.reps));
+                eprintln!(
+                    "{} [{}/{total}, {:.0} s]",
+                    progress(&r, cfg.reps),
+                    records.len() + 1,
+                    session.elapsed().as_secs_f64()
+                );
                 records.push(r);
             }
         }
@@ -196,10 +242,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))
     };
     write("results.md", md.clone())?;
-    write(
-        "results.json",
-        report::json(&meta, &cfg, &plan, &records).render(),
-    )?;
+    write("results.json", report::json(&meta, &cfg, &plan, &records)?)?;
     write("results.txt", report::result_lines(&meta, &cfg, &records))?;
     eprintln!("results written to {}", out_dir.display());
     Ok(())
@@ -213,11 +256,11 @@ fn default_results_root() -> PathBuf {
 
 fn progress(r: &Record, reps: usize) -> String {
     let head = format!(
-        "[{} {}/{}] {:<21}",
+        "[{} {}/{}] {:<27}",
         r.test.name(),
         r.rep + 1,
         reps,
-        r.imp.name()
+        r.imp.name
     );
     match &r.outcome {
         Err(e) => format!("{head} FAILED ({:.2} s): {e}", r.secs),

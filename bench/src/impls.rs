@@ -1,94 +1,210 @@
 //! The implementations and tests the comparison knows about.
+//!
+//! An implementation is data: a library/backend plus three switches (batch API, inline
+//! run-to-completion context, spin before blocking). Everything else (how peers open their
+//! sockets, which ratios are reported, which runs are in the default set) is derived from
+//! these fields, so adding a variant is one line in [`Impl::ALL`].
 
-use ringlink::Backend;
+use ringlink::Backend::{self, Epoll, Uring};
+use serde::{Serialize, Serializer};
 
 /// One implementation (library + configuration + API style) under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Impl {
-    /// ringlink on io_uring, one `send`/`recv` call per message.
-    Uring,
-    /// ringlink on epoll, one `send`/`recv` call per message.
-    Epoll,
-    /// ringlink on io_uring, `send_batch` / `recv_batch` (one hand-off per batch).
-    UringBatch,
-    /// ringlink on epoll, `send_batch` / `recv_batch`.
-    EpollBatch,
-    /// ringlink on io_uring with a bounded spin before parking (`ContextBuilder::spin`).
-    UringSpin,
-    /// libzmq through the `zmq` crate, one `send`/`recv` call per message.
-    Libzmq,
+pub struct Impl {
+    /// The name used on the command line and in every report.
+    pub name: &'static str,
+    /// ringlink on this backend; `None` = libzmq.
+    pub backend: Option<Backend>,
+    /// `send_batch` / `send_repeat` / `recv_batch` instead of one call per message
+    /// (throughput only: a ping-pong has one message in flight).
+    pub batch: bool,
+    /// `io_threads(0)`: no reactor thread, the calling thread drives the ring / epoll.
+    pub inline: bool,
+    /// `ContextBuilder::spin(--spin-us)`: busy-poll before blocking.
+    pub spin: bool,
+    /// Tests this implementation runs in when `--impls` is not given.
+    pub default_in: &'static [Test],
 }
 
-/// What the library side of an [`Impl`] is.
-pub enum Lib {
-    /// ringlink with this backend; `spin` selects the spin-before-park variant.
-    Ringlink { backend: Backend, spin: bool },
-    /// libzmq.
-    Libzmq,
+const THR: &[Test] = &[Test::Thr];
+const LAT: &[Test] = &[Test::Lat];
+const BOTH: &[Test] = &[Test::Thr, Test::Lat];
+const NONE: &[Test] = &[];
+
+/// A ringlink row of [`Impl::ALL`].
+const fn rl(
+    name: &'static str,
+    backend: Backend,
+    batch: bool,
+    inline: bool,
+    spin: bool,
+    default_in: &'static [Test],
+) -> Impl {
+    Impl {
+        name,
+        backend: Some(backend),
+        batch,
+        inline,
+        spin,
+        default_in,
+    }
 }
 
 impl Impl {
+    pub const LIBZMQ: Impl = Impl {
+        name: "libzmq",
+        backend: None,
+        batch: false,
+        inline: false,
+        spin: false,
+        default_in: BOTH,
+    };
+
     /// Every implementation, in the order runs are interleaved within a repetition.
-    pub const ALL: [Impl; 6] = [
-        Impl::Uring,
-        Impl::Epoll,
-        Impl::UringBatch,
-        Impl::EpollBatch,
-        Impl::UringSpin,
-        Impl::Libzmq,
+    #[rustfmt::skip]
+    pub const ALL: [Impl; 12] = [
+        //  name                            backend batch  inline spin   default in
+        rl("ringlink-uring",               Uring, false, false, false, BOTH),
+        rl("ringlink-epoll",               Epoll, false, false, false, BOTH),
+        rl("ringlink-uring-batch",         Uring, true,  false, false, THR),
+        rl("ringlink-epoll-batch",         Epoll, true,  false, false, THR),
+        rl("ringlink-uring-inline",        Uring, false, true,  false, BOTH),
+        rl("ringlink-epoll-inline",        Epoll, false, true,  false, BOTH),
+        rl("ringlink-uring-inline-batch",  Uring, true,  true,  false, THR),
+        rl("ringlink-epoll-inline-batch",  Epoll, true,  true,  false, THR),
+        rl("ringlink-uring-inline-spin",   Uring, false, true,  true,  LAT),
+        rl("ringlink-epoll-inline-spin",   Epoll, false, true,  true,  NONE),
+        // With reactor threads, spinning competes with the peer for the 2 vCPUs.
+        rl("ringlink-uring-spin",          Uring, false, false, true,  NONE),
+        Impl::LIBZMQ,
     ];
 
-    /// The name used on the command line and in every report.
-    pub fn name(self) -> &'static str {
-        match self {
-            Impl::Uring => "ringlink-uring",
-            Impl::Epoll => "ringlink-epoll",
-            Impl::UringBatch => "ringlink-uring-batch",
-            Impl::EpollBatch => "ringlink-epoll-batch",
-            Impl::UringSpin => "ringlink-uring-spin",
-            Impl::Libzmq => "libzmq",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Impl> {
-        Impl::ALL.into_iter().find(|i| i.name() == s)
+        Impl::ALL.into_iter().find(|i| i.name == s)
     }
 
-    pub fn lib(self) -> Lib {
-        match self {
-            Impl::Uring | Impl::UringBatch => Lib::Ringlink {
-                backend: Backend::Uring,
-                spin: false,
-            },
-            Impl::Epoll | Impl::EpollBatch => Lib::Ringlink {
-                backend: Backend::Epoll,
-                spin: false,
-            },
-            Impl::UringSpin => Lib::Ringlink {
-                backend: Backend::Uring,
-                spin: true,
-            },
-            Impl::Libzmq => Lib::Libzmq,
-        }
-    }
-
-    /// Whether this implementation uses the batch API for throughput.
-    pub fn batched(self) -> bool {
-        matches!(self, Impl::UringBatch | Impl::EpollBatch)
+    pub fn is_libzmq(&self) -> bool {
+        self.backend.is_none()
     }
 
     /// Batching has no meaning for a ping-pong with one message in flight.
-    pub fn supports(self, test: Test) -> bool {
-        !(test == Test::Lat && self.batched())
+    pub fn supports(&self, test: Test) -> bool {
+        !(test == Test::Lat && self.batch)
     }
 
     /// The set run when `--impls` is not given.
-    pub fn default_for(self, test: Test) -> bool {
-        match test {
-            Test::Thr => self != Impl::UringSpin,
-            Test::Lat => !self.batched(),
+    pub fn default_for(&self, test: Test) -> bool {
+        self.default_in.contains(&test) && self.supports(test)
+    }
+
+    /// The execution mode without the backend: `threaded`, `inline-batch`, `inline-spin`, …
+    pub fn mode(&self) -> String {
+        if self.is_libzmq() {
+            return "libzmq".to_string();
+        }
+        let mut m = String::from(if self.inline { "inline" } else { "threaded" });
+        if self.batch {
+            m.push_str("-batch");
+        }
+        if self.spin {
+            m.push_str("-spin");
+        }
+        m
+    }
+
+    /// Same ringlink configuration apart from the fields `differ` is allowed to change.
+    fn same_except(&self, other: &Impl, differ: Field) -> bool {
+        !self.is_libzmq()
+            && !other.is_libzmq()
+            && (differ == Field::Backend || self.backend == other.backend)
+            && (differ == Field::Batch || self.batch == other.batch)
+            && (differ == Field::Inline || self.inline == other.inline)
+            && (differ == Field::Spin || self.spin == other.spin)
+    }
+}
+
+impl Serialize for Impl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name)
+    }
+}
+
+/// A switch of a ringlink [`Impl`]; pairs differ in exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Backend,
+    Batch,
+    Inline,
+    Spin,
+}
+
+impl Field {
+    /// Whether `i` is on the A side (numerator) of a pair differing in this field.
+    fn on(self, i: &Impl) -> bool {
+        match self {
+            Field::Backend => i.backend == Some(Uring),
+            Field::Batch => i.batch,
+            Field::Inline => i.inline,
+            Field::Spin => i.spin,
         }
     }
+}
+
+/// Why a pair (A, B) is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PairKind {
+    /// A ringlink implementation against libzmq.
+    VsLibzmq,
+    /// io_uring against epoll, same mode.
+    UringVsEpoll,
+    /// Batch API against one call per message, same backend and context mode.
+    BatchVsPerMessage,
+    /// Inline context against a reactor thread, same backend and API.
+    InlineVsThreaded,
+    /// Spinning against not spinning, same backend, API and context mode.
+    SpinVsNoSpin,
+}
+
+impl PairKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            PairKind::VsLibzmq => "vs libzmq",
+            PairKind::UringVsEpoll => "uring vs epoll",
+            PairKind::BatchVsPerMessage => "batch vs per-message",
+            PairKind::InlineVsThreaded => "inline vs threaded",
+            PairKind::SpinVsNoSpin => "spin vs no spin",
+        }
+    }
+}
+
+/// The (A, B) pairs reported as A / B among `impls`, grouped by kind in the order of
+/// [`PairKind`], each group in the order of `impls`.
+pub fn pairs(impls: &[Impl]) -> Vec<(PairKind, Impl, Impl)> {
+    let mut v = Vec::new();
+    if let Some(&z) = impls.iter().find(|i| i.is_libzmq()) {
+        v.extend(
+            impls
+                .iter()
+                .filter(|i| !i.is_libzmq())
+                .map(|&a| (PairKind::VsLibzmq, a, z)),
+        );
+    }
+    for (kind, field) in [
+        (PairKind::UringVsEpoll, Field::Backend),
+        (PairKind::BatchVsPerMessage, Field::Batch),
+        (PairKind::InlineVsThreaded, Field::Inline),
+        (PairKind::SpinVsNoSpin, Field::Spin),
+    ] {
+        for a in impls.iter().filter(|a| field.on(a)) {
+            for b in impls.iter().filter(|b| !field.on(b)) {
+                if a.same_except(b, field) {
+                    v.push((kind, *a, *b));
+                }
+            }
+        }
+    }
+    v
 }
 
 /// A benchmark kind.
@@ -110,5 +226,129 @@ impl Test {
 
     pub fn parse(s: &str) -> Option<Test> {
         [Test::Thr, Test::Lat].into_iter().find(|t| t.name() == s)
+    }
+}
+
+impl Serialize for Test {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_name(names: &[&str]) -> Vec<Impl> {
+        names
+            .iter()
+            .map(|n| Impl::parse(n).expect("known implementation"))
+            .collect()
+    }
+
+    fn names(p: &[(PairKind, Impl, Impl)]) -> Vec<String> {
+        p.iter()
+            .map(|(_, a, b)| format!("{}/{}", a.name, b.name))
+            .collect()
+    }
+
+    #[test]
+    fn names_are_unique_and_parse() {
+        for (i, a) in Impl::ALL.iter().enumerate() {
+            assert_eq!(Impl::parse(a.name), Some(*a));
+            assert!(Impl::ALL[i + 1..].iter().all(|b| b.name != a.name));
+        }
+    }
+
+    #[test]
+    fn default_sets() {
+        let set = |t| -> Vec<&str> {
+            Impl::ALL
+                .iter()
+                .filter(|i| i.default_for(t))
+                .map(|i| i.name)
+                .collect()
+        };
+        assert_eq!(
+            set(Test::Thr),
+            [
+                "ringlink-uring",
+                "ringlink-epoll",
+                "ringlink-uring-batch",
+                "ringlink-epoll-batch",
+                "ringlink-uring-inline",
+                "ringlink-epoll-inline",
+                "ringlink-uring-inline-batch",
+                "ringlink-epoll-inline-batch",
+                "libzmq"
+            ]
+        );
+        assert_eq!(
+            set(Test::Lat),
+            [
+                "ringlink-uring",
+                "ringlink-epoll",
+                "ringlink-uring-inline",
+                "ringlink-epoll-inline",
+                "ringlink-uring-inline-spin",
+                "libzmq"
+            ]
+        );
+    }
+
+    #[test]
+    fn modes() {
+        let m: Vec<String> = Impl::ALL.iter().map(Impl::mode).collect();
+        assert_eq!(
+            m,
+            [
+                "threaded",
+                "threaded",
+                "threaded-batch",
+                "threaded-batch",
+                "inline",
+                "inline",
+                "inline-batch",
+                "inline-batch",
+                "inline-spin",
+                "inline-spin",
+                "threaded-spin",
+                "libzmq"
+            ]
+        );
+    }
+
+    #[test]
+    fn pairs_cover_libzmq_backends_batch_inline_and_spin() {
+        let p = pairs(&by_name(&[
+            "ringlink-uring",
+            "ringlink-epoll",
+            "ringlink-uring-batch",
+            "ringlink-uring-inline",
+            "ringlink-uring-inline-spin",
+            "libzmq",
+        ]));
+        assert_eq!(
+            names(&p),
+            [
+                "ringlink-uring/libzmq",
+                "ringlink-epoll/libzmq",
+                "ringlink-uring-batch/libzmq",
+                "ringlink-uring-inline/libzmq",
+                "ringlink-uring-inline-spin/libzmq",
+                "ringlink-uring/ringlink-epoll",
+                "ringlink-uring-batch/ringlink-uring",
+                "ringlink-uring-inline/ringlink-uring",
+                "ringlink-uring-inline-spin/ringlink-uring-inline",
+            ]
+        );
+        assert_eq!(p[5].0, PairKind::UringVsEpoll);
+        assert_eq!(p[8].0, PairKind::SpinVsNoSpin);
+    }
+
+    #[test]
+    fn no_pairs_without_partners() {
+        assert!(pairs(&by_name(&["ringlink-uring-inline-batch"])).is_empty());
+        assert!(pairs(&by_name(&["libzmq"])).is_empty());
     }
 }

@@ -1,12 +1,11 @@
-//! `ringlink-bench`: compares ringlink (io_uring and epoll backends, per-message and batch
-//! APIs) with libzmq on the same machine, using the methodology of the project's libzmq
+//! `ringlink-bench`: compares ringlink (io_uring and epoll backends, reactor-thread and
+//! inline contexts, per-message and batch APIs) with libzmq on the same machine, using the methodology of the project's libzmq
 //! baselines (`tools/baseline/zmq_bench.c`): two processes per run, receiver-side rates,
 //! interleaved repetitions and paired ratios. See `docs/benchmarks.md`.
 
 mod cli;
 mod compare;
 mod impls;
-mod json;
 mod net;
 mod peer;
 mod report;

@@ -10,6 +10,10 @@ use ringlink::{Backend, Context, Socket, SocketOption, SocketType};
 /// run after 2 s instead of at the parent's much longer kill timeout.
 pub const RX_TIMEOUT_MS: i32 = 2000;
 
+/// How long one blocking wait of [`BenchSocket::drive_until`] lasts, i.e. how late an
+/// inline peer notices that the parent released it.
+const DRIVE_SLICE_MS: i32 = 10;
+
 /// Receive buffer of the batch API.
 const RECV_BUF: usize = 1 << 20;
 
@@ -38,6 +42,16 @@ pub trait BenchSocket {
         (0..count).try_for_each(|_| self.send(msg))
     }
 
+    /// Pushes out queued messages (ringlink inline contexts, where I/O only progresses inside
+    /// library calls; a no-op for libraries with I/O threads).
+    fn flush(&mut self) {}
+
+    /// Keeps I/O going until `released()` returns true. Libraries with I/O threads need
+    /// nothing, so the default returns at once (the caller then simply blocks).
+    fn drive_until<F: FnMut() -> bool>(&mut self, released: F) {
+        let _ = released;
+    }
+
     /// Receives what one receive call yields (one message unless overridden) and hands each
     /// message to `each`, stopping early when it returns true. Returns whether it stopped.
     fn recv_each<F: FnMut(&[u8]) -> bool>(&mut self, mut each: F) -> Result<bool, String> {
@@ -55,6 +69,8 @@ pub struct SocketConfig {
     pub batch: bool,
     /// Spin this long before parking (ringlink only; `None` = library default of 0).
     pub spin: Option<Duration>,
+    /// Run-to-completion context without a reactor thread (ringlink only).
+    pub inline: bool,
 }
 
 /// A ringlink PAIR socket and the context that drives it.
@@ -65,6 +81,7 @@ pub struct RinglinkSocket {
     buf: Vec<u8>,
     lens: Vec<usize>,
     batch: bool,
+    inline: bool,
 }
 
 fn rl_err(what: &str) -> impl Fn(ringlink::Error) -> String + '_ {
@@ -77,9 +94,12 @@ fn rl_err(what: &str) -> impl Fn(ringlink::Error) -> String + '_ {
 impl RinglinkSocket {
     /// Opens a context on exactly `backend` (no silent fallback: an epoll run labelled
     /// "uring" would make the comparison meaningless) and a PAIR socket with the given HWM.
+    /// The context has one reactor thread (libzmq's default of one I/O thread), or none
+    /// (`io_threads(0)`, run-to-completion) if `cfg.inline`.
     pub fn open(backend: Backend, cfg: &SocketConfig) -> Result<RinglinkSocket, String> {
         let ctx = Context::builder()
             .backend(backend)
+            .io_threads(if cfg.inline { 0 } else { 1 })
             .spin(cfg.spin.unwrap_or(Duration::ZERO))
             .build()
             .map_err(rl_err("context"))?;
@@ -109,6 +129,7 @@ impl RinglinkSocket {
             buf: vec![0; len],
             lens: vec![0; slots],
             batch: cfg.batch,
+            inline: cfg.inline,
         })
     }
 }
@@ -149,6 +170,30 @@ impl BenchSocket for RinglinkSocket {
             .get(..n)
             .ok_or_else(|| format!("recv: {n}-byte message exceeds the buffer"))?;
         self.sock.send(msg, 0).map(|_| ()).map_err(rl_err("send"))
+    }
+
+    fn flush(&mut self) {
+        self.sock.flush();
+    }
+
+    /// Inline contexts: a blocking `recv` with a short timeout is a blocking wait inside
+    /// ringlink, which drives the ring / epoll and sends what is queued as the kernel takes
+    /// it, without polling on a timer. Nothing ever arrives (the partner only receives or
+    /// is done); any error just stops the driving: the measurement is over by then.
+    fn drive_until<F: FnMut() -> bool>(&mut self, mut released: F) {
+        if !self.inline {
+            return;
+        }
+        self.sock.flush();
+        if self.set_rcvtimeo(DRIVE_SLICE_MS).is_err() {
+            return;
+        }
+        while !released() {
+            match self.sock.recv(&mut self.buf, 0) {
+                Ok(_) | Err(ringlink::Error::Again) => {}
+                Err(_) => return,
+            }
+        }
     }
 
     fn send_all(&mut self, msgs: &[&[u8]]) -> Result<(), String> {

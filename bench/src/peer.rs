@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use crate::cli::Opts;
-use crate::impls::{Impl, Lib};
+use crate::impls::Impl;
 use crate::net::{BenchSocket, RinglinkSocket, SocketConfig, ZmqSocket, RX_TIMEOUT_MS};
 
 /// The hidden subcommand the parent re-executes itself with.
@@ -83,7 +83,7 @@ impl PeerArgs {
         let mut v = vec![
             SUBCOMMAND.to_string(),
             self.role.name().to_string(),
-            format!("--impl={}", self.imp.name()),
+            format!("--impl={}", self.imp.name),
             format!("--size={}", self.size),
             format!("--count={}", self.count),
             format!("--warmup={}", self.warmup),
@@ -134,19 +134,16 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let cfg = SocketConfig {
         hwm: a.hwm,
         size: a.size,
-        batch: a.imp.batched(),
-        spin: None,
+        batch: a.imp.batch,
+        spin: a.imp.spin.then(|| Duration::from_micros(a.spin_us)),
+        inline: a.imp.inline,
     };
-    match a.imp.lib() {
-        Lib::Ringlink { backend, spin } => {
-            let cfg = SocketConfig {
-                spin: spin.then(|| Duration::from_micros(a.spin_us)),
-                ..cfg
-            };
+    match a.imp.backend {
+        Some(backend) => {
             let mut s = RinglinkSocket::open(backend, &cfg)?;
             exit_with(run_role(&mut s, &a))
         }
-        Lib::Libzmq => {
+        None => {
             let mut s = ZmqSocket::open(&cfg)?;
             exit_with(run_role(&mut s, &a))
         }
@@ -179,6 +176,8 @@ fn run_role<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<(), String> {
             for _ in 0..a.warmup + a.count {
                 s.echo()?;
             }
+            // The last reply may still be queued in an inline context.
+            s.flush();
             format!("echoed={}", a.warmup + a.count)
         }
         Role::LatClient => {
@@ -188,6 +187,9 @@ fn run_role<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<(), String> {
     };
     emit(&format!("RESULT {result}"))?;
     if matches!(a.role, Role::ThrSend | Role::LatServer) {
+        // An inline context sends only inside ringlink calls: keep driving it until the
+        // partner has everything (the parent then closes our stdin).
+        s.drive_until(parent_released);
         wait_for_parent();
     }
     Ok(())
@@ -208,6 +210,20 @@ fn emit(line: &str) -> Result<(), String> {
     writeln!(out, "{line}")
         .and_then(|()| out.flush())
         .map_err(|e| format!("stdout: {e}"))
+}
+
+/// True once the parent has closed our stdin (never blocks).
+fn parent_released() -> bool {
+    let mut fds = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `fds` is one valid, writable pollfd; a zero timeout never blocks.
+    let n = unsafe { libc::poll(&mut fds, 1, 0) };
+    // The parent never writes: readable or hung up both mean it closed its end. A poll
+    // error counts as released so the peer cannot get stuck here.
+    n != 0
 }
 
 /// Blocks until the parent closes our stdin (it does so once the partner has finished).
@@ -282,7 +298,7 @@ fn thr_send<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
     s.send_copies(&msg, a.warmup)?;
 
     let t_first;
-    if a.imp.batched() {
+    if a.imp.batch {
         let batch = a.batch.max(1);
         let mut chunk = vec![0u8; batch * a.size];
         let mut seq: u64 = 0;
@@ -305,6 +321,8 @@ fn thr_send<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
             s.send(&msg)?;
         }
     }
+    // Inline contexts: push out what is still queued (part of the cost of sending there).
+    s.flush();
     let t_last = now_ns();
     Ok(format!("tx_first_ns={t_first} tx_last_ns={t_last}"))
 }

@@ -1,20 +1,32 @@
 //! Markdown, JSON and `RESULT`-line output of a `compare` session.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::{Serialize, Serializer};
+
 use crate::compare::{Config, Record};
-use crate::impls::{Impl, Test};
-use crate::json::Json;
+use crate::impls::{pairs, Impl, PairKind, Test};
 use crate::net::libzmq_version;
+use crate::runner::Metrics;
 use crate::stats::{paired_ratios, Summary};
 
 /// Where and with what the session ran.
+#[derive(Serialize)]
 pub struct Meta {
     pub timestamp: String,
     pub libzmq: String,
-    /// (label, value) machine facts, in display order.
-    pub machine: Vec<(&'static str, String)>,
+    pub machine: Machine,
+}
+
+/// Machine facts recorded with every session.
+#[derive(Serialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub nproc: usize,
+    pub kernel: String,
+    pub os: String,
 }
 
 impl Meta {
@@ -32,19 +44,15 @@ impl Meta {
                 || "unknown".to_string(),
                 |v| v.trim_matches('"').to_string(),
             );
-        let nproc = std::thread::available_parallelism().map_or(0, usize::from);
         Meta {
             timestamp: timestamp.to_string(),
             libzmq: libzmq_version(),
-            machine: vec![
-                ("cpu", cpu),
-                ("nproc", nproc.to_string()),
-                (
-                    "kernel",
-                    read("/proc/sys/kernel/osrelease").trim().to_string(),
-                ),
-                ("os", os),
-            ],
+            machine: Machine {
+                cpu,
+                nproc: std::thread::available_parallelism().map_or(0, usize::from),
+                kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+                os,
+            },
         }
     }
 }
@@ -79,34 +87,8 @@ fn ratio_columns(test: Test) -> &'static [(&'static str, &'static str)] {
     }
 }
 
-/// The (A, B) pairs reported as A / B: every ringlink variant against libzmq, then the
-/// backend and API comparisons within ringlink.
-fn pairs(impls: &[Impl]) -> Vec<(Impl, Impl)> {
-    let has = |i: &Impl| impls.contains(i);
-    let mut v: Vec<(Impl, Impl)> = Vec::new();
-    if has(&Impl::Libzmq) {
-        v.extend(
-            impls
-                .iter()
-                .filter(|&&i| i != Impl::Libzmq)
-                .map(|&i| (i, Impl::Libzmq)),
-        );
-    }
-    for (a, b) in [
-        (Impl::Uring, Impl::Epoll),
-        (Impl::UringBatch, Impl::EpollBatch),
-        (Impl::UringBatch, Impl::Uring),
-        (Impl::EpollBatch, Impl::Epoll),
-        (Impl::UringSpin, Impl::Uring),
-    ] {
-        if has(&a) && has(&b) {
-            v.push((a, b));
-        }
-    }
-    v
-}
-
-/// `metric` of `imp` in `test`, indexed by repetition (`None` = failed or missing).
+/// `metric` of `imp` in `test`, indexed by repetition (`None` = failed, missing or not a
+/// finite number).
 fn series(
     records: &[Record],
     test: Test,
@@ -117,7 +99,11 @@ fn series(
     let mut v = vec![None; reps];
     for r in records.iter().filter(|r| r.test == test && r.imp == imp) {
         if let (Ok(m), Some(slot)) = (&r.outcome, v.get_mut(r.rep)) {
-            *slot = m.iter().find(|(k, _)| *k == metric).map(|&(_, x)| x);
+            *slot = m
+                .iter()
+                .find(|(k, _)| *k == metric)
+                .map(|&(_, x)| x)
+                .filter(|x| x.is_finite());
         }
     }
     v
@@ -127,8 +113,21 @@ fn summary(values: &[Option<f64>]) -> Option<Summary> {
     Summary::of(&values.iter().flatten().copied().collect::<Vec<_>>())
 }
 
+/// Paired ratios of `metric` between `a` and `b` (see [`paired_ratios`]).
+fn ratios(records: &[Record], test: Test, a: Impl, b: Impl, metric: &str, reps: usize) -> Vec<f64> {
+    paired_ratios(
+        &series(records, test, a, metric, reps),
+        &series(records, test, b, metric, reps),
+    )
+}
+
 fn cell(s: Option<Summary>) -> String {
     s.map_or_else(|| "–".to_string(), |s| s.display())
+}
+
+/// An implementation's name without the `ringlink-` prefix (ratio tables).
+fn short(imp: Impl) -> &'static str {
+    imp.name.strip_prefix("ringlink-").unwrap_or(imp.name)
 }
 
 fn title(test: Test, cfg: &Config) -> String {
@@ -155,25 +154,27 @@ pub fn markdown(
     let _ = writeln!(
         s,
         "Transport tcp://127.0.0.1 (receiver / echo server binds, peer connects). Every run is \
-         two fresh processes, one context each (1 I/O thread). SNDHWM = RCVHWM = {} on both \
-         sockets of every implementation; no other tuning. {} repetitions; within each, the \
-         implementations run back to back in the order listed. ringlink-uring-spin spins {} µs \
-         before parking; batch variants send {} messages per `send_batch` and receive with \
-         `recv_batch` into a 1 MiB buffer. libzmq {} (bundled with the `zmq` crate, static).\n",
+         two fresh processes, one context each: 1 I/O thread (libzmq, threaded ringlink) or \
+         none (`-inline`: `io_threads(0)`, the application thread drives the ring / epoll). \
+         SNDHWM = RCVHWM = {} on both sockets of every implementation; no other tuning. {} \
+         repetitions; within each, the implementations run back to back in the order listed. \
+         `-spin` variants busy-poll {} µs before blocking; `-batch` variants send {} messages \
+         per `send_batch` and receive with `recv_batch` into a 1 MiB buffer. libzmq {} \
+         (bundled with the `zmq` crate, static).\n",
         cfg.hwm, cfg.reps, cfg.spin_us, cfg.batch, meta.libzmq
     );
-    let machine: Vec<String> = meta
-        .machine
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}"))
-        .collect();
-    let _ = writeln!(s, "Machine: {}.\n", machine.join("; "));
+    let m = &meta.machine;
+    let _ = writeln!(
+        s,
+        "Machine: cpu: {}; nproc: {}; kernel: {}; os: {}.\n",
+        m.cpu, m.nproc, m.kernel, m.os
+    );
     let _ = writeln!(
         s,
         "Cells are median [min–max] over the successful runs. Ratios are paired: for each \
          repetition, A's run divided by B's run from the same repetition; then median \
-         [min–max] of those ratios. On a noisy 2-vCPU machine compare ratios, not absolute \
-         numbers from different sessions.\n"
+         [min–max] of those ratios over n pairs. On a noisy 2-vCPU machine compare ratios, \
+         not absolute numbers from different sessions.\n"
     );
 
     for (test, impls) in plan {
@@ -191,7 +192,7 @@ pub fn markdown(
                 .iter()
                 .flatten()
                 .count();
-            let _ = write!(s, "| {} | {ok}/{} |", imp.name(), cfg.reps);
+            let _ = write!(s, "| {} | {ok}/{} |", imp.name, cfg.reps);
             for (k, _) in cols {
                 let _ = write!(
                     s,
@@ -208,21 +209,29 @@ pub fn markdown(
                 Test::Thr => "> 1: A is faster",
                 Test::Lat => "< 1: A has lower latency",
             };
-            let _ = write!(s, "\nPaired ratios A / B ({better}):\n\n| A / B |");
+            let _ = write!(
+                s,
+                "\nPaired ratios A / B ({better}; `ringlink-` omitted):\n\n| comparison | A / B |"
+            );
             for (_, h) in rcols {
                 let _ = write!(s, " {h} |");
             }
-            let _ = write!(s, " pairs |\n|---|");
+            let _ = write!(s, " n |\n|---|---|");
             s.push_str(&"---:|".repeat(rcols.len() + 1));
             s.push('\n');
-            for (a, b) in pairs {
-                let _ = write!(s, "| {} / {} |", a.name(), b.name());
+            let mut group = None;
+            for (kind, a, b) in pairs {
+                // The comparison is named on the first row of its group only.
+                let label = if group == Some(kind) {
+                    ""
+                } else {
+                    kind.label()
+                };
+                group = Some(kind);
+                let _ = write!(s, "| {label} | {} / {} |", short(a), short(b));
                 let mut n = 0;
                 for (k, _) in rcols {
-                    let r = paired_ratios(
-                        &series(records, *test, a, k, cfg.reps),
-                        &series(records, *test, b, k, cfg.reps),
-                    );
+                    let r = ratios(records, *test, a, b, k, cfg.reps);
                     n = n.max(r.len());
                     let _ = write!(s, " {} |", cell(Summary::of(&r)));
                 }
@@ -242,7 +251,7 @@ pub fn markdown(
                     "* {} rep {} {}: {}",
                     r.test.name(),
                     r.rep + 1,
-                    r.imp.name(),
+                    r.imp.name,
                     e
                 );
             }
@@ -252,101 +261,143 @@ pub fn markdown(
     s
 }
 
-pub fn json(meta: &Meta, cfg: &Config, plan: &[(Test, Vec<Impl>)], records: &[Record]) -> Json {
-    let num = |x: f64| Json::Num(x);
-    let summary_json = |s: Option<Summary>| match s {
-        None => Json::Null,
-        Some(s) => Json::obj([
-            ("n", num(s.n as f64)),
-            ("median", num(s.median)),
-            ("min", num(s.min)),
-            ("max", num(s.max)),
-        ]),
-    };
-    let config = Json::obj([
-        ("pattern", Json::str("PAIR")),
-        ("transport", Json::str("tcp://127.0.0.1")),
-        ("mode", Json::str("proc")),
-        ("reps", num(cfg.reps as f64)),
-        ("size", num(cfg.size as f64)),
-        ("count", num(cfg.count as f64)),
-        ("roundtrips", num(cfg.roundtrips as f64)),
-        ("warmup", num(cfg.warmup as f64)),
-        ("hwm", num(f64::from(cfg.hwm))),
-        ("batch", num(cfg.batch as f64)),
-        ("spin_us", num(cfg.spin_us as f64)),
-        ("timeout_s", num(cfg.timeout.as_secs_f64())),
-    ]);
+/// The whole `results.json`.
+#[derive(Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    meta: &'a Meta,
+    config: ConfigJson<'a>,
+    runs: Vec<RunJson<'a>>,
+    summary: BTreeMap<&'static str, TestSummary>,
+}
+
+#[derive(Serialize)]
+struct ConfigJson<'a> {
+    pattern: &'static str,
+    transport: &'static str,
+    mode: &'static str,
+    #[serde(flatten)]
+    cfg: &'a Config,
+}
+
+#[derive(Serialize)]
+struct RunJson<'a> {
+    #[serde(flatten)]
+    record: &'a Record,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics: Option<MetricMap<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+/// Metrics as a JSON object, in report order.
+struct MetricMap<'a>(&'a Metrics);
+
+impl Serialize for MetricMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+#[derive(Serialize)]
+struct TestSummary {
+    impls: Vec<ImplSummary>,
+    ratios: Vec<RatioJson>,
+}
+
+#[derive(Serialize)]
+struct ImplSummary {
+    #[serde(rename = "impl")]
+    imp: Impl,
+    mode: String,
+    ok: usize,
+    /// `None` (null) where no run succeeded.
+    metrics: BTreeMap<&'static str, Option<Summary>>,
+}
+
+#[derive(Serialize)]
+struct RatioJson {
+    kind: PairKind,
+    a: Impl,
+    b: Impl,
+    metric: &'static str,
+    paired: Option<Summary>,
+}
+
+pub fn json(
+    meta: &Meta,
+    cfg: &Config,
+    plan: &[(Test, Vec<Impl>)],
+    records: &[Record],
+) -> Result<String, String> {
     let runs = records
         .iter()
-        .map(|r| {
-            let mut f = vec![
-                ("test", Json::str(r.test.name())),
-                ("impl", Json::str(r.imp.name())),
-                ("rep", num((r.rep + 1) as f64)),
-                ("seconds", num(r.secs)),
-                ("ok", Json::Bool(r.outcome.is_ok())),
-            ];
-            match &r.outcome {
-                Ok(m) => f.push(("metrics", Json::obj(m.iter().map(|&(k, v)| (k, num(v)))))),
-                Err(e) => f.push(("error", Json::str(e.as_str()))),
-            }
-            Json::obj(f)
+        .map(|r| RunJson {
+            record: r,
+            ok: r.outcome.is_ok(),
+            metrics: r.outcome.as_ref().ok().map(MetricMap),
+            error: r.outcome.as_ref().err().map(String::as_str),
         })
         .collect();
     let summary = plan
         .iter()
-        .map(|(test, impls)| {
-            let per_impl = impls.iter().map(|&imp| {
-                let metrics = columns(*test).iter().map(|&(k, _)| {
-                    (
-                        k,
-                        summary_json(summary(&series(records, *test, imp, k, cfg.reps))),
-                    )
-                });
-                (imp.name(), Json::obj(metrics))
-            });
-            let ratios = pairs(impls)
+        .map(|&(test, ref impls)| {
+            let impls_json = impls
+                .iter()
+                .map(|&imp| ImplSummary {
+                    imp,
+                    mode: imp.mode(),
+                    ok: series(records, test, imp, columns(test)[0].0, cfg.reps)
+                        .iter()
+                        .flatten()
+                        .count(),
+                    metrics: columns(test)
+                        .iter()
+                        .map(|&(k, _)| (k, summary(&series(records, test, imp, k, cfg.reps))))
+                        .collect(),
+                })
+                .collect();
+            let ratios_json = pairs(impls)
                 .into_iter()
-                .flat_map(|(a, b)| {
-                    ratio_columns(*test).iter().map(move |&(k, _)| {
-                        let r = paired_ratios(
-                            &series(records, *test, a, k, cfg.reps),
-                            &series(records, *test, b, k, cfg.reps),
-                        );
-                        Json::obj([
-                            ("a", Json::str(a.name())),
-                            ("b", Json::str(b.name())),
-                            ("metric", Json::str(k)),
-                            ("paired", summary_json(Summary::of(&r))),
-                        ])
-                    })
+                .flat_map(|(kind, a, b)| {
+                    ratio_columns(test)
+                        .iter()
+                        .map(move |&(metric, _)| RatioJson {
+                            kind,
+                            a,
+                            b,
+                            metric,
+                            paired: Summary::of(&ratios(records, test, a, b, metric, cfg.reps)),
+                        })
                 })
                 .collect();
             (
                 test.name(),
-                Json::obj([
-                    ("impls", Json::obj(per_impl)),
-                    ("ratios", Json::Arr(ratios)),
-                ]),
+                TestSummary {
+                    impls: impls_json,
+                    ratios: ratios_json,
+                },
             )
         })
-        .collect::<Vec<_>>();
-    Json::obj([
-        ("timestamp", Json::str(meta.timestamp.as_str())),
-        ("libzmq", Json::str(meta.libzmq.as_str())),
-        (
-            "machine",
-            Json::obj(
-                meta.machine
-                    .iter()
-                    .map(|(k, v)| (*k, Json::str(v.as_str()))),
-            ),
-        ),
-        ("config", config),
-        ("runs", Json::Arr(runs)),
-        ("summary", Json::obj(summary)),
-    ])
+        .collect();
+    let report = Report {
+        meta,
+        config: ConfigJson {
+            pattern: "PAIR",
+            transport: "tcp://127.0.0.1",
+            mode: "proc",
+            cfg,
+        },
+        runs,
+        summary,
+    };
+    serde_json::to_string_pretty(&report)
+        .map(|mut s| {
+            s.push('\n');
+            s
+        })
+        .map_err(|e| format!("results.json: {e}"))
 }
 
 /// `zmq_bench.c`-style `RESULT` lines (one per successful run, in run order), readable by
@@ -354,9 +405,10 @@ pub fn json(meta: &Meta, cfg: &Config, plan: &[(Test, Vec<Impl>)], records: &[Re
 pub fn result_lines(meta: &Meta, cfg: &Config, records: &[Record]) -> String {
     let mut s = String::new();
     for r in records {
-        let lib = match r.imp {
-            Impl::Libzmq => format!("libzmq-{}", meta.libzmq),
-            imp => imp.name().to_string(),
+        let lib = if r.imp.is_libzmq() {
+            format!("libzmq-{}", meta.libzmq)
+        } else {
+            r.imp.name.to_string()
         };
         let head = match r.test {
             Test::Thr => format!(
@@ -423,7 +475,121 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    fn config(reps: usize) -> Config {
+        Config {
+            reps,
+            tests: vec![Test::Thr],
+            impls: None,
+            size: 64,
+            count: 1000,
+            roundtrips: 100,
+            warmup: 10,
+            hwm: 1000,
+            batch: 1024,
+            spin_us: 50,
+            timeout: Duration::from_secs(20),
+            out: None,
+        }
+    }
+
+    fn imp(name: &str) -> Impl {
+        Impl::parse(name).expect("known implementation")
+    }
+
+    fn thr(name: &str, rep: usize, rx: Result<f64, &str>) -> Record {
+        Record {
+            test: Test::Thr,
+            imp: imp(name),
+            rep,
+            secs: 0.5,
+            outcome: rx
+                .map(|v| vec![("rx_kmsg_s", v), ("tx_kmsg_s", v)])
+                .map_err(str::to_string),
+        }
+    }
+
+    /// Two reps of uring, uring-inline and libzmq; uring-inline failed in rep 2.
+    type Plan = Vec<(Test, Vec<Impl>)>;
+
+    fn session() -> (Meta, Config, Plan, Vec<Record>) {
+        let meta = Meta {
+            timestamp: "T".into(),
+            libzmq: "4.3.4".into(),
+            machine: Machine {
+                cpu: "cpu".into(),
+                nproc: 2,
+                kernel: "k".into(),
+                os: "os".into(),
+            },
+        };
+        let impls = vec![
+            imp("ringlink-uring"),
+            imp("ringlink-uring-inline"),
+            imp("libzmq"),
+        ];
+        let records = vec![
+            thr("ringlink-uring", 0, Ok(300.0)),
+            thr("ringlink-uring-inline", 0, Ok(400.0)),
+            thr("libzmq", 0, Ok(100.0)),
+            thr("ringlink-uring", 1, Ok(f64::NAN)),
+            thr("ringlink-uring-inline", 1, Err("lost 3 of 1000 messages")),
+            thr("libzmq", 1, Ok(200.0)),
+        ];
+        (meta, config(2), vec![(Test::Thr, impls)], records)
+    }
+
+    #[test]
+    fn markdown_has_grouped_paired_ratios_and_failures() {
+        let (meta, cfg, plan, records) = session();
+        let md = markdown(&meta, &cfg, &plan, &records);
+        assert!(
+            md.contains("| ringlink-uring-inline | 1/2 | 400.0 |"),
+            "{md}"
+        );
+        // uring's NaN rep pairs with nothing; inline's failed rep 2 pairs with nothing.
+        assert!(
+            md.contains("| vs libzmq | uring / libzmq | 3.000 | 3.000 | 1 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("|  | uring-inline / libzmq | 4.000 | 4.000 | 1 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| inline vs threaded | uring-inline / uring | 1.333 |"),
+            "{md}"
+        );
+        assert!(md.contains("* thr rep 2 ringlink-uring-inline: lost 3 of 1000 messages"));
+    }
+
+    #[test]
+    fn json_round_trips_through_serde() {
+        let (meta, cfg, plan, records) = session();
+        let text = json(&meta, &cfg, &plan, &records).expect("serializable");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(v["machine"]["nproc"], 2);
+        assert_eq!(v["config"]["timeout_s"], 20.0);
+        assert_eq!(v["config"]["pattern"], "PAIR");
+        assert_eq!(v["runs"][0]["impl"], "ringlink-uring");
+        assert_eq!(v["runs"][0]["rep"], 1);
+        assert_eq!(v["runs"][0]["metrics"]["rx_kmsg_s"], 300.0);
+        assert!(
+            v["runs"][3]["metrics"]["rx_kmsg_s"].is_null(),
+            "NaN is null"
+        );
+        assert_eq!(v["runs"][4]["ok"], false);
+        assert_eq!(v["runs"][4]["error"], "lost 3 of 1000 messages");
+        assert!(v["runs"][4].get("metrics").is_none());
+        let thr = &v["summary"]["thr"];
+        assert_eq!(thr["impls"][1]["mode"], "inline");
+        assert_eq!(thr["impls"][1]["ok"], 1);
+        assert_eq!(thr["ratios"][0]["kind"], "vs-libzmq");
+        assert_eq!(thr["ratios"][0]["paired"]["median"], 3.0);
+    }
 
     #[test]
     fn civil_dates() {
@@ -432,18 +598,5 @@ mod tests {
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
-    }
-
-    #[test]
-    fn pairs_cover_libzmq_and_backends() {
-        let p = pairs(&[Impl::Uring, Impl::Epoll, Impl::Libzmq]);
-        assert_eq!(
-            p,
-            vec![
-                (Impl::Uring, Impl::Libzmq),
-                (Impl::Epoll, Impl::Libzmq),
-                (Impl::Uring, Impl::Epoll)
-            ]
-        );
     }
 }

@@ -3,8 +3,10 @@
 //! Identical runs on the 2-vCPU VM vary 2–3×, so absolute medians are reported for context
 //! only; implementations are compared by per-repetition ratios of runs that ran back to back.
 
+use serde::Serialize;
+
 /// Median, minimum and maximum of `n` values.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Summary {
     pub n: usize,
     pub median: f64,
@@ -35,8 +37,11 @@ impl Summary {
         })
     }
 
-    /// "median [min–max]" with [`fmt_num`] precision.
+    /// "median [min–max]" with [`fmt_num`] precision; just the value for a single one.
     pub fn display(&self) -> String {
+        if self.n == 1 {
+            return fmt_num(self.median);
+        }
         format!(
             "{} [{}–{}]",
             fmt_num(self.median),
@@ -46,12 +51,13 @@ impl Summary {
     }
 }
 
-/// Per-repetition ratios `a[i] / b[i]` for the repetitions where both runs succeeded.
+/// Per-repetition ratios `a[i] / b[i]` for the repetitions where both runs succeeded with a
+/// finite value (and `b[i]` is not 0), so the pair count is the count of usable pairs.
 pub fn paired_ratios(a: &[Option<f64>], b: &[Option<f64>]) -> Vec<f64> {
     a.iter()
         .zip(b)
         .filter_map(|(x, y)| match (x, y) {
-            (Some(x), Some(y)) if *y != 0.0 => Some(x / y),
+            (Some(x), Some(y)) if x.is_finite() && y.is_finite() && *y != 0.0 => Some(x / y),
             _ => None,
         })
         .collect()
@@ -83,8 +89,20 @@ mod tests {
     }
 
     #[test]
+    fn display_range_or_single_value() {
+        let s = Summary::of(&[1.0, 12.345, 150.0]).expect("non-empty");
+        assert_eq!(s.display(), "12.35 [1.000–150.0]");
+        assert_eq!(Summary::of(&[0.5]).expect("non-empty").display(), "0.500");
+    }
+
+    #[test]
     fn ratios_skip_failed_repetitions() {
         let r = paired_ratios(&[Some(2.0), None, Some(3.0)], &[Some(1.0), Some(1.0), None]);
+        assert_eq!(r, vec![2.0]);
+        let r = paired_ratios(
+            &[Some(f64::NAN), Some(1.0), Some(6.0)],
+            &[Some(1.0), Some(0.0), Some(3.0)],
+        );
         assert_eq!(r, vec![2.0]);
     }
 }

@@ -215,10 +215,14 @@ impl UringDriver {
     ) -> io::Result<UringDriver> {
         let mut b = IoUring::builder();
         b.setup_cqsize(8192);
+        // TASKRUN_FLAG lets a non-blocking `submit()` see (IORING_SQ_TASKRUN) that deferred
+        // completion work is pending and enter with GETEVENTS only then.
         if single_issuer {
-            b.setup_single_issuer().setup_defer_taskrun();
+            b.setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_taskrun_flag();
         } else {
-            b.setup_coop_taskrun();
+            b.setup_coop_taskrun().setup_taskrun_flag();
         }
         let ring = b.build(1024)?;
         let bufs = BufRing::new(cfg)?;
@@ -562,17 +566,26 @@ impl Driver for UringDriver {
         let busy = !self.closed.is_empty();
         let res = match (busy, timeout) {
             (false, None) => self.ring.submit_and_wait(1),
-            (b, t) => {
-                let t = if b {
-                    Duration::ZERO
-                } else {
-                    t.unwrap_or(Duration::ZERO)
-                };
+            (false, Some(t)) if !t.is_zero() => {
                 let ts = types::Timespec::new()
                     .sec(t.as_secs())
                     .nsec(t.subsec_nanos());
                 let args = types::SubmitArgs::new().timespec(&ts);
                 self.ring.submitter().submit_with_args(1, &args)
+            }
+            // Non-blocking: submit and reap what completed, without arming a kernel timer
+            // for a zero wait. With nothing to submit and no deferred completion work
+            // pending (TASKRUN flag), the CQ can be read without a syscall at all, which is
+            // what makes a spinning wait cheap.
+            _ => {
+                let sq = self.ring.submission();
+                let idle = sq.is_empty() && !sq.taskrun() && !sq.cq_overflow();
+                drop(sq);
+                if idle {
+                    Ok(0)
+                } else {
+                    self.ring.submit()
+                }
             }
         };
         if let Err(e) = res {

@@ -177,8 +177,8 @@ impl ContextBuilder {
 
 /// The reactor of an inline (run-to-completion) context, driven by application threads.
 pub(crate) enum InlineReactor {
-    Uring(Reactor<UringDriver>),
-    Epoll(Reactor<EpollDriver>),
+    Uring(Box<Reactor<UringDriver>>),
+    Epoll(Box<Reactor<EpollDriver>>),
 }
 
 impl InlineReactor {
@@ -193,7 +193,7 @@ impl InlineReactor {
             match UringDriver::new(h.parker.fd(), false, BufConfig::default()) {
                 Ok(d) => {
                     return Ok((
-                        InlineReactor::Uring(Reactor::new(h, d, peers, spin)),
+                        InlineReactor::Uring(Box::new(Reactor::new(h, d, peers, spin))),
                         Backend::Uring,
                     ))
                 }
@@ -204,7 +204,7 @@ impl InlineReactor {
         }
         let d = EpollDriver::new(h.parker.fd())?;
         Ok((
-            InlineReactor::Epoll(Reactor::new(h, d, peers, spin)),
+            InlineReactor::Epoll(Box::new(Reactor::new(h, d, peers, spin))),
             Backend::Epoll,
         ))
     }

@@ -71,6 +71,8 @@ enum TimerKind {
     Handshake,
     Heartbeat,
     Linger,
+    /// Give a final ERROR command a moment to leave before closing.
+    CloseSoon,
 }
 
 struct Listener {
@@ -139,6 +141,8 @@ struct Conn {
     recv_stopped: bool,
     /// The peer closed while we were paused: finish delivering the stash first.
     eof: Option<String>,
+    /// Close once the pending control frames (an ERROR command) are sent.
+    close_after_ctrl: Option<String>,
     hb: Option<Heartbeat>,
     hb_timer: Option<Instant>,
     /// The socket was closed: flush within the deadline (None = forever), then close.
@@ -479,6 +483,7 @@ impl State {
             stash_off: 0,
             recv_stopped: false,
             eof: None,
+            close_after_ctrl: None,
             hb: None,
             hb_timer: None,
             lingering: None,
@@ -634,6 +639,9 @@ impl State {
         if c.closing {
             return;
         }
+        if c.close_after_ctrl.is_some() {
+            return;
+        }
         if c.paused {
             c.stash.extend_from_slice(data);
             if !c.recv_stopped && c.stash.len() - c.stash_off > STASH_LIMIT {
@@ -664,8 +672,20 @@ impl State {
                     // Send the ERROR command if the handshake produced one, then close.
                     c.ctrl.extend_from_slice(&hs.take_output());
                     let why = format!("handshake failed: {e}");
+                    if c.ctrl.is_empty() {
+                        self.disconnect(slot, &why, reqs);
+                        return;
+                    }
+                    c.close_after_ctrl = Some(why);
+                    let (key, gen) = (Key::new(slot, c.gen), c.gen);
+                    reqs.push(Req::StopRecv { key });
+                    self.timer(
+                        Instant::now() + Duration::from_millis(100),
+                        slot,
+                        gen,
+                        TimerKind::CloseSoon,
+                    );
                     self.flush(slot, reqs);
-                    self.disconnect(slot, &why, reqs);
                     return;
                 }
             }
@@ -972,6 +992,12 @@ impl State {
         let k = n.min(ctrl_len);
         c.ctrl_off += k;
         let sent = n - k;
+        if c.close_after_ctrl.is_some() && c.ctrl_off == c.ctrl_inflight.len() && c.ctrl.is_empty()
+        {
+            let why = c.close_after_ctrl.take().unwrap_or_default();
+            self.disconnect(slot, &why, reqs);
+            return;
+        }
         if let Some(out) = c.out.as_mut() {
             if sent == data_len && !truncated && c.out_frame_left == 0 && !c.out_in_msg {
                 // Everything committed at `snapshot` went out: at a message boundary.
@@ -1040,6 +1066,7 @@ impl State {
         c.stash_off = 0;
         c.recv_stopped = false;
         c.eof = None;
+        c.close_after_ctrl = None;
         c.hb = None;
         c.hb_timer = None;
         c.phase = Phase::Connecting;
@@ -1173,6 +1200,11 @@ impl State {
                 TimerKind::Handshake => {
                     if matches!(c.phase, Phase::Handshake(_)) {
                         self.disconnect(slot, "handshake timed out", reqs);
+                    }
+                }
+                TimerKind::CloseSoon => {
+                    if let Some(why) = c.close_after_ctrl.take() {
+                        self.disconnect(slot, &why, reqs);
                     }
                 }
                 TimerKind::Linger => {
