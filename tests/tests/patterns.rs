@@ -967,21 +967,14 @@ both_backends!(batch_drain_and_buffer_limits, |backend| {
     assert_eq!(got, 10);
 });
 
-both_backends!(batch_parts_more_flags, |backend| {
-    let ctx = ctx(backend);
-    let (mut server, mut client, _addr) = pair_link(&ctx, Transport::Tcp);
-    client
-        .send_multipart(&[&b"a"[..], b"", b"ccc"], 0)
-        .expect("multipart");
-    client.send(b"single", 0).expect("single");
-    client
-        .send_multipart(&[&b""[..], b"z"], 0)
-        .expect("multipart 2");
+/// Receives `count` frames with `recv_batch_parts` as (bytes, more) pairs, checking that
+/// every batch ends on a message boundary.
+fn batch_frames(sock: &mut Socket, count: usize) -> Vec<(Vec<u8>, bool)> {
     let mut buf = vec![0u8; 1024];
     let (mut lens, mut more) = (vec![0usize; 16], vec![false; 16]);
-    let mut frames: Vec<(Vec<u8>, bool)> = Vec::new();
-    while frames.len() < 6 {
-        let n = server
+    let mut frames = Vec::new();
+    while frames.len() < count {
+        let n = sock
             .recv_batch_parts(&mut buf, &mut lens, &mut more, 0)
             .expect("recv_batch_parts");
         let mut off = 0;
@@ -992,6 +985,20 @@ both_backends!(batch_parts_more_flags, |backend| {
         // Only whole messages are returned.
         assert!(!more[n - 1], "a batch ended in the middle of a message");
     }
+    frames
+}
+
+both_backends!(batch_parts_more_flags, |backend| {
+    let ctx = ctx(backend);
+    let (mut server, mut client, _addr) = pair_link(&ctx, Transport::Tcp);
+    client
+        .send_multipart(&[&b"a"[..], b"", b"ccc"], 0)
+        .expect("multipart");
+    client.send(b"single", 0).expect("single");
+    client
+        .send_multipart(&[&b""[..], b"z"], 0)
+        .expect("multipart 2");
+    let frames = batch_frames(&mut server, 6);
     let want: Vec<(Vec<u8>, bool)> = vec![
         (b"a".to_vec(), true),
         (Vec::new(), true),
@@ -1012,19 +1019,7 @@ both_backends!(router_recv_batch_includes_ids, |backend| {
     dealer
         .send_multipart(&[&b"yy"[..], b"zzz"], 0)
         .expect("yy zzz");
-    let mut buf = vec![0u8; 1024];
-    let (mut lens, mut more) = (vec![0usize; 16], vec![false; 16]);
-    let mut frames: Vec<(Vec<u8>, bool)> = Vec::new();
-    while frames.len() < 5 {
-        let n = router
-            .recv_batch_parts(&mut buf, &mut lens, &mut more, 0)
-            .expect("recv_batch_parts");
-        let mut off = 0;
-        for k in 0..n {
-            frames.push((buf[off..off + lens[k]].to_vec(), more[k]));
-            off += lens[k];
-        }
-    }
+    let frames = batch_frames(&mut router, 5);
     let want: Vec<(Vec<u8>, bool)> = vec![
         (b"bd".to_vec(), true),
         (b"x".to_vec(), false),
