@@ -1030,6 +1030,7 @@ both_backends!(router_recv_batch_includes_ids, |backend| {
     assert_eq!(frames, want);
     // Plain recv_batch carries the id frames too; the needed size counts the id.
     dealer.send(&[7u8; 10], 0).expect("10 bytes");
+    let mut lens = vec![0usize; 16];
     let mut small = [0u8; 11];
     match router.recv_batch(&mut small, &mut lens, 0) {
         Err(Error::MessageTooLarge(need)) => assert_eq!(need, 12, "2-byte id + 10-byte body"),
