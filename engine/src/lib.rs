@@ -32,7 +32,7 @@ mod transport;
 pub use backend::sys::raise_fd_limit;
 pub use backend::Backend;
 pub use error::{Error, Result};
-pub use options::SocketOption;
+pub use options::{OptionName, SocketOption};
 pub use protocol::SocketType;
 pub use runtime::context::{Context, ContextBuilder};
 pub use socket::{Socket, DONTWAIT, SNDMORE};

@@ -59,6 +59,34 @@ pub enum SocketOption {
     Backlog(i32),
 }
 
+/// The name of a socket option, for reading its current value with
+/// [`Socket::get_option`](crate::Socket::get_option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OptionName {
+    SndHwm,
+    RcvHwm,
+    Linger,
+    SndTimeo,
+    RcvTimeo,
+    RoutingId,
+    RouterMandatory,
+    RouterHandover,
+    ProbeRouter,
+    ReconnectIvl,
+    ReconnectIvlMax,
+    Immediate,
+    MaxMsgSize,
+    HeartbeatIvl,
+    HeartbeatTtl,
+    HeartbeatTimeout,
+    HandshakeIvl,
+    SndBuf,
+    RcvBuf,
+    Ipv6,
+    Backlog,
+}
+
 /// Effective settings of one socket.
 #[derive(Debug, Clone)]
 pub(crate) struct SockOpts {
@@ -139,7 +167,45 @@ fn interval(name: &str, v: i32) -> Result<Option<Duration>> {
     })
 }
 
+fn ms(d: Option<Duration>, none: i32) -> i32 {
+    d.map_or(none, |d| d.as_millis().min(i32::MAX as u128) as i32)
+}
+
 impl SockOpts {
+    /// The current value of an option, in the form `set` takes.
+    pub(crate) fn get(&self, name: OptionName) -> SocketOption {
+        let hwm = |v: u64| v.min(i32::MAX as u64) as i32;
+        match name {
+            OptionName::SndHwm => SocketOption::SndHwm(hwm(self.sndhwm)),
+            OptionName::RcvHwm => SocketOption::RcvHwm(hwm(self.rcvhwm)),
+            OptionName::Linger => SocketOption::Linger(ms(self.linger, -1)),
+            OptionName::SndTimeo => SocketOption::SndTimeo(ms(self.sndtimeo, -1)),
+            OptionName::RcvTimeo => SocketOption::RcvTimeo(ms(self.rcvtimeo, -1)),
+            OptionName::RoutingId => SocketOption::RoutingId(self.routing_id.clone()),
+            OptionName::RouterMandatory => SocketOption::RouterMandatory(self.router_mandatory),
+            OptionName::RouterHandover => SocketOption::RouterHandover(self.router_handover),
+            OptionName::ProbeRouter => SocketOption::ProbeRouter(self.probe_router),
+            OptionName::ReconnectIvl => SocketOption::ReconnectIvl(ms(self.reconnect_ivl, -1)),
+            OptionName::ReconnectIvlMax => {
+                SocketOption::ReconnectIvlMax(ms(self.reconnect_ivl_max, 0))
+            }
+            OptionName::Immediate => SocketOption::Immediate(self.immediate),
+            OptionName::MaxMsgSize => {
+                SocketOption::MaxMsgSize(self.max_msg_size.map_or(-1, |v| v as i64))
+            }
+            OptionName::HeartbeatIvl => SocketOption::HeartbeatIvl(ms(self.heartbeat_ivl, 0)),
+            OptionName::HeartbeatTtl => SocketOption::HeartbeatTtl(ms(self.heartbeat_ttl, 0)),
+            OptionName::HeartbeatTimeout => {
+                SocketOption::HeartbeatTimeout(ms(self.heartbeat_timeout, -1))
+            }
+            OptionName::HandshakeIvl => SocketOption::HandshakeIvl(ms(self.handshake_ivl, 0)),
+            OptionName::SndBuf => SocketOption::SndBuf(self.sndbuf),
+            OptionName::RcvBuf => SocketOption::RcvBuf(self.rcvbuf),
+            OptionName::Ipv6 => SocketOption::Ipv6(self.ipv6),
+            OptionName::Backlog => SocketOption::Backlog(self.backlog),
+        }
+    }
+
     /// Validate and apply one option.
     pub(crate) fn set(&mut self, opt: SocketOption) -> Result<()> {
         match opt {
@@ -227,6 +293,33 @@ mod tests {
         assert_eq!((o.sndhwm, o.rcvhwm), (1000, 1000));
         assert_eq!(o.linger, None);
         assert_eq!(o.reconnect_ivl, Some(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn get_returns_what_set_stored() {
+        let mut o = SockOpts::default();
+        for opt in [
+            SocketOption::SndHwm(7),
+            SocketOption::Linger(0),
+            SocketOption::RcvTimeo(250),
+            SocketOption::RoutingId(b"id".to_vec()),
+            SocketOption::MaxMsgSize(1 << 20),
+            SocketOption::ReconnectIvl(-1),
+            SocketOption::HeartbeatTimeout(-1),
+        ] {
+            o.set(opt.clone()).unwrap();
+            let name = match &opt {
+                SocketOption::SndHwm(_) => OptionName::SndHwm,
+                SocketOption::Linger(_) => OptionName::Linger,
+                SocketOption::RcvTimeo(_) => OptionName::RcvTimeo,
+                SocketOption::RoutingId(_) => OptionName::RoutingId,
+                SocketOption::MaxMsgSize(_) => OptionName::MaxMsgSize,
+                SocketOption::ReconnectIvl(_) => OptionName::ReconnectIvl,
+                _ => OptionName::HeartbeatTimeout,
+            };
+            assert_eq!(o.get(name), opt);
+        }
+        assert_eq!(o.get(OptionName::SndTimeo), SocketOption::SndTimeo(-1));
     }
 
     #[test]

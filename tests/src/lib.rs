@@ -37,7 +37,7 @@ pub fn backends() -> [Backend; 2] {
 /// Generates `<name>_uring` and `<name>_epoll` tests that run `body(backend)` under
 /// [`run_test`]'s watchdog. `body` is anything `FnOnce(Backend) + Send + 'static`.
 ///
-/// ```ignore
+/// ```text
 /// both_backends!(pair_roundtrip, |backend| { let ctx = ctx(backend); /* ... */ });
 /// ```
 #[macro_export]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::error::{Error, Result};
-use crate::options::{SockOpts, SocketOption};
+use crate::options::{OptionName, SockOpts, SocketOption};
 use crate::pipe;
 use crate::protocol::{frame, SocketType};
 use crate::runtime::context::Context;
@@ -150,6 +150,11 @@ impl Socket {
             _ => {}
         }
         self.opts.set(opt)
+    }
+
+    /// The current value of an option.
+    pub fn get_option(&self, name: OptionName) -> SocketOption {
+        self.opts.get(name)
     }
 
     /// The endpoint of the last `bind`, with wildcards resolved.
