@@ -342,7 +342,8 @@ impl Writer {
     #[inline]
     pub(crate) fn is_full(&mut self) -> bool {
         let hwm = self.shared.hwm;
-        if hwm == 0 || self.msgs_written - self.read_cache < hwm {
+        // Saturating: a dropped reader publishes a huge read count to release the writer.
+        if hwm == 0 || self.msgs_written.saturating_sub(self.read_cache) < hwm {
             return false;
         }
         self.read_cache = self.shared.msgs_read.load(Ordering::Acquire);
