@@ -88,6 +88,11 @@ pub struct Socket {
     last_endpoint: Option<String>,
     /// Inline mode: messages committed since the reactor last ran.
     unflushed: u32,
+    /// Peers with messages published without the notification check (batches, inline
+    /// mode); `finish_batch` does that check once per peer.
+    touched: Vec<usize>,
+    /// Inline context (cached: checked per message).
+    inline: bool,
 }
 
 impl std::fmt::Debug for Socket {
@@ -102,7 +107,8 @@ impl std::fmt::Debug for Socket {
 impl Socket {
     pub(crate) fn new(ctx: Context, shared: Arc<SocketShared>) -> Socket {
         let ty = shared.ty;
-        Socket {
+        let inline = ctx.is_inline();
+        let mut s = Socket {
             ctx,
             shared,
             ty,
@@ -123,7 +129,11 @@ impl Socket {
             bound: Vec::new(),
             last_endpoint: None,
             unflushed: 0,
-        }
+            touched: Vec::new(),
+            inline: false,
+        };
+        s.inline = inline;
+        s
     }
 
     /// The socket's type.
@@ -411,7 +421,8 @@ impl Socket {
     fn wait(&mut self, deadline: Option<Instant>) -> Result<()> {
         self.check_term()?;
         self.unflushed = 0;
-        if self.ctx.is_inline() {
+        if self.inline {
+            self.finish_touched();
             return self.wait_inline(deadline);
         }
         let spin = self.ctx.inner.spin;
@@ -491,14 +502,21 @@ impl Socket {
     /// threads do the I/O). Use it before going off to other work with messages queued.
     pub fn flush(&mut self) {
         self.unflushed = 0;
+        self.finish_touched();
         self.ctx.drive(Some(Duration::ZERO));
+    }
+
+    fn finish_touched(&mut self) {
+        let mut touched = std::mem::take(&mut self.touched);
+        self.finish_batch(&mut touched);
+        self.touched = touched;
     }
 
     /// Inline mode: after a committed message, let the reactor send every so often so a
     /// long run of sends keeps the wire busy without a syscall per message.
     #[inline]
     fn sent_one(&mut self) {
-        if self.ctx.is_inline() {
+        if self.inline {
             self.unflushed += 1;
             if self.unflushed >= 256 {
                 self.flush();
@@ -779,7 +797,12 @@ impl Socket {
         let hl = frame::encode_header(&mut hdr, more, false, data.len() as u64);
         let p = &mut self.peers[s];
         p.out.write_frame(&hdr[..hl], data);
-        if !more && p.out.commit(1) {
+        if more {
+            return;
+        }
+        // The fenced commit per message stays even in inline mode: another socket's thread
+        // may be the one driving the shared reactor, and only this check tells it.
+        if p.out.commit(1) {
             self.ctx.reactor(p.reactor).send(Cmd::Flush(p.id));
         }
     }
@@ -915,7 +938,7 @@ impl Socket {
         }
         let nowait = flags & DONTWAIT != 0 || self.opts.sndtimeo == Some(Duration::ZERO);
         let mut deadline = self.deadline(self.opts.sndtimeo);
-        let mut touched: Vec<usize> = Vec::new();
+        let mut touched = std::mem::take(&mut self.touched);
         let mut sent = 0;
         let mut hdr = [0u8; frame::MAX_HEADER];
         let result = loop {
@@ -952,13 +975,14 @@ impl Socket {
             }
             p.batch += 1;
             sent += 1;
-            if self.ctx.is_inline() && sent % 256 == 0 {
+            if self.inline && sent % 256 == 0 {
                 self.finish_batch(&mut touched);
                 self.flush();
             }
         };
         self.finish_batch(&mut touched);
-        if self.ctx.is_inline() {
+        self.touched = touched;
+        if self.inline {
             self.flush();
         }
         result
@@ -979,6 +1003,7 @@ impl Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         // Close our ends: the reactors flush what was committed (LINGER), then close.
+        self.finish_touched();
         for (_, p) in self.peers.iter_mut() {
             if p.out.close() {
                 self.ctx.reactor(p.reactor).send(Cmd::Flush(p.id));
