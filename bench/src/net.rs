@@ -95,11 +95,13 @@ impl RinglinkSocket {
     /// Opens a context on exactly `backend` (no silent fallback: an epoll run labelled
     /// "uring" would make the comparison meaningless) and a PAIR socket with the given HWM.
     /// The context has one reactor thread (libzmq's default of one I/O thread), or none
-    /// (`io_threads(0)`, run-to-completion) if `cfg.inline`.
+    /// (`io_threads(0)`, run-to-completion, `single_thread`: each peer process is one
+    /// thread) if `cfg.inline`.
     pub fn open(backend: Backend, cfg: &SocketConfig) -> Result<RinglinkSocket, String> {
         let ctx = Context::builder()
             .backend(backend)
             .io_threads(if cfg.inline { 0 } else { 1 })
+            .single_thread(cfg.inline)
             .spin(cfg.spin.unwrap_or(Duration::ZERO))
             .build()
             .map_err(rl_err("context"))?;

@@ -95,3 +95,34 @@ both_backends!(inline_batch_api, |backend| {
     rx.flush();
     sender.join().expect("sender");
 });
+
+both_backends!(inline_single_thread_context, |backend| {
+    let ctx = Context::builder()
+        .backend(backend)
+        .io_threads(0)
+        .single_thread(true)
+        .build()
+        .expect("single_thread inline context");
+    let mut server = socket(&ctx, SocketType::Pair);
+    let ep = bind_tcp(&mut server);
+    let mut client = socket(&ctx, SocketType::Pair);
+    connect(&mut client, &ep);
+    for i in 0..10_000u32 {
+        client.send(&i.to_le_bytes(), 0).expect("send");
+    }
+    for i in 0..10_000u32 {
+        assert_eq!(
+            recv_parts(&mut server, "msg"),
+            vec![i.to_le_bytes().to_vec()]
+        );
+    }
+    // Another thread may not drive this context: a clear error, not a hang or a crash.
+    let mut moved = server;
+    let err = thread::spawn(move || moved.recv_bytes(0).map(|_| ()))
+        .join()
+        .expect("join");
+    assert!(
+        matches!(err, Err(Error::InvalidArgument(_))),
+        "expected InvalidArgument, got {err:?}"
+    );
+});

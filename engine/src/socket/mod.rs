@@ -460,6 +460,11 @@ impl Socket {
     /// Inline mode: drive the reactor ourselves while waiting (spinning first if configured);
     /// if another thread is driving it, sleep briefly and try to take over.
     fn wait_inline(&mut self, deadline: Option<Instant>) -> Result<()> {
+        if !self.ctx.on_owner_thread() {
+            return Err(Error::invalid(
+                "a single_thread context is used from a thread other than its creator",
+            ));
+        }
         let spin = self.ctx.inner.spin;
         if !spin.is_zero() {
             let until = Instant::now() + spin;
