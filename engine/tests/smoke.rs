@@ -27,6 +27,11 @@ fn pair_roundtrip_in(ctx: Context, b: Backend, ep: &str) {
     c.connect(&ep).unwrap();
     c.send(b"hello", 0).unwrap();
     assert_eq!(s.recv_bytes(0).unwrap(), b"hello");
+    c.send(b"in place", SNDMORE).unwrap();
+    c.send(b"!", 0).unwrap();
+    let (len, more) = s.recv_with(0, |b, more| (b.len(), more)).unwrap();
+    assert_eq!((len, more), (8, true));
+    assert!(s.recv_with(0, |b, more| b == b"!" && !more).unwrap());
     s.send(b"a", SNDMORE).unwrap();
     s.send(b"", SNDMORE).unwrap();
     s.send(&vec![7u8; 300_000], 0).unwrap();

@@ -632,6 +632,17 @@ impl Socket {
         })
     }
 
+    /// Receive one frame and hand it to `f` in place, without copying it out of the
+    /// socket's queue: `f(body, more)`; returns what `f` returns. The borrow ends with `f`,
+    /// after which the frame is consumed.
+    pub fn recv_with<R>(&mut self, flags: i32, f: impl FnOnce(&[u8], bool) -> R) -> Result<R> {
+        let mut f = Some(f);
+        self.recv_frame(flags, |body, more| {
+            let f = f.take().expect("recv_frame calls its callback once");
+            f(body, more)
+        })
+    }
+
     /// Receive one frame as a new vector.
     pub fn recv_bytes(&mut self, flags: i32) -> Result<Vec<u8>> {
         self.recv_frame(flags, |body, _| body.to_vec())
