@@ -4,7 +4,7 @@
 //! A pipe carries ZMTP frames verbatim (flags, size, body), so the reactor sends the bytes an
 //! application wrote without touching them, and the application reads frames the reactor copied
 //! straight out of the kernel's receive buffers. Bytes live in chunks (linked, recycled through a
-//! one-slot spare), frames never straddle chunks, and nothing is allocated per message.
+//! few spare slots), frames never straddle chunks, and nothing is allocated per message.
 //!
 //! Publication protocol (why it is lock-free and still never loses a wake-up):
 //! * the writer appends privately, then `commit` publishes a message boundary: chunk ends with
@@ -25,6 +25,8 @@ use std::sync::Arc;
 const FIRST_CHUNK: usize = 8 * 1024;
 /// Chunks grow to this size while a pipe stays busy.
 const MAX_CHUNK: usize = 256 * 1024;
+/// Recycled chunks kept per pipe (a busy pipe with large messages cycles through several).
+const SPARES: usize = 4;
 
 struct Chunk {
     buf: *mut u8,
@@ -68,7 +70,7 @@ struct Shared {
     /// The reader's current chunk: where `Drop` starts freeing.
     head: AtomicPtr<Chunk>,
     /// One recycled chunk handed back by the reader.
-    spare: AtomicPtr<Chunk>,
+    spare: [AtomicPtr<Chunk>; SPARES],
     msgs_committed: AtomicU64,
     msgs_read: AtomicU64,
     reader_active: AtomicBool,
@@ -100,10 +102,12 @@ impl Drop for Shared {
                 c = next;
             }
         }
-        let s = *self.spare.get_mut();
-        if !s.is_null() {
-            // SAFETY: the spare is owned by the pipe and not in the chain.
-            unsafe { Chunk::free(s) };
+        for slot in &mut self.spare {
+            let s = *slot.get_mut();
+            if !s.is_null() {
+                // SAFETY: a spare is owned by the pipe and not in the chain.
+                unsafe { Chunk::free(s) };
+            }
         }
     }
 }
@@ -113,7 +117,7 @@ pub(crate) fn pipe(hwm: u64) -> (Writer, Reader) {
     let shared = Arc::new(Shared {
         first: AtomicPtr::new(ptr::null_mut()),
         head: AtomicPtr::new(ptr::null_mut()),
-        spare: AtomicPtr::new(ptr::null_mut()),
+        spare: [const { AtomicPtr::new(ptr::null_mut()) }; SPARES],
         msgs_committed: AtomicU64::new(0),
         msgs_read: AtomicU64::new(0),
         reader_active: AtomicBool::new(false),
@@ -195,7 +199,13 @@ impl Writer {
     fn new_chunk(&mut self, n: usize) {
         let want = n.max(self.next_size);
         self.next_size = (self.next_size * 2).min(MAX_CHUNK);
-        let spare = self.shared.spare.swap(ptr::null_mut(), Ordering::Acquire);
+        // Take a recycled chunk if one is big enough (the first non-empty slot).
+        let spare = self
+            .shared
+            .spare
+            .iter()
+            .find(|s| !s.load(Ordering::Relaxed).is_null())
+            .map_or(ptr::null_mut(), |s| s.swap(ptr::null_mut(), Ordering::Acquire));
         let new = if !spare.is_null() && {
             // SAFETY: the reader gave the spare up entirely; we own it now.
             unsafe { (*spare).cap >= want }
@@ -435,11 +445,15 @@ impl Reader {
             self.cur = next;
             self.rpos = 0;
             self.shared.head.store(next, Ordering::Relaxed);
-            let prev = self.shared.spare.swap(old, Ordering::AcqRel);
-            if !prev.is_null() {
-                // SAFETY: the writer never took `prev` back (it was still in the slot), so it
-                // is owned by the slot and now by us.
-                unsafe { Chunk::free(prev) };
+            // Park the chunk in a free spare slot; if all are taken, free it.
+            let parked = self.shared.spare.iter().any(|s| {
+                s.compare_exchange(ptr::null_mut(), old, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            });
+            if !parked {
+                // SAFETY: the reader has moved past `old` and the writer never sees it again
+                // (it is in no slot and unlinked from the reader's view): exclusively ours.
+                unsafe { Chunk::free(old) };
             }
         }
     }
