@@ -205,7 +205,9 @@ impl Writer {
             .spare
             .iter()
             .find(|s| !s.load(Ordering::Relaxed).is_null())
-            .map_or(ptr::null_mut(), |s| s.swap(ptr::null_mut(), Ordering::Acquire));
+            .map_or(ptr::null_mut(), |s| {
+                s.swap(ptr::null_mut(), Ordering::Acquire)
+            });
         let new = if !spare.is_null() && {
             // SAFETY: the reader gave the spare up entirely; we own it now.
             unsafe { (*spare).cap >= want }

@@ -25,6 +25,8 @@ const OP_CANCEL: u64 = 5;
 const OP_WAKE: u64 = 6;
 
 const BGID: u16 = 7;
+/// `IOU_PBUF_RING_INC` (not re-exported by the io-uring crate).
+const PBUF_RING_INC: u16 = 2;
 
 fn ud(key: Key, op: u64) -> u64 {
     (key.0 << 8) | op
@@ -90,6 +92,12 @@ struct BufRing {
     count: u16,
     size: u32,
     tail: u16,
+    /// Incremental consumption (`IOU_PBUF_RING_INC`, Linux 6.12): the kernel keeps filling a
+    /// buffer across completions (`F_BUF_MORE`), so many small receives, from any
+    /// connection, share one buffer instead of each taking a whole one. `off[bid]` is where
+    /// the next completion's data starts in buffer `bid`.
+    inc: bool,
+    off: Vec<u32>,
 }
 
 impl BufRing {
@@ -103,6 +111,8 @@ impl BufRing {
             count: cfg.count,
             size: cfg.size,
             tail: 0,
+            inc: false,
+            off: vec![0; cfg.count as usize],
         };
         for bid in 0..cfg.count {
             r.push(bid);
@@ -137,12 +147,30 @@ impl BufRing {
         }
     }
 
+    /// The `len` bytes a completion delivered in buffer `bid`.
     fn data(&self, bid: u16, len: usize) -> &[u8] {
-        assert!(bid < self.count && len <= self.size as usize);
-        // SAFETY: the kernel filled `len` bytes of buffer `bid` and gave it to us (the CQE);
-        // it will not touch it until we push it back.
+        let start = self.off[bid as usize] as usize;
+        assert!(bid < self.count && start + len <= self.size as usize);
+        // SAFETY: the kernel filled `len` bytes of buffer `bid` from `start` and gave them to
+        // us (the CQE); it will not touch them again (incremental mode only appends past them,
+        // and a retired buffer waits until we push it back).
         unsafe {
-            std::slice::from_raw_parts(self.bufs.ptr.add(bid as usize * self.size as usize), len)
+            std::slice::from_raw_parts(
+                self.bufs.ptr.add(bid as usize * self.size as usize + start),
+                len,
+            )
+        }
+    }
+
+    /// The data of a completion on `bid` was consumed: advance within the buffer, or give
+    /// the buffer back when the kernel is done with it.
+    fn consumed(&mut self, bid: u16, len: usize, flags: u32) {
+        if self.inc && cqueue::buffer_more(flags) {
+            self.off[bid as usize] += len as u32;
+        } else {
+            self.off[bid as usize] = 0;
+            self.push(bid);
+            self.publish();
         }
     }
 }
@@ -225,17 +253,24 @@ impl UringDriver {
             b.setup_coop_taskrun().setup_taskrun_flag();
         }
         let ring = b.build(1024)?;
-        let bufs = BufRing::new(cfg)?;
+        let mut bufs = BufRing::new(cfg)?;
         // SAFETY: the ring memory is page aligned, initialised, and lives as long as the
         // driver; it is unregistered implicitly when the ring is dropped (the ring field is
-        // declared, and so dropped, before `bufs`).
+        // declared, and so dropped, before `bufs`). Incremental consumption is tried first
+        // and dropped on kernels that reject the flag.
         unsafe {
-            ring.submitter().register_buf_ring_with_flags(
-                bufs.ring.ptr as u64,
+            let addr = bufs.ring.ptr as u64;
+            match ring.submitter().register_buf_ring_with_flags(
+                addr,
                 cfg.count,
                 BGID,
-                0,
-            )?;
+                PBUF_RING_INC,
+            ) {
+                Ok(()) => bufs.inc = true,
+                Err(_) => ring
+                    .submitter()
+                    .register_buf_ring_with_flags(addr, cfg.count, BGID, 0)?,
+            }
         }
         let mut d = UringDriver {
             ring,
@@ -443,8 +478,7 @@ impl UringDriver {
                 // A completion for a slot that was already closed and reused: only a provided
                 // buffer may need to go back.
                 if let Some(bid) = cqueue::buffer_select(flags) {
-                    self.bufs.push(bid);
-                    self.bufs.publish();
+                    self.bufs.consumed(bid, res.max(0) as usize, flags);
                 }
                 return;
             }
@@ -506,8 +540,7 @@ impl UringDriver {
                             reqs,
                         );
                     }
-                    self.bufs.push(bid);
-                    self.bufs.publish();
+                    self.bufs.consumed(bid, res as usize, flags);
                     rearm = true;
                 } else if res == -libc::ENOBUFS {
                     // The ring ran dry; buffers are back by now.
@@ -626,5 +659,40 @@ impl Drop for UringDriver {
         // torn down before the buffer memory (field order), so the kernel never writes into
         // unmapped buffers.
         let _ = syscall!(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Kernel >= 6.12 accepts incremental buffer consumption; older kernels fall back.
+    #[test]
+    fn incremental_buffer_ring_where_supported() {
+        let efd = super::super::sys::EventFd::new().unwrap();
+        let d = UringDriver::new(efd.fd(), true, BufConfig::default()).unwrap();
+        let mut u: libc::utsname = unsafe_zeroed_utsname();
+        // SAFETY: `u` is a valid utsname for the kernel to fill.
+        assert_eq!(unsafe { libc::uname(&mut u) }, 0);
+        let release: String = u
+            .release
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8 as char)
+            .collect();
+        let mut parts = release.split(|c: char| !c.is_ascii_digit());
+        let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if (major, minor) >= (6, 12) {
+            assert!(
+                d.bufs.inc,
+                "kernel {release} should accept IOU_PBUF_RING_INC"
+            );
+        }
+    }
+
+    fn unsafe_zeroed_utsname() -> libc::utsname {
+        // SAFETY: utsname is plain old data; all-zero is valid.
+        unsafe { std::mem::zeroed() }
     }
 }
