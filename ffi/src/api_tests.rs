@@ -1,0 +1,747 @@
+//! The C ABI called from Rust: every extern function, the error contract and the batch
+//! calls' edge cases. (Unit tests rather than integration tests: the crate builds no rlib,
+//! which would collide with the engine's `libringlink.rlib`.)
+
+use std::ffi::{c_int, c_void, CStr};
+use std::ptr::{null, null_mut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::*;
+
+fn set_int(s: *mut rl_socket_t, opt: c_int, v: c_int) -> c_int {
+    // SAFETY: `s` is a live socket in these tests; the value is a local int.
+    unsafe { rl_setsockopt(s, opt, &v as *const c_int as *const c_void, 4) }
+}
+
+fn get_int(s: *mut rl_socket_t, opt: c_int) -> c_int {
+    let mut v: c_int = -12345;
+    let mut len = 4usize;
+    // SAFETY: valid out-pointers.
+    let rc = unsafe { rl_getsockopt(s, opt, &mut v as *mut c_int as *mut c_void, &mut len) };
+    assert_eq!((rc, len), (0, 4), "getsockopt {opt}: errno {}", rl_errno());
+    v
+}
+
+fn endpoint(s: *mut rl_socket_t) -> std::ffi::CString {
+    let mut buf = [0u8; 256];
+    let mut len = buf.len();
+    // SAFETY: valid buffer and length.
+    let rc = unsafe { rl_getsockopt(s, RL_LAST_ENDPOINT, buf.as_mut_ptr().cast(), &mut len) };
+    assert_eq!(rc, 0);
+    CStr::from_bytes_with_nul(&buf[..len]).unwrap().to_owned()
+}
+
+/// A context and a connected pair of sockets of the given types (server binds).
+struct Setup {
+    ctx: *mut rl_ctx_t,
+    server: *mut rl_socket_t,
+    client: *mut rl_socket_t,
+}
+
+impl Setup {
+    fn new(
+        io_threads: c_int,
+        server_ty: c_int,
+        client_ty: c_int,
+        client_id: Option<&[u8]>,
+    ) -> Setup {
+        // SAFETY: every call gets handles created here and valid pointers.
+        unsafe {
+            let ctx = rl_ctx_new();
+            assert!(!ctx.is_null());
+            assert_eq!(rl_ctx_set(ctx, RL_IO_THREADS, io_threads), 0);
+            let server = rl_socket(ctx, server_ty);
+            let client = rl_socket(ctx, client_ty);
+            assert!(!server.is_null() && !client.is_null());
+            for s in [server, client] {
+                assert_eq!(set_int(s, RL_RCVTIMEO, 10_000), 0);
+                assert_eq!(set_int(s, RL_LINGER, 0), 0);
+            }
+            if let Some(id) = client_id {
+                assert_eq!(
+                    rl_setsockopt(client, RL_ROUTING_ID, id.as_ptr().cast(), id.len()),
+                    0
+                );
+            }
+            assert_eq!(rl_bind(server, c"tcp://127.0.0.1:*".as_ptr()), 0);
+            let ep = endpoint(server);
+            assert!(ep.to_str().unwrap().starts_with("tcp://127.0.0.1:"));
+            assert_eq!(rl_connect(client, ep.as_ptr()), 0);
+            Setup {
+                ctx,
+                server,
+                client,
+            }
+        }
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        // SAFETY: the handles are live until here.
+        unsafe {
+            assert_eq!(rl_close(self.server), 0);
+            assert_eq!(rl_close(self.client), 0);
+            assert_eq!(rl_ctx_term(self.ctx), 0);
+        }
+    }
+}
+
+#[test]
+fn classic_send_recv_both_modes() {
+    for threads in [1, 0] {
+        let t = Setup::new(threads, RL_PAIR, RL_PAIR, None);
+        let mut buf = [0u8; 16];
+        // SAFETY: live handles, valid buffers.
+        unsafe {
+            assert_eq!(rl_send(t.client, b"hello".as_ptr().cast(), 5, 0), 5);
+            assert_eq!(rl_send_const(t.client, b"const".as_ptr().cast(), 5, 0), 5);
+            assert_eq!(rl_recv(t.server, buf.as_mut_ptr().cast(), buf.len(), 0), 5);
+            assert_eq!(&buf[..5], b"hello");
+            // Truncation: the full size is returned, 2 bytes copied.
+            let mut small = [0u8; 2];
+            assert_eq!(rl_recv(t.server, small.as_mut_ptr().cast(), 2, 0), 5);
+            assert_eq!(&small, b"co");
+            // Multipart and RCVMORE.
+            assert_eq!(rl_send(t.client, b"a".as_ptr().cast(), 1, RL_SNDMORE), 1);
+            assert_eq!(rl_send(t.client, null(), 0, 0), 0);
+            assert_eq!(rl_recv(t.server, buf.as_mut_ptr().cast(), 16, 0), 1);
+            assert_eq!(get_int(t.server, RL_RCVMORE), 1);
+            assert_eq!(rl_recv(t.server, buf.as_mut_ptr().cast(), 16, 0), 0);
+            assert_eq!(get_int(t.server, RL_RCVMORE), 0);
+            // Nothing queued.
+            assert_eq!(
+                rl_recv(t.server, buf.as_mut_ptr().cast(), 16, RL_DONTWAIT),
+                -1
+            );
+            assert_eq!(rl_errno(), libc::EAGAIN);
+            assert_eq!(rl_flush(t.client), 0);
+        }
+    }
+}
+
+#[test]
+fn handles_are_checked() {
+    // SAFETY: NULL and closed handles are part of the contract; pointers otherwise valid.
+    unsafe {
+        assert_eq!(rl_close(null_mut()), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert_eq!(rl_send(null_mut(), null(), 0, 0), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert!(rl_socket(null_mut(), RL_PAIR).is_null());
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert_eq!(rl_ctx_term(null_mut()), -1);
+
+        let ctx = rl_ctx_new();
+        assert!(rl_socket(ctx, 99).is_null());
+        assert_eq!(rl_errno(), libc::EINVAL);
+        assert!(rl_socket(ctx, RL_PUB).is_null());
+        assert_eq!(rl_errno(), libc::ENOTSUP);
+        let s = rl_socket(ctx, RL_DEALER);
+        assert!(!s.is_null());
+        // Wrong kinds of handle.
+        assert_eq!(rl_send(ctx.cast(), null(), 0, 0), -1);
+        assert_eq!(rl_errno(), libc::ENOTSOCK);
+        assert_eq!(rl_ctx_get(s.cast(), RL_IO_THREADS), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        // Bad arguments.
+        assert_eq!(rl_bind(s, null()), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert_eq!(rl_bind(s, c"nope://x".as_ptr()), -1);
+        assert_eq!(rl_errno(), libc::EPROTONOSUPPORT);
+        assert_eq!(rl_unbind(s, c"tcp://127.0.0.1:1".as_ptr()), -1);
+        assert_eq!(rl_errno(), libc::ENOENT);
+        assert_eq!(rl_disconnect(s, c"tcp://127.0.0.1:1".as_ptr()), -1);
+        assert_eq!(rl_errno(), libc::ENOENT);
+        assert_eq!(rl_send(s, null(), 3, 0), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        // Closed socket.
+        assert_eq!(rl_close(s), 0);
+        assert_eq!(rl_close(s), -1);
+        assert_eq!(rl_errno(), libc::ENOTSOCK);
+        assert_eq!(rl_send(s, b"x".as_ptr().cast(), 1, 0), -1);
+        assert_eq!(rl_errno(), libc::ENOTSOCK);
+        assert_eq!(rl_ctx_term(ctx), 0);
+        assert_eq!(rl_ctx_term(ctx), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert_eq!(rl_ctx_get(ctx, RL_IO_THREADS), -1);
+    }
+}
+
+#[test]
+fn context_options_and_shutdown() {
+    // SAFETY: handles from this test.
+    unsafe {
+        let ctx = rl_ctx_new();
+        assert_eq!(rl_ctx_get(ctx, RL_IO_THREADS), 1);
+        assert_eq!(rl_ctx_get(ctx, RL_MSG_T_SIZE), 64);
+        assert_eq!(rl_ctx_get(ctx, RL_BACKEND), RL_BACKEND_AUTO);
+        assert_eq!(rl_ctx_set(ctx, RL_IO_THREADS, -1), -1);
+        assert_eq!(rl_errno(), libc::EINVAL);
+        assert_eq!(rl_ctx_set(ctx, 12345, 1), -1);
+        assert_eq!(rl_ctx_set(ctx, RL_IO_THREADS, 2), 0);
+        assert_eq!(rl_ctx_set(ctx, RL_BACKEND, RL_BACKEND_EPOLL), 0);
+        assert_eq!(rl_ctx_set(ctx, RL_CTX_IPV6, 1), 0);
+        let s = rl_socket(ctx, RL_PAIR);
+        assert!(!s.is_null());
+        assert_eq!(get_int(s, RL_IPV6), 1);
+        assert_eq!(rl_ctx_get(ctx, RL_BACKEND), RL_BACKEND_EPOLL);
+        // Fixed once built.
+        assert_eq!(rl_ctx_set(ctx, RL_IO_THREADS, 1), -1);
+        assert_eq!(rl_errno(), libc::EINVAL);
+        assert_eq!(rl_ctx_get(ctx, RL_IO_THREADS), 2);
+        // Shutdown: blocking calls fail with ETERM, no new sockets.
+        assert_eq!(rl_ctx_shutdown(ctx), 0);
+        let mut b = [0u8; 4];
+        assert_eq!(rl_recv(s, b.as_mut_ptr().cast(), 4, 0), -1);
+        assert_eq!(rl_errno(), RL_ETERM);
+        assert!(rl_socket(ctx, RL_PAIR).is_null());
+        assert_eq!(rl_errno(), RL_ETERM);
+        assert_eq!(rl_close(s), 0);
+        assert_eq!(rl_ctx_term(ctx), 0);
+    }
+}
+
+#[test]
+fn ctx_term_waits_for_sockets_closed_by_other_threads() {
+    // SAFETY: the socket moves to the other thread, which alone uses and closes it.
+    unsafe {
+        let ctx = rl_ctx_new();
+        let s = rl_socket(ctx, RL_PAIR) as usize;
+        let t = std::thread::spawn(move || {
+            let s = s as *mut rl_socket_t;
+            let mut b = [0u8; 4];
+            let rc = rl_recv(s, b.as_mut_ptr().cast(), 4, 0);
+            let e = rl_errno();
+            assert_eq!(rl_close(s), 0);
+            (rc, e)
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(rl_ctx_term(ctx), 0);
+        assert_eq!(t.join().unwrap(), (-1, RL_ETERM));
+    }
+}
+
+#[test]
+fn socket_options_round_trip() {
+    // SAFETY: handles from this test; valid option buffers.
+    unsafe {
+        let ctx = rl_ctx_new();
+        let r = rl_socket(ctx, RL_ROUTER);
+        let d = rl_socket(ctx, RL_DEALER);
+        for (opt, v) in [
+            (RL_SNDHWM, 7),
+            (RL_RCVHWM, 9),
+            (RL_LINGER, 0),
+            (RL_RCVTIMEO, 250),
+            (RL_SNDTIMEO, 300),
+            (RL_ROUTER_MANDATORY, 1),
+            (RL_ROUTER_HANDOVER, 1),
+            (RL_PROBE_ROUTER, 1),
+            (RL_RECONNECT_IVL, 50),
+            (RL_RECONNECT_IVL_MAX, 500),
+            (RL_IMMEDIATE, 1),
+            (RL_HEARTBEAT_IVL, 1000),
+            (RL_HEARTBEAT_TTL, 2000),
+            (RL_HEARTBEAT_TIMEOUT, 3000),
+            (RL_HANDSHAKE_IVL, 4000),
+            (RL_SNDBUF, 65536),
+            (RL_RCVBUF, 131072),
+            (RL_IPV6, 1),
+            (RL_BACKLOG, 50),
+        ] {
+            assert_eq!(set_int(r, opt, v), 0, "set {opt}");
+            assert_eq!(get_int(r, opt), v, "get {opt}");
+        }
+        assert_eq!(get_int(r, RL_TYPE), RL_ROUTER);
+        assert_eq!(get_int(d, RL_TYPE), RL_DEALER);
+        assert_eq!(set_int(d, RL_ROUTER_MANDATORY, 1), -1);
+        assert_eq!(rl_errno(), libc::EINVAL);
+        assert_eq!(set_int(r, RL_TYPE, 1), -1);
+        assert_eq!(set_int(r, RL_SNDHWM, -1), -1);
+        assert_eq!(set_int(r, 9999, 1), -1);
+        // Wrong length for an int option.
+        let v: i64 = 5;
+        assert_eq!(
+            rl_setsockopt(r, RL_SNDHWM, (&v as *const i64).cast(), 8),
+            -1
+        );
+        assert_eq!(rl_errno(), libc::EINVAL);
+        // int64 MAXMSGSIZE.
+        assert_eq!(
+            rl_setsockopt(r, RL_MAXMSGSIZE, (&v as *const i64).cast(), 8),
+            0
+        );
+        let (mut out, mut len) = (0i64, 8usize);
+        assert_eq!(
+            rl_getsockopt(r, RL_MAXMSGSIZE, (&mut out as *mut i64).cast(), &mut len),
+            0
+        );
+        assert_eq!((out, len), (5, 8));
+        // Binary routing id.
+        assert_eq!(
+            rl_setsockopt(d, RL_ROUTING_ID, b"abc".as_ptr().cast(), 3),
+            0
+        );
+        let mut id = [0u8; 255];
+        let mut len = id.len();
+        assert_eq!(
+            rl_getsockopt(d, RL_ROUTING_ID, id.as_mut_ptr().cast(), &mut len),
+            0
+        );
+        assert_eq!(&id[..len], b"abc");
+        let mut len = 2;
+        assert_eq!(
+            rl_getsockopt(d, RL_ROUTING_ID, id.as_mut_ptr().cast(), &mut len),
+            -1
+        );
+        assert_eq!(rl_errno(), libc::EINVAL);
+        assert_eq!(
+            rl_setsockopt(r, RL_CONNECT_ROUTING_ID, b"peer".as_ptr().cast(), 4),
+            0
+        );
+        let mut len = id.len();
+        assert_eq!(
+            rl_getsockopt(r, RL_CONNECT_ROUTING_ID, id.as_mut_ptr().cast(), &mut len),
+            -1
+        );
+        // LAST_ENDPOINT before bind: "".
+        assert_eq!(endpoint(r).to_bytes(), b"");
+        for s in [r, d] {
+            assert_eq!(rl_close(s), 0);
+        }
+        assert_eq!(rl_ctx_term(ctx), 0);
+    }
+}
+
+#[test]
+fn errors_and_version() {
+    // SAFETY: valid out-pointers (or NULL, allowed).
+    unsafe {
+        let (mut a, mut b, mut c) = (-1, -1, -1);
+        rl_version(&mut a, &mut b, &mut c);
+        assert_eq!(
+            (a, b, c),
+            (RL_VERSION_MAJOR, RL_VERSION_MINOR, RL_VERSION_PATCH)
+        );
+        rl_version(null_mut(), null_mut(), null_mut());
+        let e = CStr::from_ptr(rl_strerror(RL_ETERM)).to_str().unwrap();
+        assert_eq!(e, "Context was terminated");
+        let e = CStr::from_ptr(rl_strerror(libc::EAGAIN)).to_str().unwrap();
+        assert!(e.contains("unavailable"), "{e}");
+        assert_eq!(rl_strerror(libc::EAGAIN), rl_strerror(libc::EAGAIN));
+        // errno mirrors rl_errno.
+        assert_eq!(rl_close(null_mut()), -1);
+        assert_eq!(*libc::__errno_location(), libc::EFAULT);
+    }
+}
+
+static FREED: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "C" fn free_box(data: *mut c_void, hint: *mut c_void) {
+    assert_eq!(hint as usize, 0x1234);
+    // SAFETY: `data` is the Box<[u8; 5]> leaked in the test below.
+    drop(unsafe { Box::from_raw(data as *mut [u8; 5]) });
+    FREED.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn messages() {
+    let t = Setup::new(1, RL_PAIR, RL_PAIR, None);
+    // SAFETY: messages are stack values initialised before use; live handles.
+    unsafe {
+        let mut a = rl_msg_t { _opaque: [0; 8] };
+        let mut b = rl_msg_t { _opaque: [0; 8] };
+        // Not initialised.
+        assert_eq!(rl_msg_size(&a), 0);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert_eq!(rl_msg_close(&mut a), -1);
+        assert_eq!(rl_msg_init(null_mut()), -1);
+
+        let data = Box::into_raw(Box::new(*b"zero!"));
+        assert_eq!(
+            rl_msg_init_data(
+                &mut a,
+                data.cast(),
+                5,
+                Some(free_box),
+                0x1234 as *mut c_void
+            ),
+            0
+        );
+        assert_eq!(rl_msg_init(&mut b), 0);
+        assert_eq!(rl_msg_size(&b), 0);
+        assert!(!rl_msg_data(&mut b).is_null());
+        assert_eq!(rl_msg_copy(&mut b, &mut a), 0);
+        assert_eq!(rl_msg_data(&mut b), data.cast());
+        assert_eq!(rl_msg_close(&mut a), 0);
+        assert_eq!(FREED.load(Ordering::SeqCst), 0, "still referenced by b");
+        assert_eq!(rl_msg_init(&mut a), 0);
+        assert_eq!(rl_msg_move(&mut a, &mut b), 0);
+        assert_eq!(rl_msg_size(&b), 0);
+        assert_eq!(rl_msg_size(&a), 5);
+        // Sending releases the data (the engine copied it).
+        assert_eq!(rl_msg_send(&mut a, t.client, RL_SNDMORE), 5);
+        assert_eq!(FREED.load(Ordering::SeqCst), 1);
+        assert_eq!(rl_msg_size(&a), 0);
+        assert_eq!(rl_msg_close(&mut a), 0);
+
+        assert_eq!(rl_msg_init_size(&mut a, 3), 0);
+        std::ptr::copy_nonoverlapping(b"end".as_ptr(), rl_msg_data(&mut a).cast(), 3);
+        let mut c = rl_msg_t { _opaque: [0; 8] };
+        assert_eq!(rl_msg_init(&mut c), 0);
+        assert_eq!(rl_msg_copy(&mut c, &mut a), 0); // owned data becomes shared
+        assert_eq!(rl_msg_send(&mut a, t.client, 0), 3);
+        assert_eq!(rl_msg_size(&c), 3);
+        assert_eq!(rl_msg_close(&mut c), 0);
+
+        assert_eq!(rl_msg_recv(&mut b, t.server, 0), 5);
+        assert_eq!(
+            std::slice::from_raw_parts(rl_msg_data(&mut b) as *const u8, 5),
+            b"zero!"
+        );
+        assert_eq!(rl_msg_more(&b), 1);
+        assert_eq!(rl_msg_get(&b, RL_MORE), 1);
+        assert_eq!(rl_msg_get(&b, 77), -1);
+        assert_eq!(rl_msg_recv(&mut b, t.server, 0), 3);
+        assert_eq!(
+            std::slice::from_raw_parts(rl_msg_data(&mut b) as *const u8, 3),
+            b"end"
+        );
+        assert_eq!(rl_msg_more(&b), 0);
+        assert_eq!(rl_msg_recv(&mut b, t.server, RL_DONTWAIT), -1);
+        assert_eq!(rl_errno(), libc::EAGAIN);
+        assert_eq!(rl_msg_size(&b), 3, "unchanged after a failed receive");
+        assert_eq!(rl_msg_close(&mut b), 0);
+        assert_eq!(rl_msg_close(&mut a), 0);
+    }
+}
+
+#[test]
+fn batch_edges() {
+    for threads in [1, 0] {
+        let t = Setup::new(threads, RL_PAIR, RL_PAIR, None);
+        let mut buf = [0u8; 64];
+        let mut lens = [0usize; 8];
+        let mut needed = 0usize;
+        // SAFETY: live handles, buffers of the sizes passed.
+        unsafe {
+            // Empty queue.
+            assert_eq!(
+                rl_drain(
+                    t.server,
+                    buf.as_mut_ptr().cast(),
+                    64,
+                    lens.as_mut_ptr(),
+                    8,
+                    null_mut()
+                ),
+                0
+            );
+            let rc = rl_recv_batch(
+                t.server,
+                buf.as_mut_ptr().cast(),
+                64,
+                lens.as_mut_ptr(),
+                8,
+                null_mut(),
+                RL_DONTWAIT,
+            );
+            assert_eq!((rc, rl_errno()), (-1, libc::EAGAIN));
+            assert_eq!(
+                rl_recv_batch(
+                    t.server,
+                    buf.as_mut_ptr().cast(),
+                    64,
+                    lens.as_mut_ptr(),
+                    0,
+                    null_mut(),
+                    0
+                ),
+                -1
+            );
+            assert_eq!(rl_errno(), libc::EINVAL);
+
+            // Exactly full: three 10-byte messages into 30 bytes.
+            let msgs: Vec<[u8; 10]> = (0..3u8).map(|i| [b'a' + i; 10]).collect();
+            let iov: Vec<rl_iovec_t> = msgs
+                .iter()
+                .map(|m| rl_iovec_t {
+                    data: m.as_ptr().cast(),
+                    len: 10,
+                })
+                .collect();
+            assert_eq!(rl_send_batch(t.client, iov.as_ptr(), 3, 0), 3);
+            let mut got = Vec::new();
+            while got.len() < 3 {
+                let n = rl_recv_batch(
+                    t.server,
+                    buf.as_mut_ptr().cast(),
+                    30,
+                    lens.as_mut_ptr(),
+                    8,
+                    null_mut(),
+                    0,
+                );
+                assert!(n >= 1, "errno {}", rl_errno());
+                let mut off = 0;
+                for &l in &lens[..n as usize] {
+                    got.push(buf[off..off + l].to_vec());
+                    off += l;
+                }
+            }
+            assert_eq!(got, msgs.iter().map(|m| m.to_vec()).collect::<Vec<_>>());
+
+            // Too large for the whole buffer: EMSGSIZE, needed, not lost.
+            assert_eq!(
+                rl_send_repeat(t.client, [7u8; 40].as_ptr().cast(), 40, 2, 0),
+                2
+            );
+            let rc = rl_recv_batch(
+                t.server,
+                buf.as_mut_ptr().cast(),
+                39,
+                lens.as_mut_ptr(),
+                8,
+                &mut needed,
+                0,
+            );
+            assert_eq!((rc, rl_errno(), needed), (-1, libc::EMSGSIZE, 40));
+            // Fits once; the second does not fit the rest (64 - 40) and stays queued.
+            let n = rl_recv_batch(
+                t.server,
+                buf.as_mut_ptr().cast(),
+                64,
+                lens.as_mut_ptr(),
+                8,
+                &mut needed,
+                0,
+            );
+            assert_eq!((n, lens[0]), (1, 40));
+            assert!(buf[..40].iter().all(|&b| b == 7));
+            let n = rl_recv_batch(
+                t.server,
+                buf.as_mut_ptr().cast(),
+                40,
+                lens.as_mut_ptr(),
+                1,
+                null_mut(),
+                0,
+            );
+            assert_eq!((n, lens[0]), (1, 40));
+
+            // Multipart: parts per message.
+            for parts in [&[&b"x"[..], b"yy", b"zzz"][..], &[b"one"], &[b"p", b""]] {
+                for (i, p) in parts.iter().enumerate() {
+                    let more = if i + 1 < parts.len() { RL_SNDMORE } else { 0 };
+                    assert_eq!(
+                        rl_send(t.client, p.as_ptr().cast(), p.len(), more),
+                        p.len() as c_int
+                    );
+                }
+            }
+            let mut counts = [0usize; 8];
+            let mut all_lens = Vec::new();
+            let mut all_counts = Vec::new();
+            let mut bytes = Vec::new();
+            while all_counts.len() < 3 {
+                let n = rl_recv_batch_parts(
+                    t.server,
+                    buf.as_mut_ptr().cast(),
+                    64,
+                    lens.as_mut_ptr(),
+                    counts.as_mut_ptr(),
+                    8,
+                    null_mut(),
+                    0,
+                );
+                assert!(n >= 1);
+                let frames: usize = counts[..n as usize].iter().sum();
+                all_counts.extend_from_slice(&counts[..n as usize]);
+                all_lens.extend_from_slice(&lens[..frames]);
+                bytes.extend_from_slice(&buf[..lens[..frames].iter().sum::<usize>()]);
+            }
+            assert_eq!(all_counts, [3, 1, 2]);
+            assert_eq!(all_lens, [1, 2, 3, 3, 1, 0]);
+            assert_eq!(bytes, b"xyyzzzonep");
+            assert_eq!(
+                rl_drain_parts(
+                    t.server,
+                    buf.as_mut_ptr().cast(),
+                    64,
+                    lens.as_mut_ptr(),
+                    counts.as_mut_ptr(),
+                    8,
+                    null_mut()
+                ),
+                0
+            );
+            // Batch send rejects SNDMORE; empty batch is 0.
+            assert_eq!(rl_send_batch(t.client, iov.as_ptr(), 3, RL_SNDMORE), -1);
+            assert_eq!(rl_errno(), libc::EINVAL);
+            assert_eq!(rl_send_batch(t.client, null(), 0, 0), 0);
+            assert_eq!(rl_send_batch(t.client, null(), 1, 0), -1);
+            assert_eq!(rl_errno(), libc::EFAULT);
+        }
+    }
+}
+
+#[test]
+fn router_batches() {
+    let t = Setup::new(1, RL_ROUTER, RL_DEALER, Some(b"client-1"));
+    let mut buf = [0u8; 256];
+    let mut lens = [0usize; 16];
+    let mut ids = vec![0u8; 16 * 255];
+    let mut id_lens = [0usize; 16];
+    // SAFETY: live handles, buffers of the sizes passed.
+    unsafe {
+        assert_eq!(
+            rl_send_repeat(t.client, b"ping".as_ptr().cast(), 4, 5, 0),
+            5
+        );
+        assert_eq!(rl_send_routed(t.client, null(), null(), 0, 0), 0);
+        let mut got = 0;
+        while got < 5 {
+            let n = rl_recv_batch_routed(
+                t.server,
+                buf.as_mut_ptr().cast(),
+                256,
+                lens.as_mut_ptr(),
+                ids.as_mut_ptr().cast(),
+                ids.len(),
+                id_lens.as_mut_ptr(),
+                16,
+                null_mut(),
+                0,
+            );
+            assert!(n >= 1, "errno {}", rl_errno());
+            let (mut off, mut idoff) = (0, 0);
+            for j in 0..n as usize {
+                assert_eq!(&ids[idoff..idoff + id_lens[j]], b"client-1");
+                assert_eq!(&buf[off..off + lens[j]], b"ping");
+                off += lens[j];
+                idoff += id_lens[j];
+            }
+            got += n;
+        }
+        assert_eq!(got, 5);
+        assert_eq!(
+            rl_drain_routed(
+                t.server,
+                buf.as_mut_ptr().cast(),
+                256,
+                lens.as_mut_ptr(),
+                ids.as_mut_ptr().cast(),
+                ids.len(),
+                id_lens.as_mut_ptr(),
+                16,
+                null_mut()
+            ),
+            0
+        );
+        // ids buffer too small for one id.
+        let rc = rl_recv_batch_routed(
+            t.server,
+            buf.as_mut_ptr().cast(),
+            256,
+            lens.as_mut_ptr(),
+            ids.as_mut_ptr().cast(),
+            254,
+            id_lens.as_mut_ptr(),
+            16,
+            null_mut(),
+            0,
+        );
+        assert_eq!((rc, rl_errno()), (-1, libc::EINVAL));
+        // Routed form on a DEALER.
+        let rc = rl_recv_batch_routed(
+            t.client,
+            buf.as_mut_ptr().cast(),
+            256,
+            lens.as_mut_ptr(),
+            ids.as_mut_ptr().cast(),
+            ids.len(),
+            id_lens.as_mut_ptr(),
+            16,
+            null_mut(),
+            0,
+        );
+        assert_eq!((rc, rl_errno()), (-1, libc::ENOTSUP));
+        // Batch send on ROUTER is not supported: routed pairs instead.
+        assert_eq!(rl_send_repeat(t.server, b"x".as_ptr().cast(), 1, 1, 0), -1);
+        assert_eq!(rl_errno(), libc::ENOTSUP);
+        let id = rl_iovec_t {
+            data: b"client-1".as_ptr().cast(),
+            len: 8,
+        };
+        let pl: Vec<rl_iovec_t> = [&b"r0"[..], b"r1", b"r2"]
+            .iter()
+            .map(|p| rl_iovec_t {
+                data: p.as_ptr().cast(),
+                len: 2,
+            })
+            .collect();
+        let idv = [id; 3];
+        assert_eq!(rl_send_routed(t.server, idv.as_ptr(), pl.as_ptr(), 3, 0), 3);
+        // The DEALER gets plain payloads.
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            let n = rl_recv_batch(
+                t.client,
+                buf.as_mut_ptr().cast(),
+                256,
+                lens.as_mut_ptr(),
+                16,
+                null_mut(),
+                0,
+            );
+            assert!(n >= 1);
+            let mut off = 0;
+            for &l in &lens[..n as usize] {
+                got.push(buf[off..off + l].to_vec());
+                off += l;
+            }
+        }
+        assert_eq!(got, [b"r0", b"r1", b"r2"]);
+        // Mandatory: an unknown id fails first → -1 EHOSTUNREACH.
+        assert_eq!(set_int(t.server, RL_ROUTER_MANDATORY, 1), 0);
+        let bad = [rl_iovec_t {
+            data: b"nobody".as_ptr().cast(),
+            len: 6,
+        }];
+        assert_eq!(
+            rl_send_routed(t.server, bad.as_ptr(), pl.as_ptr(), 1, 0),
+            -1
+        );
+        assert_eq!(rl_errno(), libc::EHOSTUNREACH);
+        // Mixed: the second fails → 1.
+        let mixed = [id, bad[0]];
+        assert_eq!(
+            rl_send_routed(t.server, mixed.as_ptr(), pl.as_ptr(), 2, 0),
+            1
+        );
+        // Plain recv_batch on the ROUTER: id frame first, then payload.
+        assert_eq!(rl_send(t.client, b"solo".as_ptr().cast(), 4, 0), 4);
+        let n = rl_recv_batch(
+            t.server,
+            buf.as_mut_ptr().cast(),
+            256,
+            lens.as_mut_ptr(),
+            16,
+            null_mut(),
+            0,
+        );
+        assert_eq!((n, lens[0], lens[1]), (2, 8, 4));
+        assert_eq!(&buf[..12], b"client-1solo");
+        let n = rl_recv_batch(
+            t.client,
+            buf.as_mut_ptr().cast(),
+            256,
+            lens.as_mut_ptr(),
+            16,
+            null_mut(),
+            0,
+        );
+        assert_eq!((n, &buf[..2]), (1, &b"r0"[..]));
+    }
+}

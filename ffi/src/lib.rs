@@ -1,0 +1,215 @@
+//! The C ABI of ringlink: `libringlink.so` / `libringlink.a` with the header
+//! `include/ringlink.h` (generated from these sources by cbindgen, see `cbindgen.toml`).
+//!
+//! Two layers:
+//! * the classic API, shaped like libzmq's (`rl_ctx_new` ~ `zmq_ctx_new`, `rl_send` ~
+//!   `zmq_send`, `rl_msg_t` ~ `zmq_msg_t`, the same option ids and error numbers), so porting
+//!   a libzmq program is a rename;
+//! * drain-style batch calls (`batch.rs`): many messages per call and one engine hand-off,
+//!   received messages packed into one caller buffer with their lengths.
+//!
+//! Every exported function runs its body through [`boundary`]: a panic never unwinds into C,
+//! it becomes `-1` / `NULL` with the error number [`RL_EINTERNAL`]. Handles are checked: NULL
+//! gives `EFAULT`, a closed (or wrong kind of) socket handle `ENOTSOCK`.
+//!
+//! Module map: `ctx.rs` (contexts), `socket.rs` (sockets, options, send/recv), `msg.rs`
+//! (`rl_msg_t`), `batch.rs` (batch calls).
+
+#![allow(non_camel_case_types)] // C names: rl_ctx_t, rl_msg_t, ...
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_int};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+// cbindgen follows these from lib.rs, in this order (which fixes the header's order).
+#[cfg(test)]
+mod api_tests;
+mod batch;
+mod ctx;
+mod msg;
+mod socket;
+
+pub use batch::*;
+pub use ctx::*;
+pub use msg::*;
+pub use socket::*;
+
+// ----- version -----------------------------------------------------------------------------
+
+/// Major version of the library this header belongs to.
+pub const RL_VERSION_MAJOR: c_int = 0;
+/// Minor version of the library this header belongs to.
+pub const RL_VERSION_MINOR: c_int = 1;
+/// Patch version of the library this header belongs to.
+pub const RL_VERSION_PATCH: c_int = 0;
+
+// ----- error numbers -----------------------------------------------------------------------
+
+/// Base of the error numbers libzmq defines itself (`ZMQ_HAUSNUMERO`).
+pub const RL_HAUSNUMERO: c_int = 156384712;
+/// The socket is in the wrong state for this operation (libzmq `EFSM`), e.g. a batch receive
+/// while a multipart message is half read with `rl_recv`.
+pub const RL_EFSM: c_int = 156384763;
+/// The protocol does not fit the socket type (libzmq `ENOCOMPATPROTO`).
+pub const RL_ENOCOMPATPROTO: c_int = 156384764;
+/// The context was shut down or terminated (libzmq `ETERM`).
+pub const RL_ETERM: c_int = 156384765;
+/// An internal error: ringlink caught a panic at the C boundary (a bug; please report it).
+/// The socket involved should be closed.
+pub const RL_EINTERNAL: c_int = 156384812;
+
+// ----- flags -------------------------------------------------------------------------------
+
+/// Flag: do not block; fail with `EAGAIN` instead (libzmq `ZMQ_DONTWAIT`).
+pub const RL_DONTWAIT: c_int = 1;
+/// Flag: more frames of this message follow (libzmq `ZMQ_SNDMORE`).
+pub const RL_SNDMORE: c_int = 2;
+
+thread_local! {
+    static LAST_ERRNO: Cell<c_int> = const { Cell::new(0) };
+}
+
+/// Record `e` as this thread's error number (for `rl_errno` and in `errno`).
+pub(crate) fn set_errno(e: c_int) {
+    LAST_ERRNO.with(|c| c.set(e));
+    // SAFETY: `__errno_location` returns a valid pointer to this thread's errno.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// Result of a call body: the value to return, or an error number.
+pub(crate) type Res<T> = Result<T, c_int>;
+
+/// The error number of an engine error.
+pub(crate) fn eno(e: engine::Error) -> c_int {
+    e.errno()
+}
+
+/// Run a call body: errors become `fail` + errno, panics `fail` + `RL_EINTERNAL`. Nothing
+/// unwinds past this point.
+pub(crate) fn boundary_or<T>(fail: T, f: impl FnOnce() -> Res<T>) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            set_errno(e);
+            fail
+        }
+        Err(_) => {
+            set_errno(RL_EINTERNAL);
+            fail
+        }
+    }
+}
+
+/// [`boundary_or`] for calls returning an int (`-1` on error).
+pub(crate) fn boundary(f: impl FnOnce() -> Res<c_int>) -> c_int {
+    boundary_or(-1, f)
+}
+
+/// [`boundary_or`] for calls returning a pointer (`NULL` on error).
+pub(crate) fn boundary_ptr<T>(f: impl FnOnce() -> Res<*mut T>) -> *mut T {
+    boundary_or(std::ptr::null_mut(), f)
+}
+
+/// Clamp a size to the `int` return value.
+pub(crate) fn to_int(n: usize) -> c_int {
+    n.min(c_int::MAX as usize) as c_int
+}
+
+/// The error number of the last failed call on this thread (libzmq `zmq_errno`).
+///
+/// Thread-safe (per-thread value). The same value is also stored in `errno`.
+#[no_mangle]
+pub extern "C" fn rl_errno() -> c_int {
+    LAST_ERRNO.with(|c| c.get())
+}
+
+/// A static description of error number `errnum` (libzmq `zmq_strerror`): ringlink's own
+/// numbers (`RL_ETERM`, `RL_EFSM`, ...) and every operating-system error number.
+///
+/// Thread-safe. The string is never freed and must not be modified.
+#[no_mangle]
+pub extern "C" fn rl_strerror(errnum: c_int) -> *const c_char {
+    let p: *mut c_char = boundary_ptr(|| Ok(strerror_static(errnum).as_ptr() as *mut c_char));
+    p
+}
+
+fn strerror_static(errnum: c_int) -> &'static std::ffi::CStr {
+    use std::collections::HashMap;
+    use std::ffi::CString;
+    use std::sync::Mutex;
+    static CACHE: Mutex<Option<HashMap<c_int, &'static std::ffi::CStr>>> = Mutex::new(None);
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let map = guard.get_or_insert_with(HashMap::new);
+    if let Some(s) = map.get(&errnum) {
+        return s;
+    }
+    let text = match errnum {
+        RL_EFSM => "Operation cannot be accomplished in current state".to_string(),
+        RL_ENOCOMPATPROTO => "The protocol is not compatible with the socket type".to_string(),
+        RL_ETERM => "Context was terminated".to_string(),
+        RL_EINTERNAL => "Internal error in ringlink (a panic was caught)".to_string(),
+        n => {
+            let s = std::io::Error::from_raw_os_error(n).to_string();
+            // Drop std's " (os error N)" suffix: libzmq returns strerror()'s text.
+            match s.rfind(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    };
+    let leaked: &'static std::ffi::CStr =
+        Box::leak(CString::new(text).unwrap_or_default().into_boxed_c_str());
+    map.insert(errnum, leaked);
+    leaked
+}
+
+/// The library's version (libzmq `zmq_version`); any pointer may be NULL.
+///
+/// # Safety
+/// Non-NULL pointers must be valid for writing one `int`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn rl_version(major: *mut c_int, minor: *mut c_int, patch: *mut c_int) {
+    for (p, v) in [
+        (major, RL_VERSION_MAJOR),
+        (minor, RL_VERSION_MINOR),
+        (patch, RL_VERSION_PATCH),
+    ] {
+        if !p.is_null() {
+            // SAFETY: the caller passes NULL or a pointer valid for writing an int.
+            unsafe { p.write(v) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_constants_match_the_package() {
+        assert_eq!(
+            format!("{RL_VERSION_MAJOR}.{RL_VERSION_MINOR}.{RL_VERSION_PATCH}"),
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+
+    #[test]
+    fn error_constants_match_the_engine() {
+        use engine::error::{EFSM, ENOCOMPATPROTO, ETERM, HAUSNUMERO};
+        assert_eq!(RL_HAUSNUMERO, HAUSNUMERO);
+        assert_eq!(RL_EFSM, EFSM);
+        assert_eq!(RL_ENOCOMPATPROTO, ENOCOMPATPROTO);
+        assert_eq!(RL_ETERM, ETERM);
+        assert_eq!(RL_EINTERNAL, HAUSNUMERO + 100);
+        assert_eq!(RL_DONTWAIT, engine::DONTWAIT);
+        assert_eq!(RL_SNDMORE, engine::SNDMORE);
+    }
+
+    #[test]
+    fn panics_do_not_cross_the_boundary() {
+        let r = boundary(|| panic!("boom"));
+        assert_eq!((r, rl_errno()), (-1, RL_EINTERNAL));
+        let p: *mut u8 = boundary_ptr(|| panic!("boom"));
+        assert!(p.is_null());
+    }
+}
