@@ -275,8 +275,8 @@ int rl_send_repeat(rl_socket_t *s, const void *data, size_t len, size_t count, i
 // -1 with errno (as `rl_send`) if the first one fails, `EINVAL` (`count` > INT_MAX or
 // `RL_SNDMORE` in flags), `EFAULT`.
 //
-// Note: this is one engine call per frame for now (the engine has no routed batch send
-// yet), so it saves the per-call overhead of the C boundary but not the engine hand-offs.
+// On ROUTER the whole batch is one engine hand-off per peer (`Socket::send_routed_batch`);
+// on other socket types it is one engine call per frame.
 //
 // # Safety
 // `s` is NULL or a live socket handle; `ids` and `payloads` valid for reading `count`

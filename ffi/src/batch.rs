@@ -145,8 +145,8 @@ pub unsafe extern "C" fn rl_send_repeat(
 /// -1 with errno (as `rl_send`) if the first one fails, `EINVAL` (`count` > INT_MAX or
 /// `RL_SNDMORE` in flags), `EFAULT`.
 ///
-/// Note: this is one engine call per frame for now (the engine has no routed batch send
-/// yet), so it saves the per-call overhead of the C boundary but not the engine hand-offs.
+/// On ROUTER the whole batch is one engine hand-off per peer (`Socket::send_routed_batch`);
+/// on other socket types it is one engine call per frame.
 ///
 /// # Safety
 /// `s` is NULL or a live socket handle; `ids` and `payloads` valid for reading `count`
@@ -171,6 +171,15 @@ pub unsafe extern "C" fn rl_send_routed(
         // SAFETY: forwarded caller contract.
         let payloads = unsafe { iovecs(payloads, count) }?;
         let f = flags & RL_DONTWAIT;
+        if sock.socket_type() == SocketType::Router {
+            // One engine hand-off per peer for the whole batch.
+            let pairs: Vec<(&[u8], &[u8])> = ids
+                .iter()
+                .zip(payloads)
+                .map(|(id, p)| (id.as_ref(), p.as_ref()))
+                .collect();
+            return Ok(sock.send_routed_batch(&pairs, f).map_err(eno)? as c_int);
+        }
         for (i, (id, p)) in ids.iter().zip(payloads).enumerate() {
             let r = sock
                 .send(id.as_ref(), f | RL_SNDMORE)

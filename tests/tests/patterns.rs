@@ -1172,3 +1172,74 @@ both_backends!(ipv6_loopback, |backend| {
     send1(&mut server, b"back", "reply");
     assert_eq!(recv1(&mut client, "reply"), b"back");
 });
+
+both_backends!(router_send_routed_batch, |backend| {
+    let ctx = ctx(backend);
+    let mut router = socket(&ctx, SocketType::Router);
+    let ep = bind_tcp(&mut router);
+    let mut a = dealer_with_id(&ctx, &ep, b"A");
+    let mut b = dealer_with_id(&ctx, &ep, b"B");
+    // Both dealers must be known to the router before routing to them: say hello first.
+    a.send(b"hi", 0).expect("a hi");
+    b.send(b"hi", 0).expect("b hi");
+    for _ in 0..2 {
+        recv_parts(&mut router, "hello");
+    }
+    // Fewer messages per peer than SNDHWM: without ROUTER_MANDATORY a full peer would drop.
+    const N: u32 = 900;
+    let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for i in 0..N {
+        let to = if i % 3 == 0 {
+            b"A".to_vec()
+        } else {
+            b"B".to_vec()
+        };
+        batch.push((to, i.to_le_bytes().to_vec()));
+        if i == N / 2 {
+            // Unroutable without ROUTER_MANDATORY: dropped, counted.
+            batch.push((b"nobody".to_vec(), b"lost".to_vec()));
+        }
+    }
+    let mut off = 0;
+    while off < batch.len() {
+        off += router
+            .send_routed_batch(&batch[off..], 0)
+            .expect("send_routed_batch");
+    }
+    for (who, sock) in [(&b"A"[..], &mut a), (&b"B"[..], &mut b)] {
+        let want: Vec<u32> = (0..N).filter(|i| (i % 3 == 0) == (who == b"A")).collect();
+        for &i in &want {
+            assert_eq!(recv_parts(sock, "routed"), vec![i.to_le_bytes().to_vec()]);
+        }
+    }
+    // With ROUTER_MANDATORY a full peer blocks instead of dropping: 5000 messages to a
+    // reader that keeps up all arrive in order.
+    set_opt(&mut router, SocketOption::RouterMandatory(true));
+    let reader = thread::spawn(move || {
+        for i in 0..5000u32 {
+            assert_eq!(
+                recv_parts(&mut b, "mandatory"),
+                vec![i.to_le_bytes().to_vec()]
+            );
+        }
+    });
+    let many: Vec<(&[u8], [u8; 4])> = (0..5000u32).map(|i| (&b"B"[..], i.to_le_bytes())).collect();
+    let mut off = 0;
+    while off < many.len() {
+        off += router
+            .send_routed_batch(&many[off..], 0)
+            .expect("blocking batch");
+    }
+    reader.join().expect("reader");
+    // An unknown first id is an error, and a batch stops at an unroutable message.
+    let err = router.send_routed_batch(&[(&b"nobody"[..], &b"x"[..])], 0);
+    assert!(
+        matches!(err, Err(Error::HostUnreachable)),
+        "expected HostUnreachable, got {err:?}"
+    );
+    let n = router
+        .send_routed_batch(&[(&b"A"[..], &b"y"[..]), (&b"nobody"[..], &b"z"[..])], 0)
+        .expect("partial batch");
+    assert_eq!(n, 1, "the batch stops at the unroutable message");
+    assert_eq!(recv_parts(&mut a, "after mandatory"), vec![b"y".to_vec()]);
+});

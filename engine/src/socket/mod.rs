@@ -1004,6 +1004,98 @@ impl Socket {
         result
     }
 
+    /// ROUTER: send each `(routing id, payload)` as a one-frame message to that peer, with
+    /// one hand-off per peer for the whole batch. Routing follows `send`: an unknown id or a
+    /// full peer drops the message (still counted) unless ROUTER_MANDATORY, where an unknown
+    /// id ends the batch with `HostUnreachable` and a full peer blocks (or ends it with
+    /// `Again` under DONTWAIT/SNDTIMEO). Returns how many were handled; an error is returned
+    /// only if it hits the first message.
+    pub fn send_routed_batch<R: AsRef<[u8]>, P: AsRef<[u8]>>(
+        &mut self,
+        msgs: &[(R, P)],
+        flags: i32,
+    ) -> Result<usize> {
+        self.check_term()?;
+        if self.ty != SocketType::Router {
+            return Err(Error::NotSupported);
+        }
+        if self.cur_out.is_some() || self.dropping {
+            return Err(Error::State);
+        }
+        let nowait = flags & DONTWAIT != 0 || self.opts.sndtimeo == Some(Duration::ZERO);
+        let mut deadline = self.deadline(self.opts.sndtimeo);
+        let mandatory = self.opts.router_mandatory;
+        let mut touched = std::mem::take(&mut self.touched);
+        let mut hdr = [0u8; frame::MAX_HEADER];
+        let mut done = 0;
+        let result = 'batch: loop {
+            let Some((rid, payload)) = msgs.get(done) else {
+                break Ok(done);
+            };
+            self.process_inbox();
+            let slot = self
+                .by_rid
+                .get(rid.as_ref())
+                .copied()
+                .filter(|&s| !self.peers[s].out.reader_gone());
+            let Some(s) = slot else {
+                if mandatory {
+                    break if done > 0 {
+                        Ok(done)
+                    } else {
+                        Err(Error::HostUnreachable)
+                    };
+                }
+                done += 1;
+                continue;
+            };
+            while self.peers[s].out.is_full() {
+                if !mandatory {
+                    done += 1;
+                    continue 'batch;
+                }
+                // Let the reactor drain what we queued, then wait for room.
+                self.finish_batch(&mut touched);
+                if nowait {
+                    break 'batch if done > 0 {
+                        Ok(done)
+                    } else {
+                        Err(Error::Again)
+                    };
+                }
+                if self.peers[s].out.wait_for_space() {
+                    if let Err(e) = self.wait(deadline.get()) {
+                        break 'batch if done > 0 { Ok(done) } else { Err(e) };
+                    }
+                    self.process_inbox();
+                    if !self.peers.contains(s) || self.peers[s].out.reader_gone() {
+                        continue 'batch;
+                    }
+                }
+            }
+            let data = payload.as_ref();
+            let hl = frame::encode_header(&mut hdr, false, false, data.len() as u64);
+            let p = &mut self.peers[s];
+            p.out.write_frame(&hdr[..hl], data);
+            p.out.commit_quiet(1);
+            if p.batch == 0 {
+                touched.push(s);
+            }
+            p.batch += 1;
+            done += 1;
+            if self.inline && done % 256 == 0 {
+                self.finish_batch(&mut touched);
+                self.flush();
+            }
+        };
+        self.finish_batch(&mut touched);
+        self.touched = touched;
+        if self.inline {
+            self.flush();
+        }
+        result
+    }
+
     fn finish_batch(&mut self, touched: &mut Vec<usize>) {
         for s in touched.drain(..) {
             if let Some(p) = self.peers.get_mut(s) {
