@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::{Serialize, Serializer};
 
 use crate::cli::Opts;
-use crate::impls::{Impl, Test};
+use crate::impls::{Impl, Pattern, Test, Transport};
 use crate::peer::MIN_THR_SIZE;
 use crate::report;
 use crate::runner::{self, Metrics, RunSpec};
@@ -15,18 +15,22 @@ use crate::stats::fmt_num;
 const USAGE: &str = "\
 usage: ringlink-bench compare [options]
 
-Runs PAIR throughput and ping-pong latency over tcp://127.0.0.1 for ringlink (io_uring and
-epoll; reactor thread or inline context; per-message or batch API; spin) and libzmq, each
-run in two fresh processes, implementations interleaved in every repetition. Prints a
-Markdown summary on stdout and writes results.json, results.md and results.txt (RESULT
-lines) under the results directory.
+Runs throughput and ping-pong latency for ringlink (io_uring and epoll; reactor thread or
+inline context; per-message or batch API; spin) and libzmq, each run in two fresh
+processes, implementations interleaved in every repetition. Prints a Markdown summary on
+stdout and writes results.json, results.md and results.txt (RESULT lines) under the
+results directory. Every combination of test x pattern x transport x size is one table.
 
 options:
   --reps N          repetitions per implementation            [7]
   --tests LIST      thr,lat                                   [thr,lat]
+  --patterns LIST   PAIR,DEALER_DEALER,DEALER_ROUTER,ROUTER_ROUTER   [PAIR]
+                    (lat: PAIR and DEALER_ROUTER only; others are skipped)
+  --transports LIST tcp,ipc                                   [tcp]
+  --sizes LIST      message sizes in bytes (thr needs >= 9)   [64]  (--size: one size)
   --impls LIST      comma-separated implementation names      [the default sets below]
-  --size BYTES      message size (thr needs >= 9)             [64]
-  --count N         measured messages per throughput run      [200000]
+  --count N         measured messages per throughput run      [200000 for <= 1 KiB,
+                                                               20000 above]
   --roundtrips N    timed round trips per latency run         [20000]
   --warmup N        warm-up messages / round trips            [1000]
   --hwm N           SNDHWM and RCVHWM of every socket         [1000]
@@ -57,9 +61,12 @@ fn usage() -> String {
 pub struct Config {
     pub reps: usize,
     pub tests: Vec<Test>,
+    pub patterns: Vec<Pattern>,
+    pub transports: Vec<Transport>,
+    pub sizes: Vec<usize>,
     pub impls: Option<Vec<Impl>>,
-    pub size: usize,
-    pub count: u64,
+    /// `None`: scaled by size ([`default_count`]).
+    pub count: Option<u64>,
     pub roundtrips: u64,
     pub warmup: u64,
     pub hwm: i32,
@@ -83,12 +90,13 @@ impl Config {
             print!("{}", usage());
             return Ok(None);
         }
-        let tests = o
-            .string("tests")
-            .unwrap_or_else(|| "thr,lat".to_string())
-            .split(',')
-            .map(|t| Test::parse(t.trim()).ok_or_else(|| format!("unknown test `{t}`")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let tests = list(o.string("tests"), "thr,lat", "test", Test::parse)?;
+        let patterns = list(o.string("patterns"), "PAIR", "pattern", Pattern::parse)?;
+        let transports = list(o.string("transports"), "tcp", "transport", Transport::parse)?;
+        let sizes = match (o.string("sizes"), o.string("size")) {
+            (Some(_), Some(_)) => return Err("give --sizes or --size, not both".into()),
+            (sizes, size) => list(sizes.or(size), "64", "size", |s| s.parse().ok())?,
+        };
         let impls = o
             .string("impls")
             .map(|list| {
@@ -102,9 +110,15 @@ impl Config {
         let c = Config {
             reps: o.get("reps", 7)?,
             tests,
+            patterns,
+            transports,
+            sizes,
             impls,
-            size: o.get("size", 64)?,
-            count: o.get("count", 200_000)?,
+            count: o
+                .string("count")
+                .map(|c| c.parse())
+                .transpose()
+                .map_err(|_| "--count: not a number".to_string())?,
             roundtrips: o.get("roundtrips", 20_000)?,
             warmup: o.get("warmup", 1000)?,
             hwm: o.get("hwm", 1000)?,
@@ -117,13 +131,44 @@ impl Config {
         if c.timeout.is_zero() {
             return Err("--timeout-s must be >= 1".into());
         }
-        if c.reps == 0 || c.count < 2 || c.roundtrips == 0 || c.batch == 0 || c.size == 0 {
-            return Err("--reps, --roundtrips, --batch, --size must be >= 1, --count >= 2".into());
+        if c.reps == 0
+            || c.count.is_some_and(|n| n < 2)
+            || c.roundtrips == 0
+            || c.batch == 0
+            || c.sizes.contains(&0)
+        {
+            return Err("--reps, --roundtrips, --batch, sizes must be >= 1, --count >= 2".into());
         }
-        if c.tests.contains(&Test::Thr) && c.size < MIN_THR_SIZE {
-            return Err(format!("throughput needs --size >= {MIN_THR_SIZE}"));
+        if c.tests.contains(&Test::Thr) && c.sizes.iter().any(|&s| s < MIN_THR_SIZE) {
+            return Err(format!("throughput needs sizes >= {MIN_THR_SIZE}"));
         }
         Ok(Some(c))
+    }
+
+    /// Every (test, pattern, transport, size) combination to run, in run order: all
+    /// throughput cases, then all latency cases, each test in pattern, transport, size order.
+    pub fn cases(&self) -> Vec<Case> {
+        let mut v = Vec::new();
+        for &test in &self.tests {
+            for &pattern in self.patterns.iter().filter(|p| p.supports(test)) {
+                for &transport in &self.transports {
+                    for &size in &self.sizes {
+                        let count = match test {
+                            Test::Thr => self.count.unwrap_or_else(|| default_count(size)),
+                            Test::Lat => self.roundtrips,
+                        };
+                        v.push(Case {
+                            test,
+                            pattern,
+                            transport,
+                            size,
+                            count,
+                        });
+                    }
+                }
+            }
+        }
+        v
     }
 
     /// The implementations run for `test`, in interleaving order.
@@ -138,14 +183,13 @@ impl Config {
             .collect()
     }
 
-    fn spec(&self, test: Test, imp: Impl) -> RunSpec {
+    fn spec(&self, case: &Case, imp: Impl) -> RunSpec {
         RunSpec {
             imp,
-            size: self.size,
-            count: match test {
-                Test::Thr => self.count,
-                Test::Lat => self.roundtrips,
-            },
+            pattern: case.pattern,
+            transport: case.transport,
+            size: case.size,
+            count: case.count,
             warmup: self.warmup,
             hwm: self.hwm,
             batch: self.batch,
@@ -155,11 +199,66 @@ impl Config {
     }
 }
 
+/// Messages per throughput run at `size` bytes when `--count` is not given (as
+/// `zmq_bench`'s baselines: 200k up to 1 KiB, 20k above).
+pub fn default_count(size: usize) -> u64 {
+    if size <= 1024 {
+        200_000
+    } else {
+        20_000
+    }
+}
+
+/// Parses a comma-separated list (or `default`) with `parse`; `what` names it in errors.
+fn list<T>(
+    given: Option<String>,
+    default: &str,
+    what: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, String> {
+    let text = given.unwrap_or_else(|| default.to_string());
+    let v = text
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| parse(t).ok_or_else(|| format!("unknown {what} `{t}`")))
+        .collect::<Result<Vec<T>, String>>()?;
+    if v.is_empty() {
+        return Err(format!("empty {what} list"));
+    }
+    Ok(v)
+}
+
+/// One table of the report: a test of one pattern over one transport at one size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Case {
+    pub test: Test,
+    pub pattern: Pattern,
+    pub transport: Transport,
+    pub size: usize,
+    /// Measured messages (thr) or timed round trips (lat).
+    pub count: u64,
+}
+
+impl Case {
+    /// Short label for progress lines.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {} {} {} B",
+            self.test.name(),
+            self.pattern.name(),
+            self.transport.name(),
+            self.size
+        )
+    }
+}
+
 /// The outcome of one run. Serialized (in `results.json`) without the outcome, which the
 /// report adds as `ok` plus `metrics` or `error`.
 #[derive(Serialize)]
 pub struct Record {
-    pub test: Test,
+    #[serde(flatten)]
+    pub case: Case,
     #[serde(rename = "impl")]
     pub imp: Impl,
     /// 0-based repetition index; runs with the same index ran back to back. 1-based in JSON.
@@ -185,10 +284,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Some(dir) => dir.clone(),
         None => default_results_root().join(&started),
     };
-    let plan: Vec<(Test, Vec<Impl>)> = cfg
-        .tests
-        .iter()
-        .map(|&t| (t, cfg.impls_for(t)))
+    if cfg.tests.contains(&Test::Lat) {
+        for p in cfg.patterns.iter().filter(|p| !p.supports(Test::Lat)) {
+            eprintln!(
+                "note: no latency test for {} (latency is measured for PAIR and DEALER_ROUTER)",
+                p.name()
+            );
+        }
+    }
+    let plan: Vec<(Case, Vec<Impl>)> = cfg
+        .cases()
+        .into_iter()
+        .map(|c| (c, cfg.impls_for(c.test)))
         .filter(|(_, impls)| !impls.is_empty())
         .collect();
     if plan.is_empty() {
@@ -196,26 +303,27 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let total: usize = plan.iter().map(|(_, impls)| impls.len() * cfg.reps).sum();
     eprintln!(
-        "ringlink-bench compare: {total} runs ({} reps), PAIR {} B, HWM {} (SNDHWM = RCVHWM, both sockets), two processes per run, watchdog {} s",
+        "ringlink-bench compare: {total} runs in {} tables ({} reps), HWM {} (SNDHWM = RCVHWM, every socket), two processes per run, watchdog {} s",
+        plan.len(),
         cfg.reps,
-        cfg.size,
         cfg.hwm,
         cfg.timeout.as_secs()
     );
 
     let session = Instant::now();
     let mut records = Vec::new();
-    for (test, impls) in &plan {
+    let labelled = plan.len() > cfg.tests.len();
+    for (case, impls) in &plan {
         for rep in 0..cfg.reps {
             for &imp in impls {
-                let spec = cfg.spec(*test, imp);
+                let spec = cfg.spec(case, imp);
                 let t = Instant::now();
-                let outcome = match test {
+                let outcome = match case.test {
                     Test::Thr => runner::throughput(&spec),
                     Test::Lat => runner::latency(&spec),
                 };
                 let r = Record {
-                    test: *test,
+                    case: *case,
                     imp,
                     rep,
                     secs: t.elapsed().as_secs_f64(),
@@ -223,7 +331,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 };
                 eprintln!(
                     "{} [{}/{total}, {:.0} s]",
-                    progress(&r, cfg.reps),
+                    progress(&r, cfg.reps, labelled),
                     records.len() + 1,
                     session.elapsed().as_secs_f64()
                 );
@@ -243,25 +351,25 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     write("results.md", md.clone())?;
     write("results.json", report::json(&meta, &cfg, &plan, &records)?)?;
-    write("results.txt", report::result_lines(&meta, &cfg, &records))?;
+    write("results.txt", report::result_lines(&meta, &records))?;
     eprintln!("results written to {}", out_dir.display());
     Ok(())
 }
 
 /// `<workspace>/results` (git-ignored), found from this crate's manifest directory.
-fn default_results_root() -> PathBuf {
+pub fn default_results_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).join("results")
 }
 
-fn progress(r: &Record, reps: usize) -> String {
-    let head = format!(
-        "[{} {}/{}] {:<27}",
-        r.test.name(),
-        r.rep + 1,
-        reps,
-        r.imp.name
-    );
+/// One progress line; `labelled`: name the pattern, transport and size (several tables).
+fn progress(r: &Record, reps: usize, labelled: bool) -> String {
+    let what = if labelled {
+        r.case.label()
+    } else {
+        r.case.test.name().to_string()
+    };
+    let head = format!("[{what} {}/{}] {:<27}", r.rep + 1, reps, r.imp.name);
     match &r.outcome {
         Err(e) => format!("{head} FAILED ({:.2} s): {e}", r.secs),
         Ok(m) => {
@@ -270,22 +378,90 @@ fn progress(r: &Record, reps: usize) -> String {
                     .find(|(n, _)| *n == k)
                     .map_or("?".to_string(), |(_, v)| fmt_num(*v))
             };
-            let body = match r.test {
+            let body = match r.case.test {
                 Test::Thr => format!(
-                    "rx {} Kmsg/s  tx {}  e2e {}",
+                    "rx {} Kmsg/s  tx {}  e2e {}  CPU {} ns/msg",
                     get("rx_kmsg_s"),
                     get("tx_kmsg_s"),
-                    get("e2e_kmsg_s")
+                    get("e2e_kmsg_s"),
+                    get("cpu_ns_msg")
                 ),
                 Test::Lat => format!(
-                    "half-RTT {} µs  RTT p50 {}  p99 {}  p99.9 {}",
+                    "half-RTT {} µs  RTT p50 {}  p99 {}  p99.9 {}  CPU {} ns/msg",
                     get("mean_half_rtt_us"),
                     get("rtt_p50_us"),
                     get("rtt_p99_us"),
-                    get("rtt_p999_us")
+                    get("rtt_p999_us"),
+                    get("cpu_ns_msg")
                 ),
             };
             format!("{head} {body}  ({:.2} s)", r.secs)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Config {
+        let args: Vec<String> = s.split_whitespace().map(str::to_string).collect();
+        Config::parse(&args).expect("parses").expect("not --help")
+    }
+
+    #[test]
+    fn default_is_pair_tcp_64_thr_then_lat() {
+        let c = parse("");
+        let cases = c.cases();
+        assert_eq!(cases.len(), 2);
+        assert_eq!(
+            (
+                cases[0].test,
+                cases[0].pattern,
+                cases[0].transport,
+                cases[0].size
+            ),
+            (Test::Thr, Pattern::Pair, Transport::Tcp, 64)
+        );
+        assert_eq!(cases[0].count, 200_000);
+        assert_eq!((cases[1].test, cases[1].count), (Test::Lat, 20_000));
+    }
+
+    #[test]
+    fn cases_cover_patterns_transports_sizes_with_scaled_counts() {
+        let c = parse(
+            "--patterns pair,DEALER_DEALER,dealer_router,ROUTER_ROUTER --transports tcp,ipc --sizes 64,1024,65536",
+        );
+        let cases = c.cases();
+        // thr: 4 patterns x 2 transports x 3 sizes; lat: PAIR and DEALER_ROUTER only.
+        assert_eq!(cases.len(), 4 * 2 * 3 + 2 * 2 * 3);
+        let thr: Vec<u64> = cases
+            .iter()
+            .filter(|c| c.test == Test::Thr && c.pattern == Pattern::Pair)
+            .map(|c| c.count)
+            .collect();
+        assert_eq!(thr, [200_000, 200_000, 20_000, 200_000, 200_000, 20_000]);
+        assert!(cases
+            .iter()
+            .filter(|c| c.test == Test::Lat)
+            .all(|c| matches!(c.pattern, Pattern::Pair | Pattern::DealerRouter)));
+        // An explicit --count applies to every size.
+        let c = parse("--sizes 64,65536 --count 5000 --tests thr");
+        assert!(c.cases().iter().all(|c| c.count == 5000));
+        assert_eq!(parse("--size 1024").sizes, [1024]);
+    }
+
+    #[test]
+    fn bad_lists_are_rejected() {
+        let bad = |s: &str| {
+            let args: Vec<String> = s.split_whitespace().map(str::to_string).collect();
+            Config::parse(&args).is_err()
+        };
+        assert!(bad("--patterns PUBSUB"));
+        assert!(bad("--transports inproc"));
+        assert!(bad("--sizes 64,x"));
+        assert!(bad("--sizes 8"));
+        assert!(bad("--size 64 --sizes 64"));
+        assert!(bad("--count 1"));
     }
 }

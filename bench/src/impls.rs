@@ -235,6 +235,127 @@ impl Serialize for Test {
     }
 }
 
+/// A messaging pattern: which socket types the two ends use (bind side = receiver / echo
+/// server, connect side = sender / client), as in `zmq_bench.c`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pattern {
+    /// PAIR → PAIR.
+    Pair,
+    /// DEALER → DEALER.
+    DealerDealer,
+    /// DEALER → ROUTER: the receiver gets [routing id][payload] per message.
+    DealerRouter,
+    /// ROUTER (ROUTER_MANDATORY, sends [peer id][payload]) → ROUTER.
+    RouterRouter,
+}
+
+/// The socket type of one end of a pattern (the bench's own copy, shared by both libraries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Pair,
+    Dealer,
+    Router,
+}
+
+impl Pattern {
+    pub const ALL: [Pattern; 4] = [
+        Pattern::Pair,
+        Pattern::DealerDealer,
+        Pattern::DealerRouter,
+        Pattern::RouterRouter,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::Pair => "PAIR",
+            Pattern::DealerDealer => "DEALER_DEALER",
+            Pattern::DealerRouter => "DEALER_ROUTER",
+            Pattern::RouterRouter => "ROUTER_ROUTER",
+        }
+    }
+
+    /// Case-insensitive; `-` may stand for `_`.
+    pub fn parse(s: &str) -> Option<Pattern> {
+        let s = s.to_ascii_uppercase().replace('-', "_");
+        Pattern::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    /// Socket type of the bind side (throughput receiver, echo server).
+    pub fn bind_kind(self) -> Kind {
+        match self {
+            Pattern::Pair => Kind::Pair,
+            Pattern::DealerDealer => Kind::Dealer,
+            Pattern::DealerRouter | Pattern::RouterRouter => Kind::Router,
+        }
+    }
+
+    /// Socket type of the connect side (throughput sender, latency client).
+    pub fn connect_kind(self) -> Kind {
+        match self {
+            Pattern::Pair => Kind::Pair,
+            Pattern::DealerDealer | Pattern::DealerRouter => Kind::Dealer,
+            Pattern::RouterRouter => Kind::Router,
+        }
+    }
+
+    /// Ping-pong latency is measured for PAIR and DEALER_ROUTER only.
+    pub fn supports(self, test: Test) -> bool {
+        test == Test::Thr || matches!(self, Pattern::Pair | Pattern::DealerRouter)
+    }
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Transport of a run. Both ends are on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `tcp://127.0.0.1:*` (ephemeral port).
+    Tcp,
+    /// `ipc://@ringlink-bench-<pid>-<n>` (Linux abstract namespace: no file to clean up).
+    Ipc,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 2] = [Transport::Tcp, Transport::Ipc];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Ipc => "ipc",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Transport> {
+        Transport::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// A fresh bind endpoint for this process (`n` distinguishes several in one process).
+    pub fn bind_endpoint(self, n: usize) -> String {
+        match self {
+            Transport::Tcp => "tcp://127.0.0.1:*".to_string(),
+            Transport::Ipc => format!("ipc://@ringlink-bench-{}-{n}", std::process::id()),
+        }
+    }
+
+    /// How the report describes it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp://127.0.0.1",
+            Transport::Ipc => "ipc:// (abstract socket)",
+        }
+    }
+}
+
+impl Serialize for Transport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +465,23 @@ mod tests {
         );
         assert_eq!(p[5].0, PairKind::UringVsEpoll);
         assert_eq!(p[8].0, PairKind::SpinVsNoSpin);
+    }
+
+    #[test]
+    fn patterns_parse_and_map_to_socket_kinds() {
+        assert_eq!(Pattern::parse("dealer-router"), Some(Pattern::DealerRouter));
+        assert_eq!(Pattern::parse("ROUTER_ROUTER"), Some(Pattern::RouterRouter));
+        assert_eq!(Pattern::parse("PUBSUB"), None);
+        assert_eq!(Pattern::RouterRouter.connect_kind(), Kind::Router);
+        assert_eq!(Pattern::DealerRouter.bind_kind(), Kind::Router);
+        assert_eq!(Pattern::DealerRouter.connect_kind(), Kind::Dealer);
+        assert!(Pattern::DealerRouter.supports(Test::Lat));
+        assert!(!Pattern::DealerDealer.supports(Test::Lat));
+        assert!(Pattern::RouterRouter.supports(Test::Thr));
+        assert_eq!(Transport::parse("ipc"), Some(Transport::Ipc));
+        assert!(Transport::Ipc
+            .bind_endpoint(3)
+            .starts_with("ipc://@ringlink-bench-"));
     }
 
     #[test]

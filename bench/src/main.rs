@@ -10,6 +10,7 @@ mod net;
 mod peer;
 mod report;
 mod runner;
+mod scale;
 mod stats;
 
 use std::process::ExitCode;
@@ -20,6 +21,8 @@ usage: ringlink-bench <command> [options]
 commands:
   compare    interleaved throughput and latency comparison with libzmq
              (`ringlink-bench compare --help` for its options)
+  scale      many connections: 1,000-connection fan-in into one ROUTER and RSS per
+             idle connection with 10,000 open (`ringlink-bench scale --help`)
 ";
 
 fn main() -> ExitCode {
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
     };
     let result = match cmd {
         "compare" => compare::run(rest),
+        "scale" => scale::run(rest),
         peer::SUBCOMMAND => peer::main(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

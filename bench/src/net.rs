@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use ringlink::{Backend, Context, Socket, SocketOption, SocketType};
+use ringlink::{Backend, Context, Socket, SocketOption, SocketType, DONTWAIT, SNDMORE};
+
+use crate::impls::Kind;
 
 /// Receive timeout of the throughput receiver, as in `zmq_bench.c`: a lost message ends the
 /// run after 2 s instead of at the parent's much longer kill timeout.
@@ -25,11 +27,17 @@ pub trait BenchSocket {
     fn connect(&mut self, endpoint: &str) -> Result<(), String>;
     /// Sets the receive timeout (the throughput receiver only).
     fn set_rcvtimeo(&mut self, ms: i32) -> Result<(), String>;
-    /// Sends one message, blocking while the HWM is reached.
+    /// Sends one message, blocking while the HWM is reached. A ROUTER sender sends
+    /// [`SocketConfig::send_to`] first (SNDMORE), then `msg`.
     fn send(&mut self, msg: &[u8]) -> Result<(), String>;
-    /// Receives one message (blocking, or until the receive timeout).
+    /// Like `send`, without blocking: `Ok(false)` if the message could not be sent now
+    /// (EAGAIN, or a ROUTER_MANDATORY sender's peer is not routable yet: EHOSTUNREACH).
+    fn try_send(&mut self, msg: &[u8]) -> Result<bool, String>;
+    /// Receives one message (blocking, or until the receive timeout). A ROUTER receiver
+    /// reads the routing-id frame first and returns the payload.
     fn recv(&mut self) -> Result<&[u8], String>;
-    /// Receives one message and sends it back, each library's cheapest way.
+    /// Receives one message and sends it back (a ROUTER to the peer it came from), each
+    /// library's cheapest way.
     fn echo(&mut self) -> Result<(), String>;
 
     /// Sends every message of `msgs` (one call per message unless overridden).
@@ -62,6 +70,12 @@ pub trait BenchSocket {
 
 /// Throughput/latency settings shared by both peer roles of one run.
 pub struct SocketConfig {
+    /// Socket type of this end.
+    pub kind: Kind,
+    /// ROUTING_ID of this socket (`None`: the library's default).
+    pub routing_id: Option<Vec<u8>>,
+    /// ROUTER senders: ROUTER_MANDATORY, and the routing id every message is sent to.
+    pub send_to: Option<Vec<u8>>,
     pub hwm: i32,
     /// Message size, for sizing receive buffers.
     pub size: usize,
@@ -73,15 +87,19 @@ pub struct SocketConfig {
     pub inline: bool,
 }
 
-/// A ringlink PAIR socket and the context that drives it.
+/// A ringlink socket and the context that drives it.
 pub struct RinglinkSocket {
     sock: Socket,
     // Kept alive for the socket; never dropped in practice (peers exit without teardown).
     _ctx: Context,
     buf: Vec<u8>,
     lens: Vec<usize>,
+    /// Routing id of the last message a ROUTER received (echo replies go there).
+    id: Vec<u8>,
     batch: bool,
     inline: bool,
+    router: bool,
+    send_to: Option<Vec<u8>>,
 }
 
 fn rl_err(what: &str) -> impl Fn(ringlink::Error) -> String + '_ {
@@ -91,32 +109,59 @@ fn rl_err(what: &str) -> impl Fn(ringlink::Error) -> String + '_ {
     }
 }
 
+/// Opens a context on exactly `backend` (no silent fallback: an epoll run labelled
+/// "uring" would make the comparison meaningless). It has one reactor thread (libzmq's
+/// default of one I/O thread), or none (`io_threads(0)`, run-to-completion,
+/// `single_thread`: each peer process is one thread) if `inline`.
+pub fn ringlink_context(
+    backend: Backend,
+    inline: bool,
+    spin: Option<Duration>,
+) -> Result<Context, String> {
+    let ctx = Context::builder()
+        .backend(backend)
+        .io_threads(if inline { 0 } else { 1 })
+        .single_thread(inline)
+        .spin(spin.unwrap_or(Duration::ZERO))
+        .build()
+        .map_err(rl_err("context"))?;
+    if ctx.backend() != backend {
+        return Err(format!(
+            "asked for the {} backend, got {}",
+            backend.name(),
+            ctx.backend().name()
+        ));
+    }
+    Ok(ctx)
+}
+
 impl RinglinkSocket {
-    /// Opens a context on exactly `backend` (no silent fallback: an epoll run labelled
-    /// "uring" would make the comparison meaningless) and a PAIR socket with the given HWM.
-    /// The context has one reactor thread (libzmq's default of one I/O thread), or none
-    /// (`io_threads(0)`, run-to-completion, `single_thread`: each peer process is one
-    /// thread) if `cfg.inline`.
+    /// A context (see [`ringlink_context`]) and one socket in it.
     pub fn open(backend: Backend, cfg: &SocketConfig) -> Result<RinglinkSocket, String> {
-        let ctx = Context::builder()
-            .backend(backend)
-            .io_threads(if cfg.inline { 0 } else { 1 })
-            .single_thread(cfg.inline)
-            .spin(cfg.spin.unwrap_or(Duration::ZERO))
-            .build()
-            .map_err(rl_err("context"))?;
-        if ctx.backend() != backend {
-            return Err(format!(
-                "asked for the {} backend, got {}",
-                backend.name(),
-                ctx.backend().name()
-            ));
-        }
-        let mut sock = ctx.socket(SocketType::Pair).map_err(rl_err("socket"))?;
+        let ctx = ringlink_context(backend, cfg.inline, cfg.spin)?;
+        RinglinkSocket::new(&ctx, cfg)
+    }
+
+    /// A socket of `cfg.kind` in `ctx` with the HWM (and routing options) of `cfg`.
+    pub fn new(ctx: &Context, cfg: &SocketConfig) -> Result<RinglinkSocket, String> {
+        let ty = match cfg.kind {
+            Kind::Pair => SocketType::Pair,
+            Kind::Dealer => SocketType::Dealer,
+            Kind::Router => SocketType::Router,
+        };
+        let mut sock = ctx.socket(ty).map_err(rl_err("socket"))?;
         sock.set_option(SocketOption::SndHwm(cfg.hwm))
             .map_err(rl_err("SNDHWM"))?;
         sock.set_option(SocketOption::RcvHwm(cfg.hwm))
             .map_err(rl_err("RCVHWM"))?;
+        if let Some(id) = &cfg.routing_id {
+            sock.set_option(SocketOption::RoutingId(id.clone()))
+                .map_err(rl_err("ROUTING_ID"))?;
+        }
+        if cfg.send_to.is_some() {
+            sock.set_option(SocketOption::RouterMandatory(true))
+                .map_err(rl_err("ROUTER_MANDATORY"))?;
+        }
         // Per-message receives get a buffer of exactly one message (what an application
         // would pass); recv_batch gets at least 1 MiB and a length slot per message that fits.
         let len = if cfg.batch {
@@ -124,15 +169,45 @@ impl RinglinkSocket {
         } else {
             cfg.size
         };
-        let slots = if cfg.batch { len / cfg.size.max(1) } else { 0 };
+        // A ROUTER's batches hold a routing-id frame per message too.
+        let router = cfg.kind == Kind::Router;
+        let slots = if cfg.batch {
+            (len / cfg.size.max(1)) * if router { 2 } else { 1 }
+        } else {
+            0
+        };
         Ok(RinglinkSocket {
             sock,
-            _ctx: ctx,
+            _ctx: ctx.clone(),
             buf: vec![0; len],
             lens: vec![0; slots],
+            id: Vec::new(),
             batch: cfg.batch,
             inline: cfg.inline,
+            router,
+            send_to: cfg.send_to.clone(),
         })
+    }
+
+    /// ROUTER: reads the routing-id frame of the next message into `self.id`.
+    fn recv_id(&mut self, flags: i32) -> Result<(), ringlink::Error> {
+        let mut id = [0u8; 256];
+        let n = self.sock.recv(&mut id, flags)?;
+        self.id.clear();
+        self.id.extend_from_slice(&id[..n.min(id.len())]);
+        Ok(())
+    }
+
+    /// Receives one message into `self.buf` (after its routing id, for a ROUTER).
+    fn recv_payload(&mut self) -> Result<usize, String> {
+        if self.router {
+            self.recv_id(0).map_err(rl_err("recv id"))?;
+        }
+        let n = self.sock.recv(&mut self.buf, 0).map_err(rl_err("recv"))?;
+        if n > self.buf.len() {
+            return Err(format!("recv: {n}-byte message exceeds the buffer"));
+        }
+        Ok(n)
     }
 }
 
@@ -155,23 +230,46 @@ impl BenchSocket for RinglinkSocket {
     }
 
     fn send(&mut self, msg: &[u8]) -> Result<(), String> {
-        self.sock.send(msg, 0).map(|_| ()).map_err(rl_err("send"))
+        if let Some(to) = &self.send_to {
+            self.sock.send(to, SNDMORE).map_err(rl_err("send id"))?;
+        }
+        self.sock.send(msg, 0).map_err(rl_err("send"))
+    }
+
+    fn try_send(&mut self, msg: &[u8]) -> Result<bool, String> {
+        if let Some(to) = &self.send_to {
+            match self.sock.send(to, SNDMORE | DONTWAIT) {
+                Ok(()) => {}
+                Err(ringlink::Error::Again | ringlink::Error::HostUnreachable) => return Ok(false),
+                Err(e) => return Err(rl_err("send id")(e)),
+            }
+            // The peer is routable and has room: the payload frame completes the message.
+            return self
+                .sock
+                .send(msg, 0)
+                .map(|()| true)
+                .map_err(rl_err("send"));
+        }
+        match self.sock.send(msg, DONTWAIT) {
+            Ok(()) => Ok(true),
+            Err(ringlink::Error::Again) => Ok(false),
+            Err(e) => Err(rl_err("send")(e)),
+        }
     }
 
     fn recv(&mut self) -> Result<&[u8], String> {
-        let n = self.sock.recv(&mut self.buf, 0).map_err(rl_err("recv"))?;
-        self.buf
-            .get(..n)
-            .ok_or_else(|| format!("recv: {n}-byte message exceeds the buffer"))
+        let n = self.recv_payload()?;
+        Ok(&self.buf[..n])
     }
 
     fn echo(&mut self) -> Result<(), String> {
-        let n = self.sock.recv(&mut self.buf, 0).map_err(rl_err("recv"))?;
-        let msg = self
-            .buf
-            .get(..n)
-            .ok_or_else(|| format!("recv: {n}-byte message exceeds the buffer"))?;
-        self.sock.send(msg, 0).map(|_| ()).map_err(rl_err("send"))
+        let n = self.recv_payload()?;
+        if self.router {
+            self.sock
+                .send(&self.id, SNDMORE)
+                .map_err(rl_err("send id"))?;
+        }
+        self.sock.send(&self.buf[..n], 0).map_err(rl_err("send"))
     }
 
     fn flush(&mut self) {
@@ -198,8 +296,9 @@ impl BenchSocket for RinglinkSocket {
         }
     }
 
+    /// A ROUTER sender sends per message: ringlink has no routed batch send yet.
     fn send_all(&mut self, msgs: &[&[u8]]) -> Result<(), String> {
-        if !self.batch {
+        if !self.batch || self.send_to.is_some() {
             return msgs.iter().try_for_each(|m| self.send(m));
         }
         let mut rest = msgs;
@@ -215,7 +314,7 @@ impl BenchSocket for RinglinkSocket {
     }
 
     fn send_copies(&mut self, msg: &[u8], count: u64) -> Result<(), String> {
-        if !self.batch {
+        if !self.batch || self.send_to.is_some() {
             return (0..count).try_for_each(|_| self.send(msg));
         }
         let mut left = usize::try_from(count).map_err(|_| "count too large".to_string())?;
@@ -239,12 +338,16 @@ impl BenchSocket for RinglinkSocket {
             .recv_batch(&mut self.buf, &mut self.lens, 0)
             .map_err(rl_err("recv_batch"))?;
         let mut off = 0;
-        for &len in self.lens.get(..n).unwrap_or_default() {
+        for (i, &len) in self.lens.get(..n).unwrap_or_default().iter().enumerate() {
             let msg = self
                 .buf
                 .get(off..off + len)
                 .ok_or_else(|| "recv_batch: lengths exceed the buffer".to_string())?;
             off += len;
+            // A ROUTER's batch alternates [routing id][payload] (single-part payloads).
+            if self.router && i % 2 == 0 {
+                continue;
+            }
             if each(msg) {
                 return Ok(true);
             }
@@ -253,29 +356,68 @@ impl BenchSocket for RinglinkSocket {
     }
 }
 
-/// A libzmq PAIR socket (own context with libzmq's default of 1 I/O thread).
+/// A libzmq socket (own context with libzmq's default of 1 I/O thread).
 pub struct ZmqSocket {
     sock: zmq::Socket,
     // Kept alive for the socket; never dropped in practice (peers exit without teardown).
-    _ctx: zmq::Context,
+    _ctx: Option<zmq::Context>,
     msg: zmq::Message,
+    id: zmq::Message,
+    router: bool,
+    send_to: Option<Vec<u8>>,
 }
 
 fn zmq_err(what: &str) -> impl Fn(zmq::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
+/// The libzmq socket type of `kind`.
+pub fn zmq_type(kind: Kind) -> zmq::SocketType {
+    match kind {
+        Kind::Pair => zmq::PAIR,
+        Kind::Dealer => zmq::DEALER,
+        Kind::Router => zmq::ROUTER,
+    }
+}
+
 impl ZmqSocket {
+    /// A context of its own and one socket in it.
     pub fn open(cfg: &SocketConfig) -> Result<ZmqSocket, String> {
         let ctx = zmq::Context::new();
-        let sock = ctx.socket(zmq::PAIR).map_err(zmq_err("socket"))?;
+        let sock = ctx.socket(zmq_type(cfg.kind)).map_err(zmq_err("socket"))?;
+        let mut s = ZmqSocket::wrap(sock, cfg)?;
+        s._ctx = Some(ctx);
+        Ok(s)
+    }
+
+    /// Applies the options of `cfg` to `sock` (a socket of type `cfg.kind`).
+    pub fn wrap(sock: zmq::Socket, cfg: &SocketConfig) -> Result<ZmqSocket, String> {
         sock.set_sndhwm(cfg.hwm).map_err(zmq_err("SNDHWM"))?;
         sock.set_rcvhwm(cfg.hwm).map_err(zmq_err("RCVHWM"))?;
+        if let Some(id) = &cfg.routing_id {
+            sock.set_identity(id).map_err(zmq_err("ROUTING_ID"))?;
+        }
+        if cfg.send_to.is_some() {
+            sock.set_router_mandatory(true)
+                .map_err(zmq_err("ROUTER_MANDATORY"))?;
+        }
         Ok(ZmqSocket {
             sock,
-            _ctx: ctx,
+            _ctx: None,
             msg: zmq::Message::new(),
+            id: zmq::Message::new(),
+            router: cfg.kind == Kind::Router,
+            send_to: cfg.send_to.clone(),
         })
+    }
+
+    fn recv_msg(&mut self) -> Result<(), String> {
+        if self.router {
+            self.sock
+                .recv(&mut self.id, 0)
+                .map_err(zmq_err("recv id"))?;
+        }
+        self.sock.recv(&mut self.msg, 0).map_err(zmq_err("recv"))
     }
 }
 
@@ -298,18 +440,50 @@ impl BenchSocket for ZmqSocket {
 
     /// `zmq_msg_init_size` + copy + `zmq_msg_send`, i.e. what `zmq_send()` does.
     fn send(&mut self, msg: &[u8]) -> Result<(), String> {
+        if let Some(to) = &self.send_to {
+            self.sock
+                .send(&to[..], zmq::SNDMORE)
+                .map_err(zmq_err("send id"))?;
+        }
         self.sock.send(msg, 0).map_err(zmq_err("send"))
+    }
+
+    fn try_send(&mut self, msg: &[u8]) -> Result<bool, String> {
+        if let Some(to) = &self.send_to {
+            match self.sock.send(&to[..], zmq::SNDMORE | zmq::DONTWAIT) {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN | zmq::Error::EHOSTUNREACH) => return Ok(false),
+                Err(e) => return Err(zmq_err("send id")(e)),
+            }
+            return self
+                .sock
+                .send(msg, 0)
+                .map(|()| true)
+                .map_err(zmq_err("send"));
+        }
+        match self.sock.send(msg, zmq::DONTWAIT) {
+            Ok(()) => Ok(true),
+            Err(zmq::Error::EAGAIN) => Ok(false),
+            Err(e) => Err(zmq_err("send")(e)),
+        }
     }
 
     /// `zmq_msg_recv` into a reused message: no copy, like `local_thr`.
     fn recv(&mut self) -> Result<&[u8], String> {
-        self.sock.recv(&mut self.msg, 0).map_err(zmq_err("recv"))?;
+        self.recv_msg()?;
         Ok(&self.msg)
     }
 
-    /// Sends the received message object back without copying (as `zmq_bench.c` does).
+    /// Sends the received message object back without copying (as `zmq_bench.c` does); a
+    /// ROUTER sends the routing-id message object first.
     fn echo(&mut self) -> Result<(), String> {
-        self.sock.recv(&mut self.msg, 0).map_err(zmq_err("recv"))?;
+        self.recv_msg()?;
+        if self.router {
+            let id = std::mem::replace(&mut self.id, zmq::Message::new());
+            self.sock
+                .send(id, zmq::SNDMORE)
+                .map_err(zmq_err("send id"))?;
+        }
         let msg = std::mem::replace(&mut self.msg, zmq::Message::new());
         self.sock.send(msg, 0).map_err(zmq_err("send"))
     }

@@ -10,14 +10,18 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use crate::cli::Opts;
-use crate::impls::Impl;
+use crate::impls::{Impl, Kind, Pattern, Transport};
 use crate::net::{BenchSocket, RinglinkSocket, SocketConfig, ZmqSocket, RX_TIMEOUT_MS};
 
 /// The hidden subcommand the parent re-executes itself with.
 pub const SUBCOMMAND: &str = "__peer";
 
-/// Bind address of every receiver / echo server.
-const BIND: &str = "tcp://127.0.0.1:*";
+/// Routing ids of the ROUTER_ROUTER ends (as in `zmq_bench.c`).
+const RX_ID: &[u8] = b"RX";
+const TX_ID: &[u8] = b"TX";
+
+/// How long a ROUTER sender retries until its peer is routable.
+const ROUTABLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// First byte of a warm-up message; measured messages start with [`MEASURED`] followed by
 /// the little-endian sequence number (the layout of `zmq_bench.c`).
@@ -65,6 +69,8 @@ impl Role {
 pub struct PeerArgs {
     pub role: Role,
     pub imp: Impl,
+    pub pattern: Pattern,
+    pub transport: Transport,
     pub size: usize,
     /// Measured messages (thr) or timed round trips (lat).
     pub count: u64,
@@ -84,6 +90,8 @@ impl PeerArgs {
             SUBCOMMAND.to_string(),
             self.role.name().to_string(),
             format!("--impl={}", self.imp.name),
+            format!("--pattern={}", self.pattern.name()),
+            format!("--transport={}", self.transport.name()),
             format!("--size={}", self.size),
             format!("--count={}", self.count),
             format!("--warmup={}", self.warmup),
@@ -103,9 +111,17 @@ impl PeerArgs {
         let mut o = Opts::parse(rest)?;
         let imp = o.string("impl").ok_or("peer: --impl missing")?;
         let imp = Impl::parse(&imp).ok_or_else(|| format!("peer: unknown impl `{imp}`"))?;
+        let pattern = o.string("pattern").unwrap_or_else(|| "PAIR".into());
+        let pattern =
+            Pattern::parse(&pattern).ok_or_else(|| format!("peer: unknown pattern `{pattern}`"))?;
+        let transport = o.string("transport").unwrap_or_else(|| "tcp".into());
+        let transport = Transport::parse(&transport)
+            .ok_or_else(|| format!("peer: unknown transport `{transport}`"))?;
         let a = PeerArgs {
             role,
             imp,
+            pattern,
+            transport,
             size: o.get("size", 64)?,
             count: o.get("count", 0)?,
             warmup: o.get("warmup", 0)?,
@@ -130,8 +146,23 @@ impl PeerArgs {
 /// destructors: library teardown is not part of what is measured, and a slow or hanging
 /// close must neither turn a finished measurement into a failure nor swallow an error.
 pub fn main(args: &[String]) -> Result<(), String> {
+    if let Some(role) = args.first() {
+        if crate::scale::is_peer_role(role) {
+            return crate::scale::peer_main(args);
+        }
+    }
     let a = PeerArgs::from_args(args)?;
+    let bind_side = matches!(a.role, Role::ThrRecv | Role::LatServer);
+    let kind = if bind_side {
+        a.pattern.bind_kind()
+    } else {
+        a.pattern.connect_kind()
+    };
+    let rr = a.pattern == Pattern::RouterRouter;
     let cfg = SocketConfig {
+        kind,
+        routing_id: rr.then(|| if bind_side { RX_ID } else { TX_ID }.to_vec()),
+        send_to: (kind == Kind::Router && !bind_side).then(|| RX_ID.to_vec()),
         hwm: a.hwm,
         size: a.size,
         batch: a.imp.batch,
@@ -150,7 +181,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
 }
 
-fn exit_with(result: Result<(), String>) -> ! {
+pub fn exit_with(result: Result<(), String>) -> ! {
     match result {
         Ok(()) => std::process::exit(0),
         Err(e) => {
@@ -161,10 +192,12 @@ fn exit_with(result: Result<(), String>) -> ! {
 }
 
 fn run_role<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<(), String> {
+    let start = Usage::now();
+    let bind = a.transport.bind_endpoint(0);
     let result = match a.role {
         Role::ThrRecv => {
             s.set_rcvtimeo(RX_TIMEOUT_MS)?;
-            announce(&s.bind(BIND)?)?;
+            announce(&s.bind(&bind)?)?;
             thr_recv(s, a)?
         }
         Role::ThrSend => {
@@ -172,7 +205,7 @@ fn run_role<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<(), String> {
             thr_send(s, a)?
         }
         Role::LatServer => {
-            announce(&s.bind(BIND)?)?;
+            announce(&s.bind(&bind)?)?;
             for _ in 0..a.warmup + a.count {
                 s.echo()?;
             }
@@ -192,7 +225,37 @@ fn run_role<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<(), String> {
         s.drive_until(parent_released);
         wait_for_parent();
     }
-    Ok(())
+    // Taken only now so that the I/O thread's work on the last messages is included.
+    emit(&Usage::now().since(&start))
+}
+
+/// CPU time (user + sys, all threads) and peak RSS of this process.
+pub struct Usage {
+    cpu_us: f64,
+    maxrss_kib: i64,
+}
+
+impl Usage {
+    pub fn now() -> Usage {
+        // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is a valid, writable rusage; RUSAGE_SELF cannot fail.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+        let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+        Usage {
+            cpu_us: us(ru.ru_utime) + us(ru.ru_stime),
+            maxrss_kib: ru.ru_maxrss,
+        }
+    }
+
+    /// The `USAGE` line the parent reads: CPU used since `start`, peak RSS so far (KiB).
+    pub fn since(&self, start: &Usage) -> String {
+        format!(
+            "USAGE cpu_us={:.0} maxrss_kib={}",
+            self.cpu_us - start.cpu_us,
+            self.maxrss_kib
+        )
+    }
 }
 
 fn endpoint(a: &PeerArgs) -> Result<&str, String> {
@@ -201,11 +264,11 @@ fn endpoint(a: &PeerArgs) -> Result<&str, String> {
         .ok_or_else(|| "peer: --endpoint missing".to_string())
 }
 
-fn announce(endpoint: &str) -> Result<(), String> {
+pub fn announce(endpoint: &str) -> Result<(), String> {
     emit(&format!("ENDPOINT {endpoint}"))
 }
 
-fn emit(line: &str) -> Result<(), String> {
+pub fn emit(line: &str) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")
         .and_then(|()| out.flush())
@@ -213,7 +276,7 @@ fn emit(line: &str) -> Result<(), String> {
 }
 
 /// True once the parent has closed our stdin (never blocks).
-fn parent_released() -> bool {
+pub fn parent_released() -> bool {
     let mut fds = libc::pollfd {
         fd: libc::STDIN_FILENO,
         events: libc::POLLIN,
@@ -227,7 +290,7 @@ fn parent_released() -> bool {
 }
 
 /// Blocks until the parent closes our stdin (it does so once the partner has finished).
-fn wait_for_parent() {
+pub fn wait_for_parent() {
     let mut sink = [0u8; 64];
     let mut stdin = std::io::stdin().lock();
     while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
@@ -235,7 +298,7 @@ fn wait_for_parent() {
 
 /// CLOCK_MONOTONIC in ns. Unlike `Instant`, comparable across the two processes, which the
 /// end-to-end rate (sender's first send to receiver's last receive) needs.
-fn now_ns() -> i64 {
+pub fn now_ns() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -295,6 +358,9 @@ fn thr_recv<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
 fn thr_send<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
     let mut msg = vec![0u8; a.size];
     msg[0] = WARMUP;
+    if a.pattern.connect_kind() == Kind::Router {
+        wait_routable(s, &msg)?;
+    }
     s.send_copies(&msg, a.warmup)?;
 
     let t_first;
@@ -325,6 +391,27 @@ fn thr_send<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
     s.flush();
     let t_last = now_ns();
     Ok(format!("tx_first_ns={t_first} tx_last_ns={t_last}"))
+}
+
+/// The ROUTER_ROUTER handshake (`zlink-bench.md` §2): a ROUTER_MANDATORY sender cannot
+/// send to a peer whose routing id it has not learned yet, so it retries a non-blocking
+/// warm-up message until the first one goes through.
+fn wait_routable<S: BenchSocket>(s: &mut S, msg: &[u8]) -> Result<(), String> {
+    let deadline = Instant::now() + ROUTABLE_TIMEOUT;
+    loop {
+        if s.try_send(msg)? {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "peer not routable after {} s",
+                ROUTABLE_TIMEOUT.as_secs()
+            ));
+        }
+        // Inline contexts make progress (the handshake) only inside ringlink calls.
+        s.flush();
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn lat_client<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {

@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
 
-use crate::compare::{Config, Record};
-use crate::impls::{pairs, Impl, PairKind, Test};
+use crate::compare::{Case, Config, Record};
+use crate::impls::{pairs, Impl, PairKind, Pattern, Test};
 use crate::net::libzmq_version;
 use crate::runner::Metrics;
 use crate::stats::{paired_ratios, Summary};
@@ -65,12 +65,18 @@ fn columns(test: Test) -> &'static [(&'static str, &'static str)] {
             ("rx_MB_s", "rx MB/s"),
             ("tx_kmsg_s", "tx Kmsg/s"),
             ("e2e_kmsg_s", "e2e Kmsg/s"),
+            ("cpu_ns_msg", "CPU ns/msg"),
+            ("rss_rx_mib", "peak RSS rx MiB"),
+            ("rss_tx_mib", "peak RSS tx MiB"),
         ],
         Test::Lat => &[
             ("mean_half_rtt_us", "mean half-RTT µs"),
             ("rtt_p50_us", "RTT p50 µs"),
             ("rtt_p99_us", "RTT p99 µs"),
             ("rtt_p999_us", "RTT p99.9 µs"),
+            ("cpu_ns_msg", "CPU ns/msg"),
+            ("rss_srv_mib", "peak RSS srv MiB"),
+            ("rss_cli_mib", "peak RSS cli MiB"),
         ],
     }
 }
@@ -78,26 +84,31 @@ fn columns(test: Test) -> &'static [(&'static str, &'static str)] {
 /// Metrics compared by paired ratios per test.
 fn ratio_columns(test: Test) -> &'static [(&'static str, &'static str)] {
     match test {
-        Test::Thr => &[("rx_kmsg_s", "rx Kmsg/s"), ("tx_kmsg_s", "tx Kmsg/s")],
+        Test::Thr => &[
+            ("rx_kmsg_s", "rx Kmsg/s"),
+            ("tx_kmsg_s", "tx Kmsg/s"),
+            ("cpu_ns_msg", "CPU/msg"),
+        ],
         Test::Lat => &[
             ("mean_half_rtt_us", "mean half-RTT"),
             ("rtt_p50_us", "RTT p50"),
             ("rtt_p99_us", "RTT p99"),
+            ("cpu_ns_msg", "CPU/msg"),
         ],
     }
 }
 
-/// `metric` of `imp` in `test`, indexed by repetition (`None` = failed, missing or not a
+/// `metric` of `imp` in `case`, indexed by repetition (`None` = failed, missing or not a
 /// finite number).
 fn series(
     records: &[Record],
-    test: Test,
+    case: &Case,
     imp: Impl,
     metric: &str,
     reps: usize,
 ) -> Vec<Option<f64>> {
     let mut v = vec![None; reps];
-    for r in records.iter().filter(|r| r.test == test && r.imp == imp) {
+    for r in records.iter().filter(|r| r.case == *case && r.imp == imp) {
         if let (Ok(m), Some(slot)) = (&r.outcome, v.get_mut(r.rep)) {
             *slot = m
                 .iter()
@@ -114,10 +125,17 @@ fn summary(values: &[Option<f64>]) -> Option<Summary> {
 }
 
 /// Paired ratios of `metric` between `a` and `b` (see [`paired_ratios`]).
-fn ratios(records: &[Record], test: Test, a: Impl, b: Impl, metric: &str, reps: usize) -> Vec<f64> {
+fn ratios(
+    records: &[Record],
+    case: &Case,
+    a: Impl,
+    b: Impl,
+    metric: &str,
+    reps: usize,
+) -> Vec<f64> {
     paired_ratios(
-        &series(records, test, a, metric, reps),
-        &series(records, test, b, metric, reps),
+        &series(records, case, a, metric, reps),
+        &series(records, case, b, metric, reps),
     )
 }
 
@@ -130,30 +148,64 @@ fn short(imp: Impl) -> &'static str {
     imp.name.strip_prefix("ringlink-").unwrap_or(imp.name)
 }
 
-fn title(test: Test, cfg: &Config) -> String {
-    match test {
+fn title(case: &Case, cfg: &Config) -> String {
+    let (p, t) = (case.pattern.name(), case.transport.name());
+    match case.test {
         Test::Thr => format!(
-            "Throughput: PAIR, {} B × {} messages (after {} warm-up)",
-            cfg.size, cfg.count, cfg.warmup
+            "Throughput: {p} over {t}, {} B × {} messages (after {} warm-up)",
+            case.size, case.count, cfg.warmup
         ),
         Test::Lat => format!(
-            "Latency: PAIR ping-pong, {} B, {} timed round trips (after {} warm-up)",
-            cfg.size, cfg.roundtrips, cfg.warmup
+            "Latency: {p} ping-pong over {t}, {} B, {} timed round trips (after {} warm-up)",
+            case.size, case.count, cfg.warmup
         ),
     }
+}
+
+/// What a table's pattern does differently from PAIR (empty for PAIR).
+fn pattern_note(case: &Case) -> &'static str {
+    match (case.pattern, case.test) {
+        (Pattern::Pair, _) => "",
+        (Pattern::DealerDealer, _) => "DEALER (connects, sends) → DEALER (binds, receives).",
+        (Pattern::DealerRouter, Test::Thr) => {
+            "DEALER (connects, sends) → ROUTER (binds): each message arrives as [routing id]\
+             [payload]; rates count messages, not frames. `-batch`: the DEALER uses \
+             `send_batch`, the ROUTER `recv_batch` (routing-id frames included in the batch)."
+        }
+        (Pattern::DealerRouter, Test::Lat) => {
+            "DEALER client sends the payload; the ROUTER echo server receives [routing id]\
+             [payload] and replies [routing id][payload]."
+        }
+        (Pattern::RouterRouter, _) => {
+            "ROUTER (ROUTING_ID `TX`, ROUTER_MANDATORY, connects) sends [`RX`][payload] to a \
+             ROUTER (ROUTING_ID `RX`, binds). Before the warm-up the sender retries \
+             non-blocking sends until `RX` is routable (EHOSTUNREACH until then). `-batch`: \
+             ringlink has no routed batch send yet, so the ROUTER sender sends per message \
+             in every variant; only the receiver uses `recv_batch`."
+        }
+    }
+}
+
+/// The transports of the session, as the report describes them.
+fn transports_line(cfg: &Config) -> String {
+    cfg.transports
+        .iter()
+        .map(|t| t.describe())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn markdown(
     meta: &Meta,
     cfg: &Config,
-    plan: &[(Test, Vec<Impl>)],
+    plan: &[(Case, Vec<Impl>)],
     records: &[Record],
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# ringlink-bench compare, {}\n", meta.timestamp);
     let _ = writeln!(
         s,
-        "Transport tcp://127.0.0.1 (receiver / echo server binds, peer connects). Every run is \
+        "Transport {} (receiver / echo server binds, peer connects). Every run is \
          two fresh processes, one context each: 1 I/O thread (libzmq, threaded ringlink) or \
          none (`-inline`: `io_threads(0)`, the application thread drives the ring / epoll). \
          SNDHWM = RCVHWM = {} on both sockets of every implementation; no other tuning. {} \
@@ -161,7 +213,12 @@ pub fn markdown(
          `-spin` variants busy-poll {} µs before blocking; `-batch` variants send {} messages \
          per `send_batch` and receive with `recv_batch` into a 1 MiB buffer. libzmq {} \
          (bundled with the `zmq` crate, static).\n",
-        cfg.hwm, cfg.reps, cfg.spin_us, cfg.batch, meta.libzmq
+        transports_line(cfg),
+        cfg.hwm,
+        cfg.reps,
+        cfg.spin_us,
+        cfg.batch,
+        meta.libzmq
     );
     let m = &meta.machine;
     let _ = writeln!(
@@ -174,12 +231,20 @@ pub fn markdown(
         "Cells are median [min–max] over the successful runs. Ratios are paired: for each \
          repetition, A's run divided by B's run from the same repetition; then median \
          [min–max] of those ratios over n pairs. On a noisy 2-vCPU machine compare ratios, \
-         not absolute numbers from different sessions.\n"
+         not absolute numbers from different sessions. CPU ns/msg = user + sys time of both \
+         processes (all threads, `getrusage`) from socket open to the end of the run, \
+         divided by the messages moved (warm-up included; a round trip is 2 messages). Peak \
+         RSS = `ru_maxrss` of each process.\n"
     );
 
-    for (test, impls) in plan {
+    for (case, impls) in plan {
+        let test = &case.test;
         let cols = columns(*test);
-        let _ = writeln!(s, "## {}\n", title(*test, cfg));
+        let _ = writeln!(s, "## {}\n", title(case, cfg));
+        let note = pattern_note(case);
+        if !note.is_empty() {
+            let _ = writeln!(s, "{note}\n");
+        }
         let _ = write!(s, "| implementation | ok |");
         for (_, h) in cols {
             let _ = write!(s, " {h} |");
@@ -188,7 +253,7 @@ pub fn markdown(
         s.push_str(&"---:|".repeat(cols.len()));
         s.push('\n');
         for &imp in impls {
-            let ok = series(records, *test, imp, cols[0].0, cfg.reps)
+            let ok = series(records, case, imp, cols[0].0, cfg.reps)
                 .iter()
                 .flatten()
                 .count();
@@ -197,7 +262,7 @@ pub fn markdown(
                 let _ = write!(
                     s,
                     " {} |",
-                    cell(summary(&series(records, *test, imp, k, cfg.reps)))
+                    cell(summary(&series(records, case, imp, k, cfg.reps)))
                 );
             }
             s.push('\n');
@@ -206,8 +271,8 @@ pub fn markdown(
         if !pairs.is_empty() {
             let rcols = ratio_columns(*test);
             let better = match test {
-                Test::Thr => "> 1: A is faster",
-                Test::Lat => "< 1: A has lower latency",
+                Test::Thr => "> 1: A is faster; CPU/msg < 1: A uses less CPU",
+                Test::Lat => "< 1: A has lower latency / uses less CPU",
             };
             let _ = write!(
                 s,
@@ -231,7 +296,7 @@ pub fn markdown(
                 let _ = write!(s, "| {label} | {} / {} |", short(a), short(b));
                 let mut n = 0;
                 for (k, _) in rcols {
-                    let r = ratios(records, *test, a, b, k, cfg.reps);
+                    let r = ratios(records, case, a, b, k, cfg.reps);
                     n = n.max(r.len());
                     let _ = write!(s, " {} |", cell(Summary::of(&r)));
                 }
@@ -249,7 +314,7 @@ pub fn markdown(
                 let _ = writeln!(
                     s,
                     "* {} rep {} {}: {}",
-                    r.test.name(),
+                    r.case.label(),
                     r.rep + 1,
                     r.imp.name,
                     e
@@ -268,13 +333,12 @@ struct Report<'a> {
     meta: &'a Meta,
     config: ConfigJson<'a>,
     runs: Vec<RunJson<'a>>,
-    summary: BTreeMap<&'static str, TestSummary>,
+    /// One entry per table, in report order.
+    summary: Vec<CaseSummary>,
 }
 
 #[derive(Serialize)]
 struct ConfigJson<'a> {
-    pattern: &'static str,
-    transport: &'static str,
     mode: &'static str,
     #[serde(flatten)]
     cfg: &'a Config,
@@ -301,7 +365,9 @@ impl Serialize for MetricMap<'_> {
 }
 
 #[derive(Serialize)]
-struct TestSummary {
+struct CaseSummary {
+    #[serde(flatten)]
+    case: Case,
     impls: Vec<ImplSummary>,
     ratios: Vec<RatioJson>,
 }
@@ -328,7 +394,7 @@ struct RatioJson {
 pub fn json(
     meta: &Meta,
     cfg: &Config,
-    plan: &[(Test, Vec<Impl>)],
+    plan: &[(Case, Vec<Impl>)],
     records: &[Record],
 ) -> Result<String, String> {
     let runs = records
@@ -342,19 +408,20 @@ pub fn json(
         .collect();
     let summary = plan
         .iter()
-        .map(|&(test, ref impls)| {
+        .map(|(case, impls)| {
+            let test = case.test;
             let impls_json = impls
                 .iter()
                 .map(|&imp| ImplSummary {
                     imp,
                     mode: imp.mode(),
-                    ok: series(records, test, imp, columns(test)[0].0, cfg.reps)
+                    ok: series(records, case, imp, columns(test)[0].0, cfg.reps)
                         .iter()
                         .flatten()
                         .count(),
                     metrics: columns(test)
                         .iter()
-                        .map(|&(k, _)| (k, summary(&series(records, test, imp, k, cfg.reps))))
+                        .map(|&(k, _)| (k, summary(&series(records, case, imp, k, cfg.reps))))
                         .collect(),
                 })
                 .collect();
@@ -368,27 +435,20 @@ pub fn json(
                             a,
                             b,
                             metric,
-                            paired: Summary::of(&ratios(records, test, a, b, metric, cfg.reps)),
+                            paired: Summary::of(&ratios(records, case, a, b, metric, cfg.reps)),
                         })
                 })
                 .collect();
-            (
-                test.name(),
-                TestSummary {
-                    impls: impls_json,
-                    ratios: ratios_json,
-                },
-            )
+            CaseSummary {
+                case: *case,
+                impls: impls_json,
+                ratios: ratios_json,
+            }
         })
         .collect();
     let report = Report {
         meta,
-        config: ConfigJson {
-            pattern: "PAIR",
-            transport: "tcp://127.0.0.1",
-            mode: "proc",
-            cfg,
-        },
+        config: ConfigJson { mode: "proc", cfg },
         runs,
         summary,
     };
@@ -402,7 +462,7 @@ pub fn json(
 
 /// `zmq_bench.c`-style `RESULT` lines (one per successful run, in run order), readable by
 /// `tools/baseline/summarize.py`; failed runs become `FAILED` lines, which it skips.
-pub fn result_lines(meta: &Meta, cfg: &Config, records: &[Record]) -> String {
+pub fn result_lines(meta: &Meta, records: &[Record]) -> String {
     let mut s = String::new();
     for r in records {
         let lib = if r.imp.is_libzmq() {
@@ -410,20 +470,22 @@ pub fn result_lines(meta: &Meta, cfg: &Config, records: &[Record]) -> String {
         } else {
             r.imp.name.to_string()
         };
-        let head = match r.test {
-            Test::Thr => format!(
-                "lib={lib} kind=thr pattern=PAIR size={} count={} mode=proc",
-                cfg.size, cfg.count
-            ),
-            Test::Lat => format!(
-                "lib={lib} kind=lat pattern=PAIR size={} roundtrips={} mode=proc",
-                cfg.size, cfg.roundtrips
-            ),
+        let c = &r.case;
+        let (kind, n) = match c.test {
+            Test::Thr => ("thr", "count"),
+            Test::Lat => ("lat", "roundtrips"),
         };
+        let head = format!(
+            "lib={lib} kind={kind} pattern={} transport={} size={} {n}={} mode=proc",
+            c.pattern.name(),
+            c.transport.name(),
+            c.size,
+            c.count
+        );
         match &r.outcome {
             Ok(m) => {
                 let _ = write!(s, "RESULT {head}");
-                if r.test == Test::Thr {
+                if c.test == Test::Thr {
                     let _ = write!(s, " lost=0");
                 }
                 for (k, v) in m {
@@ -478,14 +540,17 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::impls::Transport;
 
     fn config(reps: usize) -> Config {
         Config {
             reps,
             tests: vec![Test::Thr],
+            patterns: vec![Pattern::Pair],
+            transports: vec![Transport::Tcp],
+            sizes: vec![64],
             impls: None,
-            size: 64,
-            count: 1000,
+            count: Some(1000),
             roundtrips: 100,
             warmup: 10,
             hwm: 1000,
@@ -500,20 +565,35 @@ mod tests {
         Impl::parse(name).expect("known implementation")
     }
 
+    const CASE: Case = Case {
+        test: Test::Thr,
+        pattern: Pattern::Pair,
+        transport: Transport::Tcp,
+        size: 64,
+        count: 1000,
+    };
+
+    /// A throughput record whose CPU per message is 30000 / rate.
     fn thr(name: &str, rep: usize, rx: Result<f64, &str>) -> Record {
         Record {
-            test: Test::Thr,
+            case: CASE,
             imp: imp(name),
             rep,
             secs: 0.5,
             outcome: rx
-                .map(|v| vec![("rx_kmsg_s", v), ("tx_kmsg_s", v)])
+                .map(|v| {
+                    vec![
+                        ("rx_kmsg_s", v),
+                        ("tx_kmsg_s", v),
+                        ("cpu_ns_msg", 30_000.0 / v),
+                    ]
+                })
                 .map_err(str::to_string),
         }
     }
 
     /// Two reps of uring, uring-inline and libzmq; uring-inline failed in rep 2.
-    type Plan = Vec<(Test, Vec<Impl>)>;
+    type Plan = Vec<(Case, Vec<Impl>)>;
 
     fn session() -> (Meta, Config, Plan, Vec<Record>) {
         let meta = Meta {
@@ -539,7 +619,7 @@ mod tests {
             thr("ringlink-uring-inline", 1, Err("lost 3 of 1000 messages")),
             thr("libzmq", 1, Ok(200.0)),
         ];
-        (meta, config(2), vec![(Test::Thr, impls)], records)
+        (meta, config(2), vec![(CASE, impls)], records)
     }
 
     #[test]
@@ -552,18 +632,26 @@ mod tests {
         );
         // uring's NaN rep pairs with nothing; inline's failed rep 2 pairs with nothing.
         assert!(
-            md.contains("| vs libzmq | uring / libzmq | 3.000 | 3.000 | 1 |"),
+            md.contains("| vs libzmq | uring / libzmq | 3.000 | 3.000 | 0.333 | 1 |"),
             "{md}"
         );
         assert!(
-            md.contains("|  | uring-inline / libzmq | 4.000 | 4.000 | 1 |"),
+            md.contains("|  | uring-inline / libzmq | 4.000 | 4.000 | 0.250 | 1 |"),
             "{md}"
         );
         assert!(
             md.contains("| inline vs threaded | uring-inline / uring | 1.333 |"),
             "{md}"
         );
-        assert!(md.contains("* thr rep 2 ringlink-uring-inline: lost 3 of 1000 messages"));
+        assert!(md.contains("## Throughput: PAIR over tcp, 64 B × 1000 messages"));
+        assert!(
+            md.contains("* thr PAIR tcp 64 B rep 2 ringlink-uring-inline: lost 3 of 1000 messages"),
+            "{md}"
+        );
+        let lines = result_lines(&meta, &records);
+        assert!(lines.starts_with(
+            "RESULT lib=ringlink-uring kind=thr pattern=PAIR transport=tcp size=64 count=1000 mode=proc lost=0 rx_kmsg_s=300"
+        ), "{lines}");
     }
 
     #[test]
@@ -573,8 +661,11 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
         assert_eq!(v["machine"]["nproc"], 2);
         assert_eq!(v["config"]["timeout_s"], 20.0);
-        assert_eq!(v["config"]["pattern"], "PAIR");
+        assert_eq!(v["config"]["patterns"][0], "PAIR");
+        assert_eq!(v["config"]["count"], 1000);
         assert_eq!(v["runs"][0]["impl"], "ringlink-uring");
+        assert_eq!(v["runs"][0]["pattern"], "PAIR");
+        assert_eq!(v["runs"][0]["transport"], "tcp");
         assert_eq!(v["runs"][0]["rep"], 1);
         assert_eq!(v["runs"][0]["metrics"]["rx_kmsg_s"], 300.0);
         assert!(
@@ -584,7 +675,9 @@ mod tests {
         assert_eq!(v["runs"][4]["ok"], false);
         assert_eq!(v["runs"][4]["error"], "lost 3 of 1000 messages");
         assert!(v["runs"][4].get("metrics").is_none());
-        let thr = &v["summary"]["thr"];
+        let thr = &v["summary"][0];
+        assert_eq!(thr["test"], "thr");
+        assert_eq!(thr["size"], 64);
         assert_eq!(thr["impls"][1]["mode"], "inline");
         assert_eq!(thr["impls"][1]["ok"], 1);
         assert_eq!(thr["ratios"][0]["kind"], "vs-libzmq");

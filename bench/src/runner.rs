@@ -3,14 +3,14 @@
 //! produces a failed run instead of a hung benchmark.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::impls::Impl;
+use crate::impls::{Impl, Pattern, Transport};
 use crate::peer::{PeerArgs, Role};
 
 /// Named metric values of one successful run, in report order.
@@ -19,6 +19,8 @@ pub type Metrics = Vec<(&'static str, f64)>;
 /// Parameters of one run, shared by both peers.
 pub struct RunSpec {
     pub imp: Impl,
+    pub pattern: Pattern,
+    pub transport: Transport,
     pub size: usize,
     pub count: u64,
     pub warmup: u64,
@@ -33,6 +35,8 @@ impl RunSpec {
         PeerArgs {
             role,
             imp: self.imp,
+            pattern: self.pattern,
+            transport: self.transport,
             size: self.size,
             count: self.count,
             warmup: self.warmup,
@@ -47,12 +51,18 @@ impl RunSpec {
 /// One throughput run: receiver (bind) and sender (connect) in two processes.
 pub fn throughput(spec: &RunSpec) -> Result<Metrics, String> {
     with_peers(spec.timeout, |g| {
-        let mut rx = g.spawn("receiver", &spec.peer(Role::ThrRecv, None), false)?;
+        let mut rx = g.spawn("receiver", &spec.peer(Role::ThrRecv, None).to_args(), false)?;
         let ep = rx.value("ENDPOINT")?;
-        let mut tx = g.spawn("sender", &spec.peer(Role::ThrSend, Some(&ep)), true)?;
+        let mut tx = g.spawn(
+            "sender",
+            &spec.peer(Role::ThrSend, Some(&ep)).to_args(),
+            true,
+        )?;
         let r = parse_kv(&rx.value("RESULT")?);
         let t = parse_kv(&tx.value("RESULT")?);
+        let rx_usage = rx.usage()?;
         tx.release();
+        let tx_usage = tx.usage()?;
 
         let received = num(&r, "received")?;
         let lost = num(&r, "lost")?;
@@ -73,11 +83,19 @@ pub fn throughput(spec: &RunSpec) -> Result<Metrics, String> {
             }
         };
         let rx = rate(received, rx_first, rx_last)?;
+        // Both processes' CPU from socket open to the end, warm-up included.
+        let moved = (spec.count + spec.warmup) as f64;
         Ok(vec![
             ("rx_kmsg_s", rx),
             ("rx_MB_s", rx * 1e3 * spec.size as f64 / 1e6),
             ("tx_kmsg_s", rate(spec.count as f64, tx_first, tx_last)?),
             ("e2e_kmsg_s", rate(received, tx_first, rx_last)?),
+            (
+                "cpu_ns_msg",
+                (rx_usage.cpu_us + tx_usage.cpu_us) * 1e3 / moved,
+            ),
+            ("rss_rx_mib", rx_usage.maxrss_kib / 1024.0),
+            ("rss_tx_mib", tx_usage.maxrss_kib / 1024.0),
             ("received", received),
         ])
     })
@@ -86,13 +104,19 @@ pub fn throughput(spec: &RunSpec) -> Result<Metrics, String> {
 /// One latency run: echo server (bind) and timing client (connect) in two processes.
 pub fn latency(spec: &RunSpec) -> Result<Metrics, String> {
     with_peers(spec.timeout, |g| {
-        let mut server = g.spawn("server", &spec.peer(Role::LatServer, None), true)?;
+        let mut server = g.spawn("server", &spec.peer(Role::LatServer, None).to_args(), true)?;
         let ep = server.value("ENDPOINT")?;
-        let mut client = g.spawn("client", &spec.peer(Role::LatClient, Some(&ep)), false)?;
+        let mut client = g.spawn(
+            "client",
+            &spec.peer(Role::LatClient, Some(&ep)).to_args(),
+            false,
+        )?;
         let c = parse_kv(&client.value("RESULT")?);
+        let client_usage = client.usage()?;
         server.value("RESULT")?;
         server.release();
-        [
+        let server_usage = server.usage()?;
+        let mut m = [
             "mean_half_rtt_us",
             "rtt_p50_us",
             "rtt_p99_us",
@@ -102,13 +126,30 @@ pub fn latency(spec: &RunSpec) -> Result<Metrics, String> {
         ]
         .into_iter()
         .map(|k| Ok((k, num(&c, k)?)))
-        .collect()
+        .collect::<Result<Metrics, String>>()?;
+        // Two messages per round trip, warm-up included.
+        let moved = 2.0 * (spec.count + spec.warmup) as f64;
+        m.extend([
+            (
+                "cpu_ns_msg",
+                (client_usage.cpu_us + server_usage.cpu_us) * 1e3 / moved,
+            ),
+            ("rss_srv_mib", server_usage.maxrss_kib / 1024.0),
+            ("rss_cli_mib", client_usage.maxrss_kib / 1024.0),
+        ]);
+        Ok(m)
     })
+}
+
+/// What a peer's `USAGE` line says (see `peer::Usage`).
+pub struct PeerUsage {
+    pub cpu_us: f64,
+    pub maxrss_kib: f64,
 }
 
 /// Runs `body` with a fresh peer group; on failure kills the peers and adds what they said
 /// on stderr (and whether the watchdog fired) to the error.
-fn with_peers<T>(
+pub fn with_peers<T>(
     timeout: Duration,
     body: impl FnOnce(&mut PeerGroup) -> Result<T, String>,
 ) -> Result<T, String> {
@@ -147,7 +188,7 @@ fn with_peers<T>(
 }
 
 /// The stdout (and optionally stdin) of one peer process.
-struct Peer {
+pub struct Peer {
     label: &'static str,
     stdout: BufReader<ChildStdout>,
     stdin: Option<ChildStdin>,
@@ -155,7 +196,7 @@ struct Peer {
 
 impl Peer {
     /// Reads lines until one starts with `tag` and returns the rest of it.
-    fn value(&mut self, tag: &str) -> Result<String, String> {
+    pub fn value(&mut self, tag: &str) -> Result<String, String> {
         let mut line = String::new();
         loop {
             line.clear();
@@ -172,13 +213,33 @@ impl Peer {
     }
 
     /// Closes the peer's stdin, which tells it to exit.
-    fn release(&mut self) {
+    pub fn release(&mut self) {
         self.stdin = None;
+    }
+
+    /// Writes one line to the peer's stdin (spawned with `keep_stdin`).
+    pub fn tell(&mut self, line: &str) -> Result<(), String> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| format!("{}: stdin is closed", self.label))?;
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("{}: writing stdin: {e}", self.label))
+    }
+
+    /// Reads the peer's `USAGE` line.
+    pub fn usage(&mut self) -> Result<PeerUsage, String> {
+        let kv = parse_kv(&self.value("USAGE")?);
+        Ok(PeerUsage {
+            cpu_us: num(&kv, "cpu_us")?,
+            maxrss_kib: num(&kv, "maxrss_kib")?,
+        })
     }
 }
 
 /// The peers of one run plus the watchdog that kills them at the deadline.
-struct PeerGroup {
+pub struct PeerGroup {
     children: Arc<Mutex<Vec<(&'static str, Child)>>>,
     stderr: Vec<(&'static str, JoinHandle<String>)>,
     timed_out: Arc<AtomicBool>,
@@ -210,16 +271,16 @@ impl PeerGroup {
         }
     }
 
-    /// Starts this executable as the peer described by `args`.
-    fn spawn(
+    /// Starts this executable with `args` (`__peer ROLE ...`).
+    pub fn spawn(
         &mut self,
         label: &'static str,
-        args: &PeerArgs,
+        args: &[String],
         keep_stdin: bool,
     ) -> Result<Peer, String> {
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
         let mut child = Command::new(exe)
-            .args(args.to_args())
+            .args(args)
             // The backend is chosen explicitly per implementation; an inherited override
             // must not change what a run measures.
             .env_remove("RINGLINK_BACKEND")
@@ -324,14 +385,14 @@ fn kill(children: &Mutex<Vec<(&'static str, Child)>>) {
     }
 }
 
-fn parse_kv(s: &str) -> HashMap<String, String> {
+pub fn parse_kv(s: &str) -> HashMap<String, String> {
     s.split_whitespace()
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
-fn num(kv: &HashMap<String, String>, key: &str) -> Result<f64, String> {
+pub fn num(kv: &HashMap<String, String>, key: &str) -> Result<f64, String> {
     kv.get(key)
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| format!("peer result lacks a numeric `{key}`"))
