@@ -22,7 +22,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Or
 use std::sync::Arc;
 
 /// Smallest chunk; an idle pipe holds none at all.
-const FIRST_CHUNK: usize = 8 * 1024;
+const FIRST_CHUNK: usize = 1024;
 /// Chunks grow to this size while a pipe stays busy.
 const MAX_CHUNK: usize = 256 * 1024;
 /// Recycled chunks kept per pipe (a busy pipe with large messages cycles through several).
