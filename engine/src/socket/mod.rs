@@ -956,7 +956,6 @@ impl Socket {
         let mut deadline = self.deadline(self.opts.sndtimeo);
         let mut touched = std::mem::take(&mut self.touched);
         let mut sent = 0;
-        let mut hdr = [0u8; frame::MAX_HEADER];
         let result = loop {
             if sent == count {
                 break Ok(sent);
@@ -981,20 +980,8 @@ impl Socket {
                 }
                 Err(e) => break Err(e),
             };
-            let data = item(sent);
-            let hl = frame::encode_header(&mut hdr, false, false, data.len() as u64);
-            let p = &mut self.peers[s];
-            p.out.write_frame(&hdr[..hl], data);
-            p.out.commit_quiet(1);
-            if p.batch == 0 {
-                touched.push(s);
-            }
-            p.batch += 1;
             sent += 1;
-            if self.inline && sent % 256 == 0 {
-                self.finish_batch(&mut touched);
-                self.flush();
-            }
+            self.batch_write(s, item(sent - 1), &mut touched, sent);
         };
         self.finish_batch(&mut touched);
         self.touched = touched;
@@ -1026,7 +1013,6 @@ impl Socket {
         let mut deadline = self.deadline(self.opts.sndtimeo);
         let mandatory = self.opts.router_mandatory;
         let mut touched = std::mem::take(&mut self.touched);
-        let mut hdr = [0u8; frame::MAX_HEADER];
         let mut done = 0;
         let result = 'batch: loop {
             let Some((rid, payload)) = msgs.get(done) else {
@@ -1073,20 +1059,8 @@ impl Socket {
                     }
                 }
             }
-            let data = payload.as_ref();
-            let hl = frame::encode_header(&mut hdr, false, false, data.len() as u64);
-            let p = &mut self.peers[s];
-            p.out.write_frame(&hdr[..hl], data);
-            p.out.commit_quiet(1);
-            if p.batch == 0 {
-                touched.push(s);
-            }
-            p.batch += 1;
             done += 1;
-            if self.inline && done % 256 == 0 {
-                self.finish_batch(&mut touched);
-                self.flush();
-            }
+            self.batch_write(s, payload.as_ref(), &mut touched, done);
         };
         self.finish_batch(&mut touched);
         self.touched = touched;
@@ -1094,6 +1068,25 @@ impl Socket {
             self.flush();
         }
         result
+    }
+
+    /// Append a single-frame message for peer `s` as the `n`-th of a batch: published without
+    /// the notification check (`finish_batch` does it once per peer); inline contexts run
+    /// the reactor every 256 messages so a long batch keeps the wire busy.
+    fn batch_write(&mut self, s: usize, data: &[u8], touched: &mut Vec<usize>, n: usize) {
+        let mut hdr = [0u8; frame::MAX_HEADER];
+        let hl = frame::encode_header(&mut hdr, false, false, data.len() as u64);
+        let p = &mut self.peers[s];
+        p.out.write_frame(&hdr[..hl], data);
+        p.out.commit_quiet(1);
+        if p.batch == 0 {
+            touched.push(s);
+        }
+        p.batch += 1;
+        if self.inline && n % 256 == 0 {
+            self.finish_batch(touched);
+            self.flush();
+        }
     }
 
     fn finish_batch(&mut self, touched: &mut Vec<usize>) {
