@@ -35,7 +35,7 @@ pub use error::{Error, Result};
 pub use options::{OptionName, SocketOption};
 pub use protocol::SocketType;
 pub use runtime::context::{Context, ContextBuilder};
-pub use socket::{Socket, DONTWAIT, SNDMORE};
+pub use socket::{poll, PollItem, Socket, DONTWAIT, POLLERR, POLLIN, POLLOUT, SNDMORE};
 
 /// The README's example is compiled and run as a doctest.
 #[cfg(doctest)]

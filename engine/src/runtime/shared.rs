@@ -15,6 +15,9 @@ use crate::protocol::SocketType;
 pub(crate) struct Parker {
     fd: EventFd,
     parked: AtomicBool,
+    /// Someone watches the fd from outside (poll, an event loop): signal every change, not
+    /// only while parked.
+    watched: AtomicBool,
 }
 
 impl Parker {
@@ -22,6 +25,7 @@ impl Parker {
         Ok(Parker {
             fd: EventFd::new()?,
             parked: AtomicBool::new(false),
+            watched: AtomicBool::new(false),
         })
     }
 
@@ -33,9 +37,19 @@ impl Parker {
     #[inline]
     pub(crate) fn unpark(&self) {
         fence(Ordering::SeqCst);
-        if self.parked.load(Ordering::Relaxed) {
+        if self.parked.load(Ordering::Relaxed) || self.watched.load(Ordering::Relaxed) {
             self.fd.signal();
         }
+    }
+
+    /// From now on every `unpark` signals the fd (it is watched by a poller).
+    pub(crate) fn watch(&self) {
+        self.watched.store(true, Ordering::SeqCst);
+    }
+
+    /// Reset the fd's readability (before re-checking state).
+    pub(crate) fn reset(&self) {
+        self.fd.drain();
     }
 
     /// Announce parking. The caller must re-check for work after this and before sleeping.

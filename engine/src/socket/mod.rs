@@ -37,6 +37,136 @@ impl Deadline {
     }
 }
 
+/// `poll`/`events`: a message can be received.
+pub const POLLIN: i16 = 1;
+/// `poll`/`events`: a message can be sent.
+pub const POLLOUT: i16 = 2;
+/// `poll`: error condition (raw file descriptors only).
+pub const POLLERR: i16 = 4;
+
+/// One entry of [`poll`]: a ringlink socket or a raw file descriptor, the events asked for,
+/// and (after the call) the events that are ready.
+pub struct PollItem<'a> {
+    socket: Option<&'a mut Socket>,
+    fd: std::os::fd::RawFd,
+    /// `POLLIN` | `POLLOUT` (| `POLLERR` for raw fds).
+    pub events: i16,
+    /// Filled by `poll`.
+    pub revents: i16,
+}
+
+impl<'a> PollItem<'a> {
+    /// Poll a ringlink socket.
+    pub fn socket(s: &'a mut Socket, events: i16) -> PollItem<'a> {
+        PollItem {
+            socket: Some(s),
+            fd: -1,
+            events,
+            revents: 0,
+        }
+    }
+
+    /// Poll a raw file descriptor (POLLIN/POLLOUT/POLLERR as in poll(2)).
+    pub fn fd(fd: std::os::fd::RawFd, events: i16) -> PollItem<'a> {
+        PollItem {
+            socket: None,
+            fd,
+            events,
+            revents: 0,
+        }
+    }
+}
+
+/// Wait until at least one item is ready or `timeout` passes (None = forever; zero = just
+/// check), like `zmq_poll`. Returns the number of ready items (0 on timeout). Sockets of
+/// inline contexts are driven while waiting.
+pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usize> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut raw: Vec<libc::pollfd> = Vec::with_capacity(items.len());
+    loop {
+        let mut ready = 0;
+        let mut inline_ctx: Option<Context> = None;
+        raw.clear();
+        for it in items.iter_mut() {
+            it.revents = 0;
+            match it.socket.as_deref_mut() {
+                Some(s) => {
+                    s.shared.parker.watch();
+                    it.revents = s.events()? & it.events;
+                    if s.inline && inline_ctx.is_none() {
+                        inline_ctx = Some(s.ctx.clone());
+                    }
+                    raw.push(libc::pollfd {
+                        fd: s.shared.parker.fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                }
+                None => raw.push(libc::pollfd {
+                    fd: it.fd,
+                    events: it.events & (POLLIN | POLLOUT),
+                    revents: 0,
+                }),
+            }
+            if it.revents != 0 {
+                ready += 1;
+            }
+        }
+        let now = Instant::now();
+        let left = match deadline {
+            Some(d) if now >= d => Some(Duration::ZERO),
+            Some(d) => Some(d - now),
+            None => None,
+        };
+        // Inline contexts only make progress when driven: wait in short slices then.
+        let slice = match (&inline_ctx, left) {
+            (Some(_), l) => Some(l.map_or(Duration::from_millis(1), |l| {
+                l.min(Duration::from_millis(1))
+            })),
+            (None, l) => l,
+        };
+        let wait = if ready > 0 {
+            Some(Duration::ZERO)
+        } else {
+            slice
+        };
+        let only_sockets = items.iter().all(|it| it.socket.is_some());
+        if let Some(ctx) = &inline_ctx {
+            if only_sockets && ready == 0 {
+                // Nothing else to watch: block in the reactor itself until something happens.
+                if ctx.drive(left) {
+                    continue;
+                }
+            } else {
+                ctx.drive(Some(Duration::ZERO));
+            }
+        }
+        let n = crate::backend::sys::poll_fds(&mut raw, wait)?;
+        if n > 0 {
+            for (it, p) in items.iter_mut().zip(&raw) {
+                if it.socket.is_none() {
+                    let r = (p.revents & (libc::POLLIN | libc::POLLOUT)) & it.events
+                        | if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                            POLLERR
+                        } else {
+                            0
+                        };
+                    if r != 0 && it.revents == 0 {
+                        ready += 1;
+                    }
+                    it.revents |= r;
+                }
+            }
+        }
+        if ready > 0 {
+            return Ok(ready);
+        }
+        if left == Some(Duration::ZERO) {
+            return Ok(0);
+        }
+    }
+}
+
 /// Do not block (send/recv fail with `Error::Again` instead).
 pub const DONTWAIT: i32 = 1;
 /// More frames of this message follow.
@@ -501,6 +631,58 @@ impl Socket {
         }
         parker.clear();
         self.check_term()
+    }
+
+    /// A file descriptor that becomes readable whenever this socket's readiness may have
+    /// changed (libzmq's ZMQ_FD): for epoll, libuv or asyncio loops. It is edge-like: after
+    /// it fires, call [`Socket::events`] and receive/send until they would block, then wait
+    /// on the fd again. Do not read from it yourself.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.shared.parker.watch();
+        self.shared.parker.fd()
+    }
+
+    /// What the socket can do now without blocking: `POLLIN` (a message can be received)
+    /// and/or `POLLOUT` (a message can be sent) (libzmq's ZMQ_EVENTS). Resets [`Socket::fd`].
+    pub fn events(&mut self) -> Result<i16> {
+        self.check_term()?;
+        self.shared.parker.reset();
+        if self.inline {
+            self.flush();
+        }
+        let mut ev = 0;
+        if self.cur_in.is_some() || self.next_in().is_some() {
+            ev |= POLLIN;
+        }
+        if self.can_send() {
+            ev |= POLLOUT;
+        }
+        Ok(ev)
+    }
+
+    /// Whether a new message (or the rest of one) can be sent without blocking. When not,
+    /// asks the full peers to report free space (so `fd` fires when it appears).
+    fn can_send(&mut self) -> bool {
+        if self.cur_out.is_some() || self.dropping {
+            return true;
+        }
+        match self.ty {
+            SocketType::Router if !self.opts.router_mandatory => true,
+            SocketType::Pair | SocketType::Dealer | SocketType::Router => {
+                let mut room = false;
+                for (_, p) in self.peers.iter_mut() {
+                    if p.out.reader_gone() {
+                        continue;
+                    }
+                    if !p.out.is_full() || !p.out.wait_for_space() {
+                        room = true;
+                        break;
+                    }
+                }
+                room
+            }
+            _ => false,
+        }
     }
 
     /// Perform pending I/O now without blocking (inline contexts; a no-op when reactor
