@@ -239,3 +239,38 @@ both_backends!(router_routes_by_id_two_dealers, |backend| {
         peer.finish();
     }
 });
+
+/// ringlink PUSH → pyzmq PULL and pyzmq PUSH → ringlink PULL (multipart, empty frames, a
+/// 1 MiB frame), ringlink binding and connecting.
+fn push_pull_case(backend: Backend, rl_binds: bool) {
+    let ctx = ctx(backend);
+    let mut push = socket(&ctx, SocketType::Push);
+    let (peer, _a) = link_peer(
+        &mut push,
+        Transport::Tcp,
+        rl_binds,
+        "PULL",
+        &[],
+        &["recv", N_ARG],
+    );
+    Conv::plain(&mut push).send_n(N);
+    peer.finish();
+    let mut pull = socket(&ctx, SocketType::Pull);
+    let (peer, _b) = link_peer(
+        &mut pull,
+        Transport::Tcp,
+        rl_binds,
+        "PUSH",
+        &[],
+        &["send", N_ARG],
+    );
+    Conv::plain(&mut pull).recv_n(N);
+    peer.finish();
+}
+
+both_backends!(push_pull_tcp_rl_binds, |backend| push_pull_case(
+    backend, true
+));
+both_backends!(push_pull_tcp_rl_connects, |backend| push_pull_case(
+    backend, false
+));

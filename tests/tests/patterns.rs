@@ -1243,3 +1243,88 @@ both_backends!(router_send_routed_batch, |backend| {
     assert_eq!(n, 1, "the batch stops at the unroutable message");
     assert_eq!(recv_parts(&mut a, "after mandatory"), vec![b"y".to_vec()]);
 });
+
+both_backends!(push_round_robin_and_pull_fair_queue, |backend| {
+    let ctx = ctx(backend);
+    // One PUSH bound, two PULLs connected: messages alternate between them.
+    let mut push = socket(&ctx, SocketType::Push);
+    let ep = bind_tcp(&mut push);
+    let mut pulls: Vec<Socket> = (0..2)
+        .map(|_| {
+            let mut p = socket(&ctx, SocketType::Pull);
+            connect(&mut p, &ep);
+            p
+        })
+        .collect();
+    // Wait until both are attached: a PULL only receives, so probe with messages until each
+    // has seen one (PUSH queues nothing for absent peers once both are there).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = [false, false];
+    while !(seen[0] && seen[1]) {
+        push.send(b"probe", 0).expect("probe");
+        for (i, p) in pulls.iter_mut().enumerate() {
+            if let Ok(m) = p.recv_bytes(ringlink::DONTWAIT) {
+                assert_eq!(m, b"probe");
+                seen[i] = true;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "PULLs never both attached"
+        );
+    }
+    for p in pulls.iter_mut() {
+        while p.recv_bytes(ringlink::DONTWAIT).is_ok() {}
+    }
+    for i in 0..100u32 {
+        push.send(&i.to_le_bytes(), 0).expect("push");
+    }
+    // Late probes may still arrive first: skip them.
+    let take50 = |p: &mut Socket| -> Vec<u32> {
+        let mut out = Vec::new();
+        while out.len() < 50 {
+            let m = recv1(p, "pull");
+            if m != b"probe" {
+                out.push(u32::from_le_bytes(m.try_into().expect("4-byte message")));
+            }
+        }
+        out
+    };
+    let a = take50(&mut pulls[0]);
+    let b = take50(&mut pulls[1]);
+    assert!(a.windows(2).all(|w| w[0] < w[1]) && b.windows(2).all(|w| w[0] < w[1]));
+    let mut all: Vec<u32> = a.iter().chain(&b).copied().collect();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (0..100).collect::<Vec<_>>(),
+        "each message exactly once"
+    );
+    // Direction rules.
+    assert!(matches!(
+        push.recv_bytes(ringlink::DONTWAIT),
+        Err(Error::NotSupported)
+    ));
+    assert!(matches!(pulls[0].send(b"x", 0), Err(Error::NotSupported)));
+    // PULL fair-queues two PUSHes.
+    let mut pull = socket(&ctx, SocketType::Pull);
+    let ep2 = bind_tcp(&mut pull);
+    let mut pushes: Vec<Socket> = (0..2)
+        .map(|_| {
+            let mut p = socket(&ctx, SocketType::Push);
+            connect(&mut p, &ep2);
+            p
+        })
+        .collect();
+    for (k, p) in pushes.iter_mut().enumerate() {
+        for i in 0..200u32 {
+            p.send(&[k as u8, i as u8], 0).expect("push");
+        }
+    }
+    let mut counts = [0u32; 2];
+    for _ in 0..400 {
+        let m = recv1(&mut pull, "fair queue");
+        counts[m[0] as usize] += 1;
+    }
+    assert_eq!(counts, [200, 200]);
+});

@@ -347,7 +347,11 @@ impl Context {
             return Err(Error::Terminated);
         }
         match ty {
-            SocketType::Pair | SocketType::Dealer | SocketType::Router => {}
+            SocketType::Pair
+            | SocketType::Dealer
+            | SocketType::Router
+            | SocketType::Push
+            | SocketType::Pull => {}
             _ => return Err(Error::NotSupported),
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);

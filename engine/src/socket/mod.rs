@@ -6,6 +6,7 @@
 //! * DEALER: round-robin send over peers with room (lb), fair-queued receive (fq).
 //! * ROUTER: the first frame of a sent message names the peer; received messages are
 //!   prefixed with the sending peer's routing id.
+//! * PUSH: lb send only. PULL: fq receive only.
 
 #![forbid(unsafe_code)]
 
@@ -668,7 +669,7 @@ impl Socket {
         }
         match self.ty {
             SocketType::Router if !self.opts.router_mandatory => true,
-            SocketType::Pair | SocketType::Dealer | SocketType::Router => {
+            SocketType::Pair | SocketType::Dealer | SocketType::Router | SocketType::Push => {
                 let mut room = false;
                 for (_, p) in self.peers.iter_mut() {
                     if p.out.reader_gone() {
@@ -745,12 +746,25 @@ impl Socket {
         None
     }
 
+    /// Socket types that receive messages (PUSH only sends).
+    fn can_receive(&self) -> bool {
+        matches!(
+            self.ty,
+            SocketType::Pair | SocketType::Dealer | SocketType::Router | SocketType::Pull
+        )
+    }
+
+    /// Socket types whose sends go round-robin to any peer with room.
+    fn load_balanced(&self) -> bool {
+        matches!(
+            self.ty,
+            SocketType::Pair | SocketType::Dealer | SocketType::Push
+        )
+    }
+
     /// Read one frame with `f(body, more)`, blocking per flags/RCVTIMEO.
     fn recv_frame<R>(&mut self, flags: i32, mut f: impl FnMut(&[u8], bool) -> R) -> Result<R> {
-        if !matches!(
-            self.ty,
-            SocketType::Pair | SocketType::Dealer | SocketType::Router
-        ) {
+        if !self.can_receive() {
             return Err(Error::NotSupported);
         }
         let nowait = flags & DONTWAIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO);
@@ -876,6 +890,9 @@ impl Socket {
         mut more: Option<&mut [bool]>,
         flags: i32,
     ) -> Result<usize> {
+        if !self.can_receive() {
+            return Err(Error::NotSupported);
+        }
         if self.cur_in.is_some() {
             // A message was partly read with recv(): batches deal in whole messages.
             return Err(Error::State);
@@ -1011,7 +1028,7 @@ impl Socket {
         let more = flags & SNDMORE != 0;
         let nowait = flags & DONTWAIT != 0 || self.opts.sndtimeo == Some(Duration::ZERO);
         match self.ty {
-            SocketType::Pair | SocketType::Dealer => {
+            _ if self.load_balanced() => {
                 let s = match self.cur_out {
                     Some(s) => s,
                     None => {
@@ -1128,7 +1145,7 @@ impl Socket {
         item: impl Fn(usize) -> &'a [u8],
     ) -> Result<usize> {
         self.check_term()?;
-        if !matches!(self.ty, SocketType::Pair | SocketType::Dealer) {
+        if !self.load_balanced() {
             return Err(Error::NotSupported);
         }
         if self.cur_out.is_some() || self.dropping {
