@@ -57,6 +57,11 @@ pub enum SocketOption {
     Ipv6(bool),
     /// Listen backlog.
     Backlog(i32),
+    /// REQ: allow a new request before the reply to the last one arrived (the late reply is
+    /// then discarded).
+    ReqRelaxed(bool),
+    /// REQ: prefix requests with an id and accept only the reply carrying it.
+    ReqCorrelate(bool),
 }
 
 /// The name of a socket option, for reading its current value with
@@ -85,6 +90,8 @@ pub enum OptionName {
     RcvBuf,
     Ipv6,
     Backlog,
+    ReqRelaxed,
+    ReqCorrelate,
 }
 
 /// Effective settings of one socket.
@@ -112,6 +119,8 @@ pub(crate) struct SockOpts {
     pub(crate) rcvbuf: i32,
     pub(crate) ipv6: bool,
     pub(crate) backlog: i32,
+    pub(crate) req_relaxed: bool,
+    pub(crate) req_correlate: bool,
 }
 
 impl Default for SockOpts {
@@ -139,6 +148,8 @@ impl Default for SockOpts {
             rcvbuf: -1,
             ipv6: false,
             backlog: 100,
+            req_relaxed: false,
+            req_correlate: false,
         }
     }
 }
@@ -203,6 +214,8 @@ impl SockOpts {
             OptionName::RcvBuf => SocketOption::RcvBuf(self.rcvbuf),
             OptionName::Ipv6 => SocketOption::Ipv6(self.ipv6),
             OptionName::Backlog => SocketOption::Backlog(self.backlog),
+            OptionName::ReqRelaxed => SocketOption::ReqRelaxed(self.req_relaxed),
+            OptionName::ReqCorrelate => SocketOption::ReqCorrelate(self.req_correlate),
         }
     }
 
@@ -278,6 +291,8 @@ impl SockOpts {
             }
             SocketOption::Ipv6(b) => self.ipv6 = b,
             SocketOption::Backlog(v) => self.backlog = non_negative("BACKLOG", v)? as i32,
+            SocketOption::ReqRelaxed(b) => self.req_relaxed = b,
+            SocketOption::ReqCorrelate(b) => self.req_correlate = b,
         }
         Ok(())
     }

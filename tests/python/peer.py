@@ -2,7 +2,7 @@
 """pyzmq (libzmq) peer for ringlink's interoperability tests.
 
 usage: peer.py [--routing-id ID] [--expect-id ID] [--timeout S]
-               PAIR|DEALER|ROUTER|PUSH|PULL bind|connect ENDPOINT STEP...
+               PAIR|DEALER|ROUTER|PUSH|PULL|REQ|REP bind|connect ENDPOINT STEP...
 
 Steps run in order on one socket:
   hello       PAIR/DEALER: send [b"hello"]; ROUTER: receive it and learn the peer's id
@@ -175,7 +175,7 @@ def main():
     ap.add_argument("--routing-id", help="ZMQ_ROUTING_ID to set before bind/connect")
     ap.add_argument("--expect-id", help="ROUTER: the routing id the peer must have")
     ap.add_argument("--timeout", type=float, default=20.0, help="RCVTIMEO/SNDTIMEO in seconds")
-    ap.add_argument("type", choices=["PAIR", "DEALER", "ROUTER", "PUSH", "PULL"])
+    ap.add_argument("type", choices=["PAIR", "DEALER", "ROUTER", "PUSH", "PULL", "REQ", "REP"])
     ap.add_argument("mode", choices=["bind", "connect"])
     ap.add_argument("endpoint")
     ap.add_argument("steps", nargs=argparse.REMAINDER)

@@ -351,7 +351,9 @@ impl Context {
             | SocketType::Dealer
             | SocketType::Router
             | SocketType::Push
-            | SocketType::Pull => {}
+            | SocketType::Pull
+            | SocketType::Req
+            | SocketType::Rep => {}
             _ => return Err(Error::NotSupported),
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);

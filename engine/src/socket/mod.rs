@@ -7,6 +7,9 @@
 //! * ROUTER: the first frame of a sent message names the peer; received messages are
 //!   prefixed with the sending peer's routing id.
 //! * PUSH: lb send only. PULL: fq receive only.
+//! * REQ: strict request/reply alternation; each request goes (lb) with an empty delimiter
+//!   frame to one peer, and only that peer's reply is accepted. REP: fq receive, strips and
+//!   keeps the envelope (frames up to the delimiter), and routes the reply back with it.
 
 #![forbid(unsafe_code)]
 
@@ -224,6 +227,14 @@ pub struct Socket {
     touched: Vec<usize>,
     /// Inline context (cached: checked per message).
     inline: bool,
+    /// REQ: the peer (id) whose reply is awaited; the id of the last request (REQ_CORRELATE).
+    req_peer: Option<u64>,
+    req_id: u32,
+    /// REP: envelope of the request being received/answered, the peer it came from, and
+    /// (once the request was read whole) the peer owed a reply.
+    rep_env: Vec<Vec<u8>>,
+    rep_from: u64,
+    rep_peer: Option<u64>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -262,6 +273,11 @@ impl Socket {
             unflushed: 0,
             touched: Vec::new(),
             inline: false,
+            req_peer: None,
+            req_id: 0,
+            rep_env: Vec::new(),
+            rep_from: 0,
+            rep_peer: None,
         };
         s.inline = inline;
         s
@@ -669,6 +685,11 @@ impl Socket {
         }
         match self.ty {
             SocketType::Router if !self.opts.router_mandatory => true,
+            SocketType::Rep => self.rep_peer.is_some(),
+            SocketType::Req if self.req_peer.is_some() && !self.opts.req_relaxed => false,
+            SocketType::Req => self.peers.iter_mut().any(|(_, p)| {
+                !p.out.reader_gone() && (!p.out.is_full() || !p.out.wait_for_space())
+            }),
             SocketType::Pair | SocketType::Dealer | SocketType::Router | SocketType::Push => {
                 let mut room = false;
                 for (_, p) in self.peers.iter_mut() {
@@ -750,7 +771,12 @@ impl Socket {
     fn can_receive(&self) -> bool {
         matches!(
             self.ty,
-            SocketType::Pair | SocketType::Dealer | SocketType::Router | SocketType::Pull
+            SocketType::Pair
+                | SocketType::Dealer
+                | SocketType::Router
+                | SocketType::Pull
+                | SocketType::Req
+                | SocketType::Rep
         )
     }
 
@@ -769,8 +795,27 @@ impl Socket {
         }
         let nowait = flags & DONTWAIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO);
         let mut deadline = self.deadline(self.opts.rcvtimeo);
+        if self.cur_in.is_none() {
+            match self.ty {
+                SocketType::Req => self.req_begin_reply(nowait, &mut deadline)?,
+                SocketType::Rep => self.rep_begin_request(nowait, &mut deadline)?,
+                _ => {}
+            }
+        }
         loop {
             if let Some(s) = self.next_in() {
+                if matches!(self.ty, SocketType::Req | SocketType::Rep) {
+                    let r = self.read_frame(s, &mut f);
+                    if !self.rcvmore {
+                        // The whole reply (REQ) / request (REP) was read.
+                        if self.ty == SocketType::Req {
+                            self.req_peer = None;
+                        } else {
+                            self.rep_peer = Some(self.rep_from);
+                        }
+                    }
+                    return Ok(r);
+                }
                 if self.ty == SocketType::Router && !self.rid_sent {
                     // Deliver the routing-id frame first.
                     self.cur_in = Some(s);
@@ -784,6 +829,77 @@ impl Socket {
                 return Err(Error::Again);
             }
             self.wait(deadline.get())?;
+        }
+    }
+
+    /// The next message start from any peer, waiting per `nowait`/`deadline`.
+    fn next_message(&mut self, nowait: bool, deadline: &mut Deadline) -> Result<usize> {
+        loop {
+            if let Some(s) = self.next_in() {
+                return Ok(s);
+            }
+            if nowait {
+                return Err(Error::Again);
+            }
+            self.wait(deadline.get())?;
+        }
+    }
+
+    /// Consume the rest of a message from `s` (the current frame had MORE).
+    fn discard_rest(&mut self, s: usize) {
+        while self.cur_in == Some(s) {
+            self.read_frame(s, &mut |_: &[u8], _| ());
+        }
+    }
+
+    /// REQ: skip to the first payload frame of the awaited reply; replies from other peers,
+    /// with a stale request id, or without the empty delimiter are dropped.
+    fn req_begin_reply(&mut self, nowait: bool, deadline: &mut Deadline) -> Result<()> {
+        let Some(want) = self.req_peer else {
+            return Err(Error::State);
+        };
+        loop {
+            let s = self.next_message(nowait, deadline)?;
+            let from = self.peers[s].id;
+            let mut ok = from == want;
+            if ok && self.opts.req_correlate {
+                let id = self.req_id.to_ne_bytes();
+                let (good, more) = self.read_frame(s, &mut |b: &[u8], m| (b == id, m));
+                ok = good && more;
+                if !more {
+                    continue;
+                }
+            }
+            let (delim, more) = self.read_frame(s, &mut |b: &[u8], m| (b.is_empty(), m));
+            if ok && delim && more {
+                return Ok(());
+            }
+            if more {
+                self.discard_rest(s);
+            }
+        }
+    }
+
+    /// REP: read a request's envelope (frames up to the empty delimiter) and stop at its
+    /// first payload frame; messages without a delimiter are dropped.
+    fn rep_begin_request(&mut self, nowait: bool, deadline: &mut Deadline) -> Result<()> {
+        if self.rep_peer.is_some() {
+            return Err(Error::State);
+        }
+        loop {
+            let s = self.next_message(nowait, deadline)?;
+            self.rep_from = self.peers[s].id;
+            self.rep_env.clear();
+            loop {
+                let (frame, more) = self.read_frame(s, &mut |b: &[u8], m| (b.to_vec(), m));
+                if !more {
+                    break;
+                }
+                if frame.is_empty() {
+                    return Ok(());
+                }
+                self.rep_env.push(frame);
+            }
         }
     }
 
@@ -890,7 +1006,7 @@ impl Socket {
         mut more: Option<&mut [bool]>,
         flags: i32,
     ) -> Result<usize> {
-        if !self.can_receive() {
+        if !self.can_receive() || matches!(self.ty, SocketType::Req | SocketType::Rep) {
             return Err(Error::NotSupported);
         }
         if self.cur_in.is_some() {
@@ -1051,8 +1167,82 @@ impl Socket {
                 Ok(())
             }
             SocketType::Router => self.send_router(data, more, nowait),
+            SocketType::Req => self.send_req(data, more, nowait),
+            SocketType::Rep => self.send_rep(data, more),
             _ => Err(Error::NotSupported),
         }
+    }
+
+    /// REQ: a new request starts with [request id (REQ_CORRELATE)][empty delimiter] to one
+    /// peer (lb); its last frame arms the wait for that peer's reply.
+    fn send_req(&mut self, data: &[u8], more: bool, nowait: bool) -> Result<()> {
+        let s = match self.cur_out {
+            Some(s) => s,
+            None => {
+                if self.req_peer.is_some() && !self.opts.req_relaxed {
+                    return Err(Error::State);
+                }
+                let mut deadline = self.deadline(self.opts.sndtimeo);
+                let s = self.pick_out(nowait, &mut deadline)?;
+                self.req_id = self.req_id.wrapping_add(1);
+                if self.opts.req_correlate {
+                    let id = self.req_id.to_ne_bytes();
+                    self.write(s, &id, true);
+                }
+                self.write(s, &[], true);
+                // A new request makes any earlier reply stale (REQ_RELAXED).
+                self.req_peer = None;
+                s
+            }
+        };
+        self.write(s, data, more);
+        if more {
+            self.cur_out = Some(s);
+        } else {
+            self.cur_out = None;
+            self.req_peer = Some(self.peers[s].id);
+            self.sent_one();
+        }
+        Ok(())
+    }
+
+    /// REP: the reply goes to the peer of the last request, behind its envelope. A peer that
+    /// left or is full loses the reply (as a ROUTER drops it).
+    fn send_rep(&mut self, data: &[u8], more: bool) -> Result<()> {
+        if self.cur_out.is_none() && !self.dropping {
+            let Some(pid) = self.rep_peer else {
+                return Err(Error::State);
+            };
+            self.process_inbox();
+            match self.by_id.get(&pid).copied() {
+                Some(s) if !self.peers[s].out.reader_gone() && !self.peers[s].out.is_full() => {
+                    let env = std::mem::take(&mut self.rep_env);
+                    for frame in &env {
+                        self.write(s, frame, true);
+                    }
+                    self.rep_env = env;
+                    self.write(s, &[], true);
+                    self.cur_out = Some(s);
+                }
+                _ => self.dropping = true,
+            }
+        }
+        if !more {
+            self.rep_peer = None;
+        }
+        if self.dropping {
+            if !more {
+                self.dropping = false;
+            }
+            return Ok(());
+        }
+        let s = self.cur_out.expect("reply in progress");
+        self.write(s, data, more);
+        if !more {
+            self.cur_out = None;
+            self.sent_one();
+        }
+        Ok(())
     }
 
     fn send_router(&mut self, data: &[u8], more: bool, nowait: bool) -> Result<()> {
