@@ -1094,7 +1094,7 @@ both_backends!(bad_endpoints, |backend| {
         let e = s.bind(ep).expect_err(ep);
         assert!(matches!(e, Error::InvalidArgument(_)), "bind {ep}: {e:?}");
     }
-    for ep in ["foo://x", "inproc://x"] {
+    for ep in ["foo://x", "ws://x:1"] {
         let e = s.connect(ep).expect_err(ep);
         assert!(
             matches!(e, Error::ProtocolNotSupported(_)),

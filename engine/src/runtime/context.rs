@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::log;
 use super::reactor::{Peers, Reactor};
-use super::shared::{Cmd, ReactorHandle, SocketShared};
+use super::shared::{Cmd, InprocRegistry, ReactorHandle, SocketShared};
 use crate::backend::epoll::EpollDriver;
 use crate::backend::uring::{BufConfig, UringDriver};
 use crate::backend::{self, Backend};
@@ -140,6 +140,7 @@ impl ContextBuilder {
                     spin: self.spin,
                     inline: Some(Mutex::new(reactor)),
                     owner: self.single_thread.then(|| std::thread::current().id()),
+                    inproc: Mutex::new(InprocRegistry::default()),
                 }),
             });
         }
@@ -188,6 +189,7 @@ impl ContextBuilder {
                 spin: self.spin,
                 inline: None,
                 owner: None,
+                inproc: Mutex::new(InprocRegistry::default()),
             }),
         })
     }
@@ -282,6 +284,8 @@ pub(crate) struct CtxInner {
     pub(crate) inline: Option<Mutex<InlineReactor>>,
     /// `single_thread` inline contexts: the only thread allowed to drive.
     pub(crate) owner: Option<std::thread::ThreadId>,
+    /// inproc:// names of this context.
+    pub(crate) inproc: Mutex<InprocRegistry>,
 }
 
 impl Drop for CtxInner {

@@ -899,7 +899,7 @@ impl State {
                 inn: in_r,
                 identity: info.identity.clone(),
                 alias,
-                reactor,
+                link: super::shared::Link::Reactor(reactor),
             });
             self.by_peer.insert(id, slot);
         }

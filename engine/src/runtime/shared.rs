@@ -2,7 +2,7 @@
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::backend::sys::{EventFd, SockAddr};
@@ -42,6 +42,11 @@ impl Parker {
         }
     }
 
+    /// Signal the fd unconditionally.
+    pub(crate) fn signal(&self) {
+        self.fd.signal();
+    }
+
     /// From now on every `unpark` signals the fd (it is watched by a poller).
     pub(crate) fn watch(&self) {
         self.watched.store(true, Ordering::SeqCst);
@@ -70,6 +75,90 @@ impl Parker {
     }
 }
 
+/// An inproc endpoint bound in a context.
+pub(crate) struct InprocBound {
+    pub(crate) sock: Arc<SocketShared>,
+    pub(crate) sndhwm: u64,
+    pub(crate) rcvhwm: u64,
+    pub(crate) routing_id: Vec<u8>,
+}
+
+/// The context's inproc names: bound sockets, and connections waiting for their bind (the
+/// binder's halves, attached when it binds).
+#[derive(Default)]
+pub(crate) struct InprocRegistry {
+    pub(crate) bound: std::collections::HashMap<String, InprocBound>,
+    pub(crate) pending: std::collections::HashMap<String, Vec<PendingInproc>>,
+}
+
+/// A binder's half of an inproc connection made before the bind, and the slot through which
+/// the connector learns the binder.
+pub(crate) type PendingInproc = (NewPeer, Arc<OnceLock<Arc<SocketShared>>>);
+
+/// Who serves the other end of a peer's pipes: a reactor (tcp, ipc) or, for inproc, the
+/// other socket itself. Tells where "pipe became busy", "space freed" and "refused" go.
+#[derive(Clone)]
+pub(crate) enum Link {
+    Reactor(usize),
+    /// `other` is filled when the binding socket exists (a connect may come first).
+    Inproc {
+        other: Arc<OnceLock<Arc<SocketShared>>>,
+        peer: u64,
+        /// Inline context: the other socket's thread may be blocked in the reactor.
+        inline: bool,
+    },
+}
+
+impl Link {
+    /// Our outbound pipe turned busy (or closed).
+    pub(crate) fn flush(&self, handles: &[Arc<ReactorHandle>], id: u64) {
+        match self {
+            Link::Reactor(r) => handles[*r].send(Cmd::Flush(id)),
+            Link::Inproc {
+                other,
+                peer,
+                inline,
+            } => {
+                if let Some(o) = other.get() {
+                    o.notify_inproc(*peer, handles, *inline)
+                }
+            }
+        }
+    }
+
+    /// We read enough from an inbound pipe whose writer waits for space.
+    pub(crate) fn resume(&self, handles: &[Arc<ReactorHandle>], id: u64) {
+        match self {
+            Link::Reactor(r) => handles[*r].send(Cmd::Resume(id)),
+            Link::Inproc {
+                other,
+                peer,
+                inline,
+            } => {
+                if let Some(o) = other.get() {
+                    o.notify_inproc(*peer, handles, *inline)
+                }
+            }
+        }
+    }
+
+    /// We refuse or drop this peer (its pipes are being dropped).
+    pub(crate) fn reject(&self, handles: &[Arc<ReactorHandle>], id: u64) {
+        match self {
+            Link::Reactor(r) => handles[*r].send(Cmd::Reject(id)),
+            Link::Inproc {
+                other,
+                peer,
+                inline,
+            } => {
+                if let Some(o) = other.get() {
+                    o.notify_inproc(*peer, handles, *inline)
+                }
+            }
+        }
+    }
+}
+
 /// A connection handed from a reactor to its socket.
 pub(crate) struct NewPeer {
     pub(crate) id: u64,
@@ -78,7 +167,7 @@ pub(crate) struct NewPeer {
     pub(crate) identity: Vec<u8>,
     /// The CONNECT_ROUTING_ID chosen when this connection was made, if any.
     pub(crate) alias: Option<Vec<u8>>,
-    pub(crate) reactor: usize,
+    pub(crate) link: Link,
 }
 
 /// What reactors tell a socket.
@@ -121,6 +210,18 @@ impl SocketShared {
         self.inbox.lock().unwrap().attach.push(p);
         self.pending.store(true, Ordering::Release);
         self.parker.unpark();
+    }
+
+    /// An inproc peer changed our pipes. In inline contexts the thread that waits for this
+    /// socket may be blocked inside the reactor (or about to be: it announces parking only
+    /// inside the reactor's turn) instead of on our parker: always wake the reactor then.
+    pub(crate) fn notify_inproc(&self, peer: u64, handles: &[Arc<ReactorHandle>], inline: bool) {
+        self.notify_ready(peer);
+        if inline {
+            if let Some(h) = handles.first() {
+                h.parker.signal();
+            }
+        }
     }
 
     /// Wake a waiting application thread without news (shutdown, timers).

@@ -24,7 +24,7 @@ use crate::options::{OptionName, SockOpts, SocketOption};
 use crate::pipe;
 use crate::protocol::{frame, SocketType};
 use crate::runtime::context::Context;
-use crate::runtime::shared::{Cmd, NewPeer, SocketInbox, SocketShared};
+use crate::runtime::shared::{Cmd, InprocBound, Link, NewPeer, SocketInbox, SocketShared};
 use crate::transport;
 
 /// A send/receive timeout, turned into an instant only when the call actually has to wait
@@ -178,7 +178,7 @@ pub const SNDMORE: i32 = 2;
 
 struct Peer {
     id: u64,
-    reactor: usize,
+    link: Link,
     out: pipe::Writer,
     inn: pipe::Reader,
     rid: Vec<u8>,
@@ -230,6 +230,8 @@ pub struct Socket {
     /// REQ: the peer (id) whose reply is awaited; the id of the last request (REQ_CORRELATE).
     req_peer: Option<u64>,
     req_id: u32,
+    /// inproc connections made by `connect`: (endpoint, our peer id), for `disconnect`.
+    inproc_conns: Vec<(String, u64)>,
     /// REP: envelope of the request being received/answered, the peer it came from, and
     /// (once the request was read whole) the peer owed a reply.
     rep_env: Vec<Vec<u8>>,
@@ -273,6 +275,7 @@ impl Socket {
             unflushed: 0,
             touched: Vec::new(),
             inline: false,
+            inproc_conns: Vec::new(),
             req_peer: None,
             req_id: 0,
             rep_env: Vec::new(),
@@ -332,6 +335,9 @@ impl Socket {
     pub fn bind(&mut self, endpoint: &str) -> Result<()> {
         self.check_term()?;
         let ep = transport::parse(endpoint)?;
+        if let transport::Endpoint::Inproc { name } = &ep {
+            return self.bind_inproc(name, endpoint);
+        }
         let (addr, ipc_path) = transport::bind_addr(&ep, self.opts.ipv6)?;
         if let Some(p) = ipc_path.as_deref() {
             // A stale socket file from an earlier run would make bind fail (libzmq removes it).
@@ -363,6 +369,9 @@ impl Socket {
     pub fn connect(&mut self, endpoint: &str) -> Result<()> {
         self.check_term()?;
         let ep = transport::parse(endpoint)?;
+        if let transport::Endpoint::Inproc { name } = &ep {
+            return self.connect_inproc(name, endpoint);
+        }
         let addr = transport::connect_addr(&ep, self.opts.ipv6)?;
         let alias = if self.ty == SocketType::Router {
             self.opts.connect_routing_id.take()
@@ -382,7 +391,7 @@ impl Socket {
                 inn: in_r,
                 identity: Vec::new(),
                 alias: None,
-                reactor: r,
+                link: Link::Reactor(r),
             });
             if !accepted {
                 return Err(Error::invalid("PAIR socket already has a peer"));
@@ -403,6 +412,109 @@ impl Socket {
         Ok(())
     }
 
+    /// inproc bind: register the name and attach connections that were waiting for it.
+    fn bind_inproc(&mut self, name: &str, endpoint: &str) -> Result<()> {
+        let pending = {
+            let mut reg = self.ctx.inner.inproc.lock().unwrap();
+            if reg.bound.contains_key(name) {
+                return Err(Error::Io(std::io::Error::from_raw_os_error(
+                    libc::EADDRINUSE,
+                )));
+            }
+            reg.bound.insert(
+                name.to_string(),
+                InprocBound {
+                    sock: self.shared.clone(),
+                    sndhwm: self.opts.sndhwm,
+                    rcvhwm: self.opts.rcvhwm,
+                    routing_id: self.opts.routing_id.clone(),
+                },
+            );
+            reg.pending.remove(name).unwrap_or_default()
+        };
+        for (p, slot) in pending {
+            let _ = slot.set(self.shared.clone());
+            let (id, link) = (p.id, p.link.clone());
+            if !self.add_peer(p) {
+                link.reject(&self.ctx.inner.peers.handles, id);
+            }
+        }
+        self.bound.push(Bound::Listen(endpoint.to_string()));
+        self.last_endpoint = Some(endpoint.to_string());
+        Ok(())
+    }
+
+    /// inproc connect: a pipe pair straight to the bound socket (or parked until it binds).
+    /// HWMs add up over both ends, as in libzmq.
+    fn connect_inproc(&mut self, name: &str, endpoint: &str) -> Result<()> {
+        let peers = self.ctx.inner.peers.clone();
+        let (id_here, id_there) = (peers.peer_id(), peers.peer_id());
+        let sum = |a: u64, b: u64| if a == 0 || b == 0 { 0 } else { a + b };
+        let mut reg = self.ctx.inner.inproc.lock().unwrap();
+        let bound = reg.bound.get(name);
+        let (their_snd, their_rcv, their_id, their_sock) = match bound {
+            Some(b) => (
+                b.sndhwm,
+                b.rcvhwm,
+                b.routing_id.clone(),
+                Some(b.sock.clone()),
+            ),
+            None => (self.opts.rcvhwm, self.opts.sndhwm, Vec::new(), None),
+        };
+        let (out_w, out_r) = pipe::pipe(sum(self.opts.sndhwm, their_rcv));
+        let (back_w, back_r) = pipe::pipe(sum(their_snd, self.opts.rcvhwm));
+        let them = Arc::new(std::sync::OnceLock::new());
+        if let Some(s) = their_sock.clone() {
+            let _ = them.set(s);
+        }
+        let us = Arc::new(std::sync::OnceLock::new());
+        let _ = us.set(self.shared.clone());
+        let their_half = NewPeer {
+            id: id_there,
+            out: back_w,
+            inn: out_r,
+            identity: self.opts.routing_id.clone(),
+            alias: None,
+            link: Link::Inproc {
+                other: us,
+                peer: id_here,
+                inline: self.inline,
+            },
+        };
+        match their_sock {
+            Some(s) => s.attach(their_half),
+            None => reg
+                .pending
+                .entry(name.to_string())
+                .or_default()
+                .push((their_half, them.clone())),
+        }
+        drop(reg);
+        let alias = if self.ty == SocketType::Router {
+            self.opts.connect_routing_id.take()
+        } else {
+            None
+        };
+        let accepted = self.add_peer(NewPeer {
+            id: id_here,
+            out: out_w,
+            inn: back_r,
+            identity: their_id,
+            alias,
+            link: Link::Inproc {
+                other: them,
+                peer: id_there,
+                inline: self.inline,
+            },
+        });
+        if !accepted {
+            return Err(Error::invalid("the socket refused another peer"));
+        }
+        self.bound.push(Bound::Connect(endpoint.to_string()));
+        self.inproc_conns.push((endpoint.to_string(), id_here));
+        Ok(())
+    }
+
     /// Stop listening on an endpoint given to `bind` (or its resolved form).
     pub fn unbind(&mut self, endpoint: &str) -> Result<()> {
         let b = Bound::Listen(endpoint.to_string());
@@ -410,6 +522,17 @@ impl Socket {
             return Err(Error::NotFound);
         };
         self.bound.remove(pos);
+        if let Some(name) = endpoint.strip_prefix("inproc://") {
+            let mut reg = self.ctx.inner.inproc.lock().unwrap();
+            if reg
+                .bound
+                .get(name)
+                .is_some_and(|b| b.sock.id == self.shared.id)
+            {
+                reg.bound.remove(name);
+            }
+            return Ok(());
+        }
         for h in &self.ctx.inner.peers.handles {
             h.send(Cmd::Unbind {
                 sock: self.shared.id,
@@ -426,6 +549,24 @@ impl Socket {
             return Err(Error::NotFound);
         };
         self.bound.remove(pos);
+        if endpoint.starts_with("inproc://") {
+            let ids: Vec<u64> = self
+                .inproc_conns
+                .iter()
+                .filter(|(e, _)| e == endpoint)
+                .map(|&(_, id)| id)
+                .collect();
+            self.inproc_conns.retain(|(e, _)| e != endpoint);
+            for id in ids {
+                if let Some(&slot) = self.by_id.get(&id) {
+                    let p = &mut self.peers[slot];
+                    p.out.close();
+                    p.link.flush(&self.ctx.inner.peers.handles, p.id);
+                    self.remove_peer(slot);
+                }
+            }
+            return Ok(());
+        }
         for h in &self.ctx.inner.peers.handles {
             h.send(Cmd::Disconnect {
                 sock: self.shared.id,
@@ -466,17 +607,17 @@ impl Socket {
                     self.by_rid.insert(fresh.clone(), old);
                     let op = &mut self.peers[old];
                     op.rid = fresh;
-                    self.ctx.reactor(op.reactor).send(Cmd::Reject(op.id));
+                    op.link.reject(&self.ctx.inner.peers.handles, op.id);
                 }
                 rid
             }
             _ => Vec::new(),
         };
         let id = p.id;
-        let reactor = p.reactor;
+        let link = p.link;
         let slot = self.peers.insert(Peer {
             id,
-            reactor,
+            link,
             out: p.out,
             inn: p.inn,
             rid: rid.clone(),
@@ -492,7 +633,7 @@ impl Socket {
             let peer = &mut self.peers[slot];
             peer.out.write_frame(&[0, 0], &[]);
             if peer.out.commit(1) {
-                self.ctx.reactor(reactor).send(Cmd::Flush(id));
+                peer.link.flush(&self.ctx.inner.peers.handles, id);
             }
         }
         // Data may already be waiting.
@@ -550,9 +691,9 @@ impl Socket {
         let mut inbox = std::mem::take(&mut self.inbox);
         self.shared.take_inbox(&mut inbox);
         for p in inbox.attach.drain(..) {
-            let (id, reactor) = (p.id, p.reactor);
+            let (id, link) = (p.id, p.link.clone());
             if !self.add_peer(p) {
-                self.ctx.reactor(reactor).send(Cmd::Reject(id));
+                link.reject(&self.ctx.inner.peers.handles, id);
             }
         }
         for id in inbox.ready.drain(..) {
@@ -752,7 +893,7 @@ impl Socket {
             }
             // Hand back all read credit before going idle: the reactor may be paused on it.
             if p.inn.publish_credit() {
-                self.ctx.reactor(p.reactor).send(Cmd::Resume(p.id));
+                p.link.resume(&self.ctx.inner.peers.handles, p.id);
             }
             if p.inn.deactivate() {
                 continue;
@@ -923,7 +1064,7 @@ impl Socket {
             self.cur_in = None;
             self.rid_sent = false;
             if p.inn.credit(1) {
-                self.ctx.reactor(p.reactor).send(Cmd::Resume(p.id));
+                p.link.resume(&self.ctx.inner.peers.handles, p.id);
             }
             // Fair queueing: the next message comes from the next peer.
             if self.active.len() > 1 && self.active.front() == Some(&s) {
@@ -1134,7 +1275,7 @@ impl Socket {
         // The fenced commit per message stays even in inline mode: another socket's thread
         // may be the one driving the shared reactor, and only this check tells it.
         if p.out.commit(1) {
-            self.ctx.reactor(p.reactor).send(Cmd::Flush(p.id));
+            p.link.flush(&self.ctx.inner.peers.handles, p.id);
         }
     }
 
@@ -1483,7 +1624,7 @@ impl Socket {
             if let Some(p) = self.peers.get_mut(s) {
                 p.batch = 0;
                 if p.out.commit(0) {
-                    self.ctx.reactor(p.reactor).send(Cmd::Flush(p.id));
+                    p.link.flush(&self.ctx.inner.peers.handles, p.id);
                 }
             }
         }
@@ -1496,10 +1637,20 @@ impl Drop for Socket {
         self.finish_touched();
         for (_, p) in self.peers.iter_mut() {
             if p.out.close() {
-                self.ctx.reactor(p.reactor).send(Cmd::Flush(p.id));
+                p.link.flush(&self.ctx.inner.peers.handles, p.id);
             }
         }
         self.peers.clear();
+        {
+            let mut reg = self
+                .ctx
+                .inner
+                .inproc
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let id = self.shared.id;
+            reg.bound.retain(|_, b| b.sock.id != id);
+        }
         for h in &self.ctx.inner.peers.handles {
             h.send(Cmd::CloseSocket {
                 sock: self.shared.id,

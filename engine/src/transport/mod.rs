@@ -19,6 +19,8 @@ pub(crate) enum Endpoint {
     Tcp { host: String, port: u16 },
     /// `ipc://path`; `@name` is the abstract namespace.
     Ipc { path: String },
+    /// `inproc://name`: between sockets of one context, no kernel involved.
+    Inproc { name: String },
 }
 
 static IPC_WILDCARD: AtomicU64 = AtomicU64::new(0);
@@ -57,7 +59,15 @@ pub(crate) fn parse(ep: &str) -> Result<Endpoint> {
                 path: rest.to_string(),
             })
         }
-        "inproc" | "pgm" | "epgm" | "tipc" | "vmci" | "ws" | "wss" | "tls" | "udp" => {
+        "inproc" => {
+            if rest.is_empty() {
+                return Err(Error::invalid(format!("empty inproc name in {ep:?}")));
+            }
+            Ok(Endpoint::Inproc {
+                name: rest.to_string(),
+            })
+        }
+        "pgm" | "epgm" | "tipc" | "vmci" | "ws" | "wss" | "tls" | "udp" => {
             Err(Error::ProtocolNotSupported(scheme.to_string()))
         }
         _ => Err(Error::ProtocolNotSupported(scheme.to_string())),
@@ -101,6 +111,7 @@ pub(crate) fn bind_addr(ep: &Endpoint, ipv6: bool) -> Result<(SockAddr, Option<S
             let addr = SockAddr::from_unix(&path)?;
             Ok((addr, Some(path)))
         }
+        Endpoint::Inproc { .. } => Err(Error::invalid("inproc endpoints have no address")),
     }
 }
 
@@ -145,6 +156,7 @@ pub(crate) fn connect_addr(ep: &Endpoint, ipv6: bool) -> Result<SockAddr> {
             }
             Ok(SockAddr::from_unix(path)?)
         }
+        Endpoint::Inproc { .. } => Err(Error::invalid("inproc endpoints have no address")),
     }
 }
 
