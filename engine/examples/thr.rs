@@ -1,4 +1,6 @@
-//! Quick in-process throughput check: `cargo run --release --example thr -- uring 2000000 [batch]`.
+//! Quick in-process throughput check:
+//! `cargo run --release --example thr -- uring|epoll COUNT [FLAGS]`, FLAGS any of
+//! `b` (batch API), `i` (inline contexts), `p` (inproc instead of tcp).
 use std::time::Instant;
 
 use ringlink::{Backend, Context, SocketOption, SocketType};
