@@ -110,10 +110,11 @@ pub(crate) enum Link {
 }
 
 impl Link {
-    /// Our outbound pipe turned busy (or closed).
-    pub(crate) fn flush(&self, handles: &[Arc<ReactorHandle>], id: u64) {
+    /// Deliver `cmd` to the reactor, or, for inproc, make the other socket look at its pipes
+    /// again (which is all any of these commands means to a socket).
+    fn tell(&self, handles: &[Arc<ReactorHandle>], cmd: Cmd) {
         match self {
-            Link::Reactor(r) => handles[*r].send(Cmd::Flush(id)),
+            Link::Reactor(r) => handles[*r].send(cmd),
             Link::Inproc {
                 other,
                 peer,
@@ -124,38 +125,21 @@ impl Link {
                 }
             }
         }
+    }
+
+    /// Our outbound pipe turned busy (or closed).
+    pub(crate) fn flush(&self, handles: &[Arc<ReactorHandle>], id: u64) {
+        self.tell(handles, Cmd::Flush(id));
     }
 
     /// We read enough from an inbound pipe whose writer waits for space.
     pub(crate) fn resume(&self, handles: &[Arc<ReactorHandle>], id: u64) {
-        match self {
-            Link::Reactor(r) => handles[*r].send(Cmd::Resume(id)),
-            Link::Inproc {
-                other,
-                peer,
-                inline,
-            } => {
-                if let Some(o) = other.get() {
-                    o.notify_inproc(*peer, handles, *inline)
-                }
-            }
-        }
+        self.tell(handles, Cmd::Resume(id));
     }
 
     /// We refuse or drop this peer (its pipes are being dropped).
     pub(crate) fn reject(&self, handles: &[Arc<ReactorHandle>], id: u64) {
-        match self {
-            Link::Reactor(r) => handles[*r].send(Cmd::Reject(id)),
-            Link::Inproc {
-                other,
-                peer,
-                inline,
-            } => {
-                if let Some(o) = other.get() {
-                    o.notify_inproc(*peer, handles, *inline)
-                }
-            }
-        }
+        self.tell(handles, Cmd::Reject(id));
     }
 }
 
