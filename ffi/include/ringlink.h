@@ -79,6 +79,15 @@
 // `rl_msg_get` property: 1 if more frames of the message follow (libzmq `ZMQ_MORE`).
 #define RL_MORE 1
 
+// A message can be received / the fd is readable.
+#define RL_POLLIN 1
+
+// A message can be sent / the fd is writable.
+#define RL_POLLOUT 2
+
+// Error condition (raw file descriptors only).
+#define RL_POLLERR 4
+
 // Socket type PAIR (libzmq `ZMQ_PAIR`).
 #define RL_PAIR 0
 
@@ -220,6 +229,15 @@ typedef struct {
 // with that data pointer and the `hint`, from whichever thread drops the last reference.
 // May be NULL.
 typedef void (*rl_free_fn)(void *data, void *hint);
+
+// One entry of `rl_poll`: a socket (non-NULL `socket`) or a raw descriptor (`fd`, used
+// when `socket` is NULL).
+typedef struct {
+  void *socket;
+  int fd;
+  short events;
+  short revents;
+} rl_pollitem_t;
 
 #ifdef __cplusplus
 extern "C" {
@@ -525,6 +543,16 @@ int rl_msg_send(rl_msg_t *msg, rl_socket_t *s, int flags);
 // # Safety
 // As `rl_msg_send`.
 int rl_msg_recv(rl_msg_t *msg, rl_socket_t *s, int flags);
+
+// Wait until at least one item is ready, like `zmq_poll`: `timeout_ms` -1 waits forever,
+// 0 only checks. Fills every item's `revents` and returns the number of ready items (0 on
+// timeout), or -1 with errno: `EFAULT` (NULL `items` with `nitems` > 0), `ENOTSOCK` (a
+// closed or invalid socket), `EINVAL` (the same socket twice), `RL_ETERM`.
+//
+// # Safety
+// `items` is valid for reading and writing `nitems` entries; every non-NULL `socket` is a
+// live socket handle used by no other thread during the call.
+int rl_poll(rl_pollitem_t *items, int nitems, long timeout_ms);
 
 // Create a socket of `type` (libzmq `zmq_socket`): `RL_PAIR`, `RL_DEALER` or `RL_ROUTER`
 // today. The first socket of a context builds it (starts the reactor threads).

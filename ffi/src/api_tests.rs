@@ -745,3 +745,49 @@ fn router_batches() {
         assert_eq!((n, &buf[..2]), (1, &b"r0"[..]));
     }
 }
+
+#[test]
+fn poll_sockets_and_fds() {
+    for threads in [1, 0] {
+        let t = Setup::new(threads, RL_PAIR, RL_PAIR, None);
+        let mut fds = [0 as c_int; 2];
+        // SAFETY: a valid array for pipe(2).
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let item = |socket: *mut rl_socket_t, fd: c_int, events| rl_pollitem_t {
+            socket: socket.cast(),
+            fd,
+            events,
+            revents: -1,
+        };
+        // SAFETY: live handles, valid item arrays.
+        unsafe {
+            let mut items = [
+                item(t.server, 0, RL_POLLIN),
+                item(null_mut(), fds[0], RL_POLLIN),
+            ];
+            assert_eq!(rl_poll(items.as_mut_ptr(), 2, 0), 0, "nothing ready yet");
+            assert_eq!((items[0].revents, items[1].revents), (0, 0));
+            assert_eq!(rl_send(t.client, b"x".as_ptr().cast(), 1, 0), 1);
+            assert_eq!(rl_poll(items.as_mut_ptr(), 2, 10_000), 1);
+            assert_eq!((items[0].revents, items[1].revents), (RL_POLLIN, 0));
+            assert_eq!(libc::write(fds[1], b"!".as_ptr().cast(), 1), 1);
+            let mut buf = [0u8; 4];
+            assert_eq!(rl_recv(t.server, buf.as_mut_ptr().cast(), 4, 0), 1);
+            assert_eq!(rl_poll(items.as_mut_ptr(), 2, 10_000), 1);
+            assert_eq!((items[0].revents, items[1].revents), (0, RL_POLLIN));
+            // A PAIR with room can send.
+            let mut out = [item(t.client, 0, RL_POLLOUT)];
+            assert_eq!(rl_poll(out.as_mut_ptr(), 1, 0), 1);
+            assert_eq!(out[0].revents, RL_POLLOUT);
+            // Errors: the same socket twice, NULL items, a closed socket handle.
+            let mut twice = [item(t.server, 0, RL_POLLIN), item(t.server, 0, RL_POLLIN)];
+            assert_eq!(rl_poll(twice.as_mut_ptr(), 2, 0), -1);
+            assert_eq!(rl_errno(), libc::EINVAL);
+            assert_eq!(rl_poll(null_mut(), 1, 0), -1);
+            assert_eq!(rl_errno(), libc::EFAULT);
+            assert_eq!(rl_poll(null_mut(), 0, 0), 0);
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+    }
+}

@@ -27,11 +27,13 @@ mod api_tests;
 mod batch;
 mod ctx;
 mod msg;
+mod poll;
 mod socket;
 
 pub use batch::*;
 pub use ctx::*;
 pub use msg::*;
+pub use poll::*;
 pub use socket::*;
 
 // ----- version -----------------------------------------------------------------------------

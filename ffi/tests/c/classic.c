@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include <unistd.h>
+
 #include "check.h"
 
 static int freed = 0;
@@ -197,12 +199,42 @@ static void send_recv(int io_threads) {
     CHECK(rl_ctx_term(ctx) == 0);
 }
 
+/* rl_poll over a socket and a pipe, threaded and inline. */
+static void polling(int io_threads) {
+    rl_ctx_t *ctx = rl_ctx_new();
+    CHECK(rl_ctx_set(ctx, RL_IO_THREADS, io_threads) == 0);
+    rl_socket_t *srv, *cli;
+    connect_pair(ctx, RL_PAIR, RL_PAIR, NULL, &srv, &cli);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    rl_pollitem_t items[2] = {{srv, 0, RL_POLLIN, -1}, {NULL, fds[0], RL_POLLIN, -1}};
+    CHECK(rl_poll(items, 2, 0) == 0);
+    CHECK(items[0].revents == 0 && items[1].revents == 0);
+    CHECK(rl_send(cli, "p", 1, 0) == 1);
+    CHECK(rl_poll(items, 2, 10000) == 1);
+    CHECK(items[0].revents == RL_POLLIN && items[1].revents == 0);
+    char buf[8];
+    CHECK(rl_recv(srv, buf, sizeof buf, 0) == 1 && buf[0] == 'p');
+    CHECK(write(fds[1], "!", 1) == 1);
+    CHECK(rl_poll(items, 2, 10000) == 1);
+    CHECK(items[0].revents == 0 && items[1].revents == RL_POLLIN);
+    rl_pollitem_t twice[2] = {{srv, 0, RL_POLLIN, 0}, {srv, 0, RL_POLLIN, 0}};
+    CHECK_ERR(rl_poll(twice, 2, 0), EINVAL);
+    CHECK_ERR(rl_poll(NULL, 1, 0), EFAULT);
+    close(fds[0]);
+    close(fds[1]);
+    CHECK(rl_close(srv) == 0 && rl_close(cli) == 0);
+    CHECK(rl_ctx_term(ctx) == 0);
+}
+
 int main(void) {
     errors_and_version();
     context_and_handles();
     options();
     send_recv(1);
     send_recv(0);
+    polling(1);
+    polling(0);
     printf("classic: ok\n");
     return 0;
 }
