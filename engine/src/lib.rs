@@ -22,6 +22,7 @@
 
 mod backend;
 pub mod error;
+mod monitor;
 mod options;
 mod pipe;
 pub mod protocol;
@@ -32,6 +33,7 @@ mod transport;
 pub use backend::sys::raise_fd_limit;
 pub use backend::Backend;
 pub use error::{Error, Result};
+pub use monitor::{DisconnectReason, Monitor, MonitorEvent, MonitorEventKind};
 pub use options::{OptionName, SocketOption};
 pub use protocol::SocketType;
 pub use runtime::context::{Context, ContextBuilder};

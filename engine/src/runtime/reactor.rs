@@ -25,6 +25,7 @@ use super::log;
 use super::shared::{Cmd, NewPeer, ReactorHandle, SocketShared};
 use crate::backend::sys::{self, SockAddr};
 use crate::backend::{Driver, Event, IoVecs, Key, Req};
+use crate::monitor::{DisconnectReason, MonitorEventKind};
 use crate::options::SockOpts;
 use crate::pipe;
 use crate::protocol::{
@@ -331,6 +332,7 @@ impl State {
                 }
                 self.gens[slot] = self.gens[slot].wrapping_add(1) & 0xFF_FFFF;
                 let gen = self.gens[slot];
+                sock.event(MonitorEventKind::Listening, &endpoint, None);
                 entry.insert(Ep::Listener(Listener {
                     gen,
                     sock,
@@ -531,6 +533,8 @@ impl State {
                 c.raw = fd.as_raw_fd();
                 c.fd = Some(fd);
                 c.phase = Phase::Connecting;
+                c.sock
+                    .event(MonitorEventKind::ConnectDelayed, &c.endpoint, None);
                 reqs.push(Req::Connect {
                     key,
                     fd: c.raw,
@@ -576,6 +580,7 @@ impl State {
                     return;
                 }
                 let (sock, opts, endpoint) = (l.sock.clone(), l.opts.clone(), l.endpoint.clone());
+                sock.event(MonitorEventKind::Accepted, &endpoint, None);
                 let target = self.peers.pick();
                 if target == self.index {
                     self.adopt(sock, opts, fd, endpoint, reqs);
@@ -591,13 +596,19 @@ impl State {
             Event::AcceptFailed { key, err } => {
                 if let Some(Ep::Listener(l)) = self.eps.get(key.slot()) {
                     log::warn(format_args!("accept on {} failed: {err}", l.endpoint));
+                    let errno = err.raw_os_error().unwrap_or(libc::EIO);
+                    l.sock
+                        .event(MonitorEventKind::AcceptFailed(errno), &l.endpoint, None);
                 }
             }
             Event::Connected { key, result } => {
                 let slot = key.slot();
                 let Some(c) = self.conn(key) else { return };
                 match result {
-                    Ok(()) => self.start_handshake(slot, reqs),
+                    Ok(()) => {
+                        c.sock.event(MonitorEventKind::Connected, &c.endpoint, None);
+                        self.start_handshake(slot, reqs)
+                    }
                     Err(e) => {
                         log::warn(format_args!("connect to {} failed: {e}", c.endpoint));
                         self.disconnect(slot, "connect failed", reqs);
@@ -672,6 +683,11 @@ impl State {
                     // Send the ERROR command if the handshake produced one, then close.
                     c.ctrl.extend_from_slice(&hs.take_output());
                     let why = format!("handshake failed: {e}");
+                    c.sock.event(
+                        MonitorEventKind::HandshakeFailedProtocol(e.to_string()),
+                        &c.endpoint,
+                        None,
+                    );
                     if c.ctrl.is_empty() {
                         self.disconnect(slot, &why, reqs);
                         return;
@@ -903,7 +919,16 @@ impl State {
             });
             self.by_peer.insert(id, slot);
         }
-        let _ = info.metadata;
+        let peer_id = c
+            .connect
+            .as_ref()
+            .and_then(|ci| ci.alias.clone())
+            .unwrap_or_else(|| info.identity.clone());
+        c.sock.event(
+            MonitorEventKind::HandshakeSucceeded,
+            &c.endpoint,
+            Some(&peer_id),
+        );
         self.flush(slot, reqs);
     }
 
@@ -1031,6 +1056,14 @@ impl State {
             return;
         }
         log::warn(format_args!("{}: {why}", c.endpoint));
+        if !matches!(c.phase, Phase::Connecting) {
+            let reason = classify(why, matches!(c.phase, Phase::Handshake(_)));
+            c.sock.event(
+                MonitorEventKind::Disconnected(reason, why.to_string()),
+                &c.endpoint,
+                None,
+            );
+        }
         c.closing = true;
         let key = Key::new(slot, c.gen);
         match c.fd.take() {
@@ -1112,6 +1145,8 @@ impl State {
             let ci = c.connect.as_mut().expect("reconnect without connect info");
             let base = c.opts.reconnect_ivl.unwrap_or(Duration::from_millis(100));
             let wait = ci.next_ivl + jitter(base);
+            c.sock
+                .event(MonitorEventKind::ConnectRetried(wait), &c.endpoint, None);
             if let Some(max) = c.opts.reconnect_ivl_max {
                 ci.next_ivl = (ci.next_ivl * 2).min(max.max(base));
             }
@@ -1124,6 +1159,7 @@ impl State {
     fn close_listener(&mut self, slot: usize, reqs: &mut Vec<Req>) {
         if let Some(Ep::Listener(l)) = self.eps.get_mut(slot) {
             if let Some(fd) = l.fd.take() {
+                l.sock.event(MonitorEventKind::Closed, &l.endpoint, None);
                 if let Some(p) = l.ipc_path.as_deref() {
                     if !p.starts_with('@') {
                         let _ = std::fs::remove_file(p);
@@ -1199,6 +1235,11 @@ impl State {
                 }
                 TimerKind::Handshake => {
                     if matches!(c.phase, Phase::Handshake(_)) {
+                        c.sock.event(
+                            MonitorEventKind::HandshakeFailedNoDetail("handshake timed out".into()),
+                            &c.endpoint,
+                            None,
+                        );
                         self.disconnect(slot, "handshake timed out", reqs);
                     }
                 }
@@ -1286,6 +1327,27 @@ fn skip_partial(out: &mut pipe::Reader, frame_left: &mut u64, in_msg: &mut bool)
     }
     *frame_left = 0;
     *in_msg = false;
+}
+
+/// The monitor's reason for a disconnect, from the reactor's description of it.
+fn classify(why: &str, in_handshake: bool) -> DisconnectReason {
+    if why.starts_with("peer closed") {
+        DisconnectReason::Remote
+    } else if [
+        "socket closed",
+        "linger expired",
+        "disconnected by",
+        "rejected by",
+    ]
+    .iter()
+    .any(|p| why.starts_with(p))
+    {
+        DisconnectReason::Local
+    } else if in_handshake || why.starts_with("handshake") {
+        DisconnectReason::Handshake
+    } else {
+        DisconnectReason::Transport
+    }
 }
 
 /// Random extra wait (up to `base`) so many clients do not reconnect in lockstep.

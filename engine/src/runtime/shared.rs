@@ -170,6 +170,8 @@ pub(crate) struct SocketShared {
     pub(crate) parker: Parker,
     pending: AtomicBool,
     inbox: Mutex<SocketInbox>,
+    /// Set by `Socket::monitor`: where connection events go.
+    pub(crate) monitor: Mutex<Option<Arc<crate::monitor::MonitorQueue>>>,
 }
 
 impl SocketShared {
@@ -180,6 +182,7 @@ impl SocketShared {
             parker: Parker::new()?,
             pending: AtomicBool::new(false),
             inbox: Mutex::new(SocketInbox::default()),
+            monitor: Mutex::new(None),
         })
     }
 
@@ -205,6 +208,18 @@ impl SocketShared {
             if let Some(h) = handles.first() {
                 h.parker.signal();
             }
+        }
+    }
+
+    /// Report a connection event if the socket is monitored.
+    pub(crate) fn event(
+        &self,
+        kind: crate::monitor::MonitorEventKind,
+        endpoint: &str,
+        peer: Option<&[u8]>,
+    ) {
+        if let Some(q) = self.monitor.lock().unwrap().as_ref() {
+            q.push(kind, endpoint, peer);
         }
     }
 

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::error::{Error, Result};
+use crate::monitor::{Monitor, MonitorEventKind, MonitorQueue};
 use crate::options::{OptionName, SockOpts, SocketOption};
 use crate::pipe;
 use crate::protocol::{frame, SocketType};
@@ -312,6 +313,22 @@ impl Socket {
         self.opts.set(opt)
     }
 
+    /// Start receiving this socket's connection events (listening, accepted, connected,
+    /// handshake results, disconnects with reasons, retries). Calling it again returns another
+    /// handle to the same queue.
+    pub fn monitor(&mut self) -> Result<Monitor> {
+        let mut m = self.shared.monitor.lock().unwrap();
+        let q = match m.as_ref() {
+            Some(q) => q.clone(),
+            None => {
+                let q = Arc::new(MonitorQueue::new()?);
+                *m = Some(q.clone());
+                q
+            }
+        };
+        Ok(Monitor { queue: q })
+    }
+
     /// The current value of an option.
     pub fn get_option(&self, name: OptionName) -> SocketOption {
         self.opts.get(name)
@@ -345,7 +362,15 @@ impl Socket {
                 let _ = std::fs::remove_file(p);
             }
         }
-        let fd = crate::backend::sys::listen(&addr, self.opts.backlog, !self.opts.ipv6)?;
+        let fd = match crate::backend::sys::listen(&addr, self.opts.backlog, !self.opts.ipv6) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                self.shared
+                    .event(MonitorEventKind::BindFailed(errno), endpoint, None);
+                return Err(e.into());
+            }
+        };
         let local = crate::backend::sys::local_addr(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
         let resolved = transport::endpoint_string(&local, ipc_path.as_deref());
         let r = self.ctx.inner.peers.pick();
@@ -1657,6 +1682,8 @@ impl Drop for Socket {
                 linger: self.opts.linger,
             });
         }
+        self.shared
+            .event(MonitorEventKind::MonitorStopped, "", None);
         // Inline mode: start flushing now; the rest lingers until the context is dropped
         // or driven again.
         self.ctx.drive(Some(Duration::ZERO));
