@@ -978,32 +978,16 @@ impl Socket {
 
     /// Read one frame with `f(body, more)`, blocking per flags/RCVTIMEO.
     fn recv_frame<R>(&mut self, flags: i32, mut f: impl FnMut(&[u8], bool) -> R) -> Result<R> {
+        if matches!(self.ty, SocketType::Req | SocketType::Rep) {
+            return self.recv_frame_reqrep(flags, f);
+        }
         if !self.can_receive() {
             return Err(Error::NotSupported);
         }
         let nowait = flags & DONTWAIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO);
         let mut deadline = self.deadline(self.opts.rcvtimeo);
-        if self.cur_in.is_none() {
-            match self.ty {
-                SocketType::Req => self.req_begin_reply(nowait, &mut deadline)?,
-                SocketType::Rep => self.rep_begin_request(nowait, &mut deadline)?,
-                _ => {}
-            }
-        }
         loop {
             if let Some(s) = self.next_in() {
-                if matches!(self.ty, SocketType::Req | SocketType::Rep) {
-                    let r = self.read_frame(s, &mut f);
-                    if !self.rcvmore {
-                        // The whole reply (REQ) / request (REP) was read.
-                        if self.ty == SocketType::Req {
-                            self.req_peer = None;
-                        } else {
-                            self.rep_peer = Some(self.rep_from);
-                        }
-                    }
-                    return Ok(r);
-                }
                 if self.ty == SocketType::Router && !self.rid_sent {
                     // Deliver the routing-id frame first.
                     self.cur_in = Some(s);
@@ -1018,6 +1002,36 @@ impl Socket {
             }
             self.wait(deadline.get())?;
         }
+    }
+
+    /// `recv_frame` for REQ/REP (kept out of the common path): strip the envelope at the
+    /// start of a message, and track the request/reply alternation at its end.
+    #[inline(never)]
+    fn recv_frame_reqrep<R>(
+        &mut self,
+        flags: i32,
+        mut f: impl FnMut(&[u8], bool) -> R,
+    ) -> Result<R> {
+        let nowait = flags & DONTWAIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO);
+        let mut deadline = self.deadline(self.opts.rcvtimeo);
+        if self.cur_in.is_none() {
+            if self.ty == SocketType::Req {
+                self.req_begin_reply(nowait, &mut deadline)?;
+            } else {
+                self.rep_begin_request(nowait, &mut deadline)?;
+            }
+        }
+        let s = self.next_message(nowait, &mut deadline)?;
+        let r = self.read_frame(s, &mut f);
+        if !self.rcvmore {
+            // The whole reply (REQ) / request (REP) was read.
+            if self.ty == SocketType::Req {
+                self.req_peer = None;
+            } else {
+                self.rep_peer = Some(self.rep_from);
+            }
+        }
+        Ok(r)
     }
 
     /// The next message start from any peer, waiting per `nowait`/`deadline`.
@@ -1091,8 +1105,9 @@ impl Socket {
         }
     }
 
-    /// Read the next frame from peer `s` (which has one).
-    #[inline]
+    /// Read the next frame from peer `s` (which has one). Always inlined: it is the body of
+    /// the per-message receive path.
+    #[inline(always)]
     fn read_frame<R>(&mut self, s: usize, f: &mut impl FnMut(&[u8], bool) -> R) -> R {
         let p = &mut self.peers[s];
         let buf = p.inn.peek();
