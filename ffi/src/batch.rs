@@ -14,7 +14,7 @@
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 
-use engine::{Error, SocketType};
+use engine::{Error, Socket, SocketType};
 
 use crate::socket::{bytes_arg, bytes_mut_arg, rl_socket_t, sock_mut, RL_ROUTING_ID_MAX};
 use crate::{boundary, eno, Res, RL_DONTWAIT, RL_SNDMORE};
@@ -69,6 +69,22 @@ fn check_count(count: usize) -> Res<()> {
     Ok(())
 }
 
+/// The socket of a batch send, after the checks every batch send shares: a live handle,
+/// `count` representable in the `c_int` result, and no `RL_SNDMORE` (batches send whole
+/// messages).
+///
+/// # Safety
+/// `s` is NULL or a live socket handle used by this thread only.
+unsafe fn send_target<'a>(s: *mut rl_socket_t, count: usize, flags: c_int) -> Res<&'a mut Socket> {
+    // SAFETY: forwarded caller contract.
+    let sock = unsafe { sock_mut(s) }?;
+    check_count(count)?;
+    if flags & RL_SNDMORE != 0 {
+        return Err(libc::EINVAL);
+    }
+    Ok(sock)
+}
+
 /// Send `count` single-frame messages, `msgs[i]` each (copied), with one hand-off to the
 /// engine for the whole batch (DEALER: spread round-robin over peers with room; PAIR).
 /// `flags`: `RL_DONTWAIT` or 0 (`RL_SNDMORE` is `EINVAL`).
@@ -91,11 +107,7 @@ pub unsafe extern "C" fn rl_send_batch(
 ) -> c_int {
     boundary(|| {
         // SAFETY: forwarded caller contract.
-        let sock = unsafe { sock_mut(s) }?;
-        check_count(count)?;
-        if flags & RL_SNDMORE != 0 {
-            return Err(libc::EINVAL);
-        }
+        let sock = unsafe { send_target(s, count, flags) }?;
         // SAFETY: forwarded caller contract.
         let v = unsafe { iovecs(msgs, count) }?;
         if v.is_empty() {
@@ -121,11 +133,7 @@ pub unsafe extern "C" fn rl_send_repeat(
 ) -> c_int {
     boundary(|| {
         // SAFETY: forwarded caller contract.
-        let sock = unsafe { sock_mut(s) }?;
-        check_count(count)?;
-        if flags & RL_SNDMORE != 0 {
-            return Err(libc::EINVAL);
-        }
+        let sock = unsafe { send_target(s, count, flags) }?;
         // SAFETY: forwarded caller contract.
         let payload = unsafe { bytes_arg(data, len) }?;
         if count == 0 {
@@ -161,11 +169,7 @@ pub unsafe extern "C" fn rl_send_routed(
 ) -> c_int {
     boundary(|| {
         // SAFETY: forwarded caller contract.
-        let sock = unsafe { sock_mut(s) }?;
-        check_count(count)?;
-        if flags & RL_SNDMORE != 0 {
-            return Err(libc::EINVAL);
-        }
+        let sock = unsafe { send_target(s, count, flags) }?;
         // SAFETY: forwarded caller contract.
         let ids = unsafe { iovecs(ids, count) }?;
         // SAFETY: forwarded caller contract.
