@@ -34,7 +34,7 @@ pub use backend::sys::raise_fd_limit;
 pub use backend::Backend;
 pub use error::{Error, Result};
 pub use monitor::{DisconnectReason, Monitor, MonitorEvent, MonitorEventKind};
-pub use options::{OptionName, SocketOption};
+pub use options::{OptionName, SocketOption, StreamFraming};
 pub use protocol::SocketType;
 pub use runtime::context::{Context, ContextBuilder};
 pub use socket::{poll, PollItem, Socket, DONTWAIT, POLLERR, POLLIN, POLLOUT, SNDMORE};

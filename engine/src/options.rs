@@ -62,6 +62,48 @@ pub enum SocketOption {
     ReqRelaxed(bool),
     /// REQ: prefix requests with an id and accept only the reply carrying it.
     ReqCorrelate(bool),
+    /// SUB/XSUB: receive messages whose first frame starts with these bytes (empty = all).
+    /// Subscriptions are counted: each `Subscribe` needs its own `Unsubscribe`.
+    /// XPUB with XPUB_MANUAL: apply a subscription to the peer of the last notification.
+    Subscribe(Vec<u8>),
+    /// SUB/XSUB: drop one subscription made with `Subscribe` (XPUB_MANUAL: see there).
+    Unsubscribe(Vec<u8>),
+    /// XPUB: pass every subscription up to the application, not only new topics.
+    XpubVerbose(bool),
+    /// XPUB: pass every subscription and every unsubscription up.
+    XpubVerboser(bool),
+    /// XPUB: do not apply subscriptions; the application does with `Subscribe`/`Unsubscribe`.
+    XpubManual(bool),
+    /// XPUB: manual mode, and the next message goes only to the peer of the last notification.
+    XpubManualLastValue(bool),
+    /// XPUB: a subscriber at its HWM makes send block/fail with EAGAIN instead of dropping.
+    XpubNoDrop(bool),
+    /// XPUB: a message sent to every new subscriber first (empty = none).
+    XpubWelcomeMsg(Vec<u8>),
+    /// PUB/XPUB/SUB/XSUB: deliver what does NOT match the subscriptions.
+    InvertMatching(bool),
+    /// XSUB/XPUB: only the first frame of a multipart message can be a (un)subscription.
+    OnlyFirstSubscribe(bool),
+    /// DEALER/PUB/SUB/PULL: keep only the newest message per peer (no HWM, no multipart).
+    Conflate(bool),
+    /// STREAM: report connects and disconnects as messages (default on).
+    StreamNotify(bool),
+    /// STREAM: how messages map to bytes on the wire.
+    StreamFraming(StreamFraming),
+}
+
+/// STREAM socket framing (`SocketOption::StreamFraming`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamFraming {
+    /// libzmq's: a message is `[peer id][bytes]`, bytes pass through as received; a
+    /// connect/disconnect is a zero-length payload; sending an empty payload closes the peer.
+    /// Peer ids are 5 bytes (`0x00` + 4-byte counter).
+    #[default]
+    Raw,
+    /// zlink's: each message on the wire is a 4-byte big-endian length plus payload; peer ids
+    /// are 4-byte big-endian numbers from 1; connect/disconnect are 1-byte payloads 0x01/0x00;
+    /// sending the 1-byte payload 0x00 closes the peer.
+    LengthPrefixed,
 }
 
 /// The name of a socket option, for reading its current value with
@@ -92,6 +134,17 @@ pub enum OptionName {
     Backlog,
     ReqRelaxed,
     ReqCorrelate,
+    XpubVerbose,
+    XpubVerboser,
+    XpubManual,
+    XpubManualLastValue,
+    XpubNoDrop,
+    XpubWelcomeMsg,
+    InvertMatching,
+    OnlyFirstSubscribe,
+    Conflate,
+    StreamNotify,
+    StreamFraming,
 }
 
 /// Effective settings of one socket.
@@ -121,6 +174,17 @@ pub(crate) struct SockOpts {
     pub(crate) backlog: i32,
     pub(crate) req_relaxed: bool,
     pub(crate) req_correlate: bool,
+    pub(crate) xpub_verbose: bool,
+    pub(crate) xpub_verboser: bool,
+    pub(crate) xpub_manual: bool,
+    pub(crate) xpub_manual_last_value: bool,
+    pub(crate) xpub_nodrop: bool,
+    pub(crate) xpub_welcome_msg: Vec<u8>,
+    pub(crate) invert_matching: bool,
+    pub(crate) only_first_subscribe: bool,
+    pub(crate) conflate: bool,
+    pub(crate) stream_notify: bool,
+    pub(crate) stream_framing: StreamFraming,
 }
 
 impl Default for SockOpts {
@@ -150,6 +214,17 @@ impl Default for SockOpts {
             backlog: 100,
             req_relaxed: false,
             req_correlate: false,
+            xpub_verbose: false,
+            xpub_verboser: false,
+            xpub_manual: false,
+            xpub_manual_last_value: false,
+            xpub_nodrop: false,
+            xpub_welcome_msg: Vec::new(),
+            invert_matching: false,
+            only_first_subscribe: false,
+            conflate: false,
+            stream_notify: true,
+            stream_framing: StreamFraming::Raw,
         }
     }
 }
@@ -216,6 +291,23 @@ impl SockOpts {
             OptionName::Backlog => SocketOption::Backlog(self.backlog),
             OptionName::ReqRelaxed => SocketOption::ReqRelaxed(self.req_relaxed),
             OptionName::ReqCorrelate => SocketOption::ReqCorrelate(self.req_correlate),
+            OptionName::XpubVerbose => SocketOption::XpubVerbose(self.xpub_verbose),
+            OptionName::XpubVerboser => SocketOption::XpubVerboser(self.xpub_verboser),
+            OptionName::XpubManual => SocketOption::XpubManual(self.xpub_manual),
+            OptionName::XpubManualLastValue => {
+                SocketOption::XpubManualLastValue(self.xpub_manual_last_value)
+            }
+            OptionName::XpubNoDrop => SocketOption::XpubNoDrop(self.xpub_nodrop),
+            OptionName::XpubWelcomeMsg => {
+                SocketOption::XpubWelcomeMsg(self.xpub_welcome_msg.clone())
+            }
+            OptionName::InvertMatching => SocketOption::InvertMatching(self.invert_matching),
+            OptionName::OnlyFirstSubscribe => {
+                SocketOption::OnlyFirstSubscribe(self.only_first_subscribe)
+            }
+            OptionName::Conflate => SocketOption::Conflate(self.conflate),
+            OptionName::StreamNotify => SocketOption::StreamNotify(self.stream_notify),
+            OptionName::StreamFraming => SocketOption::StreamFraming(self.stream_framing),
         }
     }
 
@@ -293,6 +385,22 @@ impl SockOpts {
             SocketOption::Backlog(v) => self.backlog = non_negative("BACKLOG", v)? as i32,
             SocketOption::ReqRelaxed(b) => self.req_relaxed = b,
             SocketOption::ReqCorrelate(b) => self.req_correlate = b,
+            SocketOption::XpubVerbose(b) => self.xpub_verbose = b,
+            SocketOption::XpubVerboser(b) => self.xpub_verboser = b,
+            SocketOption::XpubManual(b) => self.xpub_manual = b,
+            SocketOption::XpubManualLastValue(b) => self.xpub_manual_last_value = b,
+            SocketOption::XpubNoDrop(b) => self.xpub_nodrop = b,
+            SocketOption::XpubWelcomeMsg(m) => self.xpub_welcome_msg = m,
+            SocketOption::InvertMatching(b) => self.invert_matching = b,
+            SocketOption::OnlyFirstSubscribe(b) => self.only_first_subscribe = b,
+            SocketOption::Conflate(b) => self.conflate = b,
+            SocketOption::StreamNotify(b) => self.stream_notify = b,
+            SocketOption::StreamFraming(f) => self.stream_framing = f,
+            SocketOption::Subscribe(_) | SocketOption::Unsubscribe(_) => {
+                return Err(Error::invalid(
+                    "SUBSCRIBE/UNSUBSCRIBE are actions of a socket",
+                ))
+            }
         }
         Ok(())
     }
