@@ -357,7 +357,11 @@ impl Context {
             | SocketType::Push
             | SocketType::Pull
             | SocketType::Req
-            | SocketType::Rep => {}
+            | SocketType::Rep
+            | SocketType::Pub
+            | SocketType::Sub
+            | SocketType::XPub
+            | SocketType::XSub => {}
             _ => return Err(Error::NotSupported),
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);

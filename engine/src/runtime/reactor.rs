@@ -28,9 +28,10 @@ use crate::backend::{Driver, Event, IoVecs, Key, Req};
 use crate::monitor::{DisconnectReason, MonitorEventKind};
 use crate::options::SockOpts;
 use crate::pipe;
+use crate::protocol::command::encode_subscription;
 use crate::protocol::{
     frame, Command, Decoded, Decoder, Handshake, HandshakeConfig, HandshakeStatus, Heartbeat,
-    PeerInfo, ProtocolError,
+    PeerInfo, ProtocolError, SocketType,
 };
 
 /// Bytes handed to one send at most; larger backlogs go out over several sends.
@@ -148,6 +149,13 @@ struct Conn {
     hb_timer: Option<Instant>,
     /// The socket was closed: flush within the deadline (None = forever), then close.
     lingering: Option<Option<Instant>>,
+    /// The peer speaks ZMTP 3.1 (subscriptions as commands) rather than 3.0 (as messages).
+    v31: bool,
+    /// SUB/XSUB: the subscription change (`SubSet::seq`) this connection has been told.
+    subs_seq: u64,
+    /// PUB/XPUB: subscriptions that arrived inside a multipart message, as legacy
+    /// `[0x01|0x00][topic]` frames for the inbound pipe once the message ends.
+    sub_backlog: Vec<u8>,
 }
 
 enum Ep {
@@ -437,6 +445,32 @@ impl State {
                     self.disconnect(s, "disconnected by the application", reqs);
                 }
             }
+            Cmd::Subscribe {
+                sock,
+                seq,
+                topic,
+                on,
+            } => {
+                let slots: Vec<usize> = self
+                    .eps
+                    .iter_mut()
+                    .filter_map(|(k, e)| match e {
+                        Ep::Conn(c)
+                            if c.sock.id == sock
+                                && matches!(c.phase, Phase::Active)
+                                && c.subs_seq < seq =>
+                        {
+                            encode_subscription(&mut c.ctrl, on, &topic, c.v31);
+                            c.subs_seq = seq;
+                            Some(k)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                for s in slots {
+                    self.flush(s, reqs);
+                }
+            }
             Cmd::CloseSocket { sock, linger } => self.close_socket(sock, linger, reqs),
             Cmd::Stop => self.stopping = true,
         }
@@ -489,6 +523,9 @@ impl State {
             hb: None,
             hb_timer: None,
             lingering: None,
+            v31: true,
+            subs_seq: 0,
+            sub_backlog: Vec::new(),
         })));
         if peer_id != 0 {
             self.by_peer.insert(peer_id, slot);
@@ -792,6 +829,12 @@ impl State {
                         pong = true;
                     }
                     Command::Pong(_) | Command::Unknown { .. } => {}
+                    Command::Subscribe(topic) if publishes(c.sock.ty) => {
+                        legacy_sub(&mut c.sub_backlog, true, &topic);
+                    }
+                    Command::Cancel(topic) if publishes(c.sock.ty) => {
+                        legacy_sub(&mut c.sub_backlog, false, &topic);
+                    }
                     Command::Subscribe(_) | Command::Cancel(_) => {}
                     Command::Error(reason) => return Err(ProtocolError::PeerError(reason)),
                     Command::Ready(_) => {
@@ -800,6 +843,16 @@ impl State {
                 },
             }
             rest = &rest[n..];
+            if !c.sub_backlog.is_empty() && c.decoder.at_message_boundary() {
+                if let Some(inn) = c.inn.as_mut() {
+                    let n = frames_in(&c.sub_backlog);
+                    inn.append(c.sub_backlog.len())
+                        .copy_from_slice(&c.sub_backlog);
+                    inn.mark();
+                    c.in_msgs += n;
+                }
+                c.sub_backlog.clear();
+            }
         }
         if c.in_msgs > 0 {
             let msgs = std::mem::take(&mut c.in_msgs);
@@ -881,6 +934,15 @@ impl State {
             return;
         };
         c.phase = Phase::Active;
+        c.v31 = info.v31;
+        if matches!(c.sock.ty, SocketType::Sub | SocketType::XSub) {
+            // Every (re)connection starts with the whole subscription set.
+            let subs = c.sock.subs.lock().unwrap();
+            for topic in subs.topics.keys() {
+                encode_subscription(&mut c.ctrl, true, topic, c.v31);
+            }
+            c.subs_seq = subs.seq;
+        }
         if let Some(ci) = c.connect.as_mut() {
             ci.next_ivl = c.opts.reconnect_ivl.unwrap_or(Duration::from_millis(100));
         }
@@ -1351,6 +1413,30 @@ fn classify(why: &str, in_handshake: bool) -> DisconnectReason {
 }
 
 /// Random extra wait (up to `base`) so many clients do not reconnect in lockstep.
+/// Socket types that receive subscriptions.
+fn publishes(ty: SocketType) -> bool {
+    matches!(ty, SocketType::Pub | SocketType::XPub)
+}
+
+/// Append a subscription as a one-frame message `[0x01|0x00][topic]` (ZMTP 3.0's form).
+fn legacy_sub(out: &mut Vec<u8>, on: bool, topic: &[u8]) {
+    let mut hdr = [0u8; frame::MAX_HEADER];
+    let hl = frame::encode_header(&mut hdr, false, false, topic.len() as u64 + 1);
+    out.extend_from_slice(&hdr[..hl]);
+    out.push(u8::from(on));
+    out.extend_from_slice(topic);
+}
+
+/// Number of frames in a run of whole single-frame messages.
+fn frames_in(mut bytes: &[u8]) -> u64 {
+    let mut n = 0;
+    while let Ok(Some(h)) = frame::parse_header(bytes) {
+        bytes = &bytes[h.frame_len() as usize..];
+        n += 1;
+    }
+    n
+}
+
 fn jitter(base: Duration) -> Duration {
     let ms = base.as_millis() as u64;
     if ms == 0 {

@@ -172,6 +172,16 @@ pub(crate) struct SocketShared {
     inbox: Mutex<SocketInbox>,
     /// Set by `Socket::monitor`: where connection events go.
     pub(crate) monitor: Mutex<Option<Arc<crate::monitor::MonitorQueue>>>,
+    /// SUB/XSUB: the subscriptions every new connection is told about (reconnects included).
+    pub(crate) subs: Mutex<SubSet>,
+}
+
+/// A SUB/XSUB socket's subscriptions as reactors see them. `seq` counts changes: a
+/// connection that sent the whole set at change `n` ignores `Cmd::Subscribe` up to `n`.
+#[derive(Default)]
+pub(crate) struct SubSet {
+    pub(crate) seq: u64,
+    pub(crate) topics: std::collections::HashMap<Vec<u8>, u32>,
 }
 
 impl SocketShared {
@@ -183,6 +193,7 @@ impl SocketShared {
             pending: AtomicBool::new(false),
             inbox: Mutex::new(SocketInbox::default()),
             monitor: Mutex::new(None),
+            subs: Mutex::new(SubSet::default()),
         })
     }
 
@@ -286,6 +297,14 @@ pub(crate) enum Cmd {
     Disconnect {
         sock: u64,
         endpoint: String,
+    },
+    /// SUB/XSUB: send a subscription (`on`) or cancellation to every established connection
+    /// of socket `sock` that has not seen change `seq` yet.
+    Subscribe {
+        sock: u64,
+        seq: u64,
+        topic: Vec<u8>,
+        on: bool,
     },
     /// The socket was closed: close listeners, linger connections.
     CloseSocket {

@@ -13,6 +13,9 @@
 
 #![forbid(unsafe_code)]
 
+mod pubsub;
+mod trie;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -238,6 +241,12 @@ pub struct Socket {
     rep_env: Vec<Vec<u8>>,
     rep_from: u64,
     rep_peer: Option<u64>,
+    /// PUB/SUB/XPUB/XSUB state.
+    ps: Box<pubsub::PubSub>,
+    /// Messages are checked when they reach the head of a pipe (SUB filter, CONFLATE).
+    filter_in: bool,
+    /// SUB: an empty subscription matches everything (skip the filter).
+    sub_matches_all: bool,
 }
 
 impl std::fmt::Debug for Socket {
@@ -282,6 +291,9 @@ impl Socket {
             rep_env: Vec::new(),
             rep_from: 0,
             rep_peer: None,
+            ps: Box::default(),
+            filter_in: ty == SocketType::Sub,
+            sub_matches_all: false,
         };
         s.inline = inline;
         s
@@ -308,9 +320,52 @@ impl Socket {
             {
                 return Err(Error::invalid("PROBE_ROUTER applies to DEALER/ROUTER only"))
             }
+            SocketOption::Subscribe(t) => return self.subscribe(t, true),
+            SocketOption::Unsubscribe(t) => return self.subscribe(t, false),
+            SocketOption::XpubVerbose(_)
+            | SocketOption::XpubVerboser(_)
+            | SocketOption::XpubManual(_)
+            | SocketOption::XpubManualLastValue(_)
+            | SocketOption::XpubNoDrop(_)
+            | SocketOption::XpubWelcomeMsg(_)
+                if self.ty != SocketType::XPub =>
+            {
+                return Err(Error::invalid("option applies to XPUB sockets only"))
+            }
+            SocketOption::OnlyFirstSubscribe(_)
+                if !matches!(self.ty, SocketType::XPub | SocketType::XSub) =>
+            {
+                return Err(Error::invalid(
+                    "ONLY_FIRST_SUBSCRIBE applies to XPUB/XSUB only",
+                ))
+            }
+            SocketOption::InvertMatching(_)
+                if !matches!(
+                    self.ty,
+                    SocketType::Pub | SocketType::XPub | SocketType::Sub | SocketType::XSub
+                ) =>
+            {
+                return Err(Error::invalid(
+                    "INVERT_MATCHING applies to PUB/SUB types only",
+                ))
+            }
+            SocketOption::StreamNotify(_) | SocketOption::StreamFraming(_)
+                if self.ty != SocketType::Stream =>
+            {
+                return Err(Error::invalid("option applies to STREAM sockets only"))
+            }
             _ => {}
         }
-        self.opts.set(opt)
+        self.opts.set(opt)?;
+        // CONFLATE is honoured on the receiving side of DEALER, SUB and PULL.
+        let conflate = self.opts.conflate
+            && matches!(
+                self.ty,
+                SocketType::Dealer | SocketType::Sub | SocketType::Pull
+            );
+        self.filter_in = self.ty == SocketType::Sub || conflate;
+        self.sub_matches_all = !self.opts.invert_matching && self.ps.matches_all();
+        Ok(())
     }
 
     /// Start receiving this socket's connection events (listening, accepted, connected,
@@ -661,6 +716,12 @@ impl Socket {
                 peer.link.flush(&self.ctx.inner.peers.handles, id);
             }
         }
+        if matches!(
+            self.ty,
+            SocketType::Sub | SocketType::XSub | SocketType::XPub
+        ) {
+            self.pubsub_attached(slot);
+        }
         // Data may already be waiting.
         self.mark_active(slot);
         true
@@ -687,6 +748,7 @@ impl Socket {
     }
 
     fn remove_peer(&mut self, slot: usize) {
+        self.pubsub_detached(slot);
         let p = self.peers.remove(slot);
         self.by_id.remove(&p.id);
         self.out_order.retain(|&s| s != slot);
@@ -842,7 +904,7 @@ impl Socket {
             self.flush();
         }
         let mut ev = 0;
-        if self.cur_in.is_some() || self.next_in().is_some() {
+        if self.has_in() {
             ev |= POLLIN;
         }
         if self.can_send() {
@@ -858,6 +920,7 @@ impl Socket {
             return true;
         }
         match self.ty {
+            SocketType::Pub | SocketType::XPub | SocketType::XSub => true,
             SocketType::Router if !self.opts.router_mandatory => true,
             SocketType::Rep => self.rep_peer.is_some(),
             SocketType::Req if self.req_peer.is_some() && !self.opts.req_relaxed => false,
@@ -955,7 +1018,7 @@ impl Socket {
         None
     }
 
-    /// Socket types that receive messages (PUSH only sends).
+    /// Socket types that receive messages (PUSH and PUB only send).
     fn can_receive(&self) -> bool {
         matches!(
             self.ty,
@@ -965,7 +1028,26 @@ impl Socket {
                 | SocketType::Pull
                 | SocketType::Req
                 | SocketType::Rep
+                | SocketType::Sub
+                | SocketType::XSub
+                | SocketType::XPub
         )
+    }
+
+    /// Whether a message can be received now (POLLIN).
+    fn has_in(&mut self) -> bool {
+        if self.ty == SocketType::XPub {
+            return self.xpub_has_in();
+        }
+        if self.cur_in.is_some() {
+            return true;
+        }
+        while let Some(s) = self.next_in() {
+            if !self.filter_in || self.accept_head(s) {
+                return true;
+            }
+        }
+        false
     }
 
     /// Socket types whose sends go round-robin to any peer with room.
@@ -981,6 +1063,9 @@ impl Socket {
         if matches!(self.ty, SocketType::Req | SocketType::Rep) {
             return self.recv_frame_reqrep(flags, f);
         }
+        if self.ty == SocketType::XPub {
+            return self.recv_frame_xpub(flags, f);
+        }
         if !self.can_receive() {
             return Err(Error::NotSupported);
         }
@@ -988,6 +1073,9 @@ impl Socket {
         let mut deadline = self.deadline(self.opts.rcvtimeo);
         loop {
             if let Some(s) = self.next_in() {
+                if self.filter_in && self.cur_in.is_none() && !self.accept_head(s) {
+                    continue;
+                }
                 if self.ty == SocketType::Router && !self.rid_sent {
                     // Deliver the routing-id frame first.
                     self.cur_in = Some(s);
@@ -1209,7 +1297,12 @@ impl Socket {
         mut more: Option<&mut [bool]>,
         flags: i32,
     ) -> Result<usize> {
-        if !self.can_receive() || matches!(self.ty, SocketType::Req | SocketType::Rep) {
+        if !self.can_receive()
+            || matches!(
+                self.ty,
+                SocketType::Req | SocketType::Rep | SocketType::XPub
+            )
+        {
             return Err(Error::NotSupported);
         }
         if self.cur_in.is_some() {
@@ -1230,6 +1323,9 @@ impl Socket {
             let mut frames = 0usize;
             let mut used = 0usize;
             while let Some(s) = self.next_in() {
+                if self.filter_in && !self.accept_head(s) {
+                    continue;
+                }
                 let Some((nf, body)) = self.peers[s].inn.scan_message() else {
                     break;
                 };
@@ -1370,6 +1466,8 @@ impl Socket {
                 Ok(())
             }
             SocketType::Router => self.send_router(data, more, nowait),
+            SocketType::Pub | SocketType::XPub => self.send_dist(data, more, nowait),
+            SocketType::XSub => self.send_xsub(data, more),
             SocketType::Req => self.send_req(data, more, nowait),
             SocketType::Rep => self.send_rep(data, more),
             _ => Err(Error::NotSupported),
@@ -1538,6 +1636,12 @@ impl Socket {
         item: impl Fn(usize) -> &'a [u8],
     ) -> Result<usize> {
         self.check_term()?;
+        if matches!(self.ty, SocketType::Pub | SocketType::XPub) {
+            if self.ps.dist_more {
+                return Err(Error::State);
+            }
+            return self.send_many_dist(count, flags, item);
+        }
         if !self.load_balanced() {
             return Err(Error::NotSupported);
         }
