@@ -350,20 +350,6 @@ impl Context {
         if self.inner.terminated.load(Ordering::Acquire) {
             return Err(Error::Terminated);
         }
-        match ty {
-            SocketType::Pair
-            | SocketType::Dealer
-            | SocketType::Router
-            | SocketType::Push
-            | SocketType::Pull
-            | SocketType::Req
-            | SocketType::Rep
-            | SocketType::Pub
-            | SocketType::Sub
-            | SocketType::XPub
-            | SocketType::XSub => {}
-            _ => return Err(Error::NotSupported),
-        }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(SocketShared::new(id, ty)?);
         {

@@ -26,7 +26,7 @@ use super::shared::{Cmd, NewPeer, ReactorHandle, SocketShared};
 use crate::backend::sys::{self, SockAddr};
 use crate::backend::{Driver, Event, IoVecs, Key, Req};
 use crate::monitor::{DisconnectReason, MonitorEventKind};
-use crate::options::SockOpts;
+use crate::options::{SockOpts, StreamFraming};
 use crate::pipe;
 use crate::protocol::command::encode_subscription;
 use crate::protocol::{
@@ -156,6 +156,14 @@ struct Conn {
     /// PUB/XPUB: subscriptions that arrived inside a multipart message, as legacy
     /// `[0x01|0x00][topic]` frames for the inbound pipe once the message ends.
     sub_backlog: Vec<u8>,
+    /// STREAM: raw bytes instead of ZMTP, in this framing.
+    stream: Option<StreamFraming>,
+    /// STREAM length-prefixed framing: the length being collected, and the body bytes still
+    /// to come of the message being received (`in_body`).
+    lp_hdr: [u8; 4],
+    lp_have: usize,
+    lp_left: u64,
+    lp_in_body: bool,
 }
 
 enum Ep {
@@ -526,6 +534,11 @@ impl State {
             v31: true,
             subs_seq: 0,
             sub_backlog: Vec::new(),
+            stream: None,
+            lp_hdr: [0; 4],
+            lp_have: 0,
+            lp_left: 0,
+            lp_in_body: false,
         })));
         if peer_id != 0 {
             self.by_peer.insert(peer_id, slot);
@@ -591,6 +604,25 @@ impl State {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return;
         };
+        if c.sock.ty == SocketType::Stream {
+            // Raw TCP: no greeting, the connection is usable at once.
+            c.stream = Some(c.opts.stream_framing);
+            c.lp_have = 0;
+            c.lp_left = 0;
+            c.lp_in_body = false;
+            reqs.push(Req::StartRecv {
+                key: Key::new(slot, c.gen),
+                fd: c.raw,
+            });
+            let info = PeerInfo {
+                socket_type: SocketType::Stream,
+                identity: Vec::new(),
+                metadata: Default::default(),
+                v31: true,
+            };
+            self.established(slot, info, reqs);
+            return;
+        }
         let mut hs = Box::new(Handshake::new(HandshakeConfig {
             socket_type: c.sock.ty,
             identity: c.opts.routing_id.clone(),
@@ -702,6 +734,13 @@ impl State {
         }
         if let Some(hb) = c.hb.as_mut() {
             hb.on_traffic(Instant::now());
+        }
+        if c.stream.is_some() {
+            if let Err(e) = self.decode_stream(slot, data) {
+                let why = format!("protocol error: {e}");
+                self.disconnect(slot, &why, reqs);
+            }
+            return;
         }
         let mut rest = data;
         if let Phase::Handshake(hs) = &mut c.phase {
@@ -878,6 +917,89 @@ impl State {
         Ok(())
     }
 
+    /// STREAM: turn received bytes into messages for the inbound pipe. Raw framing: each
+    /// receive is one message; length-prefixed: `[u32 BE length][payload]` messages, checked
+    /// against MAXMSGSIZE.
+    fn decode_stream(&mut self, slot: usize, data: &[u8]) -> Result<(), ProtocolError> {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return Ok(());
+        };
+        let c = &mut **c;
+        let Some(inn) = c.inn.as_mut() else {
+            return Ok(());
+        };
+        let mut hdr = [0u8; frame::MAX_HEADER];
+        match c.stream {
+            Some(StreamFraming::LengthPrefixed) => {
+                let mut rest = data;
+                while !rest.is_empty() {
+                    if !c.lp_in_body {
+                        let k = (4 - c.lp_have).min(rest.len());
+                        c.lp_hdr[c.lp_have..c.lp_have + k].copy_from_slice(&rest[..k]);
+                        c.lp_have += k;
+                        rest = &rest[k..];
+                        if c.lp_have < 4 {
+                            break;
+                        }
+                        c.lp_have = 0;
+                        let len = u64::from(u32::from_be_bytes(c.lp_hdr));
+                        if let Some(max) = c.opts.max_msg_size {
+                            if len > max {
+                                return Err(ProtocolError::FrameTooLarge { size: len, max });
+                            }
+                        }
+                        let hl = frame::encode_header(&mut hdr, false, false, len);
+                        inn.begin_fill(hl + len as usize);
+                        inn.fill(&hdr[..hl]);
+                        c.lp_left = len;
+                        c.lp_in_body = true;
+                    }
+                    let k = usize::try_from(c.lp_left)
+                        .unwrap_or(usize::MAX)
+                        .min(rest.len());
+                    inn.fill(&rest[..k]);
+                    rest = &rest[k..];
+                    c.lp_left -= k as u64;
+                    if c.lp_left == 0 {
+                        c.lp_in_body = false;
+                        inn.mark();
+                        c.in_msgs += 1;
+                    }
+                }
+            }
+            _ => {
+                // Raw bytes have no message boundaries: MAXMSGSIZE caps each delivered piece
+                // (0 allows no data at all).
+                let piece = match c.opts.max_msg_size {
+                    Some(0) if !data.is_empty() => {
+                        return Err(ProtocolError::FrameTooLarge {
+                            size: data.len() as u64,
+                            max: 0,
+                        })
+                    }
+                    Some(max) => usize::try_from(max).unwrap_or(usize::MAX),
+                    None => usize::MAX,
+                };
+                for part in data.chunks(piece.max(1)) {
+                    let hl = frame::encode_header(&mut hdr, false, false, part.len() as u64);
+                    inn.write_frame(&hdr[..hl], part);
+                    inn.mark();
+                    c.in_msgs += 1;
+                }
+            }
+        }
+        if c.in_msgs > 0 {
+            let msgs = std::mem::take(&mut c.in_msgs);
+            if inn.commit_marked(msgs) {
+                c.sock.notify_ready(c.peer_id);
+            }
+            if inn.is_full() && inn.wait_for_space() {
+                c.paused = true;
+            }
+        }
+        Ok(())
+    }
+
     fn resume(&mut self, slot: usize, reqs: &mut Vec<Req>) {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return;
@@ -946,7 +1068,8 @@ impl State {
         if let Some(ci) = c.connect.as_mut() {
             ci.next_ivl = c.opts.reconnect_ivl.unwrap_or(Duration::from_millis(100));
         }
-        if c.opts.heartbeat_ivl.is_some() || c.opts.heartbeat_ttl.is_some() {
+        if c.stream.is_none() && (c.opts.heartbeat_ivl.is_some() || c.opts.heartbeat_ttl.is_some())
+        {
             let now = Instant::now();
             let hb = Heartbeat::new(
                 c.opts.heartbeat_ivl,
@@ -1048,8 +1171,9 @@ impl State {
                 break;
             }
             if out.is_finished() {
-                // The socket closed the pipe and everything was sent: done lingering.
-                if c.lingering.is_some() {
+                // The socket closed the pipe and everything was sent: done lingering (or,
+                // STREAM, the application closed this connection).
+                if c.lingering.is_some() || c.stream.is_some() {
                     self.disconnect(slot, "socket closed", reqs);
                 }
                 return;
@@ -1079,6 +1203,17 @@ impl State {
         let k = n.min(ctrl_len);
         c.ctrl_off += k;
         let sent = n - k;
+        if c.stream.is_some() {
+            // Raw bytes carry no frame structure to track.
+            if let Some(out) = c.out.as_mut() {
+                out.consume(sent);
+                if sent == data_len && !truncated && out.credit_to(snapshot) {
+                    c.sock.notify_ready(c.peer_id);
+                }
+            }
+            self.flush(slot, reqs);
+            return;
+        }
         if c.close_after_ctrl.is_some() && c.ctrl_off == c.ctrl_inflight.len() && c.ctrl.is_empty()
         {
             let why = c.close_after_ctrl.take().unwrap_or_default();

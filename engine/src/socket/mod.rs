@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod pubsub;
+mod stream;
 mod trie;
 
 use std::collections::{HashMap, VecDeque};
@@ -247,6 +248,11 @@ pub struct Socket {
     filter_in: bool,
     /// SUB: an empty subscription matches everything (skip the filter).
     sub_matches_all: bool,
+    /// STREAM: connect/disconnect notifications `(peer id, payload)` not yet received, the
+    /// payload of one whose id frame was received, and the id counter (length-prefixed).
+    stream_notices: VecDeque<(Vec<u8>, Vec<u8>)>,
+    stream_notice_payload: Option<Vec<u8>>,
+    next_stream_id: u32,
 }
 
 impl std::fmt::Debug for Socket {
@@ -294,6 +300,9 @@ impl Socket {
             ps: Box::default(),
             filter_in: ty == SocketType::Sub,
             sub_matches_all: false,
+            stream_notices: VecDeque::new(),
+            stream_notice_payload: None,
+            next_stream_id: 0,
         };
         s.inline = inline;
         s
@@ -308,9 +317,14 @@ impl Socket {
     /// set them before bind/connect).
     pub fn set_option(&mut self, opt: SocketOption) -> Result<()> {
         match &opt {
-            SocketOption::RouterMandatory(_)
-            | SocketOption::RouterHandover(_)
-            | SocketOption::ConnectRoutingId(_)
+            SocketOption::ConnectRoutingId(_)
+                if !matches!(self.ty, SocketType::Router | SocketType::Stream) =>
+            {
+                return Err(Error::invalid(
+                    "option applies to ROUTER/STREAM sockets only",
+                ))
+            }
+            SocketOption::RouterMandatory(_) | SocketOption::RouterHandover(_)
                 if self.ty != SocketType::Router =>
             {
                 return Err(Error::invalid("option applies to ROUTER sockets only"))
@@ -453,7 +467,7 @@ impl Socket {
             return self.connect_inproc(name, endpoint);
         }
         let addr = transport::connect_addr(&ep, self.opts.ipv6)?;
-        let alias = if self.ty == SocketType::Router {
+        let alias = if matches!(self.ty, SocketType::Router | SocketType::Stream) {
             self.opts.connect_routing_id.take()
         } else {
             None
@@ -461,7 +475,9 @@ impl Socket {
         let r = self.ctx.inner.peers.pick();
         // PAIR/DEALER queue messages for a peer that is not there yet (unless IMMEDIATE), so
         // the pipes exist from now on and survive reconnects.
-        let pipes = if !self.opts.immediate && self.ty != SocketType::Router {
+        let pipes = if !self.opts.immediate
+            && !matches!(self.ty, SocketType::Router | SocketType::Stream)
+        {
             let id = self.ctx.inner.peers.peer_id();
             let (out_w, out_r) = pipe::pipe(self.opts.sndhwm);
             let (in_w, in_r) = pipe::pipe(self.opts.rcvhwm);
@@ -494,6 +510,9 @@ impl Socket {
 
     /// inproc bind: register the name and attach connections that were waiting for it.
     fn bind_inproc(&mut self, name: &str, endpoint: &str) -> Result<()> {
+        if self.ty == SocketType::Stream {
+            return Err(Error::NotSupported);
+        }
         let pending = {
             let mut reg = self.ctx.inner.inproc.lock().unwrap();
             if reg.bound.contains_key(name) {
@@ -527,6 +546,9 @@ impl Socket {
     /// inproc connect: a pipe pair straight to the bound socket (or parked until it binds).
     /// HWMs add up over both ends, as in libzmq.
     fn connect_inproc(&mut self, name: &str, endpoint: &str) -> Result<()> {
+        if self.ty == SocketType::Stream {
+            return Err(Error::NotSupported);
+        }
         let peers = self.ctx.inner.peers.clone();
         let (id_here, id_there) = (peers.peer_id(), peers.peer_id());
         let sum = |a: u64, b: u64| if a == 0 || b == 0 { 0 } else { a + b };
@@ -570,7 +592,7 @@ impl Socket {
                 .push((their_half, them.clone())),
         }
         drop(reg);
-        let alias = if self.ty == SocketType::Router {
+        let alias = if matches!(self.ty, SocketType::Router | SocketType::Stream) {
             self.opts.connect_routing_id.take()
         } else {
             None
@@ -691,6 +713,10 @@ impl Socket {
                 }
                 rid
             }
+            SocketType::Stream => match p.alias.clone() {
+                Some(a) if !self.by_rid.contains_key(&a) => a,
+                _ => self.stream_rid(),
+            },
             _ => Vec::new(),
         };
         let id = p.id;
@@ -706,7 +732,10 @@ impl Socket {
         });
         self.by_id.insert(id, slot);
         self.out_order.push(slot);
-        if self.ty == SocketType::Router {
+        if matches!(self.ty, SocketType::Router | SocketType::Stream) {
+            if self.ty == SocketType::Stream {
+                self.stream_notify(rid.clone(), true);
+            }
             self.by_rid.insert(rid, slot);
         }
         if self.opts.probe_router && matches!(self.ty, SocketType::Router | SocketType::Dealer) {
@@ -753,7 +782,9 @@ impl Socket {
         self.by_id.remove(&p.id);
         self.out_order.retain(|&s| s != slot);
         self.active.retain(|&s| s != slot);
-        if self.ty == SocketType::Router && self.by_rid.get(&p.rid) == Some(&slot) {
+        if matches!(self.ty, SocketType::Router | SocketType::Stream)
+            && self.by_rid.get(&p.rid) == Some(&slot)
+        {
             self.by_rid.remove(&p.rid);
         }
         if self.cur_out == Some(slot) {
@@ -920,7 +951,7 @@ impl Socket {
             return true;
         }
         match self.ty {
-            SocketType::Pub | SocketType::XPub | SocketType::XSub => true,
+            SocketType::Pub | SocketType::XPub | SocketType::XSub | SocketType::Stream => true,
             SocketType::Router if !self.opts.router_mandatory => true,
             SocketType::Rep => self.rep_peer.is_some(),
             SocketType::Req if self.req_peer.is_some() && !self.opts.req_relaxed => false,
@@ -1012,6 +1043,10 @@ impl Socket {
             p.in_active = false;
             if p.inn.is_finished() {
                 // The connection is gone and everything it delivered was read.
+                if self.ty == SocketType::Stream {
+                    let rid = p.rid.clone();
+                    self.stream_notify(rid, false);
+                }
                 self.remove_peer(s);
             }
         }
@@ -1031,6 +1066,7 @@ impl Socket {
                 | SocketType::Sub
                 | SocketType::XSub
                 | SocketType::XPub
+                | SocketType::Stream
         )
     }
 
@@ -1039,7 +1075,10 @@ impl Socket {
         if self.ty == SocketType::XPub {
             return self.xpub_has_in();
         }
-        if self.cur_in.is_some() {
+        if self.cur_in.is_some()
+            || self.stream_notice_payload.is_some()
+            || !self.stream_notices.is_empty()
+        {
             return true;
         }
         while let Some(s) = self.next_in() {
@@ -1047,7 +1086,8 @@ impl Socket {
                 return true;
             }
         }
-        false
+        // Attaching peers may have queued STREAM notifications.
+        !self.stream_notices.is_empty()
     }
 
     /// Socket types whose sends go round-robin to any peer with room.
@@ -1072,11 +1112,23 @@ impl Socket {
         let nowait = flags & DONTWAIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO);
         let mut deadline = self.deadline(self.opts.rcvtimeo);
         loop {
+            if self.ty == SocketType::Stream && self.cur_in.is_none() {
+                // Notifications come before (connect) or after (disconnect) a peer's data.
+                if let Some(r) = self.stream_notice_frame(&mut f) {
+                    return Ok(r);
+                }
+            }
             if let Some(s) = self.next_in() {
                 if self.filter_in && self.cur_in.is_none() && !self.accept_head(s) {
                     continue;
                 }
-                if self.ty == SocketType::Router && !self.rid_sent {
+                if self.ty == SocketType::Stream
+                    && self.cur_in.is_none()
+                    && !self.stream_notices.is_empty()
+                {
+                    continue;
+                }
+                if matches!(self.ty, SocketType::Router | SocketType::Stream) && !self.rid_sent {
                     // Deliver the routing-id frame first.
                     self.cur_in = Some(s);
                     self.rid_sent = true;
@@ -1084,6 +1136,9 @@ impl Socket {
                     return Ok(f(&self.peers[s].rid, true));
                 }
                 return Ok(self.read_frame(s, &mut f));
+            }
+            if !self.stream_notices.is_empty() {
+                continue; // a peer attached while we looked
             }
             if nowait {
                 return Err(Error::Again);
@@ -1318,11 +1373,47 @@ impl Socket {
         }
         let nowait = flags & DONTWAIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO);
         let mut deadline = self.deadline(self.opts.rcvtimeo);
-        let router = self.ty == SocketType::Router;
+        let router = matches!(self.ty, SocketType::Router | SocketType::Stream);
+        if self.stream_notice_payload.is_some() {
+            return Err(Error::State);
+        }
         loop {
             let mut frames = 0usize;
             let mut used = 0usize;
-            while let Some(s) = self.next_in() {
+            loop {
+                // STREAM notifications, packed like messages: [peer id][payload].
+                while let Some((rid, payload)) = self.stream_notices.front() {
+                    let (nb, nf) = (rid.len() + payload.len(), 2);
+                    if frames + nf > cap || used + nb > buf.len() {
+                        if frames == 0 {
+                            return Err(if nf > cap {
+                                Error::invalid("lens array too small for one message")
+                            } else {
+                                Error::MessageTooLarge(nb)
+                            });
+                        }
+                        return Ok(frames);
+                    }
+                    for (k, part) in [rid, payload].into_iter().enumerate() {
+                        buf[used..used + part.len()].copy_from_slice(part);
+                        lens[frames] = part.len();
+                        if let Some(m) = more.as_deref_mut() {
+                            m[frames] = k == 0;
+                        }
+                        used += part.len();
+                        frames += 1;
+                    }
+                    self.stream_notices.pop_front();
+                }
+                let Some(s) = self.next_in() else {
+                    if self.stream_notices.is_empty() {
+                        break;
+                    }
+                    continue; // a peer attached meanwhile: its notification first
+                };
+                if !self.stream_notices.is_empty() {
+                    continue;
+                }
                 if self.filter_in && !self.accept_head(s) {
                     continue;
                 }
@@ -1466,6 +1557,7 @@ impl Socket {
                 Ok(())
             }
             SocketType::Router => self.send_router(data, more, nowait),
+            SocketType::Stream => self.send_stream(data, flags, nowait),
             SocketType::Pub | SocketType::XPub => self.send_dist(data, more, nowait),
             SocketType::XSub => self.send_xsub(data, more),
             SocketType::Req => self.send_req(data, more, nowait),
