@@ -37,7 +37,7 @@ pub use monitor::{DisconnectReason, Monitor, MonitorEvent, MonitorEventKind};
 pub use options::{OptionName, SocketOption, StreamFraming};
 pub use protocol::SocketType;
 pub use runtime::context::{Context, ContextBuilder};
-pub use socket::{poll, PollItem, Socket, DONTWAIT, POLLERR, POLLIN, POLLOUT, SNDMORE};
+pub use socket::{poll, PeerStats, PollItem, Socket, DONTWAIT, POLLERR, POLLIN, POLLOUT, SNDMORE};
 
 /// The README's example is compiled and run as a doctest.
 #[cfg(doctest)]

@@ -337,6 +337,11 @@ impl Writer {
             .store(self.msgs_written, Ordering::Release);
     }
 
+    /// Messages committed so far.
+    pub(crate) fn msgs_written(&self) -> u64 {
+        self.msgs_written
+    }
+
     /// Drop everything appended since the last commit (a message cut short by a disconnect).
     pub(crate) fn rollback(&mut self) {
         self.fill_left = 0;

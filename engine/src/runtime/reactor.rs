@@ -1094,7 +1094,12 @@ impl State {
             c.out = Some(out_r);
             c.inn = Some(in_w);
             let alias = c.connect.as_ref().and_then(|ci| ci.alias.clone());
+            let remote = match sys::peer_addr(c.raw).ok().and_then(|a| a.to_inet()) {
+                Some(a) => crate::transport::endpoint_string(&sys::SockAddr::from_inet(a), None),
+                None => c.endpoint.clone(),
+            };
             c.sock.attach(NewPeer {
+                remote,
                 id,
                 out: out_w,
                 inn: in_r,

@@ -152,6 +152,8 @@ pub(crate) struct NewPeer {
     /// The CONNECT_ROUTING_ID chosen when this connection was made, if any.
     pub(crate) alias: Option<Vec<u8>>,
     pub(crate) link: Link,
+    /// The peer's address as an endpoint string (peer introspection).
+    pub(crate) remote: String,
 }
 
 /// What reactors tell a socket.

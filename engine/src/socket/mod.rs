@@ -190,6 +190,24 @@ struct Peer {
     in_active: bool,
     /// Uncommitted messages written by a batch call.
     batch: u64,
+    /// Peer introspection: the peer's address and when it was attached.
+    remote: String,
+    since: std::time::SystemTime,
+}
+
+/// What [`Socket::peers`] reports about one connected peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStats {
+    /// ROUTER/STREAM: the id used to address it; other types: the identity it announced.
+    pub routing_id: Vec<u8>,
+    /// `tcp://ip:port` of the remote end, or the endpoint for ipc/inproc.
+    pub remote_addr: String,
+    /// When the connection was handed to the socket.
+    pub connected_at: std::time::SystemTime,
+    /// Messages queued to this peer (sent or about to be).
+    pub msgs_sent: u64,
+    /// Messages that arrived from this peer.
+    pub msgs_received: u64,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -408,6 +426,39 @@ impl Socket {
         self.last_endpoint.clone()
     }
 
+    /// Number of connected peers (libzmq-style peer introspection).
+    pub fn peer_count(&mut self) -> usize {
+        self.process_inbox();
+        self.peers
+            .iter()
+            .filter(|(_, p)| !p.inn.is_closed())
+            .count()
+    }
+
+    /// Every connected peer with its routing id, address and message counts.
+    pub fn peers(&mut self) -> Vec<PeerStats> {
+        self.process_inbox();
+        self.peers
+            .iter()
+            .filter(|(_, p)| !p.inn.is_closed())
+            .map(|(_, p)| PeerStats {
+                routing_id: p.rid.clone(),
+                remote_addr: p.remote.clone(),
+                connected_at: p.since,
+                msgs_sent: p.out.msgs_written(),
+                msgs_received: p.inn.msgs_committed(),
+            })
+            .collect()
+    }
+
+    /// The peer with this routing id (`Error::NotFound` if none).
+    pub fn peer_stats(&mut self, routing_id: &[u8]) -> Result<PeerStats> {
+        self.peers()
+            .into_iter()
+            .find(|p| p.routing_id == routing_id)
+            .ok_or(Error::NotFound)
+    }
+
     /// True if the last received frame has more frames after it.
     pub fn rcvmore(&self) -> bool {
         self.rcvmore
@@ -482,6 +533,7 @@ impl Socket {
             let (out_w, out_r) = pipe::pipe(self.opts.sndhwm);
             let (in_w, in_r) = pipe::pipe(self.opts.rcvhwm);
             let accepted = self.add_peer(NewPeer {
+                remote: endpoint.to_string(),
                 id,
                 out: out_w,
                 inn: in_r,
@@ -572,6 +624,7 @@ impl Socket {
         let us = Arc::new(std::sync::OnceLock::new());
         let _ = us.set(self.shared.clone());
         let their_half = NewPeer {
+            remote: endpoint.to_string(),
             id: id_there,
             out: back_w,
             inn: out_r,
@@ -598,6 +651,7 @@ impl Socket {
             None
         };
         let accepted = self.add_peer(NewPeer {
+            remote: endpoint.to_string(),
             id: id_here,
             out: out_w,
             inn: back_r,
@@ -717,7 +771,7 @@ impl Socket {
                 Some(a) if !self.by_rid.contains_key(&a) => a,
                 _ => self.stream_rid(),
             },
-            _ => Vec::new(),
+            _ => p.identity.clone(),
         };
         let id = p.id;
         let link = p.link;
@@ -729,6 +783,8 @@ impl Socket {
             rid: rid.clone(),
             in_active: false,
             batch: 0,
+            remote: p.remote,
+            since: std::time::SystemTime::now(),
         });
         self.by_id.insert(id, slot);
         self.out_order.push(slot);
