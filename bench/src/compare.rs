@@ -24,9 +24,15 @@ results directory. Every combination of test x pattern x transport x size is one
 options:
   --reps N          repetitions per implementation            [7]
   --tests LIST      thr,lat                                   [thr,lat]
-  --patterns LIST   PAIR,DEALER_DEALER,DEALER_ROUTER,ROUTER_ROUTER   [PAIR]
-                    (lat: PAIR and DEALER_ROUTER only; others are skipped)
-  --transports LIST tcp,ipc                                   [tcp]
+  --patterns LIST   PAIR,PUBSUB,DEALER_DEALER,DEALER_ROUTER,ROUTER_ROUTER,
+                    ROUTER_ROUTER_POLL,STREAM,PUSH_PULL,REQ_REP or `all`  [PAIR]
+                    (thr: all but REQ_REP; lat: PAIR, DEALER_ROUTER, REQ_REP; PUBSUB runs
+                    with HWM 0 so the publisher drops nothing; STREAM: tcp/ipc, per-message
+                    send)
+  --transports LIST tcp,ipc,inproc                            [tcp]
+                    (inproc: both ends are threads of one process, one context; inline
+                    contexts do not apply)
+  --mode MODE       proc (two processes) or thread (two threads, one context)  [proc]
   --sizes LIST      message sizes in bytes (thr needs >= 9)   [64]  (--size: one size)
   --impls LIST      comma-separated implementation names      [the default sets below]
   --count N         measured messages per throughput run      [200000 for <= 1 KiB,
@@ -72,6 +78,8 @@ pub struct Config {
     pub hwm: i32,
     pub batch: usize,
     pub spin_us: u64,
+    /// Thread mode for every transport (inproc always runs in thread mode).
+    pub threads: bool,
     #[serde(rename = "timeout_s", serialize_with = "secs")]
     pub timeout: Duration,
     #[serde(skip)]
@@ -91,7 +99,15 @@ impl Config {
             return Ok(None);
         }
         let tests = list(o.string("tests"), "thr,lat", "test", Test::parse)?;
-        let patterns = list(o.string("patterns"), "PAIR", "pattern", Pattern::parse)?;
+        let patterns = match o.string("patterns") {
+            Some(p) if p.eq_ignore_ascii_case("all") => Pattern::ALL.to_vec(),
+            p => list(p, "PAIR", "pattern", Pattern::parse)?,
+        };
+        let threads = match o.string("mode").as_deref() {
+            None | Some("proc") => false,
+            Some("thread") => true,
+            Some(m) => return Err(format!("--mode: `{m}` is neither proc nor thread")),
+        };
         let transports = list(o.string("transports"), "tcp", "transport", Transport::parse)?;
         let sizes = match (o.string("sizes"), o.string("size")) {
             (Some(_), Some(_)) => return Err("give --sizes or --size, not both".into()),
@@ -124,6 +140,7 @@ impl Config {
             hwm: o.get("hwm", 1000)?,
             batch: o.get("batch", 1024)?,
             spin_us: o.get("spin-us", 50)?,
+            threads,
             timeout: Duration::from_secs(o.get("timeout-s", 20)?),
             out: o.string("out").map(PathBuf::from),
         };
@@ -191,10 +208,11 @@ impl Config {
             size: case.size,
             count: case.count,
             warmup: self.warmup,
-            hwm: self.hwm,
+            hwm: case.pattern.hwm(self.hwm),
             batch: self.batch,
             spin_us: self.spin_us,
             timeout: self.timeout,
+            threads: self.threads || case.transport == Transport::Inproc,
         }
     }
 }
@@ -287,7 +305,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if cfg.tests.contains(&Test::Lat) {
         for p in cfg.patterns.iter().filter(|p| !p.supports(Test::Lat)) {
             eprintln!(
-                "note: no latency test for {} (latency is measured for PAIR and DEALER_ROUTER)",
+                "note: no latency test for {} (latency is measured for PAIR, DEALER_ROUTER and REQ_REP)",
                 p.name()
             );
         }
@@ -295,7 +313,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let plan: Vec<(Case, Vec<Impl>)> = cfg
         .cases()
         .into_iter()
-        .map(|c| (c, cfg.impls_for(c.test)))
+        .map(|c| {
+            let impls = cfg.impls_for(c.test);
+            let runs = impls
+                .into_iter()
+                .filter(|i| c.pattern.runs(i, c.transport))
+                .collect::<Vec<_>>();
+            (c, runs)
+        })
         .filter(|(_, impls)| !impls.is_empty())
         .collect();
     if plan.is_empty() {
@@ -303,10 +328,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let total: usize = plan.iter().map(|(_, impls)| impls.len() * cfg.reps).sum();
     eprintln!(
-        "ringlink-bench compare: {total} runs in {} tables ({} reps), HWM {} (SNDHWM = RCVHWM, every socket), two processes per run, watchdog {} s",
+        "ringlink-bench compare: {total} runs in {} tables ({} reps), HWM {} (SNDHWM = RCVHWM, every socket; PUBSUB: 0), {} per run, one I/O thread per context (libzmq default), OS socket buffers, watchdog {} s",
         plan.len(),
         cfg.reps,
         cfg.hwm,
+        if cfg.threads { "two threads in one process" } else { "two processes (inproc: two threads)" },
         cfg.timeout.as_secs()
     );
 
@@ -457,8 +483,10 @@ mod tests {
             let args: Vec<String> = s.split_whitespace().map(str::to_string).collect();
             Config::parse(&args).is_err()
         };
-        assert!(bad("--patterns PUBSUB"));
-        assert!(bad("--transports inproc"));
+        assert!(bad("--patterns PUBSUB,NOPE"));
+        assert!(bad("--transports udp"));
+        assert!(bad("--mode fibers"));
+        assert!(!bad("--patterns all --transports tcp,ipc,inproc --mode thread"));
         assert!(bad("--sizes 64,x"));
         assert!(bad("--sizes 8"));
         assert!(bad("--size 64 --sizes 64"));

@@ -236,17 +236,30 @@ impl Serialize for Test {
 }
 
 /// A messaging pattern: which socket types the two ends use (bind side = receiver / echo
-/// server, connect side = sender / client), as in `zmq_bench.c`.
+/// server, connect side = sender / client), as in `zmq_bench.c` / `zlink-bench.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pattern {
     /// PAIR → PAIR.
     Pair,
+    /// PUB → SUB (subscribed to everything). The sender is an XPUB so it can wait for the
+    /// subscription before it starts (same send path as PUB in both libraries); HWM is
+    /// unlimited (0) on both ends so that nothing is dropped, as in zlink's benchmark.
+    PubSub,
     /// DEALER → DEALER.
     DealerDealer,
     /// DEALER → ROUTER: the receiver gets [routing id][payload] per message.
     DealerRouter,
     /// ROUTER (ROUTER_MANDATORY, sends [peer id][payload]) → ROUTER.
     RouterRouter,
+    /// ROUTER → ROUTER whose receiver polls, then drains everything queued without blocking.
+    RouterRouterPoll,
+    /// STREAM → STREAM (raw TCP): the sender learns the peer id from the connect
+    /// notification; the receiver counts bytes (raw bytes have no message boundaries).
+    Stream,
+    /// PUSH → PULL.
+    PushPull,
+    /// REQ ↔ REP (latency only: one request in flight by definition).
+    ReqRep,
 }
 
 /// The socket type of one end of a pattern (the bench's own copy, shared by both libraries).
@@ -255,22 +268,47 @@ pub enum Kind {
     Pair,
     Dealer,
     Router,
+    /// XPUB: a publisher that can see its subscriptions.
+    Pub,
+    Sub,
+    Push,
+    Pull,
+    Req,
+    Rep,
+    Stream,
+}
+
+impl Kind {
+    /// Received messages start with a routing-id frame.
+    pub fn has_id_frame(self) -> bool {
+        matches!(self, Kind::Router | Kind::Stream)
+    }
 }
 
 impl Pattern {
-    pub const ALL: [Pattern; 4] = [
+    pub const ALL: [Pattern; 9] = [
         Pattern::Pair,
+        Pattern::PubSub,
         Pattern::DealerDealer,
         Pattern::DealerRouter,
         Pattern::RouterRouter,
+        Pattern::RouterRouterPoll,
+        Pattern::Stream,
+        Pattern::PushPull,
+        Pattern::ReqRep,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             Pattern::Pair => "PAIR",
+            Pattern::PubSub => "PUBSUB",
             Pattern::DealerDealer => "DEALER_DEALER",
             Pattern::DealerRouter => "DEALER_ROUTER",
             Pattern::RouterRouter => "ROUTER_ROUTER",
+            Pattern::RouterRouterPoll => "ROUTER_ROUTER_POLL",
+            Pattern::Stream => "STREAM",
+            Pattern::PushPull => "PUSH_PULL",
+            Pattern::ReqRep => "REQ_REP",
         }
     }
 
@@ -284,8 +322,14 @@ impl Pattern {
     pub fn bind_kind(self) -> Kind {
         match self {
             Pattern::Pair => Kind::Pair,
+            Pattern::PubSub => Kind::Sub,
             Pattern::DealerDealer => Kind::Dealer,
-            Pattern::DealerRouter | Pattern::RouterRouter => Kind::Router,
+            Pattern::DealerRouter | Pattern::RouterRouter | Pattern::RouterRouterPoll => {
+                Kind::Router
+            }
+            Pattern::Stream => Kind::Stream,
+            Pattern::PushPull => Kind::Pull,
+            Pattern::ReqRep => Kind::Rep,
         }
     }
 
@@ -293,14 +337,45 @@ impl Pattern {
     pub fn connect_kind(self) -> Kind {
         match self {
             Pattern::Pair => Kind::Pair,
+            Pattern::PubSub => Kind::Pub,
             Pattern::DealerDealer | Pattern::DealerRouter => Kind::Dealer,
-            Pattern::RouterRouter => Kind::Router,
+            Pattern::RouterRouter | Pattern::RouterRouterPoll => Kind::Router,
+            Pattern::Stream => Kind::Stream,
+            Pattern::PushPull => Kind::Push,
+            Pattern::ReqRep => Kind::Req,
         }
     }
 
-    /// Ping-pong latency is measured for PAIR and DEALER_ROUTER only.
+    /// Ping-pong latency is measured for PAIR, DEALER_ROUTER and REQ_REP; throughput for
+    /// every pattern but REQ_REP.
     pub fn supports(self, test: Test) -> bool {
-        test == Test::Thr || matches!(self, Pattern::Pair | Pattern::DealerRouter)
+        match test {
+            Test::Thr => self != Pattern::ReqRep,
+            Test::Lat => matches!(
+                self,
+                Pattern::Pair | Pattern::DealerRouter | Pattern::ReqRep
+            ),
+        }
+    }
+
+    /// Whether `imp` can run this pattern over `transport`: STREAM is tcp/ipc only and
+    /// per-message on the send side (no routed batch send for raw peers), and inproc runs
+    /// both ends as threads of one process, which inline (single-thread) contexts cannot.
+    pub fn runs(self, imp: &Impl, transport: Transport) -> bool {
+        if self == Pattern::Stream && (transport == Transport::Inproc || imp.batch) {
+            return false;
+        }
+        !(transport == Transport::Inproc && imp.inline)
+    }
+
+    /// The HWM every socket of a run gets: the configured one, except PUBSUB (unlimited,
+    /// because a PUB drops at the HWM and a throughput run must not lose messages).
+    pub fn hwm(self, configured: i32) -> i32 {
+        if self == Pattern::PubSub {
+            0
+        } else {
+            configured
+        }
     }
 }
 
@@ -317,15 +392,19 @@ pub enum Transport {
     Tcp,
     /// `ipc://@ringlink-bench-<pid>-<n>` (Linux abstract namespace: no file to clean up).
     Ipc,
+    /// `inproc://ringlink-bench-<pid>-<n>`: both ends are threads of one process sharing a
+    /// context (thread mode).
+    Inproc,
 }
 
 impl Transport {
-    pub const ALL: [Transport; 2] = [Transport::Tcp, Transport::Ipc];
+    pub const ALL: [Transport; 3] = [Transport::Tcp, Transport::Ipc, Transport::Inproc];
 
     pub fn name(self) -> &'static str {
         match self {
             Transport::Tcp => "tcp",
             Transport::Ipc => "ipc",
+            Transport::Inproc => "inproc",
         }
     }
 
@@ -338,6 +417,7 @@ impl Transport {
         match self {
             Transport::Tcp => "tcp://127.0.0.1:*".to_string(),
             Transport::Ipc => format!("ipc://@ringlink-bench-{}-{n}", std::process::id()),
+            Transport::Inproc => format!("inproc://ringlink-bench-{}-{n}", std::process::id()),
         }
     }
 
@@ -346,6 +426,7 @@ impl Transport {
         match self {
             Transport::Tcp => "tcp://127.0.0.1",
             Transport::Ipc => "ipc:// (abstract socket)",
+            Transport::Inproc => "inproc:// (two threads, one context)",
         }
     }
 }
@@ -471,7 +552,18 @@ mod tests {
     fn patterns_parse_and_map_to_socket_kinds() {
         assert_eq!(Pattern::parse("dealer-router"), Some(Pattern::DealerRouter));
         assert_eq!(Pattern::parse("ROUTER_ROUTER"), Some(Pattern::RouterRouter));
-        assert_eq!(Pattern::parse("PUBSUB"), None);
+        assert_eq!(Pattern::parse("pubsub"), Some(Pattern::PubSub));
+        assert_eq!(Pattern::parse("PUSH-PULL"), Some(Pattern::PushPull));
+        assert_eq!(Pattern::parse("nope"), None);
+        assert!(!Pattern::ReqRep.supports(Test::Thr));
+        assert!(Pattern::ReqRep.supports(Test::Lat));
+        assert_eq!(Pattern::PubSub.hwm(1000), 0);
+        assert_eq!(Pattern::Pair.hwm(1000), 1000);
+        let batch = Impl::parse("ringlink-uring-batch").unwrap();
+        let inline = Impl::parse("ringlink-uring-inline").unwrap();
+        assert!(!Pattern::Stream.runs(&batch, Transport::Tcp));
+        assert!(!Pattern::Pair.runs(&inline, Transport::Inproc));
+        assert!(Pattern::Pair.runs(&batch, Transport::Inproc));
         assert_eq!(Pattern::RouterRouter.connect_kind(), Kind::Router);
         assert_eq!(Pattern::DealerRouter.bind_kind(), Kind::Router);
         assert_eq!(Pattern::DealerRouter.connect_kind(), Kind::Dealer);

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use ringlink::{Backend, Context, Socket, SocketOption, SocketType, DONTWAIT, SNDMORE};
+use ringlink::{
+    Backend, Context, PollItem, Socket, SocketOption, SocketType, DONTWAIT, POLLIN, SNDMORE,
+};
 
 use crate::impls::Kind;
 
@@ -66,6 +68,14 @@ pub trait BenchSocket {
         let msg = self.recv()?;
         Ok(each(msg))
     }
+
+    /// Polls for input (up to the receive timeout), then receives everything queued without
+    /// blocking, handing each payload to `each` (ROUTER_ROUTER_POLL). Returns whether
+    /// `each` asked to stop.
+    fn poll_drain<F: FnMut(&[u8]) -> bool>(&mut self, each: F) -> Result<bool, String>;
+
+    /// STREAM: receives the connect notification and sends to that peer from now on.
+    fn learn_peer(&mut self) -> Result<(), String>;
 }
 
 /// Throughput/latency settings shared by both peer roles of one run.
@@ -148,8 +158,19 @@ impl RinglinkSocket {
             Kind::Pair => SocketType::Pair,
             Kind::Dealer => SocketType::Dealer,
             Kind::Router => SocketType::Router,
+            Kind::Pub => SocketType::XPub,
+            Kind::Sub => SocketType::Sub,
+            Kind::Push => SocketType::Push,
+            Kind::Pull => SocketType::Pull,
+            Kind::Req => SocketType::Req,
+            Kind::Rep => SocketType::Rep,
+            Kind::Stream => SocketType::Stream,
         };
         let mut sock = ctx.socket(ty).map_err(rl_err("socket"))?;
+        if cfg.kind == Kind::Sub {
+            sock.set_option(SocketOption::Subscribe(Vec::new()))
+                .map_err(rl_err("SUBSCRIBE"))?;
+        }
         sock.set_option(SocketOption::SndHwm(cfg.hwm))
             .map_err(rl_err("SNDHWM"))?;
         sock.set_option(SocketOption::RcvHwm(cfg.hwm))
@@ -158,19 +179,20 @@ impl RinglinkSocket {
             sock.set_option(SocketOption::RoutingId(id.clone()))
                 .map_err(rl_err("ROUTING_ID"))?;
         }
-        if cfg.send_to.is_some() {
+        if cfg.send_to.is_some() && cfg.kind == Kind::Router {
             sock.set_option(SocketOption::RouterMandatory(true))
                 .map_err(rl_err("ROUTER_MANDATORY"))?;
         }
         // Per-message receives get a buffer of exactly one message (what an application
         // would pass); recv_batch gets at least 1 MiB and a length slot per message that fits.
-        let len = if cfg.batch {
+        // A STREAM receive yields whatever the kernel delivered, up to a receive buffer.
+        let len = if cfg.batch || cfg.kind == Kind::Stream {
             RECV_BUF.max(cfg.size)
         } else {
             cfg.size
         };
-        // A ROUTER's batches hold a routing-id frame per message too.
-        let router = cfg.kind == Kind::Router;
+        // A ROUTER's (STREAM's) batches hold a routing-id frame per message too.
+        let router = cfg.kind.has_id_frame();
         let slots = if cfg.batch {
             (len / cfg.size.max(1)) * if router { 2 } else { 1 }
         } else {
@@ -328,6 +350,72 @@ impl BenchSocket for RinglinkSocket {
         Ok(())
     }
 
+    fn poll_drain<F: FnMut(&[u8]) -> bool>(&mut self, mut each: F) -> Result<bool, String> {
+        let timeout = Duration::from_millis(RX_TIMEOUT_MS as u64);
+        let ready = ringlink::poll(
+            &mut [PollItem::socket(&mut self.sock, POLLIN)],
+            Some(timeout),
+        )
+        .map_err(rl_err("poll"))?;
+        if ready == 0 {
+            return Err("poll: timed out".into());
+        }
+        if self.batch {
+            loop {
+                let n = self
+                    .sock
+                    .drain(&mut self.buf, &mut self.lens)
+                    .map_err(rl_err("drain"))?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                let mut off = 0;
+                for (i, &len) in self.lens[..n].iter().enumerate() {
+                    let msg = &self.buf[off..off + len];
+                    off += len;
+                    if self.router && i % 2 == 0 {
+                        continue;
+                    }
+                    if each(msg) {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        loop {
+            if self.router {
+                match self.recv_id(DONTWAIT) {
+                    Ok(()) => {}
+                    Err(ringlink::Error::Again) => return Ok(false),
+                    Err(e) => return Err(rl_err("recv id")(e)),
+                }
+                let n = self.sock.recv(&mut self.buf, 0).map_err(rl_err("recv"))?;
+                if each(&self.buf[..n.min(self.buf.len())]) {
+                    return Ok(true);
+                }
+            } else {
+                match self.sock.recv(&mut self.buf, DONTWAIT) {
+                    Ok(n) => {
+                        if each(&self.buf[..n.min(self.buf.len())]) {
+                            return Ok(true);
+                        }
+                    }
+                    Err(ringlink::Error::Again) => return Ok(false),
+                    Err(e) => return Err(rl_err("recv")(e)),
+                }
+            }
+        }
+    }
+
+    fn learn_peer(&mut self) -> Result<(), String> {
+        let n = self.recv_payload()?;
+        if n != 0 {
+            return Err(format!("expected a connect notification, got {n} bytes"));
+        }
+        self.send_to = Some(self.id.clone());
+        Ok(())
+    }
+
     fn recv_each<F: FnMut(&[u8]) -> bool>(&mut self, mut each: F) -> Result<bool, String> {
         if !self.batch {
             let msg = self.recv()?;
@@ -377,6 +465,13 @@ pub fn zmq_type(kind: Kind) -> zmq::SocketType {
         Kind::Pair => zmq::PAIR,
         Kind::Dealer => zmq::DEALER,
         Kind::Router => zmq::ROUTER,
+        Kind::Pub => zmq::XPUB,
+        Kind::Sub => zmq::SUB,
+        Kind::Push => zmq::PUSH,
+        Kind::Pull => zmq::PULL,
+        Kind::Req => zmq::REQ,
+        Kind::Rep => zmq::REP,
+        Kind::Stream => zmq::STREAM,
     }
 }
 
@@ -397,16 +492,19 @@ impl ZmqSocket {
         if let Some(id) = &cfg.routing_id {
             sock.set_identity(id).map_err(zmq_err("ROUTING_ID"))?;
         }
-        if cfg.send_to.is_some() {
+        if cfg.send_to.is_some() && cfg.kind == Kind::Router {
             sock.set_router_mandatory(true)
                 .map_err(zmq_err("ROUTER_MANDATORY"))?;
+        }
+        if cfg.kind == Kind::Sub {
+            sock.set_subscribe(b"").map_err(zmq_err("SUBSCRIBE"))?;
         }
         Ok(ZmqSocket {
             sock,
             _ctx: None,
             msg: zmq::Message::new(),
             id: zmq::Message::new(),
-            router: cfg.kind == Kind::Router,
+            router: cfg.kind.has_id_frame(),
             send_to: cfg.send_to.clone(),
         })
     }
@@ -472,6 +570,46 @@ impl BenchSocket for ZmqSocket {
     fn recv(&mut self) -> Result<&[u8], String> {
         self.recv_msg()?;
         Ok(&self.msg)
+    }
+
+    fn poll_drain<F: FnMut(&[u8]) -> bool>(&mut self, mut each: F) -> Result<bool, String> {
+        let ready = self
+            .sock
+            .poll(zmq::POLLIN, i64::from(RX_TIMEOUT_MS))
+            .map_err(zmq_err("poll"))?;
+        if ready == 0 {
+            return Err("poll: timed out".into());
+        }
+        loop {
+            let first = if self.router {
+                &mut self.id
+            } else {
+                &mut self.msg
+            };
+            match self.sock.recv(first, zmq::DONTWAIT) {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN) => return Ok(false),
+                Err(e) => return Err(zmq_err("recv")(e)),
+            }
+            if self.router {
+                self.sock.recv(&mut self.msg, 0).map_err(zmq_err("recv"))?;
+            }
+            if each(&self.msg) {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn learn_peer(&mut self) -> Result<(), String> {
+        self.recv_msg()?;
+        if !self.msg.is_empty() {
+            return Err(format!(
+                "expected a connect notification, got {} bytes",
+                self.msg.len()
+            ));
+        }
+        self.send_to = Some(self.id.to_vec());
+        Ok(())
     }
 
     /// Sends the received message object back without copying (as `zmq_bench.c` does); a

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::cli::Opts;
 use crate::impls::{Impl, Kind, Pattern, Transport};
-use crate::net::{BenchSocket, RinglinkSocket, SocketConfig, ZmqSocket, RX_TIMEOUT_MS};
+use crate::net::{
+    ringlink_context, zmq_type, BenchSocket, RinglinkSocket, SocketConfig, ZmqSocket, RX_TIMEOUT_MS,
+};
 
 /// The hidden subcommand the parent re-executes itself with.
 pub const SUBCOMMAND: &str = "__peer";
@@ -40,6 +42,11 @@ pub enum Role {
     LatServer,
     /// Latency client: connects, times each round trip.
     LatClient,
+    /// Thread mode (inproc, `--mode thread`): receiver and sender as two threads of one
+    /// process sharing one context.
+    ThrThreads,
+    /// Thread mode: echo server and client as two threads of one process.
+    LatThreads,
 }
 
 impl Role {
@@ -49,6 +56,8 @@ impl Role {
             Role::ThrSend => "thr-send",
             Role::LatServer => "lat-server",
             Role::LatClient => "lat-client",
+            Role::ThrThreads => "thr-threads",
+            Role::LatThreads => "lat-threads",
         }
     }
 
@@ -58,6 +67,8 @@ impl Role {
             Role::ThrSend,
             Role::LatServer,
             Role::LatClient,
+            Role::ThrThreads,
+            Role::LatThreads,
         ]
         .into_iter()
         .find(|r| r.name() == s)
@@ -132,8 +143,8 @@ impl PeerArgs {
         };
         o.finish()?;
         let min_size = match role {
-            Role::ThrRecv | Role::ThrSend => MIN_THR_SIZE,
-            Role::LatServer | Role::LatClient => 1,
+            Role::ThrRecv | Role::ThrSend | Role::ThrThreads => MIN_THR_SIZE,
+            Role::LatServer | Role::LatClient | Role::LatThreads => 1,
         };
         if a.count == 0 || a.size < min_size {
             return Err(format!("peer: needs --count >= 1 and --size >= {min_size}"));
@@ -152,23 +163,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
         }
     }
     let a = PeerArgs::from_args(args)?;
+    if matches!(a.role, Role::ThrThreads | Role::LatThreads) {
+        exit_with(run_threads(&a));
+    }
     let bind_side = matches!(a.role, Role::ThrRecv | Role::LatServer);
-    let kind = if bind_side {
-        a.pattern.bind_kind()
-    } else {
-        a.pattern.connect_kind()
-    };
-    let rr = a.pattern == Pattern::RouterRouter;
-    let cfg = SocketConfig {
-        kind,
-        routing_id: rr.then(|| if bind_side { RX_ID } else { TX_ID }.to_vec()),
-        send_to: (kind == Kind::Router && !bind_side).then(|| RX_ID.to_vec()),
-        hwm: a.hwm,
-        size: a.size,
-        batch: a.imp.batch,
-        spin: a.imp.spin.then(|| Duration::from_micros(a.spin_us)),
-        inline: a.imp.inline,
-    };
+    let cfg = socket_config(&a, bind_side);
     match a.imp.backend {
         Some(backend) => {
             let mut s = RinglinkSocket::open(backend, &cfg)?;
@@ -179,6 +178,90 @@ pub fn main(args: &[String]) -> Result<(), String> {
             exit_with(run_role(&mut s, &a))
         }
     }
+}
+
+/// The socket settings of one end of `a`'s pattern.
+fn socket_config(a: &PeerArgs, bind_side: bool) -> SocketConfig {
+    let kind = if bind_side {
+        a.pattern.bind_kind()
+    } else {
+        a.pattern.connect_kind()
+    };
+    let rr = matches!(a.pattern, Pattern::RouterRouter | Pattern::RouterRouterPoll);
+    SocketConfig {
+        kind,
+        routing_id: rr.then(|| if bind_side { RX_ID } else { TX_ID }.to_vec()),
+        send_to: (kind == Kind::Router && !bind_side).then(|| RX_ID.to_vec()),
+        hwm: a.hwm,
+        size: a.size,
+        batch: a.imp.batch,
+        spin: a.imp.spin.then(|| Duration::from_micros(a.spin_us)),
+        inline: a.imp.inline,
+    }
+}
+
+/// Thread mode: both ends in this process, one shared context (what inproc needs), the
+/// receiver / echo server on a second thread. Prints `RESULT_RX`, `RESULT_TX` and one
+/// `USAGE` line covering both ends.
+fn run_threads(a: &PeerArgs) -> Result<(), String> {
+    let start = Usage::now();
+    let (rx_cfg, tx_cfg) = (socket_config(a, true), socket_config(a, false));
+    match a.imp.backend {
+        Some(backend) => {
+            if a.imp.inline {
+                return Err("thread mode needs a context with a reactor thread".into());
+            }
+            let ctx = ringlink_context(backend, false, rx_cfg.spin)?;
+            let rx = RinglinkSocket::new(&ctx, &rx_cfg)?;
+            let tx = RinglinkSocket::new(&ctx, &tx_cfg)?;
+            two_threads(rx, tx, a)?;
+        }
+        None => {
+            let ctx = zmq::Context::new();
+            let open = |cfg: &SocketConfig| {
+                let s = ctx
+                    .socket(zmq_type(cfg.kind))
+                    .map_err(|e| format!("socket: {e}"))?;
+                ZmqSocket::wrap(s, cfg)
+            };
+            two_threads(open(&rx_cfg)?, open(&tx_cfg)?, a)?;
+        }
+    }
+    emit(&Usage::now().since(&start))
+}
+
+fn two_threads<S: BenchSocket + Send + 'static>(
+    mut rx: S,
+    mut tx: S,
+    a: &PeerArgs,
+) -> Result<(), String> {
+    let ep = rx.bind(&a.transport.bind_endpoint(0))?;
+    let thr = a.role == Role::ThrThreads;
+    if thr {
+        rx.set_rcvtimeo(RX_TIMEOUT_MS)?;
+    }
+    let args = a.clone();
+    let receiver = std::thread::spawn(move || -> Result<String, String> {
+        if thr {
+            thr_recv(&mut rx, &args)
+        } else {
+            for _ in 0..args.warmup + args.count {
+                rx.echo()?;
+            }
+            Ok(format!("echoed={}", args.warmup + args.count))
+        }
+    });
+    tx.connect(&ep)?;
+    let t = if thr {
+        thr_send(&mut tx, a)
+    } else {
+        lat_client(&mut tx, a)
+    };
+    let r = receiver
+        .join()
+        .map_err(|_| "receiver thread panicked".to_string())?;
+    emit(&format!("RESULT_RX {}", r?))?;
+    emit(&format!("RESULT_TX {}", t?))
 }
 
 pub fn exit_with(result: Result<(), String>) -> ! {
@@ -200,6 +283,7 @@ fn run_role<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<(), String> {
             announce(&s.bind(&bind)?)?;
             thr_recv(s, a)?
         }
+        Role::ThrThreads | Role::LatThreads => unreachable!("handled by run_threads"),
         Role::ThrSend => {
             s.connect(endpoint(a)?)?;
             thr_send(s, a)?
@@ -311,6 +395,10 @@ pub fn now_ns() -> i64 {
 /// Counts measured messages, checks their sequence numbers and timestamps only the first and
 /// the last one (a clock read per message would be a measurable share of a 64 B message).
 fn thr_recv<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
+    if a.pattern == Pattern::Stream {
+        return thr_recv_stream(s, a);
+    }
+    let poll = a.pattern == Pattern::RouterRouterPoll;
     let mut received: u64 = 0;
     let mut out_of_order: u64 = 0;
     let mut next: u64 = 0;
@@ -318,7 +406,7 @@ fn thr_recv<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
     let last = a.count - 1;
     let mut finished = false;
     while !finished {
-        let step = s.recv_each(|msg| {
+        let each = |msg: &[u8]| {
             if msg.len() < MIN_THR_SIZE || msg[0] != MEASURED {
                 return false; // warm-up (or foreign) message
             }
@@ -338,7 +426,12 @@ fn thr_recv<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
                 return true;
             }
             false
-        });
+        };
+        let step = if poll {
+            s.poll_drain(each)
+        } else {
+            s.recv_each(each)
+        };
         match step {
             Ok(done) => finished = done,
             // A receive timeout ends the run; the parent reports the shortfall as lost.
@@ -355,11 +448,55 @@ fn thr_recv<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
     ))
 }
 
+/// STREAM receiver: raw bytes arrive in arbitrary pieces, so it counts bytes; the clock
+/// starts when the warm-up bytes are through and stops at the last byte.
+fn thr_recv_stream<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
+    let size = a.size as u64;
+    let (warm, total) = (a.warmup * size, (a.warmup + a.count) * size);
+    let mut bytes: u64 = 0;
+    let (mut t_first, mut t_last) = (0i64, 0i64);
+    while bytes < total {
+        let step = s.recv_each(|chunk| {
+            if bytes <= warm && bytes + chunk.len() as u64 > warm {
+                t_first = now_ns();
+            }
+            bytes += chunk.len() as u64;
+            if bytes >= total {
+                t_last = now_ns();
+                return true;
+            }
+            false
+        });
+        if let Err(e) = step {
+            if bytes == 0 {
+                return Err(e);
+            }
+            eprintln!("receiver: {e} after {bytes} bytes");
+            break;
+        }
+    }
+    let received = bytes.saturating_sub(warm) / size;
+    Ok(format!(
+        "received={received} lost={} out_of_order=0 rx_first_ns={t_first} rx_last_ns={t_last}",
+        a.count.saturating_sub(received)
+    ))
+}
+
 fn thr_send<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
     let mut msg = vec![0u8; a.size];
     msg[0] = WARMUP;
-    if a.pattern.connect_kind() == Kind::Router {
-        wait_routable(s, &msg)?;
+    match a.pattern {
+        _ if a.pattern.connect_kind() == Kind::Router => wait_routable(s, &msg)?,
+        // The XPUB sees the subscription arrive: nothing is published into the void.
+        Pattern::PubSub => {
+            s.set_rcvtimeo(RX_TIMEOUT_MS * 5)?;
+            s.recv()?;
+        }
+        Pattern::Stream => {
+            s.set_rcvtimeo(RX_TIMEOUT_MS * 5)?;
+            s.learn_peer()?;
+        }
+        _ => {}
     }
     s.send_copies(&msg, a.warmup)?;
 

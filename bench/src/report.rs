@@ -183,6 +183,27 @@ fn pattern_note(case: &Case) -> &'static str {
              ringlink has no routed batch send yet, so the ROUTER sender sends per message \
              in every variant; only the receiver uses `recv_batch`."
         }
+        (Pattern::RouterRouterPoll, _) => {
+            "As ROUTER_ROUTER, but the receiver waits in poll (POLLIN) and then receives \
+             everything queued without blocking (`-batch`: `drain`), as zlink's \
+             ROUTER_ROUTER_POLL."
+        }
+        (Pattern::PubSub, _) => {
+            "PUB → SUB subscribed to everything. The sender is an XPUB (same send path as \
+             PUB) that waits for the subscription before the warm-up; SNDHWM = RCVHWM = 0 \
+             (unlimited) on both ends, so nothing is dropped (zlink's methodology)."
+        }
+        (Pattern::Stream, _) => {
+            "STREAM → STREAM over raw TCP: the sender learns the receiver's id from the \
+             connect notification and sends [id][payload]; bytes arrive in arbitrary pieces, \
+             so the receiver counts bytes (rates are size-equivalent messages). Per-message \
+             send in every variant."
+        }
+        (Pattern::PushPull, _) => "PUSH (connects, sends) → PULL (binds, receives).",
+        (Pattern::ReqRep, _) => {
+            "REQ client sends the payload and waits for the reply; the REP echo server \
+             strips and restores the envelope."
+        }
     }
 }
 
@@ -556,6 +577,7 @@ mod tests {
             hwm: 1000,
             batch: 1024,
             spin_us: 50,
+            threads: false,
             timeout: Duration::from_secs(20),
             out: None,
         }

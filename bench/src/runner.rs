@@ -28,6 +28,8 @@ pub struct RunSpec {
     pub batch: usize,
     pub spin_us: u64,
     pub timeout: Duration,
+    /// Both ends as threads of one process (inproc, or `--mode thread`).
+    pub threads: bool,
 }
 
 impl RunSpec {
@@ -48,9 +50,25 @@ impl RunSpec {
     }
 }
 
-/// One throughput run: receiver (bind) and sender (connect) in two processes.
+/// One throughput run: receiver (bind) and sender (connect) in two processes, or two
+/// threads of one process in thread mode.
 pub fn throughput(spec: &RunSpec) -> Result<Metrics, String> {
     with_peers(spec.timeout, |g| {
+        if spec.threads {
+            let mut p = g.spawn(
+                "threads",
+                &spec.peer(Role::ThrThreads, None).to_args(),
+                false,
+            )?;
+            let r = parse_kv(&p.value("RESULT_RX")?);
+            let t = parse_kv(&p.value("RESULT_TX")?);
+            let usage = p.usage()?;
+            let none = PeerUsage {
+                cpu_us: 0.0,
+                maxrss_kib: usage.maxrss_kib,
+            };
+            return thr_metrics(spec, &r, &t, &usage, &none);
+        }
         let mut rx = g.spawn("receiver", &spec.peer(Role::ThrRecv, None).to_args(), false)?;
         let ep = rx.value("ENDPOINT")?;
         let mut tx = g.spawn(
@@ -63,18 +81,30 @@ pub fn throughput(spec: &RunSpec) -> Result<Metrics, String> {
         let rx_usage = rx.usage()?;
         tx.release();
         let tx_usage = tx.usage()?;
+        thr_metrics(spec, &r, &t, &rx_usage, &tx_usage)
+    })
+}
 
-        let received = num(&r, "received")?;
-        let lost = num(&r, "lost")?;
-        let out_of_order = num(&r, "out_of_order")?;
+/// Throughput metrics from the receiver's and the sender's results (CPU of both ends).
+fn thr_metrics(
+    spec: &RunSpec,
+    r: &HashMap<String, String>,
+    t: &HashMap<String, String>,
+    rx_usage: &PeerUsage,
+    tx_usage: &PeerUsage,
+) -> Result<Metrics, String> {
+    {
+        let received = num(r, "received")?;
+        let lost = num(r, "lost")?;
+        let out_of_order = num(r, "out_of_order")?;
         if lost > 0.0 || out_of_order > 0.0 {
             return Err(format!(
                 "lost {lost} of {} messages, {out_of_order} out of sequence",
                 spec.count
             ));
         }
-        let (rx_first, rx_last) = (num(&r, "rx_first_ns")?, num(&r, "rx_last_ns")?);
-        let (tx_first, tx_last) = (num(&t, "tx_first_ns")?, num(&t, "tx_last_ns")?);
+        let (rx_first, rx_last) = (num(r, "rx_first_ns")?, num(r, "rx_last_ns")?);
+        let (tx_first, tx_last) = (num(t, "tx_first_ns")?, num(t, "tx_last_ns")?);
         let rate = |n: f64, from: f64, to: f64| {
             if to > from {
                 Ok(n / ((to - from) / 1e9) / 1e3)
@@ -98,12 +128,32 @@ pub fn throughput(spec: &RunSpec) -> Result<Metrics, String> {
             ("rss_tx_mib", tx_usage.maxrss_kib / 1024.0),
             ("received", received),
         ])
-    })
+    }
 }
 
-/// One latency run: echo server (bind) and timing client (connect) in two processes.
+/// One latency run: echo server (bind) and timing client (connect) in two processes, or two
+/// threads of one process in thread mode.
 pub fn latency(spec: &RunSpec) -> Result<Metrics, String> {
     with_peers(spec.timeout, |g| {
+        if spec.threads {
+            let mut p = g.spawn(
+                "threads",
+                &spec.peer(Role::LatThreads, None).to_args(),
+                false,
+            )?;
+            p.value("RESULT_RX")?;
+            let c = parse_kv(&p.value("RESULT_TX")?);
+            let usage = p.usage()?;
+            return lat_metrics(
+                spec,
+                &c,
+                &usage,
+                &PeerUsage {
+                    cpu_us: 0.0,
+                    maxrss_kib: usage.maxrss_kib,
+                },
+            );
+        }
         let mut server = g.spawn("server", &spec.peer(Role::LatServer, None).to_args(), true)?;
         let ep = server.value("ENDPOINT")?;
         let mut client = g.spawn(
@@ -116,6 +166,18 @@ pub fn latency(spec: &RunSpec) -> Result<Metrics, String> {
         server.value("RESULT")?;
         server.release();
         let server_usage = server.usage()?;
+        lat_metrics(spec, &c, &client_usage, &server_usage)
+    })
+}
+
+/// Latency metrics from the client's result (CPU of both ends).
+fn lat_metrics(
+    spec: &RunSpec,
+    c: &HashMap<String, String>,
+    client_usage: &PeerUsage,
+    server_usage: &PeerUsage,
+) -> Result<Metrics, String> {
+    {
         let mut m = [
             "mean_half_rtt_us",
             "rtt_p50_us",
@@ -125,7 +187,7 @@ pub fn latency(spec: &RunSpec) -> Result<Metrics, String> {
             "rtt_max_us",
         ]
         .into_iter()
-        .map(|k| Ok((k, num(&c, k)?)))
+        .map(|k| Ok((k, num(c, k)?)))
         .collect::<Result<Metrics, String>>()?;
         // Two messages per round trip, warm-up included.
         let moved = 2.0 * (spec.count + spec.warmup) as f64;
@@ -138,7 +200,7 @@ pub fn latency(spec: &RunSpec) -> Result<Metrics, String> {
             ("rss_cli_mib", client_usage.maxrss_kib / 1024.0),
         ]);
         Ok(m)
-    })
+    }
 }
 
 /// What a peer's `USAGE` line says (see `peer::Usage`).

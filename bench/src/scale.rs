@@ -617,6 +617,13 @@ impl RawZmq {
             Kind::Pair => zmq_sys::ZMQ_PAIR,
             Kind::Dealer => zmq_sys::ZMQ_DEALER,
             Kind::Router => zmq_sys::ZMQ_ROUTER,
+            Kind::Pub => zmq_sys::ZMQ_XPUB,
+            Kind::Sub => zmq_sys::ZMQ_SUB,
+            Kind::Push => zmq_sys::ZMQ_PUSH,
+            Kind::Pull => zmq_sys::ZMQ_PULL,
+            Kind::Req => zmq_sys::ZMQ_REQ,
+            Kind::Rep => zmq_sys::ZMQ_REP,
+            Kind::Stream => zmq_sys::ZMQ_STREAM,
         };
         // SAFETY: `self.0` is a live context (never terminated).
         let sock = unsafe { zmq_sys::zmq_socket(self.0, ty as c_int) };
