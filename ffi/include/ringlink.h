@@ -91,16 +91,16 @@
 // Socket type PAIR (libzmq `ZMQ_PAIR`).
 #define RL_PAIR 0
 
-// Socket type PUB (not implemented yet: `rl_socket` fails with `ENOTSUP`).
+// Socket type PUB (libzmq `ZMQ_PUB`).
 #define RL_PUB 1
 
-// Socket type SUB (not implemented yet).
+// Socket type SUB (libzmq `ZMQ_SUB`).
 #define RL_SUB 2
 
-// Socket type REQ (not implemented yet).
+// Socket type REQ (libzmq `ZMQ_REQ`).
 #define RL_REQ 3
 
-// Socket type REP (not implemented yet).
+// Socket type REP (libzmq `ZMQ_REP`).
 #define RL_REP 4
 
 // Socket type DEALER (libzmq `ZMQ_DEALER`).
@@ -109,19 +109,19 @@
 // Socket type ROUTER (libzmq `ZMQ_ROUTER`).
 #define RL_ROUTER 6
 
-// Socket type PULL (not implemented yet).
+// Socket type PULL (libzmq `ZMQ_PULL`).
 #define RL_PULL 7
 
-// Socket type PUSH (not implemented yet).
+// Socket type PUSH (libzmq `ZMQ_PUSH`).
 #define RL_PUSH 8
 
-// Socket type XPUB (not implemented yet).
+// Socket type XPUB (libzmq `ZMQ_XPUB`).
 #define RL_XPUB 9
 
-// Socket type XSUB (not implemented yet).
+// Socket type XSUB (libzmq `ZMQ_XSUB`).
 #define RL_XSUB 10
 
-// Socket type STREAM (not implemented yet).
+// Socket type STREAM (libzmq `ZMQ_STREAM`).
 #define RL_STREAM 11
 
 // Option (binary, 1..=255 bytes, first byte not 0): this socket's routing id.
@@ -200,6 +200,72 @@
 
 // Option (int, ms): disconnect when nothing arrives this long after a PING.
 #define RL_HEARTBEAT_TIMEOUT 77
+
+// Option (binary, write-only, SUB/XSUB): receive messages whose first frame starts with
+// these bytes (0 bytes = everything). Counted: each SUBSCRIBE needs its own UNSUBSCRIBE.
+// XPUB with `RL_XPUB_MANUAL`: subscribe the peer of the last subscription message.
+#define RL_SUBSCRIBE 6
+
+// Option (binary, write-only, SUB/XSUB): drop one subscription made with `RL_SUBSCRIBE`
+// (XPUB with `RL_XPUB_MANUAL`: unsubscribe the peer of the last subscription message).
+#define RL_UNSUBSCRIBE 7
+
+// Option (int 0/1, XPUB): pass every subscription message up, not only new topics.
+#define RL_XPUB_VERBOSE 40
+
+// Option (int 0/1, REQ): prefix requests with an id and accept only the matching reply.
+#define RL_REQ_CORRELATE 52
+
+// Option (int 0/1, REQ): allow a new request before the last reply arrived (the late
+// reply is then dropped).
+#define RL_REQ_RELAXED 53
+
+// Option (int 0/1, DEALER/PUB/SUB/PULL): keep only the newest message (no HWM, single
+// frame messages only).
+#define RL_CONFLATE 54
+
+// Option (int 0/1, XPUB): a subscriber at its HWM makes sends fail with `EAGAIN` (or
+// block) instead of dropping the message for it.
+#define RL_XPUB_NODROP 69
+
+// Option (int 0/1, XPUB): subscriptions are not applied; the application applies them
+// with `RL_SUBSCRIBE` / `RL_UNSUBSCRIBE` on the XPUB.
+#define RL_XPUB_MANUAL 71
+
+// Option (binary, XPUB): a message sent to every new subscriber first (0 bytes = none).
+#define RL_XPUB_WELCOME_MSG 72
+
+// Option (int 0/1, STREAM): report connects and disconnects as messages (default 1).
+#define RL_STREAM_NOTIFY 73
+
+// Option (int 0/1, PUB/XPUB/SUB/XSUB): deliver what does NOT match the subscriptions.
+#define RL_INVERT_MATCHING 74
+
+// Option (int 0/1, XPUB): pass subscriptions and unsubscriptions up, all of them.
+#define RL_XPUB_VERBOSER 78
+
+// Option (int 0/1, XPUB): manual mode, and the next message goes only to the peer of the
+// last subscription message (libzmq draft `ZMQ_XPUB_MANUAL_LAST_VALUE`).
+#define RL_XPUB_MANUAL_LAST_VALUE 98
+
+// Option (int 0/1, XSUB/XPUB): only the first frame of a multipart message can be a
+// (un)subscription (libzmq draft `ZMQ_ONLY_FIRST_SUBSCRIBE`).
+#define RL_ONLY_FIRST_SUBSCRIBE 108
+
+// Option (int, ringlink, STREAM): how messages map to bytes on the wire,
+// `RL_STREAM_FRAMING_RAW` (default, libzmq's STREAM) or `RL_STREAM_FRAMING_LENGTH_PREFIXED`.
+#define RL_STREAM_FRAMING 1001
+
+// `RL_STREAM_FRAMING` value: libzmq's raw STREAM: `[peer id][bytes as received]`, 5-byte
+// peer ids, connect/disconnect notifications are empty payloads, sending an empty payload
+// closes the peer.
+#define RL_STREAM_FRAMING_RAW 0
+
+// `RL_STREAM_FRAMING` value: each message is a 4-byte big-endian length plus payload on
+// the wire; peer ids are 4-byte big-endian numbers from 1; connect/disconnect
+// notifications are the 1-byte payloads 0x01/0x00; sending the 1-byte payload 0x00 closes
+// the peer.
+#define RL_STREAM_FRAMING_LENGTH_PREFIXED 1
 
 // Largest routing id, in bytes (sizes the id buffer of `rl_recv_batch_routed`).
 #define RL_ROUTING_ID_MAX 255
@@ -554,11 +620,12 @@ int rl_msg_recv(rl_msg_t *msg, rl_socket_t *s, int flags);
 // live socket handle used by no other thread during the call.
 int rl_poll(rl_pollitem_t *items, int nitems, long timeout_ms);
 
-// Create a socket of `type` (libzmq `zmq_socket`): `RL_PAIR`, `RL_DEALER` or `RL_ROUTER`
-// today. The first socket of a context builds it (starts the reactor threads).
+// Create a socket of `type` (libzmq `zmq_socket`): `RL_PAIR` ... `RL_STREAM`. The first
+// socket of a context builds it (starts the reactor threads).
 //
 // Returns NULL with errno: `EFAULT` (bad context), `EINVAL` (unknown type), `ENOTSUP`
-// (type not implemented yet), `RL_ETERM` (context shut down), or a system error.
+// (a type this build of the engine does not implement yet), `RL_ETERM` (context shut
+// down), or a system error.
 //
 // # Safety
 // `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
@@ -608,10 +675,11 @@ int rl_unbind(rl_socket_t *s, const char *endpoint);
 int rl_disconnect(rl_socket_t *s, const char *endpoint);
 
 // Set a socket option (libzmq `zmq_setsockopt`). Int options take `optvallen ==
-// sizeof(int)`, `RL_MAXMSGSIZE` an `int64_t`, `RL_ROUTING_ID` / `RL_CONNECT_ROUTING_ID` the
-// id's bytes. Most options apply to connections made afterwards (set them before
-// bind/connect). Returns 0, or -1 with `EINVAL` (unknown or read-only option, wrong length,
-// bad value, ROUTER-only option on another type).
+// sizeof(int)`, `RL_MAXMSGSIZE` an `int64_t`, the binary options (`RL_ROUTING_ID`,
+// `RL_CONNECT_ROUTING_ID`, `RL_SUBSCRIBE`, `RL_UNSUBSCRIBE`, `RL_XPUB_WELCOME_MSG`) their
+// bytes (`optval` may be NULL when `optvallen` is 0). Most options apply to connections made
+// afterwards (set them before bind/connect). Returns 0, or -1 with `EINVAL` (unknown or
+// read-only option, wrong length, bad value, option of another socket type), `EFAULT`.
 //
 // # Safety
 // `s` is NULL or a live socket handle; `optval` is valid for reading `optvallen` bytes.
@@ -620,9 +688,11 @@ int rl_setsockopt(rl_socket_t *s, int option, const void *optval, size_t optvall
 
 // Read a socket option (libzmq `zmq_getsockopt`). `*optvallen` gives the buffer's size and
 // receives the value's size. Int options need room for an `int`, `RL_MAXMSGSIZE` for an
-// `int64_t`, `RL_ROUTING_ID` for the id, `RL_LAST_ENDPOINT` for the string and its NUL.
-// Returns 0, or -1 with `EINVAL` (unknown or write-only option, buffer too small), `EFAULT`
-// (NULL `optval`/`optvallen`).
+// `int64_t`, `RL_ROUTING_ID` / `RL_XPUB_WELCOME_MSG` for the bytes, `RL_LAST_ENDPOINT` for
+// the string and its NUL. Unlike libzmq, the XPUB, CONFLATE, REQ and STREAM options can be
+// read back. Returns 0, or -1 with `EINVAL` (unknown or write-only option such as
+// `RL_SUBSCRIBE` and `RL_CONNECT_ROUTING_ID`, buffer too small), `EFAULT` (NULL
+// `optval`/`optvallen`).
 //
 // # Safety
 // `s` is NULL or a live socket handle; `optvallen` is NULL or valid, `optval` is NULL or
