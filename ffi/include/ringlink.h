@@ -76,6 +76,81 @@
 // `RL_BACKEND` value: epoll.
 #define RL_BACKEND_EPOLL 2
 
+// Event: a connection was established (before the ZMTP handshake). `value`: -1.
+#define RL_EVENT_CONNECTED 1
+
+// Event: a connect is in progress (asynchronous connect). `value`: `EINPROGRESS`.
+#define RL_EVENT_CONNECT_DELAYED 2
+
+// Event: a connect failed or a connection was lost; the next attempt follows after
+// `value` ms.
+#define RL_EVENT_CONNECT_RETRIED 4
+
+// Event: a listener is accepting connections (`endpoint`: the resolved address). `value`:
+// -1.
+#define RL_EVENT_LISTENING 8
+
+// Event: binding failed. `value`: the errno (e.g. `EADDRINUSE`).
+#define RL_EVENT_BIND_FAILED 16
+
+// Event: a connection was accepted (`endpoint`: the listener's). `value`: -1.
+#define RL_EVENT_ACCEPTED 32
+
+// Event: accepting a connection failed. `value`: the errno.
+#define RL_EVENT_ACCEPT_FAILED 64
+
+// Event: a listener was closed (unbind, socket closed). `value`: -1.
+#define RL_EVENT_CLOSED 128
+
+// Event: closing failed (libzmq's value; ringlink never reports it).
+#define RL_EVENT_CLOSE_FAILED 256
+
+// Event: a connection ended. `value`: -1; `reason`: `RL_DISCONNECT_*`; `detail`: why.
+#define RL_EVENT_DISCONNECTED 512
+
+// Event: the socket was closed; its monitor reports nothing after the events already
+// queued. `value`: 0. Always delivered, whatever the mask.
+#define RL_EVENT_MONITOR_STOPPED 1024
+
+// Event: the ZMTP handshake failed without a protocol error (e.g. it timed out).
+// `value`: `ETIMEDOUT` for a timeout, else 0; `detail`: why.
+#define RL_EVENT_HANDSHAKE_FAILED_NO_DETAIL 2048
+
+// Event: the ZMTP handshake completed; `peer_routing_id` holds the peer's routing id (for a
+// ROUTER: the id it routes the peer by). `value`: 0.
+#define RL_EVENT_HANDSHAKE_SUCCEEDED 4096
+
+// Event: the ZMTP handshake failed on a protocol error. `value`:
+// `RL_PROTOCOL_ERROR_ZMTP_UNSPECIFIED`; `detail`: the error.
+#define RL_EVENT_HANDSHAKE_FAILED_PROTOCOL 8192
+
+// Every event (the mask `rl_socket_monitor` takes; libzmq `ZMQ_EVENT_ALL`).
+#define RL_EVENT_ALL 65535
+
+// `value` of `RL_EVENT_HANDSHAKE_FAILED_PROTOCOL` (libzmq
+// `ZMQ_PROTOCOL_ERROR_ZMTP_UNSPECIFIED`; ringlink does not tell the finer codes apart yet,
+// `detail` describes the error).
+#define RL_PROTOCOL_ERROR_ZMTP_UNSPECIFIED 268435456
+
+// `reason` of `RL_EVENT_DISCONNECTED`: the peer closed the connection.
+#define RL_DISCONNECT_REMOTE 1
+
+// `reason`: this side closed it (socket closed, `rl_disconnect`, linger expired, peer
+// refused).
+#define RL_DISCONNECT_LOCAL 2
+
+// `reason`: the ZMTP handshake failed or timed out.
+#define RL_DISCONNECT_HANDSHAKE 3
+
+// `reason`: a protocol violation, a transport error or a heartbeat timeout.
+#define RL_DISCONNECT_TRANSPORT 4
+
+// Size of `rl_monitor_event_t.endpoint`, NUL included (longer endpoints are truncated).
+#define RL_MONITOR_ENDPOINT_LEN 256
+
+// Size of `rl_monitor_event_t.detail`, NUL included (longer texts are truncated).
+#define RL_MONITOR_DETAIL_LEN 128
+
 // `rl_msg_get` property: 1 if more frames of the message follow (libzmq `ZMQ_MORE`).
 #define RL_MORE 1
 
@@ -273,6 +348,9 @@
 // An opaque context handle (libzmq's `void *context`).
 typedef struct rl_ctx_t rl_ctx_t;
 
+// An opaque monitor handle.
+typedef struct rl_monitor_t rl_monitor_t;
+
 // An opaque socket handle (libzmq's `void *socket`).
 typedef struct rl_socket_t rl_socket_t;
 
@@ -282,6 +360,30 @@ typedef struct {
   const void *data;
   size_t len;
 } rl_iovec_t;
+
+// One monitor event, filled by `rl_monitor_recv`.
+typedef struct {
+  // What happened: one `RL_EVENT_*` bit.
+  int event;
+  // libzmq's event value where ringlink has it: an errno (`BIND_FAILED`, `ACCEPT_FAILED`,
+  // `CONNECT_DELAYED`, `HANDSHAKE_FAILED_NO_DETAIL`), the reconnect interval in ms
+  // (`CONNECT_RETRIED`), a protocol error code (`HANDSHAKE_FAILED_PROTOCOL`); -1 where
+  // libzmq gives a file descriptor (`LISTENING`, `ACCEPTED`, `CONNECTED`, `CLOSED`,
+  // `DISCONNECTED`: ringlink does not expose connection descriptors); 0 otherwise.
+  int value;
+  // `RL_EVENT_DISCONNECTED`: why (`RL_DISCONNECT_*`); 0 for every other event.
+  int reason;
+  // The endpoint (e.g. `tcp://127.0.0.1:5555`), NUL-terminated, truncated to
+  // `RL_MONITOR_ENDPOINT_LEN - 1` bytes; "" for `MONITOR_STOPPED`.
+  char endpoint[RL_MONITOR_ENDPOINT_LEN];
+  // A description for `DISCONNECTED` and the `HANDSHAKE_FAILED_*` events (e.g. "peer
+  // closed the connection"), NUL-terminated, truncated; "" otherwise.
+  char detail[RL_MONITOR_DETAIL_LEN];
+  // The peer's routing id (`HANDSHAKE_SUCCEEDED`), `peer_routing_id_size` bytes.
+  uint8_t peer_routing_id[255];
+  // Length of `peer_routing_id`; 0 when the event carries none.
+  size_t peer_routing_id_size;
+} rl_monitor_event_t;
 
 // A message frame (libzmq `zmq_msg_t`): 64 bytes the caller allocates (stack, struct, heap)
 // and initialises with `rl_msg_init*`; close it with `rl_msg_close`. Never copy it with
@@ -515,6 +617,63 @@ int rl_ctx_shutdown(rl_ctx_t *ctx);
 // `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe: other threads may still be
 // closing their sockets.
 int rl_ctx_term(rl_ctx_t *ctx);
+
+// Start monitoring socket `s` (libzmq `zmq_socket_monitor`, without the inproc PAIR
+// socket): events whose `RL_EVENT_*` bit is in `events` are queued from now on and read
+// with `rl_monitor_recv` (`RL_EVENT_MONITOR_STOPPED` always is). Returns the monitor, or NULL
+// with errno: `EFAULT` (NULL socket), `ENOTSOCK` (closed socket), `EINVAL` (no
+// `RL_EVENT_ALL` bit in `events`), `EEXIST` (the socket already has an open monitor: close
+// that one first), or a system error.
+//
+// The monitor is independent of the socket afterwards: it may be used from any thread and
+// outlives the socket (close it after reading `RL_EVENT_MONITOR_STOPPED`, or any time). In
+// inline mode (`RL_IO_THREADS` 0) connection events happen while the context is driven,
+// i.e. inside ringlink calls on its sockets.
+//
+// # Safety
+// `s` is NULL or a live socket handle. Not thread-safe with respect to `s` (one thread per
+// socket at a time).
+rl_monitor_t *rl_socket_monitor(rl_socket_t *s, int events);
+
+// Receive the next event whose bit is in the monitor's mask into `*ev` (events outside the
+// mask are dropped on the way). `flags` `RL_DONTWAIT`: do not wait; otherwise wait up to
+// `timeout_ms` milliseconds (-1: no limit).
+//
+// Returns 0, or -1 with errno: `EAGAIN` (no event, now or within the timeout), `RL_ETERM`
+// (the socket was closed and every event has been read, `RL_EVENT_MONITOR_STOPPED` last; no
+// wait), `EFAULT` (NULL or closed monitor, NULL `ev`).
+//
+// With `rl_monitor_fd`: after the descriptor polls readable, call `rl_monitor_recv` with
+// `RL_DONTWAIT` until it fails with `EAGAIN` (the descriptor is reset when events are taken,
+// not when the queue becomes empty, like libzmq's `ZMQ_FD`).
+//
+// # Safety
+// `m` is NULL or a monitor handle; `ev` is NULL or valid for writing an
+// `rl_monitor_event_t`. Thread-safe: several threads may receive from one monitor (each
+// event goes to one of them), but none while `rl_monitor_close` runs on it.
+int rl_monitor_recv(rl_monitor_t *m, rl_monitor_event_t *ev, int flags, long timeout_ms);
+
+// A file descriptor that polls readable (`POLLIN`) when events may be queued, for
+// `poll`/`epoll` loops or as a raw-fd entry of `rl_poll`; drain with `RL_DONTWAIT` (see
+// `rl_monitor_recv`). Owned by the monitor: do not read, write or close it; valid until
+// `rl_monitor_close`. Returns -1 with `EFAULT` for a NULL or closed monitor.
+//
+// # Safety
+// `m` is NULL or a monitor handle. Thread-safe (not concurrently with `rl_monitor_close`).
+int rl_monitor_fd(rl_monitor_t *m);
+
+// Close a monitor; unread events are dropped and the socket may get a new monitor. Works
+// before or after the socket is closed, and after its context was terminated (an open
+// monitor stays usable until closed). Returns 0, or -1 with `EFAULT` (NULL or already
+// closed).
+//
+// A closed handle stays allocated until the context is terminated, so a stale use reports
+// `EFAULT`; a monitor closed before `rl_ctx_term` must not be used after it at all.
+//
+// # Safety
+// `m` is NULL or a handle from `rl_socket_monitor`. No other call may use the monitor
+// meanwhile.
+int rl_monitor_close(rl_monitor_t *m);
 
 // Initialise an empty message (libzmq `zmq_msg_init`). Returns 0, or -1 with `EFAULT`.
 //

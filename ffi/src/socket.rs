@@ -1,7 +1,7 @@
 //! Sockets: open/close, endpoints, options (libzmq's numeric ids), copying send/recv.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use engine::{OptionName, Socket, SocketOption, SocketType, StreamFraming};
@@ -160,7 +160,9 @@ pub(crate) struct SockHandle {
 
 pub(crate) struct SockState {
     pub(crate) sock: Socket,
-    ctx: Arc<CtxShared>,
+    pub(crate) ctx: Arc<CtxShared>,
+    /// True while an `rl_monitor_t` of this socket is open (cleared by `rl_monitor_close`).
+    pub(crate) monitor_open: Arc<AtomicBool>,
 }
 
 /// The socket behind a handle: `EFAULT` for NULL, `ENOTSOCK` for closed or non-socket handles.
@@ -169,6 +171,16 @@ pub(crate) struct SockState {
 /// `s` is NULL or a handle from `rl_socket` whose context was not terminated, and no other
 /// thread uses the socket during the returned borrow.
 pub(crate) unsafe fn sock_mut<'a>(s: *mut rl_socket_t) -> Res<&'a mut Socket> {
+    // SAFETY: same contract.
+    Ok(&mut unsafe { sock_state(s) }?.sock)
+}
+
+/// The state behind a socket handle (the socket and what the C layer keeps with it); errors
+/// as [`sock_mut`].
+///
+/// # Safety
+/// As [`sock_mut`].
+pub(crate) unsafe fn sock_state<'a>(s: *mut rl_socket_t) -> Res<&'a mut SockState> {
     if s.is_null() {
         return Err(libc::EFAULT);
     }
@@ -176,7 +188,7 @@ pub(crate) unsafe fn sock_mut<'a>(s: *mut rl_socket_t) -> Res<&'a mut Socket> {
     let h = unsafe { live_handle(s) }?;
     // SAFETY: sockets are single-threaded by contract, so this is the only borrow.
     match unsafe { &mut *h.state.get() } {
-        Some(st) => Ok(&mut st.sock),
+        Some(st) => Ok(st),
         None => Err(libc::ENOTSOCK),
     }
 }
@@ -286,6 +298,7 @@ pub unsafe extern "C" fn rl_socket(ctx: *mut rl_ctx_t, r#type: c_int) -> *mut rl
             state: std::cell::UnsafeCell::new(Some(Box::new(SockState {
                 sock,
                 ctx: h.shared.clone(),
+                monitor_open: Arc::new(AtomicBool::new(false)),
             }))),
         });
         Ok(Box::into_raw(handle) as *mut rl_socket_t)
@@ -315,7 +328,7 @@ pub unsafe extern "C" fn rl_close(s: *mut rl_socket_t) -> c_int {
         }
         // SAFETY: the tag CAS made us the only closer; sockets are single-threaded.
         let st = unsafe { (*h.state.get()).take() }.ok_or(libc::ENOTSOCK)?;
-        let SockState { sock, ctx } = *st;
+        let SockState { sock, ctx, .. } = *st;
         drop(sock);
         ctx.socket_closed(s as usize);
         Ok(0)
