@@ -611,7 +611,9 @@ int rl_ctx_shutdown(rl_ctx_t *ctx);
 // Returns 0, or -1 with `EFAULT` (NULL or already terminated).
 //
 // After it returns, the handle and every socket handle of this context are invalid (the
-// context handle keeps reporting `EFAULT` for a stale use, socket handles must not be used).
+// context handle keeps reporting `EFAULT` for a stale use, socket handles must not be used),
+// and so are monitors closed before; monitors still open stay usable until closed. Term does
+// not wait for monitors.
 //
 // # Safety
 // `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe: other threads may still be

@@ -3,7 +3,8 @@
 //! The engine context is built lazily by the first `rl_socket`, because its settings
 //! (IO_THREADS, the backend) are fixed at build time; setting them afterwards is `EINVAL`.
 //! A handle stays allocated (as a 16-byte husk) after `rl_ctx_term`, so a stale use gives
-//! `EFAULT` instead of touching freed memory; socket husks are released by `rl_ctx_term`.
+//! `EFAULT` instead of touching freed memory; the husks of closed sockets and monitors are
+//! released by `rl_ctx_term`.
 
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -241,7 +242,9 @@ pub unsafe extern "C" fn rl_ctx_shutdown(ctx: *mut rl_ctx_t) -> c_int {
 /// Returns 0, or -1 with `EFAULT` (NULL or already terminated).
 ///
 /// After it returns, the handle and every socket handle of this context are invalid (the
-/// context handle keeps reporting `EFAULT` for a stale use, socket handles must not be used).
+/// context handle keeps reporting `EFAULT` for a stale use, socket handles must not be used),
+/// and so are monitors closed before; monitors still open stay usable until closed. Term does
+/// not wait for monitors.
 ///
 /// # Safety
 /// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe: other threads may still be
