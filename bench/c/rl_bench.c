@@ -22,10 +22,11 @@
  * (little endian). The sender sends 'W' without blocking every 1 ms until the receiver saw
  * one, then 1000 warm-up 'W', then COUNT measured 'M'. rx rate (headline) = received /
  * (receiver's last - first measured arrival); e2e = received / (receiver's last arrival -
- * sender's first measured send); tx = COUNT / the sender's send loop. Receive timeout 2 s
- * (then the shortfall is reported as lost). Output: one RESULT line per run, in the format
- * of zmq_bench / ringlink-bench (shared/tools/baseline/summarize.py reads them), and a
- * summary (lines starting with '#').
+ * sender's first measured send); tx = COUNT / the sender's send loop. A receive timeout of
+ * 2 s ends a run as failed (the sender, whose sends time out after 1 s and are retried while
+ * the receiver runs, then gives up). Output: one RESULT line per run in the format of
+ * zmq_bench / ringlink-bench (shared/tools/baseline/summarize.py reads them; a failed run
+ * is a FAILED line, which it skips), and a summary (lines starting with '#').
  *
  * Build and run: bench/c/run.sh [options]   (cargo build --release -p ringlink-ffi, cc -O2)
  * Options:
@@ -63,7 +64,10 @@ static const char *api_names[API_COUNT] = {"msg", "batch"};
 #define RX_ID "RX"
 #define TX_ID "TX"
 #define WARMUP_MSGS 1000
+#ifndef RX_TIMEOUT_MS
 #define RX_TIMEOUT_MS 2000
+#endif
+#define TX_TIMEOUT_MS 1000
 #define SEQ_END 9 /* bytes 1..8: the sequence number */
 #define RX_MAX 4096
 #define RX_BUF (1 << 20)
@@ -84,7 +88,7 @@ struct run {
     long count;
     rl_ctx_t *ctx;
     char endpoint[256];
-    atomic_int endpoint_ready, rx_ready;
+    atomic_int endpoint_ready, rx_ready, rx_done;
     int64_t tx_first_ns, tx_last_ns, rx_first_ns, rx_last_ns;
     long received, out_of_order;
     int backend; /* RL_BACKEND_* actually running */
@@ -265,6 +269,10 @@ static void *receiver(void *arg) {
         rx_batch(s, &st, poll);
     else
         rx_msg(s, &st, poll);
+    if (r->received < r->count)
+        fprintf(stderr, "rl_bench: %s %s: receive timeout after %ld of %ld messages\n",
+                pattern_names[r->pattern], api_names[r->api], r->received, r->count);
+    atomic_store(&r->rx_done, 1);
     if (rl_close(s) != 0)
         die("rl_close rx");
     return NULL;
@@ -274,10 +282,27 @@ static void *receiver(void *arg) {
 /* sender                                                                                */
 /* ------------------------------------------------------------------------------------- */
 
-static int tx_one(rl_socket_t *s, int router, const void *buf, int flags) {
-    if (router && rl_send(s, RX_ID, strlen(RX_ID), RL_SNDMORE | flags) < 0)
+/* Send one frame; sends time out after TX_TIMEOUT_MS and are retried while the receiver
+ * runs (without RL_DONTWAIT). Returns 0, or -1 (rl_errno()) on an error or EAGAIN once the
+ * receiver has given up. */
+static int tx_frame(struct run *r, rl_socket_t *s, const void *buf, size_t len, int flags) {
+    while (rl_send(s, buf, len, flags) < 0)
+        if (rl_errno() != EAGAIN || (flags & RL_DONTWAIT) || atomic_load(&r->rx_done))
+            return -1;
+    return 0;
+}
+
+/* One message (ROUTER: routing id frame first). */
+static int tx_one(struct run *r, rl_socket_t *s, int router, const void *buf, int flags) {
+    if (router && tx_frame(r, s, RX_ID, strlen(RX_ID), RL_SNDMORE | flags) < 0)
         return -1;
-    return rl_send(s, buf, o_size, flags);
+    return tx_frame(r, s, buf, o_size, flags);
+}
+
+/* A sender call failed: fine if the receiver gave up (the run reports the loss), else fatal. */
+static void tx_failed(struct run *r, const char *what) {
+    if (!atomic_load(&r->rx_done))
+        die(what);
 }
 
 static void put_seq(unsigned char *m, uint64_t seq) {
@@ -304,6 +329,7 @@ static void *sender(void *arg) {
         set_int(s, RL_ROUTER_MANDATORY, 1); /* block instead of drop */
     }
     set_int(s, RL_LINGER, -1);
+    set_int(s, RL_SNDTIMEO, TX_TIMEOUT_MS);
     if (rl_connect(s, r->endpoint) != 0)
         die("rl_connect");
 
@@ -311,17 +337,20 @@ static void *sender(void *arg) {
     /* Handshake: 'W' without blocking until the receiver saw one (the ROUTER peer may not
      * be routable yet). */
     msg[0] = 'W';
-    while (!atomic_load(&r->rx_ready)) {
-        if (tx_one(s, router, msg, RL_DONTWAIT) < 0 && rl_errno() != EAGAIN &&
+    while (!atomic_load(&r->rx_ready) && !atomic_load(&r->rx_done)) {
+        if (tx_one(r, s, router, msg, RL_DONTWAIT) < 0 && rl_errno() != EAGAIN &&
             rl_errno() != EHOSTUNREACH)
             die("rl_send handshake");
         if (o_inline)
             rl_flush(s);
         usleep(1000);
     }
-    for (int i = 0; i < WARMUP_MSGS; i++)
-        if (tx_one(s, router, msg, 0) < 0)
-            die("rl_send warm-up");
+    int gone = atomic_load(&r->rx_done);
+    for (int i = 0; i < WARMUP_MSGS && !gone; i++)
+        if (tx_one(r, s, router, msg, 0) < 0) {
+            tx_failed(r, "rl_send warm-up");
+            gone = 1;
+        }
 
     if (r->api == API_BATCH) {
         size_t b = o_batch;
@@ -333,28 +362,41 @@ static void *sender(void *arg) {
         }
         uint64_t seq = 0;
         r->tx_first_ns = now_ns();
-        while (seq < (uint64_t)r->count) {
+        while (seq < (uint64_t)r->count && !gone) {
             size_t n = (uint64_t)r->count - seq < b ? (size_t)((uint64_t)r->count - seq) : b;
             for (size_t i = 0; i < n; i++)
                 put_seq(chunk + i * o_size, seq++);
-            int sent = router ? rl_send_routed(s, idv, iov, n, 0) : rl_send_batch(s, iov, n, 0);
-            if (sent != (int)n)
-                die("batch send");
+            /* A timed-out call may send part of the batch: go on from there. */
+            for (size_t done = 0; done < n;) {
+                int sent = router ? rl_send_routed(s, idv + done, iov + done, n - done, 0)
+                                  : rl_send_batch(s, iov + done, n - done, 0);
+                if (sent > 0) {
+                    done += (size_t)sent;
+                } else if (rl_errno() != EAGAIN || atomic_load(&r->rx_done)) {
+                    tx_failed(r, "batch send");
+                    gone = 1;
+                    break;
+                }
+            }
         }
         free(chunk);
         free(iov);
         free(idv);
     } else {
         r->tx_first_ns = now_ns();
-        for (uint64_t seq = 0; seq < (uint64_t)r->count; seq++) {
+        for (uint64_t seq = 0; seq < (uint64_t)r->count && !gone; seq++) {
             put_seq(msg, seq);
-            if (tx_one(s, router, msg, 0) < 0)
-                die("rl_send");
+            if (tx_one(r, s, router, msg, 0) < 0) {
+                tx_failed(r, "rl_send");
+                gone = 1;
+            }
         }
     }
     if (o_inline)
         rl_flush(s);
     r->tx_last_ns = now_ns();
+    if (gone) /* nobody will take what is queued */
+        set_int(s, RL_LINGER, 0);
     if (rl_close(s) != 0) /* LINGER -1: flushed before rl_ctx_term returns */
         die("rl_close tx");
     free(msg);
@@ -390,19 +432,27 @@ static const char *backend_name(int b) {
     return b == RL_BACKEND_URING ? "uring" : b == RL_BACKEND_EPOLL ? "epoll" : "auto";
 }
 
-static void print_result(const struct run *r) {
-    double rx = rx_rate(r);
-    double e2e_s = (r->rx_last_ns - r->tx_first_ns) / 1e9;
-    double tx_s = (r->tx_last_ns - r->tx_first_ns) / 1e9;
-    printf("RESULT lib=ringlink-c-%s%s%s kind=thr pattern=%s transport=%s size=%zu count=%ld "
-           "mode=thread api=%s received=%ld lost=%ld out_of_order=%ld rx_kmsg_s=%.1f "
-           "e2e_kmsg_s=%.1f tx_kmsg_s=%.1f rx_MB_s=%.1f\n",
-           backend_name(r->backend), o_inline ? "-inline" : "",
+static int run_ok(const struct run *r) { return r->received == r->count && !r->out_of_order; }
+
+/* A RESULT line, or (as ringlink-bench) a FAILED line that summarize.py skips. */
+static void print_result(const struct run *r, int rep) {
+    printf("%s lib=ringlink-c-%s%s%s kind=thr pattern=%s transport=%s size=%zu count=%ld "
+           "mode=thread api=%s",
+           run_ok(r) ? "RESULT" : "FAILED", backend_name(r->backend), o_inline ? "-inline" : "",
            r->api == API_BATCH ? "-batch" : "", pattern_names[r->pattern],
-           o_ipc ? "ipc" : "tcp", o_size, r->count, api_names[r->api], r->received,
-           r->count - r->received, r->out_of_order, rx / 1e3,
-           e2e_s > 0 ? r->received / e2e_s / 1e3 : 0, tx_s > 0 ? r->count / tx_s / 1e3 : 0,
-           rx * o_size / 1e6);
+           o_ipc ? "ipc" : "tcp", o_size, r->count, api_names[r->api]);
+    if (!run_ok(r)) {
+        printf(" rep=%d error=\"received %ld, %ld out of order\"\n", rep + 1, r->received,
+               r->out_of_order);
+    } else {
+        double rx = rx_rate(r);
+        double e2e_s = (r->rx_last_ns - r->tx_first_ns) / 1e9;
+        double tx_s = (r->tx_last_ns - r->tx_first_ns) / 1e9;
+        printf(" received=%ld lost=0 rx_kmsg_s=%.1f e2e_kmsg_s=%.1f tx_kmsg_s=%.1f "
+               "rx_MB_s=%.1f\n",
+               r->received, rx / 1e3, e2e_s > 0 ? r->received / e2e_s / 1e3 : 0,
+               tx_s > 0 ? r->count / tx_s / 1e3 : 0, rx * o_size / 1e6);
+    }
     fflush(stdout);
 }
 
@@ -491,6 +541,7 @@ int main(int argc, char **argv) {
     /* Messages per row: fixed, or calibrated once per row (so repetitions compare). */
     long counts[P_COUNT][API_COUNT];
     double rates[P_COUNT][API_COUNT][MAX_REPS];
+    int ok[P_COUNT][API_COUNT] = {{0}};
     int bad = 0, backend = RL_BACKEND_AUTO;
     for (int p = 0; p < P_COUNT; p++)
         for (int a = 0; a < API_COUNT; a++) {
@@ -499,7 +550,7 @@ int main(int argc, char **argv) {
                 continue;
             struct run r = {.pattern = p, .api = a, .count = CALIBRATION_COUNT};
             run_once(&r);
-            double want = rx_rate(&r) * o_target_s;
+            double want = run_ok(&r) ? rx_rate(&r) * o_target_s : 0;
             counts[p][a] = want < CALIBRATION_COUNT ? CALIBRATION_COUNT
                            : want > MAX_COUNT       ? MAX_COUNT
                                                     : (long)want;
@@ -511,22 +562,23 @@ int main(int argc, char **argv) {
                     continue;
                 struct run r = {.pattern = p, .api = a, .count = counts[p][a]};
                 run_once(&r);
-                print_result(&r);
+                print_result(&r, rep);
                 backend = r.backend;
-                rates[p][a][rep] = rx_rate(&r);
-                if (r.received != r.count || r.out_of_order)
+                if (run_ok(&r))
+                    rates[p][a][ok[p][a]++] = rx_rate(&r);
+                else
                     bad = 1;
             }
 
-    printf("# summary (%s): rx Mmsg/s, median of %d; batch / msg\n", backend_name(backend),
-           o_reps);
+    printf("# summary (%s): rx Mmsg/s, median of the successful runs (of %d); batch / msg\n",
+           backend_name(backend), o_reps);
     for (int p = 0; p < P_COUNT; p++) {
         if (!o_patterns[p])
             continue;
         double m[API_COUNT] = {0};
         for (int a = 0; a < API_COUNT; a++)
-            if (o_apis[a])
-                m[a] = median(rates[p][a], o_reps) / 1e6;
+            if (o_apis[a] && ok[p][a])
+                m[a] = median(rates[p][a], ok[p][a]) / 1e6;
         printf("# %-20s msg %8.2f   batch %8.2f", pattern_names[p], m[API_MSG], m[API_BATCH]);
         if (m[API_MSG] > 0 && m[API_BATCH] > 0)
             printf("   x%.2f", m[API_BATCH] / m[API_MSG]);
