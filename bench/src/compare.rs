@@ -25,7 +25,7 @@ options:
   --reps N          repetitions per implementation            [7]
   --tests LIST      thr,lat                                   [thr,lat]
   --patterns LIST   PAIR,PUBSUB,DEALER_DEALER,DEALER_ROUTER,ROUTER_ROUTER,
-                    ROUTER_ROUTER_POLL,STREAM,PUSH_PULL,REQ_REP or `all`  [PAIR]
+                    ROUTER_ROUTER_POLL,STREAM,PUSH_PULL,REQ_REP or `all`  [all]
                     (thr: all but REQ_REP; lat: PAIR, DEALER_ROUTER, REQ_REP; PUBSUB runs
                     with HWM 0 so the publisher drops nothing; STREAM: tcp/ipc, per-message
                     send)
@@ -101,6 +101,7 @@ impl Config {
         let tests = list(o.string("tests"), "thr,lat", "test", Test::parse)?;
         let patterns = match o.string("patterns") {
             Some(p) if p.eq_ignore_ascii_case("all") => Pattern::ALL.to_vec(),
+            None => Pattern::ALL.to_vec(),
             p => list(p, "PAIR", "pattern", Pattern::parse)?,
         };
         let threads = match o.string("mode").as_deref() {
@@ -436,10 +437,14 @@ mod tests {
     }
 
     #[test]
-    fn default_is_pair_tcp_64_thr_then_lat() {
+    fn default_is_every_pattern_tcp_64_thr_then_lat() {
         let c = parse("");
         let cases = c.cases();
-        assert_eq!(cases.len(), 2);
+        // thr: every pattern but REQ_REP; lat: PAIR, DEALER_ROUTER, REQ_REP.
+        assert_eq!(cases.len(), Pattern::ALL.len() - 1 + 3);
+        assert!(cases
+            .iter()
+            .all(|c| c.transport == Transport::Tcp && c.size == 64));
         assert_eq!(
             (
                 cases[0].test,
@@ -450,7 +455,8 @@ mod tests {
             (Test::Thr, Pattern::Pair, Transport::Tcp, 64)
         );
         assert_eq!(cases[0].count, 200_000);
-        assert_eq!((cases[1].test, cases[1].count), (Test::Lat, 20_000));
+        let lat = cases.iter().position(|c| c.test == Test::Lat).unwrap();
+        assert_eq!((cases[lat].pattern, cases[lat].count), (Pattern::Pair, 20_000));
     }
 
     #[test]

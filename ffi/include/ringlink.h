@@ -76,6 +76,81 @@
 // `RL_BACKEND` value: epoll.
 #define RL_BACKEND_EPOLL 2
 
+// Event: a connection was established (before the ZMTP handshake). `value`: -1.
+#define RL_EVENT_CONNECTED 1
+
+// Event: a connect is in progress (asynchronous connect). `value`: `EINPROGRESS`.
+#define RL_EVENT_CONNECT_DELAYED 2
+
+// Event: a connect failed or a connection was lost; the next attempt follows after
+// `value` ms.
+#define RL_EVENT_CONNECT_RETRIED 4
+
+// Event: a listener is accepting connections (`endpoint`: the resolved address). `value`:
+// -1.
+#define RL_EVENT_LISTENING 8
+
+// Event: binding failed. `value`: the errno (e.g. `EADDRINUSE`).
+#define RL_EVENT_BIND_FAILED 16
+
+// Event: a connection was accepted (`endpoint`: the listener's). `value`: -1.
+#define RL_EVENT_ACCEPTED 32
+
+// Event: accepting a connection failed. `value`: the errno.
+#define RL_EVENT_ACCEPT_FAILED 64
+
+// Event: a listener was closed (unbind, socket closed). `value`: -1.
+#define RL_EVENT_CLOSED 128
+
+// Event: closing failed (libzmq's value; ringlink never reports it).
+#define RL_EVENT_CLOSE_FAILED 256
+
+// Event: a connection ended. `value`: -1; `reason`: `RL_DISCONNECT_*`; `detail`: why.
+#define RL_EVENT_DISCONNECTED 512
+
+// Event: the socket was closed; its monitor reports nothing after the events already
+// queued. `value`: 0. Always delivered, whatever the mask.
+#define RL_EVENT_MONITOR_STOPPED 1024
+
+// Event: the ZMTP handshake failed without a protocol error (e.g. it timed out).
+// `value`: `ETIMEDOUT` for a timeout, else 0; `detail`: why.
+#define RL_EVENT_HANDSHAKE_FAILED_NO_DETAIL 2048
+
+// Event: the ZMTP handshake completed; `peer_routing_id` holds the peer's routing id (for a
+// ROUTER: the id it routes the peer by). `value`: 0.
+#define RL_EVENT_HANDSHAKE_SUCCEEDED 4096
+
+// Event: the ZMTP handshake failed on a protocol error. `value`:
+// `RL_PROTOCOL_ERROR_ZMTP_UNSPECIFIED`; `detail`: the error.
+#define RL_EVENT_HANDSHAKE_FAILED_PROTOCOL 8192
+
+// Every event (the mask `rl_socket_monitor` takes; libzmq `ZMQ_EVENT_ALL`).
+#define RL_EVENT_ALL 65535
+
+// `value` of `RL_EVENT_HANDSHAKE_FAILED_PROTOCOL` (libzmq
+// `ZMQ_PROTOCOL_ERROR_ZMTP_UNSPECIFIED`; ringlink does not tell the finer codes apart yet,
+// `detail` describes the error).
+#define RL_PROTOCOL_ERROR_ZMTP_UNSPECIFIED 268435456
+
+// `reason` of `RL_EVENT_DISCONNECTED`: the peer closed the connection.
+#define RL_DISCONNECT_REMOTE 1
+
+// `reason`: this side closed it (socket closed, `rl_disconnect`, linger expired, peer
+// refused).
+#define RL_DISCONNECT_LOCAL 2
+
+// `reason`: the ZMTP handshake failed or timed out.
+#define RL_DISCONNECT_HANDSHAKE 3
+
+// `reason`: a protocol violation, a transport error or a heartbeat timeout.
+#define RL_DISCONNECT_TRANSPORT 4
+
+// Size of `rl_monitor_event_t.endpoint`, NUL included (longer endpoints are truncated).
+#define RL_MONITOR_ENDPOINT_LEN 256
+
+// Size of `rl_monitor_event_t.detail`, NUL included (longer texts are truncated).
+#define RL_MONITOR_DETAIL_LEN 128
+
 // `rl_msg_get` property: 1 if more frames of the message follow (libzmq `ZMQ_MORE`).
 #define RL_MORE 1
 
@@ -91,16 +166,16 @@
 // Socket type PAIR (libzmq `ZMQ_PAIR`).
 #define RL_PAIR 0
 
-// Socket type PUB (not implemented yet: `rl_socket` fails with `ENOTSUP`).
+// Socket type PUB (libzmq `ZMQ_PUB`).
 #define RL_PUB 1
 
-// Socket type SUB (not implemented yet).
+// Socket type SUB (libzmq `ZMQ_SUB`).
 #define RL_SUB 2
 
-// Socket type REQ (not implemented yet).
+// Socket type REQ (libzmq `ZMQ_REQ`).
 #define RL_REQ 3
 
-// Socket type REP (not implemented yet).
+// Socket type REP (libzmq `ZMQ_REP`).
 #define RL_REP 4
 
 // Socket type DEALER (libzmq `ZMQ_DEALER`).
@@ -109,19 +184,19 @@
 // Socket type ROUTER (libzmq `ZMQ_ROUTER`).
 #define RL_ROUTER 6
 
-// Socket type PULL (not implemented yet).
+// Socket type PULL (libzmq `ZMQ_PULL`).
 #define RL_PULL 7
 
-// Socket type PUSH (not implemented yet).
+// Socket type PUSH (libzmq `ZMQ_PUSH`).
 #define RL_PUSH 8
 
-// Socket type XPUB (not implemented yet).
+// Socket type XPUB (libzmq `ZMQ_XPUB`).
 #define RL_XPUB 9
 
-// Socket type XSUB (not implemented yet).
+// Socket type XSUB (libzmq `ZMQ_XSUB`).
 #define RL_XSUB 10
 
-// Socket type STREAM (not implemented yet).
+// Socket type STREAM (libzmq `ZMQ_STREAM`).
 #define RL_STREAM 11
 
 // Option (binary, 1..=255 bytes, first byte not 0): this socket's routing id.
@@ -201,11 +276,80 @@
 // Option (int, ms): disconnect when nothing arrives this long after a PING.
 #define RL_HEARTBEAT_TIMEOUT 77
 
+// Option (binary, write-only, SUB/XSUB): receive messages whose first frame starts with
+// these bytes (0 bytes = everything). Counted: each SUBSCRIBE needs its own UNSUBSCRIBE.
+// XPUB with `RL_XPUB_MANUAL`: subscribe the peer of the last subscription message.
+#define RL_SUBSCRIBE 6
+
+// Option (binary, write-only, SUB/XSUB): drop one subscription made with `RL_SUBSCRIBE`
+// (XPUB with `RL_XPUB_MANUAL`: unsubscribe the peer of the last subscription message).
+#define RL_UNSUBSCRIBE 7
+
+// Option (int 0/1, XPUB): pass every subscription message up, not only new topics.
+#define RL_XPUB_VERBOSE 40
+
+// Option (int 0/1, REQ): prefix requests with an id and accept only the matching reply.
+#define RL_REQ_CORRELATE 52
+
+// Option (int 0/1, REQ): allow a new request before the last reply arrived (the late
+// reply is then dropped).
+#define RL_REQ_RELAXED 53
+
+// Option (int 0/1, DEALER/PUB/SUB/PULL): keep only the newest message (no HWM, single
+// frame messages only).
+#define RL_CONFLATE 54
+
+// Option (int 0/1, XPUB): a subscriber at its HWM makes sends fail with `EAGAIN` (or
+// block) instead of dropping the message for it.
+#define RL_XPUB_NODROP 69
+
+// Option (int 0/1, XPUB): subscriptions are not applied; the application applies them
+// with `RL_SUBSCRIBE` / `RL_UNSUBSCRIBE` on the XPUB.
+#define RL_XPUB_MANUAL 71
+
+// Option (binary, XPUB): a message sent to every new subscriber first (0 bytes = none).
+#define RL_XPUB_WELCOME_MSG 72
+
+// Option (int 0/1, STREAM): report connects and disconnects as messages (default 1).
+#define RL_STREAM_NOTIFY 73
+
+// Option (int 0/1, PUB/XPUB/SUB/XSUB): deliver what does NOT match the subscriptions.
+#define RL_INVERT_MATCHING 74
+
+// Option (int 0/1, XPUB): pass subscriptions and unsubscriptions up, all of them.
+#define RL_XPUB_VERBOSER 78
+
+// Option (int 0/1, XPUB): manual mode, and the next message goes only to the peer of the
+// last subscription message (libzmq draft `ZMQ_XPUB_MANUAL_LAST_VALUE`).
+#define RL_XPUB_MANUAL_LAST_VALUE 98
+
+// Option (int 0/1, XSUB/XPUB): only the first frame of a multipart message can be a
+// (un)subscription (libzmq draft `ZMQ_ONLY_FIRST_SUBSCRIBE`).
+#define RL_ONLY_FIRST_SUBSCRIBE 108
+
+// Option (int, ringlink, STREAM): how messages map to bytes on the wire,
+// `RL_STREAM_FRAMING_RAW` (default, libzmq's STREAM) or `RL_STREAM_FRAMING_LENGTH_PREFIXED`.
+#define RL_STREAM_FRAMING 1001
+
+// `RL_STREAM_FRAMING` value: libzmq's raw STREAM: `[peer id][bytes as received]`, 5-byte
+// peer ids, connect/disconnect notifications are empty payloads, sending an empty payload
+// closes the peer.
+#define RL_STREAM_FRAMING_RAW 0
+
+// `RL_STREAM_FRAMING` value: each message is a 4-byte big-endian length plus payload on
+// the wire; peer ids are 4-byte big-endian numbers from 1; connect/disconnect
+// notifications are the 1-byte payloads 0x01/0x00; sending the 1-byte payload 0x00 closes
+// the peer.
+#define RL_STREAM_FRAMING_LENGTH_PREFIXED 1
+
 // Largest routing id, in bytes (sizes the id buffer of `rl_recv_batch_routed`).
 #define RL_ROUTING_ID_MAX 255
 
 // An opaque context handle (libzmq's `void *context`).
 typedef struct rl_ctx_t rl_ctx_t;
+
+// An opaque monitor handle.
+typedef struct rl_monitor_t rl_monitor_t;
 
 // An opaque socket handle (libzmq's `void *socket`).
 typedef struct rl_socket_t rl_socket_t;
@@ -216,6 +360,30 @@ typedef struct {
   const void *data;
   size_t len;
 } rl_iovec_t;
+
+// One monitor event, filled by `rl_monitor_recv`.
+typedef struct {
+  // What happened: one `RL_EVENT_*` bit.
+  int event;
+  // libzmq's event value where ringlink has it: an errno (`BIND_FAILED`, `ACCEPT_FAILED`,
+  // `CONNECT_DELAYED`, `HANDSHAKE_FAILED_NO_DETAIL`), the reconnect interval in ms
+  // (`CONNECT_RETRIED`), a protocol error code (`HANDSHAKE_FAILED_PROTOCOL`); -1 where
+  // libzmq gives a file descriptor (`LISTENING`, `ACCEPTED`, `CONNECTED`, `CLOSED`,
+  // `DISCONNECTED`: ringlink does not expose connection descriptors); 0 otherwise.
+  int value;
+  // `RL_EVENT_DISCONNECTED`: why (`RL_DISCONNECT_*`); 0 for every other event.
+  int reason;
+  // The endpoint (e.g. `tcp://127.0.0.1:5555`), NUL-terminated, truncated to
+  // `RL_MONITOR_ENDPOINT_LEN - 1` bytes; "" for `MONITOR_STOPPED`.
+  char endpoint[RL_MONITOR_ENDPOINT_LEN];
+  // A description for `DISCONNECTED` and the `HANDSHAKE_FAILED_*` events (e.g. "peer
+  // closed the connection"), NUL-terminated, truncated; "" otherwise.
+  char detail[RL_MONITOR_DETAIL_LEN];
+  // The peer's routing id (`HANDSHAKE_SUCCEEDED`), `peer_routing_id_size` bytes.
+  uint8_t peer_routing_id[255];
+  // Length of `peer_routing_id`; 0 when the event carries none.
+  size_t peer_routing_id_size;
+} rl_monitor_event_t;
 
 // A message frame (libzmq `zmq_msg_t`): 64 bytes the caller allocates (stack, struct, heap)
 // and initialises with `rl_msg_init*`; close it with `rl_msg_close`. Never copy it with
@@ -443,12 +611,71 @@ int rl_ctx_shutdown(rl_ctx_t *ctx);
 // Returns 0, or -1 with `EFAULT` (NULL or already terminated).
 //
 // After it returns, the handle and every socket handle of this context are invalid (the
-// context handle keeps reporting `EFAULT` for a stale use, socket handles must not be used).
+// context handle keeps reporting `EFAULT` for a stale use, socket handles must not be used),
+// and so are monitors closed before; monitors still open stay usable until closed. Term does
+// not wait for monitors.
 //
 // # Safety
 // `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe: other threads may still be
 // closing their sockets.
 int rl_ctx_term(rl_ctx_t *ctx);
+
+// Start monitoring socket `s` (libzmq `zmq_socket_monitor`, without the inproc PAIR
+// socket): events whose `RL_EVENT_*` bit is in `events` are queued from now on and read
+// with `rl_monitor_recv` (`RL_EVENT_MONITOR_STOPPED` always is). Returns the monitor, or NULL
+// with errno: `EFAULT` (NULL socket), `ENOTSOCK` (closed socket), `EINVAL` (no
+// `RL_EVENT_ALL` bit in `events`), `EEXIST` (the socket already has an open monitor: close
+// that one first), or a system error.
+//
+// The monitor is independent of the socket afterwards: it may be used from any thread and
+// outlives the socket (close it after reading `RL_EVENT_MONITOR_STOPPED`, or any time). In
+// inline mode (`RL_IO_THREADS` 0) connection events happen while the context is driven,
+// i.e. inside ringlink calls on its sockets.
+//
+// # Safety
+// `s` is NULL or a live socket handle. Not thread-safe with respect to `s` (one thread per
+// socket at a time).
+rl_monitor_t *rl_socket_monitor(rl_socket_t *s, int events);
+
+// Receive the next event whose bit is in the monitor's mask into `*ev` (events outside the
+// mask are dropped on the way). `flags` `RL_DONTWAIT`: do not wait; otherwise wait up to
+// `timeout_ms` milliseconds (-1: no limit).
+//
+// Returns 0, or -1 with errno: `EAGAIN` (no event, now or within the timeout), `RL_ETERM`
+// (the socket was closed and every event has been read, `RL_EVENT_MONITOR_STOPPED` last; no
+// wait), `EFAULT` (NULL or closed monitor, NULL `ev`).
+//
+// With `rl_monitor_fd`: after the descriptor polls readable, call `rl_monitor_recv` with
+// `RL_DONTWAIT` until it fails with `EAGAIN` (the descriptor is reset when events are taken,
+// not when the queue becomes empty, like libzmq's `ZMQ_FD`).
+//
+// # Safety
+// `m` is NULL or a monitor handle; `ev` is NULL or valid for writing an
+// `rl_monitor_event_t`. Thread-safe: several threads may receive from one monitor (each
+// event goes to one of them), but none while `rl_monitor_close` runs on it.
+int rl_monitor_recv(rl_monitor_t *m, rl_monitor_event_t *ev, int flags, long timeout_ms);
+
+// A file descriptor that polls readable (`POLLIN`) when events may be queued, for
+// `poll`/`epoll` loops or as a raw-fd entry of `rl_poll`; drain with `RL_DONTWAIT` (see
+// `rl_monitor_recv`). Owned by the monitor: do not read, write or close it; valid until
+// `rl_monitor_close`. Returns -1 with `EFAULT` for a NULL or closed monitor.
+//
+// # Safety
+// `m` is NULL or a monitor handle. Thread-safe (not concurrently with `rl_monitor_close`).
+int rl_monitor_fd(rl_monitor_t *m);
+
+// Close a monitor; unread events are dropped and the socket may get a new monitor. Works
+// before or after the socket is closed, and after its context was terminated (an open
+// monitor stays usable until closed). Returns 0, or -1 with `EFAULT` (NULL or already
+// closed).
+//
+// A closed handle stays allocated until the context is terminated, so a stale use reports
+// `EFAULT`; a monitor closed before `rl_ctx_term` must not be used after it at all.
+//
+// # Safety
+// `m` is NULL or a handle from `rl_socket_monitor`. No other call may use the monitor
+// meanwhile.
+int rl_monitor_close(rl_monitor_t *m);
 
 // Initialise an empty message (libzmq `zmq_msg_init`). Returns 0, or -1 with `EFAULT`.
 //
@@ -554,11 +781,12 @@ int rl_msg_recv(rl_msg_t *msg, rl_socket_t *s, int flags);
 // live socket handle used by no other thread during the call.
 int rl_poll(rl_pollitem_t *items, int nitems, long timeout_ms);
 
-// Create a socket of `type` (libzmq `zmq_socket`): `RL_PAIR`, `RL_DEALER` or `RL_ROUTER`
-// today. The first socket of a context builds it (starts the reactor threads).
+// Create a socket of `type` (libzmq `zmq_socket`): `RL_PAIR` ... `RL_STREAM`. The first
+// socket of a context builds it (starts the reactor threads).
 //
 // Returns NULL with errno: `EFAULT` (bad context), `EINVAL` (unknown type), `ENOTSUP`
-// (type not implemented yet), `RL_ETERM` (context shut down), or a system error.
+// (a type this build of the engine does not implement yet), `RL_ETERM` (context shut
+// down), or a system error.
 //
 // # Safety
 // `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
@@ -608,10 +836,11 @@ int rl_unbind(rl_socket_t *s, const char *endpoint);
 int rl_disconnect(rl_socket_t *s, const char *endpoint);
 
 // Set a socket option (libzmq `zmq_setsockopt`). Int options take `optvallen ==
-// sizeof(int)`, `RL_MAXMSGSIZE` an `int64_t`, `RL_ROUTING_ID` / `RL_CONNECT_ROUTING_ID` the
-// id's bytes. Most options apply to connections made afterwards (set them before
-// bind/connect). Returns 0, or -1 with `EINVAL` (unknown or read-only option, wrong length,
-// bad value, ROUTER-only option on another type).
+// sizeof(int)`, `RL_MAXMSGSIZE` an `int64_t`, the binary options (`RL_ROUTING_ID`,
+// `RL_CONNECT_ROUTING_ID`, `RL_SUBSCRIBE`, `RL_UNSUBSCRIBE`, `RL_XPUB_WELCOME_MSG`) their
+// bytes (`optval` may be NULL when `optvallen` is 0). Most options apply to connections made
+// afterwards (set them before bind/connect). Returns 0, or -1 with `EINVAL` (unknown or
+// read-only option, wrong length, bad value, option of another socket type), `EFAULT`.
 //
 // # Safety
 // `s` is NULL or a live socket handle; `optval` is valid for reading `optvallen` bytes.
@@ -620,9 +849,11 @@ int rl_setsockopt(rl_socket_t *s, int option, const void *optval, size_t optvall
 
 // Read a socket option (libzmq `zmq_getsockopt`). `*optvallen` gives the buffer's size and
 // receives the value's size. Int options need room for an `int`, `RL_MAXMSGSIZE` for an
-// `int64_t`, `RL_ROUTING_ID` for the id, `RL_LAST_ENDPOINT` for the string and its NUL.
-// Returns 0, or -1 with `EINVAL` (unknown or write-only option, buffer too small), `EFAULT`
-// (NULL `optval`/`optvallen`).
+// `int64_t`, `RL_ROUTING_ID` / `RL_XPUB_WELCOME_MSG` for the bytes, `RL_LAST_ENDPOINT` for
+// the string and its NUL. Unlike libzmq, the XPUB, CONFLATE, REQ and STREAM options can be
+// read back. Returns 0, or -1 with `EINVAL` (unknown or write-only option such as
+// `RL_SUBSCRIBE` and `RL_CONNECT_ROUTING_ID`, buffer too small), `EFAULT` (NULL
+// `optval`/`optvallen`).
 //
 // # Safety
 // `s` is NULL or a live socket handle; `optvallen` is NULL or valid, `optval` is NULL or

@@ -135,6 +135,8 @@ fn handles_are_checked() {
         let ctx = rl_ctx_new();
         assert!(rl_socket(ctx, 99).is_null());
         assert_eq!(rl_errno(), libc::EINVAL);
+        assert!(rl_socket(ctx, -1).is_null());
+        assert_eq!(rl_errno(), libc::EINVAL);
         let s = rl_socket(ctx, RL_DEALER);
         assert!(!s.is_null());
         // Wrong kinds of handle.
@@ -787,5 +789,324 @@ fn poll_sockets_and_fds() {
             libc::close(fds[0]);
             libc::close(fds[1]);
         }
+    }
+}
+
+fn blank_event() -> rl_monitor_event_t {
+    rl_monitor_event_t {
+        event: -1,
+        value: -2,
+        reason: -3,
+        endpoint: [1; RL_MONITOR_ENDPOINT_LEN],
+        detail: [1; RL_MONITOR_DETAIL_LEN],
+        peer_routing_id: [0; 255],
+        peer_routing_id_size: 999,
+    }
+}
+
+/// The next event of `m` with bit `code` (others are skipped), waiting up to 10 s for each.
+fn expect_event(m: *mut rl_monitor_t, code: c_int) -> rl_monitor_event_t {
+    let mut ev = blank_event();
+    loop {
+        // SAFETY: a live monitor and a valid event struct.
+        let rc = unsafe { rl_monitor_recv(m, &mut ev, 0, 10_000) };
+        assert_eq!(
+            rc,
+            0,
+            "no event {code:#x} within 10 s: errno {}",
+            rl_errno()
+        );
+        if ev.event == code {
+            return ev;
+        }
+    }
+}
+
+fn c_str(b: &[std::ffi::c_char]) -> &str {
+    // SAFETY: the monitor NUL-terminates every string it fills.
+    unsafe { CStr::from_ptr(b.as_ptr()) }.to_str().unwrap()
+}
+
+#[test]
+fn monitor_events() {
+    // SAFETY: handles from this test; valid event structs and item arrays.
+    unsafe {
+        let ctx = rl_ctx_new();
+        let server = rl_socket(ctx, RL_ROUTER);
+        let client = rl_socket(ctx, RL_DEALER);
+        for s in [server, client] {
+            assert_eq!(set_int(s, RL_LINGER, 0), 0);
+        }
+        let sm = rl_socket_monitor(server, RL_EVENT_ALL);
+        assert!(!sm.is_null(), "errno {}", rl_errno());
+        // One open monitor per socket.
+        assert!(rl_socket_monitor(server, RL_EVENT_ALL).is_null());
+        assert_eq!(rl_errno(), libc::EEXIST);
+        assert_eq!(rl_bind(server, c"tcp://127.0.0.1:*".as_ptr()), 0);
+        let ep = endpoint(server);
+        let ev = expect_event(sm, RL_EVENT_LISTENING);
+        assert_eq!(c_str(&ev.endpoint), ep.to_str().unwrap());
+        assert_eq!((ev.value, ev.reason, ev.peer_routing_id_size), (-1, 0, 0));
+        assert_eq!(c_str(&ev.detail), "");
+
+        // The client sees only CONNECTED and HANDSHAKE_SUCCEEDED (and MONITOR_STOPPED).
+        assert_eq!(
+            rl_setsockopt(client, RL_ROUTING_ID, b"watched".as_ptr().cast(), 7),
+            0
+        );
+        let cm = rl_socket_monitor(client, RL_EVENT_CONNECTED | RL_EVENT_HANDSHAKE_SUCCEEDED);
+        assert!(!cm.is_null());
+        let mut ev = blank_event();
+        assert_eq!(rl_monitor_recv(cm, &mut ev, RL_DONTWAIT, -1), -1);
+        assert_eq!(rl_errno(), libc::EAGAIN);
+        assert_eq!(ev.event, -1, "untouched on failure");
+        assert_eq!(rl_connect(client, ep.as_ptr()), 0);
+        assert_eq!(rl_monitor_recv(cm, &mut ev, 0, 10_000), 0);
+        assert_eq!((ev.event, ev.value), (RL_EVENT_CONNECTED, -1));
+        assert_eq!(c_str(&ev.endpoint), ep.to_str().unwrap());
+        assert_eq!(rl_monitor_recv(cm, &mut ev, 0, 10_000), 0);
+        assert_eq!(ev.event, RL_EVENT_HANDSHAKE_SUCCEEDED);
+        // Nothing else passes the mask: no wait, a timeout of 0, a short timeout.
+        assert_eq!(rl_monitor_recv(cm, &mut ev, RL_DONTWAIT, 10_000), -1);
+        assert_eq!(rl_errno(), libc::EAGAIN);
+        assert_eq!(rl_monitor_recv(cm, &mut ev, 0, 0), -1);
+        assert_eq!(rl_errno(), libc::EAGAIN);
+        assert_eq!(rl_monitor_recv(cm, &mut ev, 0, 20), -1);
+        assert_eq!(rl_errno(), libc::EAGAIN);
+
+        expect_event(sm, RL_EVENT_ACCEPTED);
+        let ev = expect_event(sm, RL_EVENT_HANDSHAKE_SUCCEEDED);
+        assert_eq!(&ev.peer_routing_id[..ev.peer_routing_id_size], b"watched");
+        assert_eq!(ev.value, 0);
+
+        // A second bind to the same address fails and says so.
+        let other = rl_socket(ctx, RL_PAIR);
+        let om = rl_socket_monitor(other, RL_EVENT_BIND_FAILED);
+        assert_eq!(rl_bind(other, ep.as_ptr()), -1);
+        let ev = expect_event(om, RL_EVENT_BIND_FAILED);
+        assert_eq!(ev.value, libc::EADDRINUSE);
+        assert_eq!(rl_close(other), 0);
+        // MONITOR_STOPPED passes any mask; then RL_ETERM without waiting.
+        expect_event(om, RL_EVENT_MONITOR_STOPPED);
+        let mut ev = blank_event();
+        assert_eq!(rl_monitor_recv(om, &mut ev, 0, -1), -1);
+        assert_eq!(rl_errno(), RL_ETERM);
+        assert_eq!(rl_monitor_close(om), 0);
+
+        // The client goes away: the server's monitor fd polls readable, the drain finds a
+        // remote DISCONNECTED.
+        let fd = rl_monitor_fd(sm);
+        assert!(fd >= 0);
+        while rl_monitor_recv(sm, &mut ev, RL_DONTWAIT, 0) == 0 {}
+        assert_eq!(rl_close(client), 0);
+        let mut found = None;
+        while found.is_none() {
+            let mut item = [rl_pollitem_t {
+                socket: null_mut(),
+                fd,
+                events: RL_POLLIN,
+                revents: 0,
+            }];
+            assert_eq!(rl_poll(item.as_mut_ptr(), 1, 10_000), 1, "fd not readable");
+            while rl_monitor_recv(sm, &mut ev, RL_DONTWAIT, 0) == 0 {
+                if ev.event == RL_EVENT_DISCONNECTED {
+                    found = Some((ev.value, ev.reason, c_str(&ev.detail).to_string()));
+                }
+            }
+            assert_eq!(rl_errno(), libc::EAGAIN);
+        }
+        let (value, reason, detail) = found.unwrap();
+        assert_eq!((value, reason), (-1, RL_DISCONNECT_REMOTE));
+        assert!(!detail.is_empty());
+        // The client's monitor: MONITOR_STOPPED (outside its mask), then RL_ETERM.
+        let ev = expect_event(cm, RL_EVENT_MONITOR_STOPPED);
+        assert_eq!(c_str(&ev.endpoint), "");
+        assert_eq!(rl_monitor_recv(cm, &mut blank_event(), 0, 10_000), -1);
+        assert_eq!(rl_errno(), RL_ETERM);
+        assert_eq!(rl_monitor_close(cm), 0);
+
+        // Unbinding closes the listener.
+        assert_eq!(rl_unbind(server, ep.as_ptr()), 0);
+        let ev = expect_event(sm, RL_EVENT_CLOSED);
+        assert_eq!(c_str(&ev.endpoint), ep.to_str().unwrap());
+
+        // Closing the monitor frees the socket for a new one, which starts empty.
+        assert_eq!(rl_bind(server, c"tcp://127.0.0.1:*".as_ptr()), 0);
+        assert_eq!(rl_monitor_close(sm), 0);
+        let sm2 = rl_socket_monitor(server, RL_EVENT_ALL);
+        assert!(!sm2.is_null());
+        let mut ev = blank_event();
+        assert_eq!(rl_monitor_recv(sm2, &mut ev, RL_DONTWAIT, 0), -1);
+        assert_eq!(rl_errno(), libc::EAGAIN);
+
+        // Handles and arguments.
+        assert!(rl_socket_monitor(null_mut(), RL_EVENT_ALL).is_null());
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert!(rl_socket_monitor(client, RL_EVENT_ALL).is_null());
+        assert_eq!(rl_errno(), libc::ENOTSOCK);
+        assert!(rl_socket_monitor(server, 0).is_null());
+        assert_eq!(rl_errno(), libc::EINVAL);
+        assert!(rl_socket_monitor(server, 0x10000).is_null());
+        assert_eq!(rl_errno(), libc::EINVAL);
+        assert_eq!(rl_monitor_recv(null_mut(), &mut ev, 0, 0), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert_eq!(rl_monitor_recv(sm2, null_mut(), 0, 0), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert_eq!(rl_monitor_fd(null_mut()), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert_eq!(rl_monitor_close(null_mut()), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        // Closed monitors, and handles of other kinds.
+        assert_eq!(rl_monitor_close(sm), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert_eq!(rl_monitor_recv(sm, &mut ev, RL_DONTWAIT, 0), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert_eq!(rl_monitor_fd(sm), -1);
+        assert_eq!(rl_monitor_fd(server.cast()), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert_eq!(rl_monitor_fd(ctx.cast()), -1);
+        assert_eq!(rl_errno(), libc::EFAULT);
+        assert_eq!(rl_send(sm2.cast(), null(), 0, 0), -1);
+        assert_eq!(rl_errno(), libc::ENOTSOCK);
+
+        // A monitor outlives its socket and context.
+        assert_eq!(rl_close(server), 0);
+        assert_eq!(rl_ctx_term(ctx), 0);
+        expect_event(sm2, RL_EVENT_MONITOR_STOPPED);
+        assert_eq!(rl_monitor_close(sm2), 0);
+    }
+}
+
+#[test]
+fn every_socket_type_is_passed_through() {
+    // SAFETY: handles from this test.
+    unsafe {
+        let ctx = rl_ctx_new();
+        for ty in RL_PAIR..=RL_STREAM {
+            let s = rl_socket(ctx, ty);
+            if s.is_null() {
+                // Not implemented by this build of the engine.
+                assert_eq!(rl_errno(), libc::ENOTSUP, "type {ty}");
+                continue;
+            }
+            assert_eq!(get_int(s, RL_TYPE), ty);
+            assert_eq!(rl_close(s), 0);
+        }
+        assert!(rl_socket(ctx, RL_STREAM + 1).is_null());
+        assert_eq!(rl_errno(), libc::EINVAL);
+        assert_eq!(rl_ctx_term(ctx), 0);
+    }
+}
+
+/// Sets `opt` to each value on a fresh socket of `ty` and reads it back; skipped when the
+/// engine does not implement `ty` yet.
+fn round_trip_where_supported(ctx: *mut rl_ctx_t, ty: c_int, opts: &[(c_int, &[c_int])]) {
+    // SAFETY: `ctx` is live; the socket is this function's.
+    unsafe {
+        let s = rl_socket(ctx, ty);
+        if s.is_null() {
+            assert_eq!(rl_errno(), libc::ENOTSUP, "type {ty}");
+            return;
+        }
+        for &(opt, values) in opts {
+            for &v in values {
+                assert_eq!(
+                    set_int(s, opt, v),
+                    0,
+                    "type {ty} set {opt}={v}: {}",
+                    rl_errno()
+                );
+                assert_eq!(get_int(s, opt), v, "type {ty} get {opt}");
+            }
+        }
+        assert_eq!(rl_close(s), 0);
+    }
+}
+
+#[test]
+fn pattern_options() {
+    // SAFETY: handles from this test; valid option buffers.
+    unsafe {
+        let ctx = rl_ctx_new();
+        let on_off: &[c_int] = &[1, 0];
+        round_trip_where_supported(
+            ctx,
+            RL_REQ,
+            &[(RL_REQ_RELAXED, on_off), (RL_REQ_CORRELATE, on_off)],
+        );
+        for ty in [RL_DEALER, RL_PULL, RL_SUB] {
+            round_trip_where_supported(ctx, ty, &[(RL_CONFLATE, on_off)]);
+        }
+        round_trip_where_supported(
+            ctx,
+            RL_XPUB,
+            &[
+                (RL_XPUB_VERBOSE, on_off),
+                (RL_XPUB_VERBOSER, on_off),
+                (RL_XPUB_MANUAL, on_off),
+                (RL_XPUB_MANUAL_LAST_VALUE, on_off),
+                (RL_XPUB_NODROP, on_off),
+                (RL_INVERT_MATCHING, on_off),
+                (RL_ONLY_FIRST_SUBSCRIBE, on_off),
+            ],
+        );
+        round_trip_where_supported(ctx, RL_SUB, &[(RL_INVERT_MATCHING, on_off)]);
+        round_trip_where_supported(
+            ctx,
+            RL_STREAM,
+            &[
+                (RL_STREAM_NOTIFY, &[0, 1]),
+                (
+                    RL_STREAM_FRAMING,
+                    &[RL_STREAM_FRAMING_LENGTH_PREFIXED, RL_STREAM_FRAMING_RAW],
+                ),
+            ],
+        );
+        // Defaults (libzmq's), binary options and bad values, on a socket that exists today.
+        let d = rl_socket(ctx, RL_DEALER);
+        assert_eq!(get_int(d, RL_CONFLATE), 0);
+        assert_eq!(get_int(d, RL_STREAM_NOTIFY), 1);
+        assert_eq!(get_int(d, RL_STREAM_FRAMING), RL_STREAM_FRAMING_RAW);
+        assert_eq!(set_int(d, RL_STREAM_FRAMING, 2), -1);
+        assert_eq!(rl_errno(), libc::EINVAL);
+        assert_eq!(get_int(d, RL_STREAM_FRAMING), RL_STREAM_FRAMING_RAW);
+        // SUBSCRIBE/UNSUBSCRIBE are write-only; bytes, with NULL allowed for 0 bytes.
+        let mut buf = [0u8; 16];
+        let mut len = buf.len();
+        for opt in [RL_SUBSCRIBE, RL_UNSUBSCRIBE] {
+            assert_eq!(rl_getsockopt(d, opt, buf.as_mut_ptr().cast(), &mut len), -1);
+            assert_eq!(rl_errno(), libc::EINVAL);
+            assert_eq!(rl_setsockopt(d, opt, null(), 3), -1);
+            assert_eq!(rl_errno(), libc::EFAULT);
+        }
+        let sub = rl_socket(ctx, RL_SUB);
+        if !sub.is_null() {
+            assert_eq!(rl_setsockopt(sub, RL_SUBSCRIBE, null(), 0), 0);
+            assert_eq!(
+                rl_setsockopt(sub, RL_SUBSCRIBE, b"topic".as_ptr().cast(), 5),
+                0
+            );
+            assert_eq!(
+                rl_setsockopt(sub, RL_UNSUBSCRIBE, b"topic".as_ptr().cast(), 5),
+                0
+            );
+            assert_eq!(rl_close(sub), 0);
+        }
+        let xpub = rl_socket(ctx, RL_XPUB);
+        if !xpub.is_null() {
+            assert_eq!(
+                rl_setsockopt(xpub, RL_XPUB_WELCOME_MSG, b"hi".as_ptr().cast(), 2),
+                0
+            );
+            let mut len = buf.len();
+            assert_eq!(
+                rl_getsockopt(xpub, RL_XPUB_WELCOME_MSG, buf.as_mut_ptr().cast(), &mut len),
+                0
+            );
+            assert_eq!(&buf[..len], b"hi");
+            assert_eq!(rl_close(xpub), 0);
+        }
+        assert_eq!(rl_close(d), 0);
+        assert_eq!(rl_ctx_term(ctx), 0);
     }
 }

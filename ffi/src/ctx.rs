@@ -3,7 +3,8 @@
 //! The engine context is built lazily by the first `rl_socket`, because its settings
 //! (IO_THREADS, the backend) are fixed at build time; setting them afterwards is `EINVAL`.
 //! A handle stays allocated (as a 16-byte husk) after `rl_ctx_term`, so a stale use gives
-//! `EFAULT` instead of touching freed memory; socket husks are released by `rl_ctx_term`.
+//! `EFAULT` instead of touching freed memory; the husks of closed sockets and monitors are
+//! released by `rl_ctx_term`.
 
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -65,6 +66,8 @@ struct CtxState {
     sockets: usize,
     /// Closed socket handles, freed at rl_ctx_term.
     husks: Vec<usize>,
+    /// Closed monitor handles, freed at rl_ctx_term.
+    monitor_husks: Vec<usize>,
 }
 
 /// Terminated context handles: kept so stale handles read a dead tag (and LeakSanitizer sees
@@ -110,6 +113,12 @@ impl CtxShared {
             self.idle.notify_all();
         }
     }
+
+    /// A monitor was closed; `husk` is its handle, freed at termination (or never, if the
+    /// context is terminated already: then it stays reachable from the context's husk).
+    pub(crate) fn monitor_closed(&self, husk: usize) {
+        self.lock().monitor_husks.push(husk);
+    }
 }
 
 /// The context behind a handle: EFAULT for NULL, terminated or non-context handles.
@@ -147,6 +156,7 @@ pub extern "C" fn rl_ctx_new() -> *mut rl_ctx_t {
                     shut: false,
                     sockets: 0,
                     husks: Vec::new(),
+                    monitor_husks: Vec::new(),
                 }),
                 idle: Condvar::new(),
             }),
@@ -232,7 +242,9 @@ pub unsafe extern "C" fn rl_ctx_shutdown(ctx: *mut rl_ctx_t) -> c_int {
 /// Returns 0, or -1 with `EFAULT` (NULL or already terminated).
 ///
 /// After it returns, the handle and every socket handle of this context are invalid (the
-/// context handle keeps reporting `EFAULT` for a stale use, socket handles must not be used).
+/// context handle keeps reporting `EFAULT` for a stale use, socket handles must not be used),
+/// and so are monitors closed before; monitors still open stay usable until closed. Term does
+/// not wait for monitors.
 ///
 /// # Safety
 /// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe: other threads may still be
@@ -248,7 +260,7 @@ pub unsafe extern "C" fn rl_ctx_term(ctx: *mut rl_ctx_t) -> c_int {
         {
             return Err(libc::EFAULT); // terminated concurrently
         }
-        let (engine_ctx, husks) = {
+        let (engine_ctx, husks, monitor_husks) = {
             let mut st = h.shared.lock();
             st.shut = true;
             if let Some(c) = st.ctx.as_ref() {
@@ -257,7 +269,11 @@ pub unsafe extern "C" fn rl_ctx_term(ctx: *mut rl_ctx_t) -> c_int {
             while st.sockets > 0 {
                 st = h.shared.idle.wait(st).unwrap_or_else(|e| e.into_inner());
             }
-            (st.ctx.take(), std::mem::take(&mut st.husks))
+            (
+                st.ctx.take(),
+                std::mem::take(&mut st.husks),
+                std::mem::take(&mut st.monitor_husks),
+            )
         };
         // Joins the reactors after lingering messages went out (outside the lock).
         drop(engine_ctx);
@@ -265,6 +281,11 @@ pub unsafe extern "C" fn rl_ctx_term(ctx: *mut rl_ctx_t) -> c_int {
             // SAFETY: each husk is a closed socket's Box<SockHandle>, leaked by rl_close and
             // recorded once; the context is dead, so no call may use it any more.
             drop(unsafe { Box::from_raw(p as *mut SockHandle) });
+        }
+        for p in monitor_husks {
+            // SAFETY: recorded once by rl_monitor_close; stale monitor handles must not be
+            // used after rl_ctx_term (its contract).
+            unsafe { crate::monitor::free_husk(p) };
         }
         CTX_HUSKS
             .lock()

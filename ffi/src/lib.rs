@@ -13,7 +13,8 @@
 //! gives `EFAULT`, a closed (or wrong kind of) socket handle `ENOTSOCK`.
 //!
 //! Module map: `ctx.rs` (contexts), `socket.rs` (sockets, options, send/recv), `msg.rs`
-//! (`rl_msg_t`), `batch.rs` (batch calls).
+//! (`rl_msg_t`), `batch.rs` (batch calls), `poll.rs` (`rl_poll`), `monitor.rs` (socket
+//! monitors).
 
 #![allow(non_camel_case_types)] // C names: rl_ctx_t, rl_msg_t, ...
 
@@ -26,12 +27,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 mod api_tests;
 mod batch;
 mod ctx;
+mod monitor;
 mod msg;
 mod poll;
 mod socket;
 
 pub use batch::*;
 pub use ctx::*;
+pub use monitor::*;
 pub use msg::*;
 pub use poll::*;
 pub use socket::*;

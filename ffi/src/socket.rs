@@ -1,37 +1,40 @@
 //! Sockets: open/close, endpoints, options (libzmq's numeric ids), copying send/recv.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
-use engine::{OptionName, Socket, SocketOption, SocketType};
+use engine::{OptionName, Socket, SocketOption, SocketType, StreamFraming};
 
 use crate::ctx::{ctx_ref, rl_ctx_t, CtxShared};
 use crate::{boundary, boundary_ptr, eno, to_int, Res};
 
+// Socket types: libzmq's values. Every one is passed to the engine; a type the linked
+// engine does not implement yet makes `rl_socket` fail with `ENOTSUP`.
+
 /// Socket type PAIR (libzmq `ZMQ_PAIR`).
 pub const RL_PAIR: c_int = 0;
-/// Socket type PUB (not implemented yet: `rl_socket` fails with `ENOTSUP`).
+/// Socket type PUB (libzmq `ZMQ_PUB`).
 pub const RL_PUB: c_int = 1;
-/// Socket type SUB (not implemented yet).
+/// Socket type SUB (libzmq `ZMQ_SUB`).
 pub const RL_SUB: c_int = 2;
-/// Socket type REQ (not implemented yet).
+/// Socket type REQ (libzmq `ZMQ_REQ`).
 pub const RL_REQ: c_int = 3;
-/// Socket type REP (not implemented yet).
+/// Socket type REP (libzmq `ZMQ_REP`).
 pub const RL_REP: c_int = 4;
 /// Socket type DEALER (libzmq `ZMQ_DEALER`).
 pub const RL_DEALER: c_int = 5;
 /// Socket type ROUTER (libzmq `ZMQ_ROUTER`).
 pub const RL_ROUTER: c_int = 6;
-/// Socket type PULL (not implemented yet).
+/// Socket type PULL (libzmq `ZMQ_PULL`).
 pub const RL_PULL: c_int = 7;
-/// Socket type PUSH (not implemented yet).
+/// Socket type PUSH (libzmq `ZMQ_PUSH`).
 pub const RL_PUSH: c_int = 8;
-/// Socket type XPUB (not implemented yet).
+/// Socket type XPUB (libzmq `ZMQ_XPUB`).
 pub const RL_XPUB: c_int = 9;
-/// Socket type XSUB (not implemented yet).
+/// Socket type XSUB (libzmq `ZMQ_XSUB`).
 pub const RL_XSUB: c_int = 10;
-/// Socket type STREAM (not implemented yet).
+/// Socket type STREAM (libzmq `ZMQ_STREAM`).
 pub const RL_STREAM: c_int = 11;
 
 /// Option (binary, 1..=255 bytes, first byte not 0): this socket's routing id.
@@ -86,6 +89,55 @@ pub const RL_HEARTBEAT_IVL: c_int = 75;
 pub const RL_HEARTBEAT_TTL: c_int = 76;
 /// Option (int, ms): disconnect when nothing arrives this long after a PING.
 pub const RL_HEARTBEAT_TIMEOUT: c_int = 77;
+/// Option (binary, write-only, SUB/XSUB): receive messages whose first frame starts with
+/// these bytes (0 bytes = everything). Counted: each SUBSCRIBE needs its own UNSUBSCRIBE.
+/// XPUB with `RL_XPUB_MANUAL`: subscribe the peer of the last subscription message.
+pub const RL_SUBSCRIBE: c_int = 6;
+/// Option (binary, write-only, SUB/XSUB): drop one subscription made with `RL_SUBSCRIBE`
+/// (XPUB with `RL_XPUB_MANUAL`: unsubscribe the peer of the last subscription message).
+pub const RL_UNSUBSCRIBE: c_int = 7;
+/// Option (int 0/1, XPUB): pass every subscription message up, not only new topics.
+pub const RL_XPUB_VERBOSE: c_int = 40;
+/// Option (int 0/1, REQ): prefix requests with an id and accept only the matching reply.
+pub const RL_REQ_CORRELATE: c_int = 52;
+/// Option (int 0/1, REQ): allow a new request before the last reply arrived (the late
+/// reply is then dropped).
+pub const RL_REQ_RELAXED: c_int = 53;
+/// Option (int 0/1, DEALER/PUB/SUB/PULL): keep only the newest message (no HWM, single
+/// frame messages only).
+pub const RL_CONFLATE: c_int = 54;
+/// Option (int 0/1, XPUB): a subscriber at its HWM makes sends fail with `EAGAIN` (or
+/// block) instead of dropping the message for it.
+pub const RL_XPUB_NODROP: c_int = 69;
+/// Option (int 0/1, XPUB): subscriptions are not applied; the application applies them
+/// with `RL_SUBSCRIBE` / `RL_UNSUBSCRIBE` on the XPUB.
+pub const RL_XPUB_MANUAL: c_int = 71;
+/// Option (binary, XPUB): a message sent to every new subscriber first (0 bytes = none).
+pub const RL_XPUB_WELCOME_MSG: c_int = 72;
+/// Option (int 0/1, STREAM): report connects and disconnects as messages (default 1).
+pub const RL_STREAM_NOTIFY: c_int = 73;
+/// Option (int 0/1, PUB/XPUB/SUB/XSUB): deliver what does NOT match the subscriptions.
+pub const RL_INVERT_MATCHING: c_int = 74;
+/// Option (int 0/1, XPUB): pass subscriptions and unsubscriptions up, all of them.
+pub const RL_XPUB_VERBOSER: c_int = 78;
+/// Option (int 0/1, XPUB): manual mode, and the next message goes only to the peer of the
+/// last subscription message (libzmq draft `ZMQ_XPUB_MANUAL_LAST_VALUE`).
+pub const RL_XPUB_MANUAL_LAST_VALUE: c_int = 98;
+/// Option (int 0/1, XSUB/XPUB): only the first frame of a multipart message can be a
+/// (un)subscription (libzmq draft `ZMQ_ONLY_FIRST_SUBSCRIBE`).
+pub const RL_ONLY_FIRST_SUBSCRIBE: c_int = 108;
+/// Option (int, ringlink, STREAM): how messages map to bytes on the wire,
+/// `RL_STREAM_FRAMING_RAW` (default, libzmq's STREAM) or `RL_STREAM_FRAMING_LENGTH_PREFIXED`.
+pub const RL_STREAM_FRAMING: c_int = 1001;
+/// `RL_STREAM_FRAMING` value: libzmq's raw STREAM: `[peer id][bytes as received]`, 5-byte
+/// peer ids, connect/disconnect notifications are empty payloads, sending an empty payload
+/// closes the peer.
+pub const RL_STREAM_FRAMING_RAW: c_int = 0;
+/// `RL_STREAM_FRAMING` value: each message is a 4-byte big-endian length plus payload on
+/// the wire; peer ids are 4-byte big-endian numbers from 1; connect/disconnect
+/// notifications are the 1-byte payloads 0x01/0x00; sending the 1-byte payload 0x00 closes
+/// the peer.
+pub const RL_STREAM_FRAMING_LENGTH_PREFIXED: c_int = 1;
 
 /// Largest routing id, in bytes (sizes the id buffer of `rl_recv_batch_routed`).
 pub const RL_ROUTING_ID_MAX: c_int = 255;
@@ -108,7 +160,9 @@ pub(crate) struct SockHandle {
 
 pub(crate) struct SockState {
     pub(crate) sock: Socket,
-    ctx: Arc<CtxShared>,
+    pub(crate) ctx: Arc<CtxShared>,
+    /// True while an `rl_monitor_t` of this socket is open (cleared by `rl_monitor_close`).
+    pub(crate) monitor_open: Arc<AtomicBool>,
 }
 
 /// The socket behind a handle: `EFAULT` for NULL, `ENOTSOCK` for closed or non-socket handles.
@@ -117,6 +171,16 @@ pub(crate) struct SockState {
 /// `s` is NULL or a handle from `rl_socket` whose context was not terminated, and no other
 /// thread uses the socket during the returned borrow.
 pub(crate) unsafe fn sock_mut<'a>(s: *mut rl_socket_t) -> Res<&'a mut Socket> {
+    // SAFETY: same contract.
+    Ok(&mut unsafe { sock_state(s) }?.sock)
+}
+
+/// The state behind a socket handle (the socket and what the C layer keeps with it); errors
+/// as [`sock_mut`].
+///
+/// # Safety
+/// As [`sock_mut`].
+pub(crate) unsafe fn sock_state<'a>(s: *mut rl_socket_t) -> Res<&'a mut SockState> {
     if s.is_null() {
         return Err(libc::EFAULT);
     }
@@ -124,7 +188,7 @@ pub(crate) unsafe fn sock_mut<'a>(s: *mut rl_socket_t) -> Res<&'a mut Socket> {
     let h = unsafe { live_handle(s) }?;
     // SAFETY: sockets are single-threaded by contract, so this is the only borrow.
     match unsafe { &mut *h.state.get() } {
-        Some(st) => Ok(&mut st.sock),
+        Some(st) => Ok(st),
         None => Err(libc::ENOTSOCK),
     }
 }
@@ -213,11 +277,12 @@ fn type_to_int(t: SocketType) -> c_int {
         .unwrap_or(-1)
 }
 
-/// Create a socket of `type` (libzmq `zmq_socket`): `RL_PAIR`, `RL_DEALER` or `RL_ROUTER`
-/// today. The first socket of a context builds it (starts the reactor threads).
+/// Create a socket of `type` (libzmq `zmq_socket`): `RL_PAIR` ... `RL_STREAM`. The first
+/// socket of a context builds it (starts the reactor threads).
 ///
 /// Returns NULL with errno: `EFAULT` (bad context), `EINVAL` (unknown type), `ENOTSUP`
-/// (type not implemented yet), `RL_ETERM` (context shut down), or a system error.
+/// (a type this build of the engine does not implement yet), `RL_ETERM` (context shut
+/// down), or a system error.
 ///
 /// # Safety
 /// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
@@ -233,6 +298,7 @@ pub unsafe extern "C" fn rl_socket(ctx: *mut rl_ctx_t, r#type: c_int) -> *mut rl
             state: std::cell::UnsafeCell::new(Some(Box::new(SockState {
                 sock,
                 ctx: h.shared.clone(),
+                monitor_open: Arc::new(AtomicBool::new(false)),
             }))),
         });
         Ok(Box::into_raw(handle) as *mut rl_socket_t)
@@ -262,7 +328,7 @@ pub unsafe extern "C" fn rl_close(s: *mut rl_socket_t) -> c_int {
         }
         // SAFETY: the tag CAS made us the only closer; sockets are single-threaded.
         let st = unsafe { (*h.state.get()).take() }.ok_or(libc::ENOTSOCK)?;
-        let SockState { sock, ctx } = *st;
+        let SockState { sock, ctx, .. } = *st;
         drop(sock);
         ctx.socket_closed(s as usize);
         Ok(0)
@@ -359,6 +425,34 @@ fn int_opt(option: c_int, v: c_int) -> Option<SocketOption> {
         RL_RCVBUF => SocketOption::RcvBuf(v),
         RL_IPV6 => SocketOption::Ipv6(v != 0),
         RL_BACKLOG => SocketOption::Backlog(v),
+        RL_REQ_CORRELATE => SocketOption::ReqCorrelate(v != 0),
+        RL_REQ_RELAXED => SocketOption::ReqRelaxed(v != 0),
+        RL_CONFLATE => SocketOption::Conflate(v != 0),
+        RL_XPUB_VERBOSE => SocketOption::XpubVerbose(v != 0),
+        RL_XPUB_VERBOSER => SocketOption::XpubVerboser(v != 0),
+        RL_XPUB_MANUAL => SocketOption::XpubManual(v != 0),
+        RL_XPUB_MANUAL_LAST_VALUE => SocketOption::XpubManualLastValue(v != 0),
+        RL_XPUB_NODROP => SocketOption::XpubNoDrop(v != 0),
+        RL_INVERT_MATCHING => SocketOption::InvertMatching(v != 0),
+        RL_ONLY_FIRST_SUBSCRIBE => SocketOption::OnlyFirstSubscribe(v != 0),
+        RL_STREAM_NOTIFY => SocketOption::StreamNotify(v != 0),
+        RL_STREAM_FRAMING => SocketOption::StreamFraming(match v {
+            RL_STREAM_FRAMING_RAW => StreamFraming::Raw,
+            RL_STREAM_FRAMING_LENGTH_PREFIXED => StreamFraming::LengthPrefixed,
+            _ => return None,
+        }),
+        _ => return None,
+    })
+}
+
+/// The binary (byte string) option `option` with value `v`.
+fn bytes_opt(option: c_int, v: &[u8]) -> Option<SocketOption> {
+    Some(match option {
+        RL_ROUTING_ID => SocketOption::RoutingId(v.to_vec()),
+        RL_CONNECT_ROUTING_ID => SocketOption::ConnectRoutingId(v.to_vec()),
+        RL_SUBSCRIBE => SocketOption::Subscribe(v.to_vec()),
+        RL_UNSUBSCRIBE => SocketOption::Unsubscribe(v.to_vec()),
+        RL_XPUB_WELCOME_MSG => SocketOption::XpubWelcomeMsg(v.to_vec()),
         _ => return None,
     })
 }
@@ -386,15 +480,29 @@ fn opt_name(option: c_int) -> Option<OptionName> {
         RL_RCVBUF => OptionName::RcvBuf,
         RL_IPV6 => OptionName::Ipv6,
         RL_BACKLOG => OptionName::Backlog,
+        RL_REQ_CORRELATE => OptionName::ReqCorrelate,
+        RL_REQ_RELAXED => OptionName::ReqRelaxed,
+        RL_CONFLATE => OptionName::Conflate,
+        RL_XPUB_VERBOSE => OptionName::XpubVerbose,
+        RL_XPUB_VERBOSER => OptionName::XpubVerboser,
+        RL_XPUB_MANUAL => OptionName::XpubManual,
+        RL_XPUB_MANUAL_LAST_VALUE => OptionName::XpubManualLastValue,
+        RL_XPUB_NODROP => OptionName::XpubNoDrop,
+        RL_XPUB_WELCOME_MSG => OptionName::XpubWelcomeMsg,
+        RL_INVERT_MATCHING => OptionName::InvertMatching,
+        RL_ONLY_FIRST_SUBSCRIBE => OptionName::OnlyFirstSubscribe,
+        RL_STREAM_NOTIFY => OptionName::StreamNotify,
+        RL_STREAM_FRAMING => OptionName::StreamFraming,
         _ => return None,
     })
 }
 
 /// Set a socket option (libzmq `zmq_setsockopt`). Int options take `optvallen ==
-/// sizeof(int)`, `RL_MAXMSGSIZE` an `int64_t`, `RL_ROUTING_ID` / `RL_CONNECT_ROUTING_ID` the
-/// id's bytes. Most options apply to connections made afterwards (set them before
-/// bind/connect). Returns 0, or -1 with `EINVAL` (unknown or read-only option, wrong length,
-/// bad value, ROUTER-only option on another type).
+/// sizeof(int)`, `RL_MAXMSGSIZE` an `int64_t`, the binary options (`RL_ROUTING_ID`,
+/// `RL_CONNECT_ROUTING_ID`, `RL_SUBSCRIBE`, `RL_UNSUBSCRIBE`, `RL_XPUB_WELCOME_MSG`) their
+/// bytes (`optval` may be NULL when `optvallen` is 0). Most options apply to connections made
+/// afterwards (set them before bind/connect). Returns 0, or -1 with `EINVAL` (unknown or
+/// read-only option, wrong length, bad value, option of another socket type), `EFAULT`.
 ///
 /// # Safety
 /// `s` is NULL or a live socket handle; `optval` is valid for reading `optvallen` bytes.
@@ -412,16 +520,17 @@ pub unsafe extern "C" fn rl_setsockopt(
         // SAFETY: forwarded caller contract.
         let val = unsafe { bytes_arg(optval, optvallen) }?;
         let opt = match option {
-            RL_ROUTING_ID => SocketOption::RoutingId(val.to_vec()),
-            RL_CONNECT_ROUTING_ID => SocketOption::ConnectRoutingId(val.to_vec()),
             RL_MAXMSGSIZE => {
                 let b: [u8; 8] = val.try_into().map_err(|_| libc::EINVAL)?;
                 SocketOption::MaxMsgSize(i64::from_ne_bytes(b))
             }
-            _ => {
-                let b: [u8; 4] = val.try_into().map_err(|_| libc::EINVAL)?;
-                int_opt(option, c_int::from_ne_bytes(b)).ok_or(libc::EINVAL)?
-            }
+            _ => match bytes_opt(option, val) {
+                Some(o) => o,
+                None => {
+                    let b: [u8; 4] = val.try_into().map_err(|_| libc::EINVAL)?;
+                    int_opt(option, c_int::from_ne_bytes(b)).ok_or(libc::EINVAL)?
+                }
+            },
         };
         sock.set_option(opt).map_err(eno)?;
         Ok(0)
@@ -430,9 +539,11 @@ pub unsafe extern "C" fn rl_setsockopt(
 
 /// Read a socket option (libzmq `zmq_getsockopt`). `*optvallen` gives the buffer's size and
 /// receives the value's size. Int options need room for an `int`, `RL_MAXMSGSIZE` for an
-/// `int64_t`, `RL_ROUTING_ID` for the id, `RL_LAST_ENDPOINT` for the string and its NUL.
-/// Returns 0, or -1 with `EINVAL` (unknown or write-only option, buffer too small), `EFAULT`
-/// (NULL `optval`/`optvallen`).
+/// `int64_t`, `RL_ROUTING_ID` / `RL_XPUB_WELCOME_MSG` for the bytes, `RL_LAST_ENDPOINT` for
+/// the string and its NUL. Unlike libzmq, the XPUB, CONFLATE, REQ and STREAM options can be
+/// read back. Returns 0, or -1 with `EINVAL` (unknown or write-only option such as
+/// `RL_SUBSCRIBE` and `RL_CONNECT_ROUTING_ID`, buffer too small), `EFAULT` (NULL
+/// `optval`/`optvallen`).
 ///
 /// # Safety
 /// `s` is NULL or a live socket handle; `optvallen` is NULL or valid, `optval` is NULL or
@@ -463,7 +574,7 @@ pub unsafe extern "C" fn rl_getsockopt(
             _ => {
                 let name = opt_name(option).ok_or(libc::EINVAL)?;
                 match sock.get_option(name) {
-                    SocketOption::RoutingId(id) => id,
+                    SocketOption::RoutingId(b) | SocketOption::XpubWelcomeMsg(b) => b,
                     SocketOption::MaxMsgSize(v) => v.to_ne_bytes().to_vec(),
                     other => opt_int_value(&other).to_ne_bytes().to_vec(),
                 }
@@ -501,7 +612,22 @@ fn opt_int_value(o: &SocketOption) -> c_int {
         | SocketOption::RouterHandover(b)
         | SocketOption::ProbeRouter(b)
         | SocketOption::Immediate(b)
-        | SocketOption::Ipv6(b) => c_int::from(b),
+        | SocketOption::Ipv6(b)
+        | SocketOption::ReqCorrelate(b)
+        | SocketOption::ReqRelaxed(b)
+        | SocketOption::Conflate(b)
+        | SocketOption::XpubVerbose(b)
+        | SocketOption::XpubVerboser(b)
+        | SocketOption::XpubManual(b)
+        | SocketOption::XpubManualLastValue(b)
+        | SocketOption::XpubNoDrop(b)
+        | SocketOption::InvertMatching(b)
+        | SocketOption::OnlyFirstSubscribe(b)
+        | SocketOption::StreamNotify(b) => c_int::from(b),
+        SocketOption::StreamFraming(StreamFraming::Raw) => RL_STREAM_FRAMING_RAW,
+        SocketOption::StreamFraming(StreamFraming::LengthPrefixed) => {
+            RL_STREAM_FRAMING_LENGTH_PREFIXED
+        }
         _ => 0,
     }
 }
@@ -592,4 +718,95 @@ pub unsafe extern "C" fn rl_flush(s: *mut rl_socket_t) -> c_int {
         unsafe { sock_mut(s) }?.flush();
         Ok(0)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The C ids reach the engine as the right typed options, whatever socket types the
+    /// engine implements yet.
+    #[test]
+    fn pattern_option_ids_map_to_engine_options() {
+        use SocketOption as O;
+        for (id, opt, name) in [
+            (
+                RL_REQ_CORRELATE,
+                O::ReqCorrelate(true),
+                OptionName::ReqCorrelate,
+            ),
+            (RL_REQ_RELAXED, O::ReqRelaxed(true), OptionName::ReqRelaxed),
+            (RL_CONFLATE, O::Conflate(true), OptionName::Conflate),
+            (
+                RL_XPUB_VERBOSE,
+                O::XpubVerbose(true),
+                OptionName::XpubVerbose,
+            ),
+            (
+                RL_XPUB_VERBOSER,
+                O::XpubVerboser(true),
+                OptionName::XpubVerboser,
+            ),
+            (RL_XPUB_MANUAL, O::XpubManual(true), OptionName::XpubManual),
+            (
+                RL_XPUB_MANUAL_LAST_VALUE,
+                O::XpubManualLastValue(true),
+                OptionName::XpubManualLastValue,
+            ),
+            (RL_XPUB_NODROP, O::XpubNoDrop(true), OptionName::XpubNoDrop),
+            (
+                RL_INVERT_MATCHING,
+                O::InvertMatching(true),
+                OptionName::InvertMatching,
+            ),
+            (
+                RL_ONLY_FIRST_SUBSCRIBE,
+                O::OnlyFirstSubscribe(true),
+                OptionName::OnlyFirstSubscribe,
+            ),
+            (
+                RL_STREAM_NOTIFY,
+                O::StreamNotify(true),
+                OptionName::StreamNotify,
+            ),
+        ] {
+            assert_eq!(int_opt(id, 1), Some(opt.clone()), "{id}");
+            assert_eq!(opt_name(id), Some(name), "{id}");
+            assert_eq!(opt_int_value(&opt), 1, "{id}");
+        }
+        assert_eq!(
+            int_opt(RL_STREAM_FRAMING, RL_STREAM_FRAMING_LENGTH_PREFIXED),
+            Some(O::StreamFraming(StreamFraming::LengthPrefixed))
+        );
+        assert_eq!(
+            int_opt(RL_STREAM_FRAMING, RL_STREAM_FRAMING_RAW),
+            Some(O::StreamFraming(StreamFraming::Raw))
+        );
+        assert_eq!(int_opt(RL_STREAM_FRAMING, 7), None);
+        assert_eq!(
+            opt_int_value(&O::StreamFraming(StreamFraming::LengthPrefixed)),
+            RL_STREAM_FRAMING_LENGTH_PREFIXED
+        );
+        assert_eq!(
+            bytes_opt(RL_SUBSCRIBE, b"t"),
+            Some(O::Subscribe(b"t".to_vec()))
+        );
+        assert_eq!(bytes_opt(RL_UNSUBSCRIBE, b""), Some(O::Unsubscribe(vec![])));
+        assert_eq!(
+            bytes_opt(RL_XPUB_WELCOME_MSG, b"w"),
+            Some(O::XpubWelcomeMsg(b"w".to_vec()))
+        );
+        assert_eq!(
+            opt_name(RL_XPUB_WELCOME_MSG),
+            Some(OptionName::XpubWelcomeMsg)
+        );
+        // Write-only.
+        assert_eq!(opt_name(RL_SUBSCRIBE), None);
+        assert_eq!(opt_name(RL_UNSUBSCRIBE), None);
+        // Socket types: libzmq's numbers, both ways.
+        for t in RL_PAIR..=RL_STREAM {
+            assert_eq!(type_to_int(type_from_int(t).unwrap()), t);
+        }
+        assert_eq!(type_from_int(RL_STREAM + 1), None);
+    }
 }

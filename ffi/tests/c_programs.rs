@@ -1,16 +1,23 @@
 //! Compiles every `tests/c/*.c` with `cc` against `include/ringlink.h` and the static library
 //! `libringlink.a` (built by this test, see `static_lib`), under AddressSanitizer +
 //! UndefinedBehaviorSanitizer with warnings as errors, and runs each program on both
-//! backends. A program reports failure by a non-zero exit.
+//! backends. A program reports failure by a non-zero exit. The C benchmark
+//! (`bench/c/rl_bench.c`) is built the same way and run with a tiny message count.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// The static library, built here: an integration test does not get the crate's staticlib
 /// (the crate has no rlib, see Cargo.toml), so this runs `cargo build -p ringlink-ffi` with
 /// the same profile into its own target directory (no contention with the outer build's
 /// lock), which also guarantees the library is not stale.
 fn static_lib() -> PathBuf {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(build_static_lib).clone()
+}
+
+fn build_static_lib() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("clib");
     let release = !cfg!(debug_assertions);
@@ -79,27 +86,78 @@ fn c_programs_pass_under_sanitizers() {
         let name = src.file_stem().unwrap().to_str().unwrap();
         let exe = out_dir.join(name);
         compile(src, &exe);
-        for backend in ["uring", "epoll"] {
-            if backend == "uring" && !uring_available() {
-                eprintln!("{name}: io_uring unavailable here, epoll only");
-                continue;
-            }
-            let out = Command::new(&exe)
-                .env("RINGLINK_BACKEND", backend)
-                // LeakSanitizer stays on; a failing check exits non-zero, ASan/UBSan abort.
-                .env("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
-                .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let stderr = String::from_utf8_lossy(&out.stderr);
+        for backend in backends() {
+            let (ok, stdout, stderr) = run(Command::new(&exe).env("RINGLINK_BACKEND", backend));
             assert!(
-                out.status.success() && stdout.contains(&format!("{name}: ok")),
-                "{name} ({backend}) failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-                out.status
+                ok && stdout.contains(&format!("{name}: ok")),
+                "{name} ({backend}) failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
             );
         }
     }
+}
+
+/// `bench/c/rl_bench.c` builds from the public header alone and runs every pattern with both
+/// APIs (tiny count: this proves it works, it measures nothing).
+#[test]
+fn c_bench_builds_and_runs() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ringlink-ffi-c");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let exe = out_dir.join("rl_bench");
+    compile(&manifest.join("../bench/c/rl_bench.c"), &exe);
+    for backend in backends() {
+        for transport in ["tcp", "ipc"] {
+            let (ok, stdout, stderr) = run(Command::new(&exe).args([
+                "-n", "3000", "-B", "100", "-r", "2", "-t", transport, "-b", backend,
+            ]));
+            let results: Vec<&str> = stdout
+                .lines()
+                .filter(|l| l.starts_with("RESULT "))
+                .collect();
+            let what =
+                format!("rl_bench {backend} {transport}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+            assert!(ok && !stdout.contains("FAILED"), "{what}");
+            assert_eq!(results.len(), 2 * 3 * 2, "{what}");
+            for pattern in ["PAIR", "DEALER_ROUTER", "ROUTER_ROUTER_POLL"] {
+                for lib in ["", "-batch"] {
+                    let head = format!(
+                        "RESULT lib=ringlink-c-{backend}{lib} kind=thr pattern={pattern} \
+                         transport={transport} size=64 count=3000 "
+                    );
+                    let row: Vec<_> = results.iter().filter(|l| l.starts_with(&head)).collect();
+                    assert_eq!(row.len(), 2, "{head}: {what}");
+                    for l in row {
+                        assert!(l.contains(" received=3000 lost=0 "), "{l}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The backends to run on: both, or epoll where io_uring is unavailable.
+fn backends() -> Vec<&'static str> {
+    if uring_available() {
+        vec!["uring", "epoll"]
+    } else {
+        eprintln!("io_uring unavailable here, epoll only");
+        vec!["epoll"]
+    }
+}
+
+/// Runs a sanitizer-built program: (success, stdout, stderr).
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd
+        // LeakSanitizer stays on; a failing check exits non-zero, ASan/UBSan abort.
+        .env("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+        .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Whether io_uring works in this environment (else the engine would fall back to epoll,

@@ -46,6 +46,13 @@ static void context_and_handles(void) {
     CHECK(rl_ctx_set(ctx, RL_CTX_IPV6, 0) == 0);
     CHECK(rl_ctx_get(ctx, RL_CTX_IPV6) == 0);
     CHECK(rl_socket(ctx, 99) == NULL && rl_errno() == EINVAL);
+    /* Every libzmq socket type exists. */
+    for (int t = RL_PAIR; t <= RL_STREAM; t++) {
+        rl_socket_t *x = rl_socket(ctx, t);
+        CHECK(x != NULL);
+        CHECK(get_int(x, RL_TYPE) == t);
+        CHECK(rl_close(x) == 0);
+    }
     rl_socket_t *s = rl_socket(ctx, RL_DEALER);
     CHECK(s != NULL);
     int backend = rl_ctx_get(ctx, RL_BACKEND);
