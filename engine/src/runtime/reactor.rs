@@ -1175,6 +1175,12 @@ impl State {
             if !matches!(c.phase, Phase::Active) {
                 break;
             }
+            // Everything committed up to `snapshot` has left: make sure it is credited. A
+            // send that ended exactly at MAX_SEND / MAX_IOV was counted as truncated and did
+            // not credit; without this, a writer blocked at the HWM would wait forever.
+            if out.credit_to(snapshot) {
+                c.sock.notify_ready(c.peer_id);
+            }
             if out.is_finished() {
                 // The socket closed the pipe and everything was sent: done lingering (or,
                 // STREAM, the application closed this connection).
