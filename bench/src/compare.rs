@@ -456,7 +456,10 @@ mod tests {
         );
         assert_eq!(cases[0].count, 200_000);
         let lat = cases.iter().position(|c| c.test == Test::Lat).unwrap();
-        assert_eq!((cases[lat].pattern, cases[lat].count), (Pattern::Pair, 20_000));
+        assert_eq!(
+            (cases[lat].pattern, cases[lat].count),
+            (Pattern::Pair, 20_000)
+        );
     }
 
     #[test]
@@ -492,7 +495,9 @@ mod tests {
         assert!(bad("--patterns PUBSUB,NOPE"));
         assert!(bad("--transports udp"));
         assert!(bad("--mode fibers"));
-        assert!(!bad("--patterns all --transports tcp,ipc,inproc --mode thread"));
+        assert!(!bad(
+            "--patterns all --transports tcp,ipc,inproc --mode thread"
+        ));
         assert!(bad("--sizes 64,x"));
         assert!(bad("--sizes 8"));
         assert!(bad("--size 64 --sizes 64"));

@@ -97,3 +97,27 @@ both_backends!(monitor_retries_and_failures, |backend| {
         )
     });
 });
+
+both_backends!(monitor_dropped_stops_queueing, |backend| {
+    let ctx = ctx(backend);
+    let mut s = socket(&ctx, SocketType::Dealer);
+    let m = s.monitor().unwrap();
+    let ep = bind_tcp(&mut s);
+    expect(&m, "LISTENING", |k| {
+        matches!(k, MonitorEventKind::Listening)
+    });
+    drop(m);
+    // Events while nobody monitors are not kept for a later monitor.
+    let mut peer = socket(&ctx, SocketType::Dealer);
+    peer.connect(&ep).unwrap();
+    peer.send(b"x", 0).unwrap();
+    assert_eq!(recv_parts(&mut s, "x"), vec![b"x".to_vec()]);
+    let m2 = s.monitor().unwrap();
+    s.bind("tcp://127.0.0.1:*").unwrap();
+    let first = m2.recv(WAIT).expect("an event");
+    assert!(
+        matches!(first.kind, MonitorEventKind::Listening),
+        "the new monitor starts empty, got {:?}",
+        first.kind
+    );
+});

@@ -231,7 +231,13 @@ impl SocketShared {
         endpoint: &str,
         peer: Option<&[u8]>,
     ) {
-        if let Some(q) = self.monitor.lock().unwrap().as_ref() {
+        let mut m = self.monitor.lock().unwrap();
+        if let Some(q) = m.as_ref() {
+            if Arc::strong_count(q) == 1 {
+                // Every Monitor handle was dropped: stop queueing events nobody reads.
+                *m = None;
+                return;
+            }
             q.push(kind, endpoint, peer);
         }
     }
