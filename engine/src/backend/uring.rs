@@ -214,6 +214,7 @@ pub(crate) fn probe() -> io::Result<()> {
     for code in [
         opcode::RecvMulti::CODE,
         opcode::SendMsg::CODE,
+        opcode::Send::CODE,
         opcode::AcceptMulti::CODE,
         opcode::AsyncCancel2::CODE,
         opcode::Connect::CODE,
@@ -400,6 +401,18 @@ impl UringDriver {
                 let s = self.slot(key);
                 s.fd = fd;
                 s.inflight += 1;
+                if iovcnt == 1 {
+                    // One buffer (the common flush): SEND skips the msghdr/iovec import.
+                    // SAFETY: the caller keeps `iov[0]` and its buffer alive until `Sent`.
+                    let v = unsafe { *iov };
+                    let e =
+                        opcode::Send::new(types::Fd(fd), v.iov_base as *const u8, v.iov_len as u32)
+                            .flags(libc::MSG_NOSIGNAL)
+                            .build()
+                            .user_data(ud(key, OP_SEND));
+                    self.push(e);
+                    return;
+                }
                 // SAFETY: zeroed msghdr is valid.
                 let mut m: Box<libc::msghdr> = s
                     .msg
