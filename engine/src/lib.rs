@@ -26,6 +26,7 @@ mod monitor;
 mod options;
 mod pipe;
 pub mod protocol;
+mod proxy;
 mod runtime;
 mod socket;
 mod transport;
@@ -36,6 +37,7 @@ pub use error::{Error, Result};
 pub use monitor::{DisconnectReason, Monitor, MonitorEvent, MonitorEventKind};
 pub use options::{OptionName, SocketOption, StreamFraming};
 pub use protocol::SocketType;
+pub use proxy::{proxy, proxy_steerable};
 pub use runtime::context::{Context, ContextBuilder};
 pub use socket::{poll, PeerStats, PollItem, Socket, DONTWAIT, POLLERR, POLLIN, POLLOUT, SNDMORE};
 
