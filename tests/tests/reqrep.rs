@@ -177,3 +177,31 @@ both_backends!(pyzmq_req_rep_rl_binds, |backend| pyzmq_rep_case(
 both_backends!(pyzmq_req_rep_rl_connects, |backend| pyzmq_rep_case(
     backend, false
 ));
+
+both_backends!(events_follow_the_alternation, |backend| {
+    let ctx = ctx(backend);
+    let mut rep = socket(&ctx, SocketType::Rep);
+    let ep = bind_tcp(&mut rep);
+    let mut a = socket(&ctx, SocketType::Req);
+    connect(&mut a, &ep);
+    let mut b = socket(&ctx, SocketType::Req);
+    connect(&mut b, &ep);
+    // A REQ with no request outstanding has nothing to receive.
+    assert_eq!(a.events().unwrap() & ringlink::POLLIN, 0);
+    a.send(b"1", 0).unwrap();
+    b.send(b"2", 0).unwrap();
+    let first = recv_parts(&mut rep, "first request");
+    // The second request is queued, but a REP that owes a reply cannot receive (libzmq).
+    poll_until(
+        std::time::Duration::from_secs(20),
+        "2nd request queued",
+        || (rep.peers().iter().map(|p| p.msgs_received).sum::<u64>() == 2).then_some(()),
+    );
+    assert_eq!(rep.events().unwrap(), ringlink::POLLOUT);
+    rep.send(&first[0], 0).unwrap();
+    assert_eq!(rep.events().unwrap() & ringlink::POLLIN, ringlink::POLLIN);
+    let second = recv_parts(&mut rep, "second request");
+    rep.send(&second[0], 0).unwrap();
+    assert_eq!(recv_parts(&mut a, "reply a"), first);
+    assert_eq!(recv_parts(&mut b, "reply b"), second);
+});

@@ -172,6 +172,8 @@ pub(crate) struct SocketShared {
     pub(crate) parker: Parker,
     pending: AtomicBool,
     inbox: Mutex<SocketInbox>,
+    /// The socket was closed: connections completing now are dropped, not queued.
+    closed: AtomicBool,
     /// Set by `Socket::monitor`: where connection events go.
     pub(crate) monitor: Mutex<Option<Arc<crate::monitor::MonitorQueue>>>,
     /// SUB/XSUB: the subscriptions every new connection is told about (reconnects included).
@@ -194,6 +196,7 @@ impl SocketShared {
             parker: Parker::new()?,
             pending: AtomicBool::new(false),
             inbox: Mutex::new(SocketInbox::default()),
+            closed: AtomicBool::new(false),
             monitor: Mutex::new(None),
             subs: Mutex::new(SubSet::default()),
         })
@@ -207,9 +210,27 @@ impl SocketShared {
     }
 
     pub(crate) fn attach(&self, p: NewPeer) {
-        self.inbox.lock().unwrap().attach.push(p);
+        {
+            let mut inbox = self.inbox.lock().unwrap();
+            if self.closed.load(Ordering::Relaxed) {
+                drop(inbox);
+                // Dropping our ends closes the pipes: the reactor (or inproc peer) lets go.
+                drop(p);
+                return;
+            }
+            inbox.attach.push(p);
+        }
         self.pending.store(true, Ordering::Release);
         self.parker.unpark();
+    }
+
+    /// The socket is being closed: refuse connections from now on and hand back the ones
+    /// that completed but were never taken (the caller drops them, closing their pipes, so a
+    /// lingering reactor is not left waiting for a writer nobody will close).
+    pub(crate) fn close(&self) -> Vec<NewPeer> {
+        let mut inbox = self.inbox.lock().unwrap();
+        self.closed.store(true, Ordering::Relaxed);
+        std::mem::take(&mut inbox.attach)
     }
 
     /// An inproc peer changed our pipes. In inline contexts the thread that waits for this

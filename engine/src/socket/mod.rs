@@ -1128,8 +1128,12 @@ impl Socket {
 
     /// Whether a message can be received now (POLLIN).
     fn has_in(&mut self) -> bool {
-        if self.ty == SocketType::XPub {
-            return self.xpub_has_in();
+        match self.ty {
+            SocketType::XPub => return self.xpub_has_in(),
+            // REP owes a reply first; REQ has no request outstanding (libzmq's view too).
+            SocketType::Rep if self.rep_peer.is_some() => return false,
+            SocketType::Req if self.req_peer.is_none() && self.cur_in.is_none() => return false,
+            _ => {}
         }
         if self.cur_in.is_some()
             || self.stream_notice_payload.is_some()
@@ -1949,6 +1953,9 @@ impl Drop for Socket {
     fn drop(&mut self) {
         // Close our ends: the reactors flush what was committed (LINGER), then close.
         self.finish_touched();
+        for p in self.shared.close() {
+            p.link.reject(&self.ctx.inner.peers.handles, p.id);
+        }
         for (_, p) in self.peers.iter_mut() {
             if p.out.close() {
                 p.link.flush(&self.ctx.inner.peers.handles, p.id);
