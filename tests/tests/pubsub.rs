@@ -914,3 +914,54 @@ both_backends!(interop_xpub_to_py_xsub_bind, |b| xpub_to_py_xsub(b, true));
 both_backends!(interop_xpub_to_py_xsub_connect, |b| xpub_to_py_xsub(
     b, false
 ));
+
+// ----- through a proxy (XSUB frontend, XPUB backend) ----------------------------------------
+
+/// A proxy on its own thread: XSUB binds `front`, XPUB binds `back`; TERMINATE over inproc.
+fn start_proxy(ctx: &Context) -> (String, String, Socket, thread::JoinHandle<()>) {
+    let mut xsub = socket(ctx, SocketType::XSub);
+    let front = bind_tcp(&mut xsub);
+    let mut xpub = socket(ctx, SocketType::XPub);
+    let back = bind_tcp(&mut xpub);
+    let name = format!("inproc://{}", unique_name("proxy-ctl"));
+    let mut ctl = socket(ctx, SocketType::Pair);
+    ctl.bind(&name).unwrap();
+    let mut ctl_peer = socket(ctx, SocketType::Pair);
+    ctl_peer.connect(&name).unwrap();
+    let t = thread::spawn(move || {
+        ringlink::proxy_steerable(&mut xsub, &mut xpub, None, &mut ctl).unwrap();
+    });
+    (front, back, ctl_peer, t)
+}
+
+both_backends!(proxy_forwards_subscriptions, |backend| {
+    let ctx = ctx(backend);
+    let (front, back, mut ctl, t) = start_proxy(&ctx);
+    let mut publ = socket(&ctx, SocketType::Pub);
+    connect(&mut publ, &front);
+    let mut sub = sub_to(&ctx, &back, &[b"A"]);
+    // Messages flow only once "A" went SUB → XPUB → proxy → XSUB → PUB.
+    sync(&mut publ, &mut sub, b"A");
+    publ.send(b"B-1", 0).unwrap();
+    publ.send(b"A-1", 0).unwrap();
+    assert_eq!(recv_parts(&mut sub, "A-1"), vec![b"A-1".to_vec()]);
+    ctl.send(b"TERMINATE", 0).unwrap();
+    t.join().unwrap();
+});
+
+both_backends!(interop_pyzmq_pub_and_sub_through_proxy, |backend| {
+    let ctx = ctx(backend);
+    let (front, back, mut ctl, t) = start_proxy(&ctx);
+    let mut publisher = py("pub", "connect", &front, &[]);
+    publisher.endpoint();
+    let control = publisher.expect("CONTROL ").trim().to_owned();
+    // The pyzmq SUB's subscription reaches the pyzmq PUB only through the proxy.
+    let subscriber = py("sub", "connect", &back, &["--topic", "A", "--count", "200"]);
+    subscriber.finish();
+    let mut stop = socket(&ctx, SocketType::Push);
+    connect(&mut stop, &control);
+    stop.send(b"stop", 0).unwrap();
+    publisher.finish();
+    ctl.send(b"TERMINATE", 0).unwrap();
+    t.join().unwrap();
+});
