@@ -443,3 +443,46 @@ fn bad_arguments_fail_with_one_line() {
     let line = out.expect_failure(1, "routing id 0x00ab");
     assert!(line.contains("ROUTING_ID"), "{line}");
 }
+
+both_backends!(sub_cat_subscribes_and_pub_cat_publishes, |backend| {
+    let ctx = ctx(backend);
+    // SUB cat: its subscription reaches our XPUB, which then publishes two topics.
+    let mut xpub = socket(&ctx, SocketType::XPub);
+    let ep = bind_tcp(&mut xpub);
+    let c = cat(
+        Some(backend),
+        &[
+            "-t",
+            "sub",
+            "-c",
+            &ep,
+            "--subscribe",
+            "news",
+            "--count",
+            "2",
+        ],
+    );
+    assert_eq!(recv_parts(&mut xpub, "subscription"), bytes(&["\x01news"]));
+    for m in ["sports 1", "news 1", "weather", "news 2"] {
+        xpub.send(m.as_bytes(), 0).unwrap();
+    }
+    let out = c.finish();
+    out.expect_success("sub cat");
+    assert_eq!(out.stdout, ["news 1", "news 2"]);
+
+    // PUB cat: lines from stdin go to our SUB once it has subscribed (an XSUB here, so the
+    // test sees the subscription arrive before the cat starts sending).
+    let mut xsub = socket(&ctx, SocketType::XSub);
+    let ep = bind_tcp(&mut xsub);
+    let mut p = cat(Some(backend), &["-t", "xpub", "-c", &ep, "--count", "2"]);
+    xsub.send(b"\x01", 0).unwrap();
+    assert_eq!(p.line(), "\\x01", "the XPUB cat prints the subscription");
+    p.write("hello\nworld\n");
+    assert_eq!(recv_parts(&mut xsub, "hello"), bytes(&["hello"]));
+    assert_eq!(recv_parts(&mut xsub, "world"), bytes(&["world"]));
+    // A second notification completes the cat's --count.
+    xsub.send(b"\x01zz", 0).unwrap();
+    let out = p.finish();
+    out.expect_success("xpub cat");
+    assert_eq!(out.stdout, ["\\x01zz"]);
+});
