@@ -27,8 +27,7 @@ options:
   --patterns LIST   PAIR,PUBSUB,DEALER_DEALER,DEALER_ROUTER,ROUTER_ROUTER,
                     ROUTER_ROUTER_POLL,STREAM,PUSH_PULL,REQ_REP or `all`  [all]
                     (thr: all but REQ_REP; lat: PAIR, DEALER_ROUTER, REQ_REP; PUBSUB runs
-                    with HWM 0 so the publisher drops nothing; STREAM: tcp/ipc, per-message
-                    send)
+                    with HWM 0 so the publisher drops nothing; STREAM: tcp/ipc)
   --transports LIST tcp,ipc,inproc                            [tcp]
                     (inproc: both ends are threads of one process, one context; inline
                     contexts do not apply)

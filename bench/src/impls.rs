@@ -358,11 +358,11 @@ impl Pattern {
         }
     }
 
-    /// Whether `imp` can run this pattern over `transport`: STREAM is tcp/ipc only and
-    /// per-message on the send side (no routed batch send for raw peers), and inproc runs
-    /// both ends as threads of one process, which inline (single-thread) contexts cannot.
+    /// Whether `imp` can run this pattern over `transport`: STREAM is tcp/ipc only, and
+    /// inproc runs both ends as threads of one process, which inline (single-thread)
+    /// contexts cannot.
     pub fn runs(self, imp: &Impl, transport: Transport) -> bool {
-        if self == Pattern::Stream && (transport == Transport::Inproc || imp.batch) {
+        if self == Pattern::Stream && transport == Transport::Inproc {
             return false;
         }
         !(transport == Transport::Inproc && imp.inline)
@@ -561,7 +561,8 @@ mod tests {
         assert_eq!(Pattern::Pair.hwm(1000), 1000);
         let batch = Impl::parse("ringlink-uring-batch").unwrap();
         let inline = Impl::parse("ringlink-uring-inline").unwrap();
-        assert!(!Pattern::Stream.runs(&batch, Transport::Tcp));
+        assert!(Pattern::Stream.runs(&batch, Transport::Tcp));
+        assert!(!Pattern::Stream.runs(&batch, Transport::Inproc));
         assert!(!Pattern::Pair.runs(&inline, Transport::Inproc));
         assert!(Pattern::Pair.runs(&batch, Transport::Inproc));
         assert_eq!(Pattern::RouterRouter.connect_kind(), Kind::Router);

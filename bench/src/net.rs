@@ -318,10 +318,22 @@ impl BenchSocket for RinglinkSocket {
         }
     }
 
-    /// A ROUTER sender sends per message: ringlink has no routed batch send yet.
+    /// ROUTER / STREAM senders use `send_routed_batch` ([peer id, payload] pairs).
     fn send_all(&mut self, msgs: &[&[u8]]) -> Result<(), String> {
-        if !self.batch || self.send_to.is_some() {
+        if !self.batch {
             return msgs.iter().try_for_each(|m| self.send(m));
+        }
+        if let Some(to) = self.send_to.clone() {
+            let pairs: Vec<(&[u8], &[u8])> = msgs.iter().map(|m| (&to[..], *m)).collect();
+            let mut rest = &pairs[..];
+            while !rest.is_empty() {
+                let n = self
+                    .sock
+                    .send_routed_batch(rest, 0)
+                    .map_err(rl_err("send_routed_batch"))?;
+                rest = rest.get(n..).unwrap_or_default();
+            }
+            return Ok(());
         }
         let mut rest = msgs;
         // A blocking send_batch may still return a short count (e.g. at the HWM); resend the rest.
@@ -336,8 +348,12 @@ impl BenchSocket for RinglinkSocket {
     }
 
     fn send_copies(&mut self, msg: &[u8], count: u64) -> Result<(), String> {
-        if !self.batch || self.send_to.is_some() {
+        if !self.batch {
             return (0..count).try_for_each(|_| self.send(msg));
+        }
+        if self.send_to.is_some() {
+            let n = usize::try_from(count).map_err(|_| "count too large".to_string())?;
+            return self.send_all(&vec![msg; n]);
         }
         let mut left = usize::try_from(count).map_err(|_| "count too large".to_string())?;
         while left > 0 {

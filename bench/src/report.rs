@@ -180,8 +180,7 @@ fn pattern_note(case: &Case) -> &'static str {
             "ROUTER (ROUTING_ID `TX`, ROUTER_MANDATORY, connects) sends [`RX`][payload] to a \
              ROUTER (ROUTING_ID `RX`, binds). Before the warm-up the sender retries \
              non-blocking sends until `RX` is routable (EHOSTUNREACH until then). `-batch`: \
-             ringlink has no routed batch send yet, so the ROUTER sender sends per message \
-             in every variant; only the receiver uses `recv_batch`."
+             the sender uses `send_routed_batch`, the receiver `recv_batch`."
         }
         (Pattern::RouterRouterPoll, _) => {
             "As ROUTER_ROUTER, but the receiver waits in poll (POLLIN) and then receives \
@@ -196,8 +195,8 @@ fn pattern_note(case: &Case) -> &'static str {
         (Pattern::Stream, _) => {
             "STREAM → STREAM over raw TCP: the sender learns the receiver's id from the \
              connect notification and sends [id][payload]; bytes arrive in arbitrary pieces, \
-             so the receiver counts bytes (rates are size-equivalent messages). Per-message \
-             send in every variant."
+             so the receiver counts bytes (rates are size-equivalent messages). `-batch`: \
+             `send_routed_batch` / `recv_batch`."
         }
         (Pattern::PushPull, _) => "PUSH (connects, sends) → PULL (binds, receives).",
         (Pattern::ReqRep, _) => {

@@ -453,8 +453,11 @@ int rl_send_repeat(rl_socket_t *s, const void *data, size_t len, size_t count, i
 
 // Send `count` two-frame messages `[ids[i], payloads[i]]` in one call. On ROUTER that is
 // routing id + payload: unknown ids are dropped silently (and counted as sent) unless
-// ROUTER_MANDATORY, which makes them fail with `EHOSTUNREACH`. On other types the id is
-// simply the first frame. `flags`: `RL_DONTWAIT` or 0.
+// ROUTER_MANDATORY, which makes them fail with `EHOSTUNREACH`. On STREAM it is peer id +
+// payload, always mandatory (a full peer: `EAGAIN` / wait), and a close payload (empty, or
+// `0x00` with `RL_STREAM_FRAMING_LENGTH_PREFIXED`) closes that peer. Both are one hand-off
+// per peer for the whole batch. On other types the id is simply the first frame.
+// `flags`: `RL_DONTWAIT` or 0.
 //
 // Returns how many messages were sent; when message i (i >= 1) fails, the call returns i
 // (messages 0..i went out, i and later did not; calling again from i reports the error).
@@ -544,7 +547,8 @@ int rl_drain_parts(rl_socket_t *s,
 // messages).
 //
 // Blocking, return value and errors as `rl_recv_batch`, counting messages; in addition
-// `ENOTSUP` on other socket types, and `EINVAL` when `idslen` < `RL_ROUTING_ID_MAX`. The
+// `ENOTSUP` on types other than ROUTER and STREAM, and `EINVAL` when `idslen` <
+// `RL_ROUTING_ID_MAX`. The
 // data buffer also holds each message's routing id while the call runs, so `*needed` (on
 // `EMSGSIZE`) and the room a message takes include its id's length.
 //

@@ -145,8 +145,11 @@ pub unsafe extern "C" fn rl_send_repeat(
 
 /// Send `count` two-frame messages `[ids[i], payloads[i]]` in one call. On ROUTER that is
 /// routing id + payload: unknown ids are dropped silently (and counted as sent) unless
-/// ROUTER_MANDATORY, which makes them fail with `EHOSTUNREACH`. On other types the id is
-/// simply the first frame. `flags`: `RL_DONTWAIT` or 0.
+/// ROUTER_MANDATORY, which makes them fail with `EHOSTUNREACH`. On STREAM it is peer id +
+/// payload, always mandatory (a full peer: `EAGAIN` / wait), and a close payload (empty, or
+/// `0x00` with `RL_STREAM_FRAMING_LENGTH_PREFIXED`) closes that peer. Both are one hand-off
+/// per peer for the whole batch. On other types the id is simply the first frame.
+/// `flags`: `RL_DONTWAIT` or 0.
 ///
 /// Returns how many messages were sent; when message i (i >= 1) fails, the call returns i
 /// (messages 0..i went out, i and later did not; calling again from i reports the error).
@@ -175,7 +178,7 @@ pub unsafe extern "C" fn rl_send_routed(
         // SAFETY: forwarded caller contract.
         let payloads = unsafe { iovecs(payloads, count) }?;
         let f = flags & RL_DONTWAIT;
-        if sock.socket_type() == SocketType::Router {
+        if matches!(sock.socket_type(), SocketType::Router | SocketType::Stream) {
             // One engine hand-off per peer for the whole batch.
             let pairs: Vec<(&[u8], &[u8])> = ids
                 .iter()
@@ -425,7 +428,8 @@ unsafe fn recv_parts(
 /// messages).
 ///
 /// Blocking, return value and errors as `rl_recv_batch`, counting messages; in addition
-/// `ENOTSUP` on other socket types, and `EINVAL` when `idslen` < `RL_ROUTING_ID_MAX`. The
+/// `ENOTSUP` on types other than ROUTER and STREAM, and `EINVAL` when `idslen` <
+/// `RL_ROUTING_ID_MAX`. The
 /// data buffer also holds each message's routing id while the call runs, so `*needed` (on
 /// `EMSGSIZE`) and the room a message takes include its id's length.
 ///
@@ -511,7 +515,7 @@ struct RoutedArgs {
 unsafe fn recv_routed(s: *mut rl_socket_t, a: RoutedArgs, flags: c_int, drain: bool) -> Res<c_int> {
     // SAFETY: forwarded caller contract (all five).
     let sock = unsafe { sock_mut(s) }?;
-    if sock.socket_type() != SocketType::Router {
+    if !matches!(sock.socket_type(), SocketType::Router | SocketType::Stream) {
         return Err(libc::ENOTSUP);
     }
     // SAFETY: see above.

@@ -286,3 +286,31 @@ fn py_stream(backend: Backend, rl_binds: bool) {
 
 both_backends!(interop_stream_py_connects, |b| py_stream(b, true));
 both_backends!(interop_stream_py_binds, |b| py_stream(b, false));
+
+both_backends!(stream_routed_batch, |backend| {
+    let ctx = ctx(backend);
+    let mut s = stream(&ctx, StreamFraming::LengthPrefixed);
+    let ep = bind_tcp(&mut s);
+    let mut c1 = tcp_client(&ep);
+    let (r1, _) = recv2(&mut s, "c1");
+    let mut c2 = tcp_client(&ep);
+    let (r2, _) = recv2(&mut s, "c2");
+    let batch: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (r1.clone(), b"a".to_vec()),
+        (r2.clone(), b"to c2".to_vec()),
+        (r1.clone(), b"bb".to_vec()),
+        (r1.clone(), vec![0]), // closes c1 after what came before
+    ];
+    assert_eq!(s.send_routed_batch(&batch, 0).unwrap(), 4);
+    let mut want = lp(b"a");
+    want.extend(lp(b"bb"));
+    assert_eq!(read_to_eof(&mut c1), want);
+    let mut got = vec![0u8; lp(b"to c2").len()];
+    c2.read_exact(&mut got).unwrap();
+    assert_eq!(got, lp(b"to c2"));
+    // Unknown peers fail the batch (STREAM is always mandatory).
+    assert!(matches!(
+        s.send_routed_batch(&[(b"nope".to_vec(), b"x".to_vec())], 0),
+        Err(Error::HostUnreachable)
+    ));
+});

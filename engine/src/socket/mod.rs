@@ -1839,7 +1839,8 @@ impl Socket {
         result
     }
 
-    /// ROUTER: send each `(routing id, payload)` as a one-frame message to that peer, with
+    /// ROUTER (and STREAM, always mandatory, an empty payload closing the peer as in `send`):
+    /// send each `(routing id, payload)` as a one-frame message to that peer, with
     /// one hand-off per peer for the whole batch. Routing follows `send`: an unknown id or a
     /// full peer drops the message (still counted) unless ROUTER_MANDATORY, where an unknown
     /// id ends the batch with `HostUnreachable` and a full peer blocks (or ends it with
@@ -1851,7 +1852,8 @@ impl Socket {
         flags: i32,
     ) -> Result<usize> {
         self.check_term()?;
-        if self.ty != SocketType::Router {
+        let stream = self.ty == SocketType::Stream;
+        if self.ty != SocketType::Router && !stream {
             return Err(Error::NotSupported);
         }
         if self.cur_out.is_some() || self.dropping {
@@ -1859,7 +1861,8 @@ impl Socket {
         }
         let nowait = flags & DONTWAIT != 0 || self.opts.sndtimeo == Some(Duration::ZERO);
         let mut deadline = self.deadline(self.opts.sndtimeo);
-        let mandatory = self.opts.router_mandatory;
+        // STREAM routes like a ROUTER_MANDATORY.
+        let mandatory = self.opts.router_mandatory || stream;
         let mut touched = std::mem::take(&mut self.touched);
         let mut done = 0;
         let result = 'batch: loop {
@@ -1908,7 +1911,16 @@ impl Socket {
                 }
             }
             done += 1;
-            self.batch_write(s, payload.as_ref(), &mut touched, done);
+            if !stream {
+                self.batch_write(s, payload.as_ref(), &mut touched, done);
+            } else if self.stream_is_close(payload.as_ref()) {
+                self.finish_batch(&mut touched);
+                self.stream_close(s);
+            } else if let Err(e) = self.stream_batch_write(s, payload.as_ref(), &mut touched, done)
+            {
+                done -= 1;
+                break if done > 0 { Ok(done) } else { Err(e) };
+            }
         };
         self.finish_batch(&mut touched);
         self.touched = touched;

@@ -64,36 +64,72 @@ impl Socket {
         Some(f(&rid, true))
     }
 
+    /// Whether `data` as a payload means "close this peer".
+    pub(super) fn stream_is_close(&self, data: &[u8]) -> bool {
+        match self.opts.stream_framing {
+            StreamFraming::Raw => data.is_empty(),
+            StreamFraming::LengthPrefixed => data == [0],
+        }
+    }
+
+    /// Close peer `s`: whatever was queued before still goes out, then the connection closes.
+    pub(super) fn stream_close(&mut self, s: usize) {
+        let handles = &self.ctx.inner.peers.handles;
+        let p = &mut self.peers[s];
+        p.out.close();
+        p.link.flush(handles, p.id);
+        self.remove_peer(s);
+    }
+
+    /// Append `data` to peer `s`'s pipe in the wire framing (not yet committed).
+    fn stream_append(&mut self, s: usize, data: &[u8]) -> Result<()> {
+        let p = &mut self.peers[s];
+        match self.opts.stream_framing {
+            StreamFraming::Raw => p.out.write_frame(&[], data),
+            StreamFraming::LengthPrefixed => {
+                let len = u32::try_from(data.len()).map_err(|_| {
+                    Error::invalid("a length-prefixed STREAM message is at most 4 GiB - 1")
+                })?;
+                p.out.write_frame(&len.to_be_bytes(), data);
+            }
+        }
+        Ok(())
+    }
+
+    /// `send_routed_batch` for STREAM: one message for peer `s` as the `n`-th of a batch.
+    pub(super) fn stream_batch_write(
+        &mut self,
+        s: usize,
+        data: &[u8],
+        touched: &mut Vec<usize>,
+        n: usize,
+    ) -> Result<()> {
+        self.stream_append(s, data)?;
+        let p = &mut self.peers[s];
+        p.out.commit_quiet(1);
+        if p.batch == 0 {
+            touched.push(s);
+        }
+        p.batch += 1;
+        if self.inline && n % 256 == 0 {
+            self.finish_batch(touched);
+            self.flush();
+        }
+        Ok(())
+    }
+
     /// STREAM send: frame 1 names the peer (with SNDMORE), frame 2 is the payload (its MORE
     /// flag is ignored: the next frame names a peer again).
     pub(super) fn send_stream(&mut self, data: &[u8], flags: i32, nowait: bool) -> Result<()> {
         let more = flags & SNDMORE != 0;
         if let Some(s) = self.cur_out.take() {
-            let close = match self.opts.stream_framing {
-                StreamFraming::Raw => data.is_empty(),
-                StreamFraming::LengthPrefixed => data == [0],
-            };
-            let handles = &self.ctx.inner.peers.handles;
-            let p = &mut self.peers[s];
-            if close {
-                // Whatever was sent before still goes out, then the connection closes.
-                p.out.close();
-                p.link.flush(handles, p.id);
-                self.remove_peer(s);
+            if self.stream_is_close(data) {
+                self.stream_close(s);
                 return Ok(());
             }
-            match self.opts.stream_framing {
-                StreamFraming::Raw => p.out.write_frame(&[], data),
-                StreamFraming::LengthPrefixed => {
-                    let len = u32::try_from(data.len()).map_err(|_| {
-                        Error::invalid("a length-prefixed STREAM message is at most 4 GiB - 1")
-                    });
-                    match len {
-                        Ok(len) => p.out.write_frame(&len.to_be_bytes(), data),
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
+            self.stream_append(s, data)?;
+            let handles = &self.ctx.inner.peers.handles;
+            let p = &mut self.peers[s];
             if p.out.commit(1) {
                 p.link.flush(handles, p.id);
             }
