@@ -3,6 +3,7 @@
 //! baselines (`tools/baseline/zmq_bench.c`): two processes per run, receiver-side rates,
 //! interleaved repetitions and paired ratios. See `docs/benchmarks.md`.
 
+mod charts;
 mod cli;
 mod compare;
 mod impls;
