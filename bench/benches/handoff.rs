@@ -7,8 +7,7 @@
 //!   hand-offs.
 //! * `threaded/<backend>`: one reactor thread; each batch crosses application → reactor →
 //!   kernel → reactor → application, so this is the proxy for the cross-thread queue
-//!   hand-off per batch size (the pipe and the buffer pool are private to the engine and
-//!   cannot be benchmarked directly).
+//!   hand-off per batch size (the pipe's own chunk recycling is measured by `pool`).
 //!
 //! `cargo bench -p ringlink-bench --bench handoff`. A backend that cannot start (e.g. no
 //! io_uring) is skipped with a note.

@@ -378,6 +378,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     write("results.md", md.clone())?;
     write("results.json", report::json(&meta, &cfg, &plan, &records)?)?;
     write("results.txt", report::result_lines(&meta, &records))?;
+    let charts = crate::charts::write_compare_charts(&out_dir, &records)?;
+    eprintln!(
+        "{} charts written to {}",
+        charts.len(),
+        out_dir.join("charts").display()
+    );
     eprintln!("results written to {}", out_dir.display());
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! baselines (`tools/baseline/zmq_bench.c`): two processes per run, receiver-side rates,
 //! interleaved repetitions and paired ratios. See `docs/benchmarks.md`.
 
+mod charts;
 mod cli;
 mod compare;
 mod impls;
@@ -21,8 +22,9 @@ usage: ringlink-bench <command> [options]
 commands:
   compare    interleaved throughput and latency comparison with libzmq
              (`ringlink-bench compare --help` for its options)
-  scale      many connections: 1,000-connection fan-in into one ROUTER and RSS per
-             idle connection with 10,000 open (`ringlink-bench scale --help`)
+  scale      many connections: 1,000-connection fan-in into one ROUTER, fan-out of one
+             PUB to 100 SUBs, and RSS per idle connection with 10,000 open
+             (`ringlink-bench scale --help`)
 ";
 
 fn main() -> ExitCode {

@@ -2,6 +2,8 @@
 //!
 //! * **fanin**: `--conns` DEALER sockets (one process, one context) connected to one ROUTER
 //!   (another process), each sending `--msgs` messages; throughput is measured at the ROUTER.
+//! * **fanout**: one XPUB (one process) publishing to `--subs` SUB sockets (another process,
+//!   one context); delivery rate and one-way latency (see `scale/fanout.rs`).
 //! * **idle**: `--idle-conns` DEALERs (one context per client process) connect to one ROUTER,
 //!   each exchanges one hello / reply so the connection is fully set up, and then sits idle;
 //!   the RSS growth (`VmRSS` of `/proc/self/status`, before / after, measured inside each
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Serialize, Serializer};
 
+use crate::charts::{self, Chart, Group};
 use crate::cli::Opts;
 use crate::compare::default_results_root;
 use crate::impls::{pairs, Impl, Kind, PairKind, Transport};
@@ -31,6 +34,8 @@ use crate::report::{self, Meta};
 use crate::runner::{num, parse_kv, with_peers, Metrics, Peer};
 use crate::stats::{fmt_num, paired_ratios, Summary};
 
+mod fanout;
+
 const USAGE: &str = "\
 usage: ringlink-bench scale [options]
 
@@ -39,6 +44,12 @@ Many-connection tests, ringlink against libzmq (not part of `compare`):
          another process, --connect-batch at a time, each exchanging a warm-up message
          and its echo; then each DEALER sends --msgs messages (round-robin over the
          DEALERs). Throughput is measured up to the ROUTER's last receive.
+  fanout one XPUB (its own process) and --subs SUB sockets (another process, one context),
+         each subscribed to everything, HWM unlimited (0) on both sides; after every
+         subscription has arrived, --fanout-msgs messages as fast as the XPUB takes them
+         (deliveries/s), then --lat-msgs closed-loop rounds for one-way latency (the
+         send time travels in the message, CLOCK_MONOTONIC). Per-message API only: -batch
+         implementations are skipped.
   idle   --idle-conns DEALERs connect to one ROUTER (server process; client processes
          hold the DEALERs, split so that no process exceeds its fd limit, run one after
          the other), --connect-batch at a time; each sends one hello and waits for the
@@ -46,13 +57,16 @@ Many-connection tests, ringlink against libzmq (not part of `compare`):
          in each process.
 
 options:
-  --tests LIST       fanin,idle                                [fanin,idle]
+  --tests LIST       fanin,fanout,idle                         [fanin,fanout,idle]
   --impls LIST       implementation names (see `compare --help`)
                                                 [ringlink-uring,ringlink-epoll,libzmq]
   --reps N           repetitions (implementations interleaved) [3]
   --conns N          fan-in DEALER connections                 [1000]
   --msgs N           measured messages per DEALER (fan-in)     [200]
-  --size BYTES       message size (>= 9)                       [64]
+  --subs N           fan-out SUB sockets                       [100]
+  --fanout-msgs N    fan-out measured messages (each to every SUB)  [20000]
+  --lat-msgs N       fan-out timed latency rounds              [1000]
+  --size BYTES       message size (>= 9; fanout >= 17)         [64]
   --hwm N            SNDHWM = RCVHWM of every socket           [1000]
   --batch N          messages per send_batch (-batch impls)    [1024]
   --spin-us N        busy-poll time of -spin impls, µs         [50]
@@ -78,6 +92,7 @@ const FD_RESERVE: u64 = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScaleTest {
     Fanin,
+    Fanout,
     Idle,
 }
 
@@ -85,12 +100,13 @@ impl ScaleTest {
     pub fn name(self) -> &'static str {
         match self {
             ScaleTest::Fanin => "fanin",
+            ScaleTest::Fanout => "fanout",
             ScaleTest::Idle => "idle",
         }
     }
 
     fn parse(s: &str) -> Option<ScaleTest> {
-        [ScaleTest::Fanin, ScaleTest::Idle]
+        [ScaleTest::Fanin, ScaleTest::Fanout, ScaleTest::Idle]
             .into_iter()
             .find(|t| t.name() == s)
     }
@@ -110,6 +126,9 @@ pub struct ScaleConfig {
     pub impls: Vec<Impl>,
     pub conns: usize,
     pub msgs: u64,
+    pub subs: usize,
+    pub fanout_msgs: u64,
+    pub lat_msgs: u64,
     pub size: usize,
     pub hwm: i32,
     pub batch: usize,
@@ -147,7 +166,8 @@ impl ScaleConfig {
             return Ok(None);
         }
         let tests = parse_list(
-            &o.string("tests").unwrap_or_else(|| "fanin,idle".into()),
+            &o.string("tests")
+                .unwrap_or_else(|| "fanin,fanout,idle".into()),
             "test",
             ScaleTest::parse,
         )?;
@@ -164,6 +184,9 @@ impl ScaleConfig {
             impls,
             conns: o.get("conns", 1000)?,
             msgs: o.get("msgs", 200)?,
+            subs: o.get("subs", 100)?,
+            fanout_msgs: o.get("fanout-msgs", 20_000)?,
+            lat_msgs: o.get("lat-msgs", 1000)?,
             size: o.get("size", 64)?,
             hwm: o.get("hwm", 1000)?,
             batch: o.get("batch", 1024)?,
@@ -192,10 +215,28 @@ impl ScaleConfig {
         if c.size < HEADER {
             return Err(format!("--size must be >= {HEADER}"));
         }
+        if c.tests.contains(&ScaleTest::Fanout) {
+            if c.subs == 0 || c.fanout_msgs == 0 || c.lat_msgs == 0 {
+                return Err("--subs, --fanout-msgs and --lat-msgs must be >= 1".into());
+            }
+            if c.size < fanout::MIN_SIZE {
+                return Err(format!("fanout needs --size >= {}", fanout::MIN_SIZE));
+            }
+        }
         if u32::try_from(c.conns).is_err() || u32::try_from(c.msgs).is_err() {
             return Err("--conns and --msgs must fit in 32 bits".into());
         }
         Ok(Some(c))
+    }
+
+    /// The implementations `test` runs, in interleaving order. The fan-out roles use the
+    /// per-message API only, so `-batch` implementations are left out there.
+    fn impls_for(&self, test: ScaleTest) -> Vec<Impl> {
+        self.impls
+            .iter()
+            .copied()
+            .filter(|i| test != ScaleTest::Fanout || !i.batch)
+            .collect()
     }
 }
 
@@ -210,6 +251,19 @@ fn columns(test: ScaleTest) -> &'static [(&'static str, &'static str)] {
             ("connect_ms", "connect ms"),
             ("rss_rx_mib", "peak RSS rx MiB"),
             ("rss_tx_mib", "peak RSS tx MiB"),
+        ],
+        ScaleTest::Fanout => &[
+            ("deliv_kmsg_s", "deliveries Kmsg/s"),
+            ("per_sub_kmsg_s", "per SUB Kmsg/s"),
+            ("tx_kmsg_s", "XPUB send Kmsg/s"),
+            ("cpu_ns_deliv", "CPU ns/delivery"),
+            ("lat_p50_us", "latency p50 µs"),
+            ("lat_p99_us", "latency p99 µs"),
+            ("lat_first_p50_us", "first SUB p50 µs"),
+            ("lat_last_p50_us", "last SUB p50 µs"),
+            ("connect_ms", "connect ms"),
+            ("rss_pub_mib", "peak RSS pub MiB"),
+            ("rss_sub_mib", "peak RSS sub MiB"),
         ],
         ScaleTest::Idle => &[
             ("srv_kib_conn", "server KiB/conn"),
@@ -229,6 +283,12 @@ fn ratio_columns(test: ScaleTest) -> &'static [(&'static str, &'static str)] {
             ("rx_kmsg_s", "rx Kmsg/s"),
             ("cpu_ns_msg", "CPU/msg"),
             ("connect_ms", "connect"),
+        ],
+        ScaleTest::Fanout => &[
+            ("deliv_kmsg_s", "deliveries/s"),
+            ("cpu_ns_deliv", "CPU/delivery"),
+            ("lat_p50_us", "latency p50"),
+            ("lat_p99_us", "latency p99"),
         ],
         ScaleTest::Idle => &[
             ("srv_kib_conn", "server KiB/conn"),
@@ -259,9 +319,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .out
         .clone()
         .unwrap_or_else(|| default_results_root().join(&started));
-    let total = cfg.tests.len() * cfg.impls.len() * cfg.reps;
+    let total: usize = cfg
+        .tests
+        .iter()
+        .map(|&t| cfg.impls_for(t).len() * cfg.reps)
+        .sum();
+    if cfg.tests.contains(&ScaleTest::Fanout)
+        && cfg.impls_for(ScaleTest::Fanout).len() < cfg.impls.len()
+    {
+        eprintln!(
+            "note: fanout uses the per-message API; -batch implementations are skipped there"
+        );
+    }
     eprintln!(
-        "ringlink-bench scale: {total} runs ({} reps) over {}, HWM {}, watchdog {} s",
+        "ringlink-bench scale: {total} runs ({} reps) over {}, HWM {} (fanout: 0, unlimited), watchdog {} s",
         cfg.reps,
         cfg.transport.name(),
         cfg.hwm,
@@ -271,10 +342,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut rows = Vec::new();
     for &test in &cfg.tests {
         for rep in 0..cfg.reps {
-            for &imp in &cfg.impls {
+            for imp in cfg.impls_for(test) {
                 let t = Instant::now();
                 let outcome = match test {
                     ScaleTest::Fanin => fanin(&cfg, imp),
+                    ScaleTest::Fanout => fanout::run(&cfg, imp),
                     ScaleTest::Idle => idle(&cfg, imp),
                 };
                 let row = Row {
@@ -307,6 +379,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let path = out_dir.join(name);
         std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
+    charts::write_all(&out_dir.join("charts"), &scale_charts(&cfg, &rows))?;
     eprintln!("results written to {}", out_dir.display());
     Ok(())
 }
@@ -346,10 +419,21 @@ struct PeerOpts {
     msgs: u64,
     /// Connections opened before waiting for their echo.
     connect_batch: usize,
+    /// fanout: timed latency rounds.
+    lat_msgs: u64,
     endpoint: Option<String>,
+    /// fanout: the publisher's side channel.
+    sync_endpoint: Option<String>,
 }
 
-const ROLES: [&str; 4] = ["fanin-recv", "fanin-send", "idle-server", "idle-client"];
+const ROLES: [&str; 6] = [
+    "fanin-recv",
+    "fanin-send",
+    fanout::PUB_ROLE,
+    fanout::SUB_ROLE,
+    "idle-server",
+    "idle-client",
+];
 
 /// True for the `__peer` roles this module runs.
 pub fn is_peer_role(role: &str) -> bool {
@@ -369,12 +453,19 @@ impl PeerOpts {
             conns,
             msgs,
             connect_batch: cfg.connect_batch,
+            lat_msgs: cfg.lat_msgs,
             endpoint: None,
+            sync_endpoint: None,
         }
     }
 
     fn to(mut self, endpoint: &str) -> PeerOpts {
         self.endpoint = Some(endpoint.to_string());
+        self
+    }
+
+    fn sync(mut self, endpoint: &str) -> PeerOpts {
+        self.sync_endpoint = Some(endpoint.to_string());
         self
     }
 
@@ -391,9 +482,13 @@ impl PeerOpts {
             format!("--conns={}", self.conns),
             format!("--msgs={}", self.msgs),
             format!("--connect-batch={}", self.connect_batch),
+            format!("--lat-msgs={}", self.lat_msgs),
         ];
         if let Some(ep) = &self.endpoint {
             v.push(format!("--endpoint={ep}"));
+        }
+        if let Some(ep) = &self.sync_endpoint {
+            v.push(format!("--sync-endpoint={ep}"));
         }
         v
     }
@@ -416,7 +511,9 @@ impl PeerOpts {
             conns: o.get("conns", 1)?,
             msgs: o.get("msgs", 1)?,
             connect_batch: o.get("connect-batch", 100)?,
+            lat_msgs: o.get("lat-msgs", 0)?,
             endpoint: o.string("endpoint"),
+            sync_endpoint: o.string("sync-endpoint"),
         };
         o.finish()?;
         Ok(p)
@@ -613,7 +710,7 @@ impl RawZmq {
     }
 
     fn socket(&self, kind: Kind) -> Result<zmq::Socket, String> {
-        let ty = match kind {
+        self.socket_of_type(match kind {
             Kind::Pair => zmq_sys::ZMQ_PAIR,
             Kind::Dealer => zmq_sys::ZMQ_DEALER,
             Kind::Router => zmq_sys::ZMQ_ROUTER,
@@ -624,7 +721,11 @@ impl RawZmq {
             Kind::Req => zmq_sys::ZMQ_REQ,
             Kind::Rep => zmq_sys::ZMQ_REP,
             Kind::Stream => zmq_sys::ZMQ_STREAM,
-        };
+        })
+    }
+
+    /// A socket of the raw libzmq type `ty` (`zmq_sys::ZMQ_*`).
+    fn socket_of_type(&self, ty: u32) -> Result<zmq::Socket, String> {
         // SAFETY: `self.0` is a live context (never terminated).
         let sock = unsafe { zmq_sys::zmq_socket(self.0, ty as c_int) };
         if sock.is_null() {
@@ -679,6 +780,11 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
                 p.imp.inline,
                 p.imp.spin.then(|| Duration::from_micros(p.spin_us)),
             )?;
+            if p.role.starts_with("fanout") {
+                exit_with(fanout::role(&p, |kind| {
+                    fanout::RinglinkFan::new(&ctx, kind, p.size, p.imp.inline)
+                }))
+            }
             exit_with(role(&p, |kind| {
                 RinglinkSocket::new(&ctx, &p.socket_config(kind))
             }))
@@ -686,6 +792,9 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
         None => {
             raise_nofile();
             let ctx = RawZmq::new(max_sockets)?;
+            if p.role.starts_with("fanout") {
+                exit_with(fanout::role(&p, |kind| fanout::ZmqFan::new(&ctx, kind)))
+            }
             exit_with(role(&p, |kind| {
                 ZmqSocket::wrap(ctx.socket(kind)?, &p.socket_config(kind))
             }))
@@ -902,6 +1011,13 @@ fn title(test: ScaleTest, cfg: &ScaleConfig) -> String {
             cfg.msgs,
             cfg.size
         ),
+        ScaleTest::Fanout => format!(
+            "Fan-out: 1 XPUB → {} SUBs over {}, {} × {} B, HWM unlimited",
+            cfg.subs,
+            cfg.transport.name(),
+            cfg.fanout_msgs,
+            cfg.size
+        ),
         ScaleTest::Idle => format!(
             "Idle connections: {} DEALERs → 1 ROUTER over {}, RSS growth per connection",
             cfg.idle_conns,
@@ -929,6 +1045,36 @@ fn note(test: ScaleTest, cfg: &ScaleConfig) -> String {
             n = cfg.conns,
             b = cfg.connect_batch,
             h = cfg.hwm
+        ),
+        ScaleTest::Fanout => format!(
+            "Publisher: one XPUB (XPUB_VERBOSE) in its own process. Subscribers: {n} SUB \
+             sockets subscribed to \"\" in one process, one context. SNDHWM = RCVHWM = 0 \
+             (unlimited) on the XPUB and every SUB, so nothing is dropped; every SUB checks \
+             every message's marker and sequence number, and a lost or reordered message \
+             fails the run. Set-up: {b} SUBs at a time connect; over a PAIR side channel the \
+             subscriber tells the publisher how many subscriptions to expect and waits until \
+             the XPUB has counted them (`\\x01` notifications), so no message is sent before \
+             every SUB is attached (`connect ms`: subscriber start to the last one). \
+             Throughput: {w} warm-up messages, then {m} measured ones sent back to back; the \
+             subscriber reads round-robin (message k from SUB 0 … {last}, then k + 1). \
+             deliveries (the headline) = {n} × {m} / (XPUB's first measured send → last \
+             SUB's last receive); per SUB = the same / {n}; XPUB send = {m} / the send loop. \
+             CPU ns/delivery = user + sys of both processes from socket open to the end of \
+             the throughput phase / deliveries (warm-up included). Latency: then {lw} untimed \
+             and {l} timed closed-loop rounds: the publisher writes CLOCK_MONOTONIC into a \
+             message and sends it, the subscriber takes the clock after each SUB's receive and \
+             acknowledges on the side channel once all {n} have it. latency p50/p99 = over \
+             all {n} × {l} deliveries; first / last SUB = the p50 of SUB 0 (the first read \
+             after the wake-up) and of SUB {last} (= until every SUB has the message). One \
+             thread reads all SUBs, so SUB i's latency includes reading SUBs 0 … i − 1. \
+             Per-message API only (`-batch` implementations are not run).",
+            n = cfg.subs,
+            last = cfg.subs - 1,
+            b = cfg.connect_batch.min(cfg.subs),
+            w = fanout::WARMUP_MSGS,
+            m = cfg.fanout_msgs,
+            lw = fanout::LAT_WARMUP,
+            l = cfg.lat_msgs,
         ),
         ScaleTest::Idle => format!(
             "Server: one ROUTER in its own process. Clients: DEALER sockets, one connection \
@@ -976,7 +1122,7 @@ fn markdown(meta: &Meta, cfg: &ScaleConfig, rows: &[Row]) -> String {
     let m = &meta.machine;
     let _ = writeln!(
         s,
-        "SNDHWM = RCVHWM = {} on every socket; 1 I/O thread per context (libzmq, threaded \
+        "SNDHWM = RCVHWM = {} on every socket (fanout: 0, unlimited); 1 I/O thread per context (libzmq, threaded \
          ringlink) or none (`-inline`). {} repetitions, implementations interleaved. libzmq {} \
          (bundled). Machine: cpu: {}; nproc: {}; kernel: {}; os: {}. Cells are median \
          [min–max]; ratios are paired per repetition.\n",
@@ -990,7 +1136,8 @@ fn markdown(meta: &Meta, cfg: &ScaleConfig, rows: &[Row]) -> String {
             let _ = write!(s, " {h} |");
         }
         let _ = write!(s, "\n|---|---:|{}\n", "---:|".repeat(cols.len()));
-        for &imp in &cfg.impls {
+        let impls = cfg.impls_for(test);
+        for &imp in &impls {
             let ok = series(rows, test, imp, cols[0].0, cfg.reps)
                 .iter()
                 .flatten()
@@ -1005,7 +1152,7 @@ fn markdown(meta: &Meta, cfg: &ScaleConfig, rows: &[Row]) -> String {
             }
             s.push('\n');
         }
-        let pairs = pairs(&cfg.impls);
+        let pairs = pairs(&impls);
         if !pairs.is_empty() {
             let rcols = ratio_columns(test);
             let _ = write!(
@@ -1058,6 +1205,86 @@ fn markdown(meta: &Meta, cfg: &ScaleConfig, rows: &[Row]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// A chart of `scale`: file-name suffix, value-axis label, (metric key, series name)s.
+type ChartSpec = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The charts of a session: per test, its headline metrics as bars (median, whiskers
+/// min–max over the repetitions), one group per implementation.
+fn scale_charts(cfg: &ScaleConfig, rows: &[Row]) -> Vec<(String, Chart)> {
+    let mut out = Vec::new();
+    for &test in &cfg.tests {
+        let specs: &[ChartSpec] = match test {
+            ScaleTest::Fanin => &[(
+                "",
+                "e2e Kmsg/s (higher is better)",
+                &[("e2e_kmsg_s", "e2e Kmsg/s")],
+            )],
+            ScaleTest::Fanout => &[
+                (
+                    "-throughput",
+                    "deliveries Kmsg/s (higher is better)",
+                    &[("deliv_kmsg_s", "deliveries Kmsg/s")],
+                ),
+                (
+                    "-latency",
+                    "one-way latency µs (lower is better)",
+                    &[
+                        ("lat_p50_us", "p50, all SUBs"),
+                        ("lat_p99_us", "p99, all SUBs"),
+                        ("lat_last_p50_us", "p50, last SUB"),
+                    ],
+                ),
+            ],
+            ScaleTest::Idle => &[(
+                "",
+                "KiB per connection (lower is better)",
+                &[
+                    ("srv_kib_conn", "server KiB/conn"),
+                    ("cli_kib_conn", "client KiB/conn"),
+                ],
+            )],
+        };
+        for &(suffix, y_label, metrics) in specs {
+            let groups = cfg
+                .impls_for(test)
+                .into_iter()
+                .map(|imp| {
+                    let ok = series(rows, test, imp, columns(test)[0].0, cfg.reps)
+                        .iter()
+                        .flatten()
+                        .count();
+                    Group {
+                        label: charts::run_label(imp.name, ok, cfg.reps),
+                        color: charts::impl_color(imp.name),
+                        bars: metrics
+                            .iter()
+                            .map(|(k, _)| summary_of(&series(rows, test, imp, k, cfg.reps)))
+                            .collect(),
+                    }
+                })
+                .collect();
+            out.push((
+                format!("scale-{}{suffix}", test.name()),
+                Chart {
+                    title: title(test, cfg),
+                    subtitle: format!(
+                        "bar: median of {} repetitions, whisker: min–max; implementations interleaved",
+                        cfg.reps
+                    ),
+                    y_label: y_label.to_string(),
+                    series: metrics.iter().map(|(_, n)| n.to_string()).collect(),
+                    groups,
+                },
+            ));
+        }
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -1124,9 +1351,9 @@ fn json(meta: &Meta, cfg: &ScaleConfig, rows: &[Row]) -> Result<String, String> 
         .map(|&test| TestJson {
             test,
             impls: cfg
-                .impls
-                .iter()
-                .map(|&imp| ImplJson {
+                .impls_for(test)
+                .into_iter()
+                .map(|imp| ImplJson {
                     imp,
                     ok: series(rows, test, imp, columns(test)[0].0, cfg.reps)
                         .iter()
@@ -1138,7 +1365,7 @@ fn json(meta: &Meta, cfg: &ScaleConfig, rows: &[Row]) -> Result<String, String> 
                         .collect(),
                 })
                 .collect(),
-            ratios: pairs(&cfg.impls)
+            ratios: pairs(&cfg.impls_for(test))
                 .into_iter()
                 .flat_map(|(kind, a, b)| {
                     ratio_columns(test)
@@ -1181,7 +1408,10 @@ mod tests {
     #[test]
     fn defaults_and_options() {
         let c = ScaleConfig::parse(&[]).expect("parses").expect("not help");
-        assert_eq!(c.tests, [ScaleTest::Fanin, ScaleTest::Idle]);
+        assert_eq!(
+            c.tests,
+            [ScaleTest::Fanin, ScaleTest::Fanout, ScaleTest::Idle]
+        );
         assert_eq!(
             c.impls.iter().map(|i| i.name).collect::<Vec<_>>(),
             ["ringlink-uring", "ringlink-epoll", "libzmq"]
@@ -1196,7 +1426,11 @@ mod tests {
         assert_eq!(c.tests, [ScaleTest::Idle]);
         assert_eq!(c.transport, Transport::Ipc);
         assert!(ScaleConfig::parse(&args("--size 4")).is_err());
-        assert!(ScaleConfig::parse(&args("--tests fanout")).is_err());
+        assert_eq!((c.subs, c.fanout_msgs, c.lat_msgs), (100, 20_000, 1000));
+        assert!(ScaleConfig::parse(&args("--tests fanout --size 16")).is_err());
+        assert!(ScaleConfig::parse(&args("--tests fanin --size 16")).is_ok());
+        assert!(ScaleConfig::parse(&args("--tests fanout --subs 0")).is_err());
+        assert!(ScaleConfig::parse(&args("--tests fanio")).is_err());
     }
 
     #[test]
@@ -1210,6 +1444,74 @@ mod tests {
         assert_eq!((back.conns, back.msgs), (7, 9));
         assert_eq!(back.endpoint.as_deref(), Some("tcp://127.0.0.1:5"));
         assert!(is_peer_role(&p.to_args()[1]));
+        let p = PeerOpts::new(&cfg, fanout::SUB_ROLE, imp, 100, 20)
+            .to("tcp://127.0.0.1:5")
+            .sync("tcp://127.0.0.1:6");
+        let back = PeerOpts::from_args(&p.to_args()[1..]).expect("round trip");
+        assert_eq!(back.sync_endpoint.as_deref(), Some("tcp://127.0.0.1:6"));
+        assert_eq!(back.lat_msgs, 1000);
+        assert!(is_peer_role(fanout::PUB_ROLE) && is_peer_role(fanout::SUB_ROLE));
+    }
+
+    #[test]
+    fn fanout_skips_batch_implementations() {
+        let c = ScaleConfig::parse(&args(
+            "--impls ringlink-uring,ringlink-uring-batch,ringlink-epoll-inline-batch,libzmq",
+        ))
+        .expect("parses")
+        .expect("not help");
+        let names = |t| -> Vec<&str> { c.impls_for(t).iter().map(|i| i.name).collect() };
+        assert_eq!(names(ScaleTest::Fanout), ["ringlink-uring", "libzmq"]);
+        assert_eq!(names(ScaleTest::Fanin).len(), 4);
+    }
+
+    #[test]
+    fn charts_per_test_from_rows() {
+        let c = ScaleConfig::parse(&args("--impls ringlink-uring,libzmq --reps 2"))
+            .expect("parses")
+            .expect("not help");
+        let mut rows = Vec::new();
+        for test in [ScaleTest::Fanin, ScaleTest::Fanout, ScaleTest::Idle] {
+            for rep in 0..2 {
+                for imp in c.impls_for(test) {
+                    let outcome = if imp.is_libzmq() && rep == 1 {
+                        Err("timed out".to_string())
+                    } else {
+                        Ok(columns(test)
+                            .iter()
+                            .map(|&(k, _)| (k, 10.0 + rep as f64))
+                            .collect())
+                    };
+                    rows.push(Row {
+                        test,
+                        imp,
+                        rep,
+                        seconds: 1.0,
+                        outcome,
+                    });
+                }
+            }
+        }
+        let charts = scale_charts(&c, &rows);
+        let stems: Vec<&str> = charts.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(
+            stems,
+            [
+                "scale-fanin",
+                "scale-fanout-throughput",
+                "scale-fanout-latency",
+                "scale-idle"
+            ]
+        );
+        for (_, chart) in &charts {
+            let svg = charts::render_svg(chart);
+            crate::charts::tests::assert_well_formed(&svg);
+            assert!(svg.contains(">ringlink-uring</text>"));
+            assert!(svg.contains(">libzmq (1/2 ok)</text>"));
+        }
+        let latency = charts::render_svg(&charts[2].1);
+        assert_eq!(latency.matches(r#"class="bar""#).count(), 6);
+        assert!(latency.contains("median 10.5 [min 10.0 – max 11.0], 2 runs"));
     }
 
     #[test]

@@ -21,6 +21,9 @@
 //! ```
 
 mod backend;
+/// Internals for `ringlink-bench`'s micro-benchmarks; not API.
+#[doc(hidden)]
+pub mod bench_hooks;
 pub mod error;
 mod monitor;
 mod options;

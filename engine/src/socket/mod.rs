@@ -15,7 +15,7 @@
 
 mod pubsub;
 mod stream;
-mod trie;
+pub(crate) mod trie;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
