@@ -36,7 +36,7 @@ options:
   --impls LIST      comma-separated implementation names      [the default sets below]
   --count N         measured messages per throughput run      [200000 for <= 1 KiB,
                                                                20000 above]
-  --roundtrips N    timed round trips per latency run         [20000]
+  --roundtrips N    timed round trips per latency run         [10000]
   --warmup N        warm-up messages / round trips            [1000]
   --hwm N           SNDHWM and RCVHWM of every socket         [1000]
   --batch N         messages per send_batch call (batch impls) [1024]
@@ -135,7 +135,7 @@ impl Config {
                 .map(|c| c.parse())
                 .transpose()
                 .map_err(|_| "--count: not a number".to_string())?,
-            roundtrips: o.get("roundtrips", 20_000)?,
+            roundtrips: o.get("roundtrips", 10_000)?,
             warmup: o.get("warmup", 1000)?,
             hwm: o.get("hwm", 1000)?,
             batch: o.get("batch", 1024)?,
@@ -463,7 +463,7 @@ mod tests {
         let lat = cases.iter().position(|c| c.test == Test::Lat).unwrap();
         assert_eq!(
             (cases[lat].pattern, cases[lat].count),
-            (Pattern::Pair, 20_000)
+            (Pattern::Pair, 10_000)
         );
     }
 
