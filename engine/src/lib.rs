@@ -4,7 +4,9 @@
 //! Layers (each a module; lower layers never call upper ones):
 //! * [`protocol`]: sans-IO ZMTP codec (greeting, frames, commands, handshake, heartbeats).
 //! * `pipe`: lock-free byte pipes between application threads and reactors.
-//! * `socket`: routing patterns (PAIR, DEALER, ROUTER) over pipes; no I/O.
+//! * `socket`: routing patterns over pipes (PAIR, PUB/SUB/XPUB/XSUB with subscription tries,
+//!   PUSH/PULL, REQ/REP, DEALER/ROUTER, STREAM), poll, monitor, peer introspection; no I/O.
+//!   [`proxy`] / [`proxy_steerable`] sit on top of it.
 //! * `runtime`: context, reactor threads, connection state machines, timers.
 //! * `backend`: the io_uring and epoll drivers behind one small interface.
 //!
