@@ -17,9 +17,10 @@
 //! This module holds `unsafe` because both threads reach the same chunk memory through raw
 //! pointers; every block states why the access is exclusive or published (see docs/unsafe.md).
 
+use std::collections::VecDeque;
 use std::ptr;
 use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Smallest chunk; an idle pipe holds none at all.
 const FIRST_CHUNK: usize = 1024;
@@ -78,6 +79,18 @@ struct Shared {
     closed: AtomicBool,
     reader_gone: AtomicBool,
     hwm: u64,
+    /// Shared bodies (`Writer::write_shared`) of committed frames, in stream order, not yet
+    /// taken by the reader; `ext_count` lets the reader skip the lock when there are none.
+    ext: Mutex<VecDeque<Ext>>,
+    ext_count: AtomicUsize,
+}
+
+/// A frame body that is not in the chunk bytes but shared (one buffer for many pipes): it
+/// belongs in the stream right before byte `at` of chunk `chunk` (an address, compared only).
+struct Ext {
+    chunk: usize,
+    at: usize,
+    data: Arc<[u8]>,
 }
 
 // SAFETY: the raw chunk pointers are only dereferenced under the publication protocol described
@@ -125,6 +138,8 @@ pub(crate) fn pipe(hwm: u64) -> (Writer, Reader) {
         closed: AtomicBool::new(false),
         reader_gone: AtomicBool::new(false),
         hwm,
+        ext: Mutex::new(VecDeque::new()),
+        ext_count: AtomicUsize::new(0),
     });
     (
         Writer {
@@ -139,11 +154,14 @@ pub(crate) fn pipe(hwm: u64) -> (Writer, Reader) {
             read_cache: 0,
             next_size: FIRST_CHUNK,
             fill_left: 0,
+            pending_ext: Vec::new(),
         },
         Reader {
             shared,
             cur: ptr::null_mut(),
             rpos: 0,
+            ext: VecDeque::new(),
+            ext_off: 0,
             msgs_read: 0,
             msgs_published: 0,
             credit_batch: credit_batch(hwm),
@@ -179,6 +197,8 @@ pub(crate) struct Writer {
     next_size: usize,
     /// Bytes still expected by `fill` for the current reservation.
     fill_left: usize,
+    /// Shared bodies written since the last commit (handed to `Shared::ext` by `publish`).
+    pending_ext: Vec<Ext>,
 }
 
 // SAFETY: the writer is the unique producer; its chunk pointers follow the module protocol.
@@ -255,6 +275,20 @@ impl Writer {
         buf[header.len()..].copy_from_slice(body);
     }
 
+    /// Append a frame whose body is shared instead of copied: `header` goes into the chunk,
+    /// `body` is referenced (the reactor sends it straight from there). Only for pipes read
+    /// by a reactor: `peek` returns such a body as a segment of its own, which the
+    /// application-side frame reader does not expect. `body` must not be empty.
+    pub(crate) fn write_shared(&mut self, header: &[u8], body: &Arc<[u8]>) {
+        debug_assert!(!body.is_empty());
+        self.append(header.len()).copy_from_slice(header);
+        self.pending_ext.push(Ext {
+            chunk: self.cur as usize,
+            at: self.wpos,
+            data: body.clone(),
+        });
+    }
+
     /// Reserve `n` contiguous bytes to be filled piecewise with `fill` (for frames that arrive
     /// in several receive buffers).
     pub(crate) fn begin_fill(&mut self, n: usize) {
@@ -312,6 +346,15 @@ impl Writer {
         let Some((k, pos)) = self.mark.take() else {
             return;
         };
+        if !self.pending_ext.is_empty() {
+            // Before the chunk ends and links below: a reader that sees the bytes up to an
+            // insertion point also sees its entry.
+            let n = self.pending_ext.len();
+            let mut q = self.shared.ext.lock().unwrap_or_else(|e| e.into_inner());
+            q.extend(self.pending_ext.drain(..));
+            drop(q);
+            self.shared.ext_count.fetch_add(n, Ordering::Release);
+        }
         for (old, len, new) in self.links.drain(..k) {
             if old.is_null() {
                 self.shared.first.store(new, Ordering::Release);
@@ -346,6 +389,7 @@ impl Writer {
     pub(crate) fn rollback(&mut self) {
         self.fill_left = 0;
         self.mark = None;
+        self.pending_ext.clear();
         for (_, _, new) in self.links.drain(..) {
             // SAFETY: chunks created after the committed position were never published, so
             // they are exclusively the writer's.
@@ -407,6 +451,10 @@ pub(crate) struct Reader {
     shared: Arc<Shared>,
     cur: *mut Chunk,
     rpos: usize,
+    /// Shared bodies taken from `Shared::ext`, in stream order, and how much of the first one
+    /// was consumed.
+    ext: VecDeque<Ext>,
+    ext_off: usize,
     msgs_read: u64,
     msgs_published: u64,
     credit_batch: u64,
@@ -416,8 +464,30 @@ pub(crate) struct Reader {
 unsafe impl Send for Reader {}
 
 impl Reader {
-    /// The committed bytes readable now in the current chunk (whole frames). Empty when the
-    /// pipe is drained.
+    /// Move published shared-body entries into the reader's queue. Call after loading a
+    /// chunk's `end` (or `next`): entries are published before the bytes they follow.
+    #[inline]
+    fn refill_ext(&mut self) {
+        if self.shared.ext_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut q = self.shared.ext.lock().unwrap_or_else(|e| e.into_inner());
+        let n = q.len();
+        self.ext.extend(q.drain(..));
+        drop(q);
+        self.shared.ext_count.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// True when the read position is at a shared body (the next bytes come from it).
+    #[inline]
+    fn at_ext(&self) -> bool {
+        self.ext
+            .front()
+            .is_some_and(|e| e.chunk == self.cur as usize && e.at == self.rpos)
+    }
+
+    /// The committed bytes readable now: the rest of the current chunk (whole frames), or of
+    /// a shared body the stream is at. Empty when the pipe is drained.
     #[inline]
     pub(crate) fn peek(&mut self) -> &[u8] {
         loop {
@@ -433,19 +503,31 @@ impl Reader {
             // moving past them.
             let chunk = unsafe { &*self.cur };
             let end = chunk.end.load(Ordering::Acquire);
-            if self.rpos < end {
+            self.refill_ext();
+            if self.at_ext() {
+                let off = self.ext_off;
+                return &self.ext.front().expect("at_ext").data[off..];
+            }
+            // Stop at the next shared body inside this chunk.
+            let limit = match self.ext.front() {
+                Some(e) if e.chunk == self.cur as usize && e.at > self.rpos && e.at <= end => e.at,
+                _ => end,
+            };
+            if self.rpos < limit {
                 // SAFETY: bytes below a published `end` are complete and never written again
                 // until the chunk is recycled, which only this reader does.
                 return unsafe {
-                    std::slice::from_raw_parts(chunk.buf.add(self.rpos), end - self.rpos)
+                    std::slice::from_raw_parts(chunk.buf.add(self.rpos), limit - self.rpos)
                 };
             }
             let next = chunk.next.load(Ordering::Acquire);
             if next.is_null() {
                 return &[];
             }
-            // `end` is final once `next` is set; re-read it before leaving the chunk.
-            if self.rpos < chunk.end.load(Ordering::Acquire) {
+            // `end` is final once `next` is set; re-read it (and the entries published with
+            // it) before leaving the chunk.
+            self.refill_ext();
+            if self.rpos < chunk.end.load(Ordering::Acquire) || self.at_ext() {
                 continue;
             }
             let old = self.cur;
@@ -480,25 +562,69 @@ impl Reader {
         let mut total = 0;
         let mut c = self.cur;
         let mut start = self.rpos;
+        // Index in `self.ext` of the next shared body to splice in.
+        let mut ei = 0;
+        if self.at_ext() {
+            let e = &self.ext[0];
+            let left = e.data.len() - self.ext_off;
+            let take = left.min(max);
+            iov.push(libc::iovec {
+                // SAFETY: `ext_off < len`; the Arc keeps the bytes alive until `consume`
+                // pops the entry, which happens only after the send that uses them.
+                iov_base: unsafe { e.data.as_ptr().add(self.ext_off) } as *mut libc::c_void,
+                iov_len: take,
+            });
+            total += take;
+            if take < left || total >= max || iov.len() >= max_iov {
+                return total;
+            }
+            ei = 1;
+        }
         loop {
             // SAFETY: `cur` and chunks reachable from it through published links are live and
             // owned by this reader until it consumes them.
             let chunk = unsafe { &*c };
             let end = chunk.end.load(Ordering::Acquire);
-            if end > start {
-                let take = (end - start).min(max - total);
-                iov.push(libc::iovec {
-                    // SAFETY: `start < end <= cap`, inside the chunk's buffer.
-                    iov_base: unsafe { chunk.buf.add(start) } as *mut libc::c_void,
-                    iov_len: take,
-                });
-                total += take;
-                if take < end - start {
-                    break;
+            // Entries are published before the bytes they follow: take them after `end`.
+            self.refill_ext();
+            loop {
+                let here =
+                    |e: &Ext, from: usize| e.chunk == c as usize && e.at >= from && e.at <= end;
+                let stop = match self.ext.get(ei) {
+                    Some(e) if here(e, start) => e.at,
+                    _ => end,
+                };
+                if stop > start {
+                    let take = (stop - start).min(max - total);
+                    iov.push(libc::iovec {
+                        // SAFETY: `start < stop <= end <= cap`, inside the chunk's buffer.
+                        iov_base: unsafe { chunk.buf.add(start) } as *mut libc::c_void,
+                        iov_len: take,
+                    });
+                    total += take;
+                    if take < stop - start {
+                        return total;
+                    }
                 }
-            }
-            if total >= max || iov.len() >= max_iov {
-                break;
+                start = stop;
+                if total >= max || iov.len() >= max_iov {
+                    return total;
+                }
+                match self.ext.get(ei) {
+                    Some(e) if here(e, start) => {
+                        let take = e.data.len().min(max - total);
+                        iov.push(libc::iovec {
+                            iov_base: e.data.as_ptr() as *mut libc::c_void,
+                            iov_len: take,
+                        });
+                        total += take;
+                        ei += 1;
+                        if take < e.data.len() || total >= max || iov.len() >= max_iov {
+                            return total;
+                        }
+                    }
+                    _ => break,
+                }
             }
             let next = chunk.next.load(Ordering::Acquire);
             // Continue into the next chunk only if this one is sealed at the `end` we used.
@@ -512,7 +638,8 @@ impl Reader {
     }
 
     /// Describe the next message without consuming it: (frames, total body bytes). Walks frame
-    /// headers across chunks; the message is complete because commits end messages.
+    /// headers across chunks; the message is complete because commits end messages. Not for
+    /// pipes written with `write_shared` (application-side readers only).
     pub(crate) fn scan_message(&mut self) -> Option<(usize, usize)> {
         if self.peek().is_empty() {
             return None;
@@ -553,7 +680,15 @@ impl Reader {
             let avail = self.peek().len();
             assert!(avail > 0, "consume past committed data");
             let k = avail.min(n);
-            self.rpos += k;
+            if self.at_ext() {
+                self.ext_off += k;
+                if self.ext_off == self.ext[0].data.len() {
+                    self.ext.pop_front();
+                    self.ext_off = 0;
+                }
+            } else {
+                self.rpos += k;
+            }
             n -= k;
         }
     }
@@ -791,6 +926,134 @@ mod tests {
             }
             r.consume(n * 4);
             r.credit(n as u64);
+        }
+        t.join().unwrap();
+    }
+
+    /// Everything `peek_iov` offers, consumed `step` bytes at a time (partial sends).
+    fn drain_iov(r: &mut Reader, max: usize, max_iov: usize, step: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        loop {
+            let mut iov = Vec::new();
+            let n = r.peek_iov(&mut iov, max, max_iov);
+            if n == 0 {
+                return got;
+            }
+            let mut bytes = Vec::new();
+            for v in &iov {
+                // SAFETY: iovecs point at committed bytes (or held shared bodies) not yet
+                // consumed.
+                bytes.extend_from_slice(unsafe {
+                    std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+                });
+            }
+            assert_eq!(bytes.len(), n);
+            let k = n.min(step);
+            got.extend_from_slice(&bytes[..k]);
+            r.consume(k);
+        }
+    }
+
+    /// Frames with shared bodies interleaved with copied ones, across chunk boundaries, read
+    /// through `peek_iov` with partial consumption and through `peek`, give the same stream
+    /// as if every body had been copied.
+    #[test]
+    fn shared_bodies_splice_into_the_stream() {
+        for (max, max_iov, step) in [(1 << 20, 64, usize::MAX), (5000, 3, 777), (64, 2, 1)] {
+            let (mut w, mut r) = pipe(0);
+            let (mut w2, mut r2) = pipe(0);
+            let mut expect = Vec::new();
+            for i in 0..60u8 {
+                let body: Arc<[u8]> = vec![i; 1000 + 97 * i as usize].into();
+                let hdr = [i, 0xAA];
+                if i % 3 == 0 {
+                    w.write_frame(&hdr, &body);
+                } else {
+                    w.write_shared(&hdr, &body);
+                }
+                w2.write_shared(&hdr, &body);
+                expect.extend_from_slice(&hdr);
+                expect.extend_from_slice(&body);
+                if i % 7 == 6 {
+                    w.commit(7);
+                    w2.commit(7);
+                }
+            }
+            w.commit(0);
+            w2.commit(0);
+            assert_eq!(drain_iov(&mut r, max, max_iov, step), expect);
+            assert_eq!(drain(&mut r2), expect);
+            assert!(r.peek().is_empty() && r.ext.is_empty());
+        }
+    }
+
+    #[test]
+    fn rollback_drops_uncommitted_shared_bodies() {
+        let (mut w, mut r) = pipe(0);
+        let body: Arc<[u8]> = vec![7u8; 10_000].into();
+        w.write_shared(&[1, 2], &body);
+        w.commit(1);
+        w.write_shared(&[3, 4], &body);
+        w.rollback();
+        w.write_frame(&[5], b"x");
+        w.commit(1);
+        let mut expect = vec![1, 2];
+        expect.extend_from_slice(&body);
+        expect.extend_from_slice(&[5, b'x']);
+        assert_eq!(drain(&mut r), expect);
+        drop(w);
+        drop(r);
+        assert_eq!(Arc::strong_count(&body), 1, "every reference released");
+    }
+
+    #[test]
+    fn threads_stream_shared_and_copied_frames() {
+        let (mut w, mut r) = pipe(64);
+        let n = 20_000u32;
+        let t = thread::spawn(move || {
+            for i in 0..n {
+                while w.is_full() {
+                    std::hint::spin_loop();
+                }
+                let body: Arc<[u8]> = vec![(i % 251) as u8; 1 + (i as usize * 37) % 9000].into();
+                let hdr = i.to_le_bytes();
+                if i % 2 == 0 {
+                    w.write_shared(&hdr, &body);
+                } else {
+                    w.write_frame(&hdr, &body);
+                }
+                w.commit(1);
+            }
+        });
+        let mut next = 0u32;
+        let mut buf = Vec::new();
+        while next < n {
+            let mut iov = Vec::new();
+            let got = r.peek_iov(&mut iov, 1 << 16, 16);
+            if got == 0 {
+                r.publish_credit();
+                std::hint::spin_loop();
+                continue;
+            }
+            for v in &iov {
+                // SAFETY: as in `drain_iov`.
+                buf.extend_from_slice(unsafe {
+                    std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+                });
+            }
+            r.consume(got);
+            // Parse whole records: 4-byte index + body.
+            loop {
+                let len = 1 + (next as usize * 37) % 9000;
+                if buf.len() < 4 + len {
+                    break;
+                }
+                assert_eq!(u32::from_le_bytes(buf[..4].try_into().unwrap()), next);
+                assert!(buf[4..4 + len].iter().all(|&b| b == (next % 251) as u8));
+                buf.drain(..4 + len);
+                next += 1;
+                r.credit(1);
+            }
         }
         t.join().unwrap();
     }

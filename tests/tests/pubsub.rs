@@ -965,3 +965,49 @@ both_backends!(interop_pyzmq_pub_and_sub_through_proxy, |backend| {
     ctl.send(b"TERMINATE", 0).unwrap();
     t.join().unwrap();
 });
+
+// Large bodies go to several tcp subscribers from one shared buffer: many of them, with the
+// subscribers reading slowly (partial sends, HWM pauses), multipart and mixed sizes.
+both_backends!(pubsub_large_fan_out_shared_bodies, |backend| {
+    let ctx = ctx(backend);
+    let mut publ = socket(&ctx, SocketType::Pub);
+    set_opt(&mut publ, SocketOption::SndHwm(0));
+    let ep = bind_tcp(&mut publ);
+    let mut subs: Vec<Socket> = (0..4)
+        .map(|_| {
+            let mut s = socket(&ctx, SocketType::Sub);
+            set_opt(&mut s, SocketOption::RcvHwm(4));
+            sub_opt(&mut s, b"");
+            connect(&mut s, &ep);
+            s
+        })
+        .collect();
+    for s in subs.iter_mut() {
+        sync(&mut publ, s, b"sync");
+    }
+    publ.send(b"sync-go", 0).unwrap();
+    for s in subs.iter_mut() {
+        while recv_parts(s, "go") != vec![b"sync-go".to_vec()] {}
+    }
+    let n = 200usize;
+    let body = |i: usize| {
+        let mut b = pattern(8 * 1024 + (i * 7919) % (300 * 1024));
+        b[0] = i as u8;
+        b
+    };
+    let t = thread::spawn(move || {
+        for i in 0..n {
+            publ.send(&(i as u32).to_be_bytes(), SNDMORE).unwrap();
+            publ.send(&body(i), 0).unwrap();
+        }
+        publ
+    });
+    for i in 0..n {
+        for s in subs.iter_mut() {
+            let m = recv_parts(s, "large");
+            assert_eq!(m[0], (i as u32).to_be_bytes());
+            assert!(m[1] == body(i), "body {i} intact");
+        }
+    }
+    drop(t.join().unwrap());
+});

@@ -7,7 +7,9 @@
 //!   into the message form, so PUB/XPUB read one form from their inbound pipes.
 //! * PUB/XPUB keep a trie prefix → peers and send each message only to the peers with a
 //!   subscription prefixing its first frame (publisher-side filtering, as libzmq). A peer at
-//!   its HWM loses the message (XPUB_NODROP: send waits / fails with EAGAIN instead).
+//!   its HWM loses the message (XPUB_NODROP: send waits / fails with EAGAIN instead). The
+//!   header is encoded once per frame, and a large body going to several tcp/ipc subscribers
+//!   is copied once into a shared buffer that every reactor sends from.
 //! * SUB filters what arrives against its own subscriptions as well (libzmq does too: a
 //!   publisher may send before a subscription reached it, or with INVERT_MATCHING).
 
@@ -25,6 +27,10 @@ use crate::runtime::shared::{Cmd, Link};
 /// XPUB stops reading upstream once this many frames wait for the application (flow
 /// control falls back to the pipes' HWM beyond it).
 const PENDING_LIMIT: usize = 1000;
+
+/// Bodies from this size up are shared between subscribers' pipes instead of copied into each
+/// (below it a copy is cheaper than the reference counting and the extra iovec).
+const SHARE_MIN: usize = 8 * 1024;
 
 /// A frame waiting for XPUB's `recv`: a subscription notification (`from` = the peer it came
 /// from) or user data sent upstream by an XSUB.
@@ -389,9 +395,23 @@ impl Socket {
         let mut hdr = [0u8; frame::MAX_HEADER];
         let hl = frame::encode_header(&mut hdr, more, false, data.len() as u64);
         let handles = &self.ctx.inner.peers.handles;
+        // A large body going to several connections is copied once and shared: each reactor
+        // sends it from the same buffer. (inproc peers read frames in place: they get copies.)
+        let shared: Option<std::sync::Arc<[u8]>> = (data.len() >= SHARE_MIN
+            && self
+                .ps
+                .matched
+                .iter()
+                .filter(|&&s| matches!(self.peers[s].link, Link::Reactor(_)))
+                .nth(1)
+                .is_some())
+        .then(|| data.into());
         for &s in &self.ps.matched {
             let p = &mut self.peers[s];
-            p.out.write_frame(&hdr[..hl], data);
+            match (&shared, &p.link) {
+                (Some(body), Link::Reactor(_)) => p.out.write_shared(&hdr[..hl], body),
+                _ => p.out.write_frame(&hdr[..hl], data),
+            }
             if !more && p.out.commit(1) {
                 p.link.flush(handles, p.id);
             }
