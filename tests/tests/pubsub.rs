@@ -769,6 +769,22 @@ fn py(role: &str, mode: &str, ep: &str, extra: &[&str]) -> PyPeer {
     PyPeer::spawn_script("pubsub_peer", &args)
 }
 
+/// Start `pubsub_peer.py ROLE`: it connects to `sock`'s new tcp endpoint if `rl_binds`,
+/// otherwise it binds and `sock` connects to it.
+fn link_py(sock: &mut Socket, rl_binds: bool, role: &str, extra: &[&str]) -> PyPeer {
+    let mut p = if rl_binds {
+        let ep = bind_tcp(sock);
+        py(role, "connect", &ep, extra)
+    } else {
+        py(role, "bind", "tcp://127.0.0.1:*", extra)
+    };
+    let ep = p.endpoint();
+    if !rl_binds {
+        connect(sock, &ep);
+    }
+    p
+}
+
 fn check_topic_msg(m: &[Vec<u8>], topic: &str) {
     assert_eq!(m.len(), 2, "two frames: {m:?}");
     let head = String::from_utf8_lossy(&m[0]).into_owned();
@@ -785,16 +801,7 @@ fn py_pub_to_sub(backend: Backend, rl_binds: bool) {
     let ctx = ctx(backend);
     let mut sub = socket(&ctx, SocketType::Sub);
     sub_opt(&mut sub, b"A");
-    let (mut peer, _addr) = if rl_binds {
-        let ep = bind_tcp(&mut sub);
-        let mut p = py("pub", "connect", &ep, &[]);
-        p.endpoint();
-        (p, None::<BindAddr>)
-    } else {
-        let mut p = py("pub", "bind", "tcp://127.0.0.1:*", &[]);
-        connect(&mut sub, &p.endpoint());
-        (p, None)
-    };
+    let mut peer = link_py(&mut sub, rl_binds, "pub", &[]);
     let control = peer.expect("CONTROL ").trim().to_owned();
     for _ in 0..200 {
         check_topic_msg(&recv_parts(&mut sub, "from pyzmq PUB"), "A");
@@ -812,16 +819,7 @@ both_backends!(interop_py_pub_to_sub_bind, |b| py_pub_to_sub(b, true));
 fn pub_to_py_sub(backend: Backend, rl_binds: bool) {
     let ctx = ctx(backend);
     let mut publ = socket(&ctx, SocketType::Pub);
-    let peer = if rl_binds {
-        let ep = bind_tcp(&mut publ);
-        let mut p = py("sub", "connect", &ep, &["--count", "300"]);
-        p.endpoint();
-        p
-    } else {
-        let mut p = py("sub", "bind", "tcp://127.0.0.1:*", &["--count", "300"]);
-        connect(&mut publ, &p.endpoint());
-        p
-    };
+    let peer = link_py(&mut publ, rl_binds, "sub", &["--count", "300"]);
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let t = thread::spawn(move || {
@@ -850,16 +848,7 @@ both_backends!(interop_pub_to_py_sub_connect, |b| pub_to_py_sub(b, false));
 fn py_xpub_to_xsub(backend: Backend, rl_binds: bool) {
     let ctx = ctx(backend);
     let mut xs = socket(&ctx, SocketType::XSub);
-    let mut peer = if rl_binds {
-        let ep = bind_tcp(&mut xs);
-        let mut p = py("xpub", "connect", &ep, &["--count", "50"]);
-        p.endpoint();
-        p
-    } else {
-        let mut p = py("xpub", "bind", "tcp://127.0.0.1:*", &["--count", "50"]);
-        connect(&mut xs, &p.endpoint());
-        p
-    };
+    let mut peer = link_py(&mut xs, rl_binds, "xpub", &["--count", "50"]);
     xs.send(b"\x01A", 0).unwrap();
     peer.expect("SUBSCRIBED");
     for _ in 0..50 {
@@ -883,16 +872,7 @@ both_backends!(interop_py_xpub_to_xsub_bind, |b| py_xpub_to_xsub(b, true));
 fn xpub_to_py_xsub(backend: Backend, rl_binds: bool) {
     let ctx = ctx(backend);
     let mut x = socket(&ctx, SocketType::XPub);
-    let peer = if rl_binds {
-        let ep = bind_tcp(&mut x);
-        let mut p = py("xsub", "connect", &ep, &["--count", "50"]);
-        p.endpoint();
-        p
-    } else {
-        let mut p = py("xsub", "bind", "tcp://127.0.0.1:*", &["--count", "50"]);
-        connect(&mut x, &p.endpoint());
-        p
-    };
+    let peer = link_py(&mut x, rl_binds, "xsub", &["--count", "50"]);
     assert_eq!(note(&mut x), b"\x01A");
     for i in 0..50usize {
         for topic in ["B", "A"] {

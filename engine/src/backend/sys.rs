@@ -207,34 +207,28 @@ pub(crate) fn listen(addr: &SockAddr, backlog: i32, v6only: bool) -> io::Result<
 
 /// The address of a connected socket's peer.
 pub(crate) fn peer_addr(fd: RawFd) -> io::Result<SockAddr> {
-    // SAFETY: zeroed storage is valid; the kernel fills at most `len` bytes.
-    let storage = unsafe { mem::zeroed() };
-    let mut a = SockAddr {
-        storage,
-        len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
-    };
-    // SAFETY: pointers refer to `a`'s storage and length.
-    syscall!(unsafe {
-        libc::getpeername(
-            fd,
-            &mut a.storage as *mut _ as *mut libc::sockaddr,
-            &mut a.len,
-        )
-    })?;
-    Ok(a)
+    sock_name(fd, libc::getpeername)
 }
 
 /// The locally bound address of a socket.
 pub(crate) fn local_addr(fd: RawFd) -> io::Result<SockAddr> {
+    sock_name(fd, libc::getsockname)
+}
+
+/// `getsockname`/`getpeername` into a fresh `SockAddr`.
+fn sock_name(
+    fd: RawFd,
+    call: unsafe extern "C" fn(RawFd, *mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int,
+) -> io::Result<SockAddr> {
     // SAFETY: zeroed storage is valid; the kernel fills at most `len` bytes.
     let storage = unsafe { mem::zeroed() };
     let mut a = SockAddr {
         storage,
         len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
     };
-    // SAFETY: pointers refer to `a`'s storage and length.
+    // SAFETY: pointers refer to `a`'s storage and length; `call` is getsockname/getpeername.
     syscall!(unsafe {
-        libc::getsockname(
+        call(
             fd,
             &mut a.storage as *mut _ as *mut libc::sockaddr,
             &mut a.len,
