@@ -34,6 +34,9 @@ pub mod protocol;
 mod proxy;
 mod runtime;
 mod socket;
+mod sync;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod transport;
 
 pub use backend::sys::raise_fd_limit;
