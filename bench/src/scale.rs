@@ -27,9 +27,7 @@ use crate::cli::Opts;
 use crate::compare::default_results_root;
 use crate::impls::{pairs, Impl, Kind, PairKind, Transport};
 use crate::net::{ringlink_context, BenchSocket, RinglinkSocket, SocketConfig, ZmqSocket};
-use crate::peer::{
-    announce, emit, exit_with, now_ns, wait_for_parent, Usage, SUBCOMMAND,
-};
+use crate::peer::{announce, emit, exit_with, now_ns, wait_for_parent, Usage, SUBCOMMAND};
 use crate::report::{self, Meta};
 use crate::runner::{num, parse_kv, with_peers, Metrics, Peer};
 use crate::stats::{fmt_num, paired_ratios, Summary};

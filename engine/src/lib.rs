@@ -27,6 +27,8 @@ mod backend;
 #[doc(hidden)]
 pub mod bench_hooks;
 pub mod error;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod monitor;
 mod options;
 mod pipe;
@@ -35,8 +37,6 @@ mod proxy;
 mod runtime;
 mod socket;
 mod sync;
-#[cfg(all(test, loom))]
-mod loom_tests;
 mod transport;
 
 pub use backend::sys::raise_fd_limit;

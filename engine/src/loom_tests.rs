@@ -43,7 +43,10 @@ fn pipe_commit_vs_deactivate() {
         }
         let (notify, _w) = writer.join().unwrap();
         if !notify {
-            assert_eq!(read, 6, "data committed without a notification was not read");
+            assert_eq!(
+                read, 6,
+                "data committed without a notification was not read"
+            );
         }
         if notify {
             // The notified reader finds the rest.

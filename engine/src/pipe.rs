@@ -17,9 +17,9 @@
 //! This module holds `unsafe` because both threads reach the same chunk memory through raw
 //! pointers; every block states why the access is exclusive or published (see docs/unsafe.md).
 
+use crate::sync::{fence, Arc, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
 use std::collections::VecDeque;
 use std::ptr;
-use crate::sync::{fence, Arc, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Smallest chunk; an idle pipe holds none at all.
 const FIRST_CHUNK: usize = 1024;
@@ -1163,7 +1163,11 @@ mod tests {
         assert_eq!(drain(&mut r), expect);
         drop(w);
         drop(r);
-        assert_eq!(SharedBytes::strong_count(&body), 1, "every reference released");
+        assert_eq!(
+            SharedBytes::strong_count(&body),
+            1,
+            "every reference released"
+        );
     }
 
     #[test]

@@ -201,10 +201,8 @@ impl EpollDriver {
             events: libc::POLLIN,
             revents: 0,
         });
-        self.pollfds.extend(watch.iter().map(|w| libc::pollfd {
-            revents: 0,
-            ..*w
-        }));
+        self.pollfds
+            .extend(watch.iter().map(|w| libc::pollfd { revents: 0, ..*w }));
         let r = sys::poll_fds_ms(&mut self.pollfds, ms);
         for (w, p) in watch.iter_mut().zip(&self.pollfds[1..]) {
             w.revents = if r.is_ok() { p.revents } else { 0 };

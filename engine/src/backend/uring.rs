@@ -389,8 +389,8 @@ impl UringDriver {
                 w.revents = revents;
             }
         }
-        for i in 0..watch.len().min(1 << 16) {
-            if watch[i].revents == 0 {
+        for (i, w) in watch.iter().enumerate().take(1 << 16) {
+            if w.revents == 0 {
                 let target = ud(Key(self.watch_gen << 16 | i as u64), OP_WATCH);
                 let e = opcode::AsyncCancel::new(target)
                     .build()
@@ -561,7 +561,8 @@ impl UringDriver {
         }
         if op == OP_WATCH {
             if key.0 >> 16 == self.watch_gen && res > 0 {
-                self.watch_hits.push(((key.0 & 0xFFFF) as usize, res as i16));
+                self.watch_hits
+                    .push(((key.0 & 0xFFFF) as usize, res as i16));
             }
             return;
         }

@@ -352,7 +352,10 @@ impl Context {
 
     /// The driving side of an inline context (None with reactor threads).
     pub(crate) fn inline(&self) -> Option<&Inline> {
-        self.inner.inline.as_ref().filter(|_| self.on_owner_thread())
+        self.inner
+            .inline
+            .as_ref()
+            .filter(|_| self.on_owner_thread())
     }
 
     /// Inline mode: perform pending I/O without blocking (flush queued messages, take in

@@ -196,7 +196,10 @@ impl Inline {
         ready: &mut dyn FnMut() -> bool,
     ) -> std::io::Result<Option<Waited>> {
         let me = sleepers[0].fd();
-        self.followers.lock().unwrap_or_else(|e| e.into_inner()).push(me);
+        self.followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(me);
         let out = self.follow_registered(sleepers, watch, deadline, ready);
         let mut f = self.followers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = f.iter().position(|&fd| fd == me) {

@@ -305,8 +305,9 @@ impl<D: Driver> Reactor<D> {
         watch: &mut [libc::pollfd],
     ) -> std::io::Result<()> {
         let state = &mut self.state;
-        self.driver
-            .poll(&mut self.reqs, wait, watch, |ev, reqs| state.on_event(ev, reqs))
+        self.driver.poll(&mut self.reqs, wait, watch, |ev, reqs| {
+            state.on_event(ev, reqs)
+        })
     }
 
     /// Returns true if there were any.

@@ -30,9 +30,7 @@ use crate::options::{OptionName, SockOpts, SocketOption};
 use crate::pipe;
 use crate::protocol::{frame, SocketType};
 use crate::runtime::context::Context;
-use crate::runtime::shared::{
-    Cmd, InprocBound, Link, NewPeer, Parker, SocketInbox, SocketShared,
-};
+use crate::runtime::shared::{Cmd, InprocBound, Link, NewPeer, Parker, SocketInbox, SocketShared};
 use crate::transport;
 
 /// A send/receive timeout, turned into an instant only when the call actually has to wait
