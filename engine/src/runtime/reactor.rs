@@ -1331,7 +1331,13 @@ impl State {
         if let Some(inn) = c.inn.as_mut() {
             inn.rollback();
         }
-        let reconnect = c.lingering.is_none()
+        // A closed socket's connection keeps reconnecting while its queued messages wait
+        // (LINGER: until they are delivered or the linger period ends), as libzmq does.
+        let undelivered = c
+            .out
+            .as_mut()
+            .is_some_and(|o| !o.is_finished() || o.msgs_committed() > o.msgs_read());
+        let reconnect = (c.lingering.is_none() || undelivered)
             && c.connect
                 .as_ref()
                 .is_some_and(|ci| !ci.stopped && c.opts.reconnect_ivl.is_some());
@@ -1373,7 +1379,12 @@ impl State {
             if let Some(max) = c.opts.reconnect_ivl_max {
                 ci.next_ivl = (ci.next_ivl * 2).min(max.max(base));
             }
+            let linger_until = c.lingering.flatten();
             self.timer(Instant::now() + wait, slot, gen, TimerKind::Reconnect);
+            if let Some(d) = linger_until {
+                // Timers follow the generation: the linger deadline must too.
+                self.timer(d, slot, gen, TimerKind::Linger);
+            }
         } else {
             self.eps.remove(slot);
         }
