@@ -341,20 +341,6 @@ pub fn zmtp_client(endpoint: &str, minor: u8, socket_type: &str, id: Option<&[u8
     c
 }
 
-/// Writes everything, tolerating the peer having closed; returns the bytes the kernel took.
-pub fn write_counted(c: &mut RawConn, bytes: &[u8]) -> usize {
-    let mut done = 0;
-    while done < bytes.len() {
-        match c.stream.write(&bytes[done..]) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    done
-}
-
 /// Closes `c` with a RST instead of a FIN (SO_LINGER 0), as a crashed or abusive client does.
 pub fn reset(c: RawConn) {
     set_linger_zero(&c.stream);
@@ -514,14 +500,24 @@ impl Events {
 
     /// The next counted event, waiting up to [`WAIT`].
     pub fn next(&mut self, what: &str) -> MonitorEvent {
+        self.next_with(what, &mut || {})
+    }
+
+    /// The next counted event, waiting up to [`WAIT`] and calling `poke` every 10 ms
+    /// meanwhile (what the application does while it waits).
+    pub fn next_with(&mut self, what: &str, poke: &mut dyn FnMut()) -> MonitorEvent {
         let end = deadline();
         loop {
             let left = end.saturating_duration_since(Instant::now());
-            let Some(e) = self.mon.recv(Some(left)) else {
+            if left.is_zero() {
                 panic!(
                     "{what}: no monitor event within {WAIT:?}; recent events:{}",
                     self.log()
                 )
+            }
+            let Some(e) = self.mon.recv(Some(left.min(Duration::from_millis(10)))) else {
+                poke();
+                continue;
             };
             self.record(e.clone());
             if self.only.as_ref().is_none_or(|ep| *ep == e.endpoint) {
@@ -553,9 +549,14 @@ impl Events {
 
     /// Waits for the next DISCONNECTED and checks it, and the events since, against `want`.
     pub fn expect_end(&mut self, want: End, what: &str) {
+        self.expect_end_with(want, what, &mut || {});
+    }
+
+    /// [`expect_end`](Self::expect_end), calling `poke` while it waits.
+    pub fn expect_end_with(&mut self, want: End, what: &str, poke: &mut dyn FnMut()) {
         let mut failures = Vec::new();
         let (reason, text) = loop {
-            let e = self.next(what);
+            let e = self.next_with(what, poke);
             match e.kind {
                 MonitorEventKind::Disconnected(r, t) => break (r, t),
                 MonitorEventKind::HandshakeFailedProtocol(_)
@@ -797,6 +798,14 @@ impl Kind {
     }
 }
 
+/// See [`Server::poke`].
+fn poke(kind: Kind, sock: &mut Socket) {
+    if matches!(kind, Kind::Pub | Kind::XPub) {
+        let _ = sock.send(b"\xffnobody", ringlink::DONTWAIT);
+    }
+    let _ = sock.events();
+}
+
 /// A ringlink socket of one [`Kind`] on one backend, monitored, with a pyzmq peer that it
 /// serves: attackers connect to `endpoint` (a SUB instead connects to a [`HostileListener`]).
 pub struct Server {
@@ -960,12 +969,18 @@ impl Server {
     }
 
     /// What an application does anyway: look at the socket (and publish, on PUB/XPUB, which
-    /// reads subscribers' pipes), so that it lets go of peers that left.
+    /// reads subscribers' pipes), so that it lets go of peers that left and lets a paused
+    /// connection go on (whose end the engine reports only after its queued messages).
     pub fn poke(&mut self) {
-        if matches!(self.kind, Kind::Pub | Kind::XPub) {
-            let _ = self.sock.send(b"\xffnobody", ringlink::DONTWAIT);
-        }
-        let _ = self.sock.events();
+        poke(self.kind, &mut self.sock);
+    }
+
+    /// Waits for the end of an attacker's connection (see [`Events::expect_end`]), poking the
+    /// socket meanwhile.
+    pub fn expect_end(&mut self, want: End, what: &str) {
+        let (kind, sock) = (self.kind, &mut self.sock);
+        self.events
+            .expect_end_with(want, what, &mut || poke(kind, sock));
     }
 
     /// STREAM: the next message from a peer other than the good one (queued or received).
