@@ -1317,6 +1317,81 @@ hostile!(stream_length_prefix_over_max_msg_size, |backend| {
     srv.finish();
 });
 
+hostile!(stream_raw_connection_churn, |backend| {
+    const N: usize = 2_000;
+    const BATCH: usize = 100;
+    let mut srv = Server::new(backend, Kind::StreamRaw, &[SocketOption::Backlog(1000)]);
+    let fds = fd_count();
+    let mem = MemWatch::start();
+    let mut halfway = 0;
+    for b in 0..N / BATCH {
+        // Each connection says who it is (or nothing), then leaves with a FIN or a RST.
+        let conns: Vec<(Vec<u8>, RawConn)> = (0..BATCH)
+            .map(|i| {
+                let mut c = RawConn::connect(&srv.endpoint);
+                let hello = if i % 3 == 0 {
+                    Vec::new()
+                } else {
+                    format!("hello-{b}-{i}").into_bytes()
+                };
+                c.write(&hello);
+                (hello, c)
+            })
+            .collect();
+        let (mut want, mut must) = (Vec::new(), Vec::new());
+        for (i, (hello, c)) in conns.into_iter().enumerate() {
+            if i % 2 == 0 {
+                reset(c);
+            } else {
+                drop(c);
+                must.push(hello.clone());
+            }
+            want.push(hello);
+        }
+        // Every peer is announced, then its bytes, then its end, in that order; what a peer
+        // sent before a RST may be lost, nothing else.
+        let mut open: std::collections::HashMap<Vec<u8>, Vec<u8>> = Default::default();
+        let mut said = Vec::new();
+        let mut ended = 0;
+        while ended < BATCH {
+            let (rid, payload) = srv.stream_other("churn notifications");
+            match open.get_mut(&rid) {
+                None => {
+                    assert!(payload.is_empty(), "data before the connect notification");
+                    open.insert(rid, Vec::new());
+                }
+                Some(_) if payload.is_empty() => {
+                    said.push(open.remove(&rid).expect("open"));
+                    ended += 1;
+                }
+                Some(got) => got.extend_from_slice(&payload),
+            }
+        }
+        assert!(open.is_empty(), "connect notifications without an end");
+        for got in said.iter().filter(|g| !g.is_empty()) {
+            assert!(want.contains(got), "a peer said {got:?}");
+        }
+        for m in must.iter().filter(|m| !m.is_empty()) {
+            assert!(said.contains(m), "{m:?} (closed with a FIN) was lost");
+        }
+        if (b + 1) * BATCH == N / 2 {
+            halfway = mem.held();
+        }
+    }
+    srv.serve(&format!("after {N} STREAM connections"));
+    poll_until(WAIT, "fds released after the churn", || {
+        (fd_count() <= fds).then_some(())
+    });
+    mem.check(0, "STREAM churn");
+    let growth = mem.held() - halfway;
+    assert!(
+        growth < 1 << 20,
+        "the heap grew by {growth} bytes over the second half"
+    );
+    mem.released("after the attack", || srv.poke());
+    srv.finish();
+});
+
 // ---------------------------------------------------------------------------------------------
 // Connection churn
 
