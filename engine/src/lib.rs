@@ -27,6 +27,8 @@ mod backend;
 #[doc(hidden)]
 pub mod bench_hooks;
 pub mod error;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod monitor;
 mod options;
 mod pipe;
@@ -34,6 +36,7 @@ pub mod protocol;
 mod proxy;
 mod runtime;
 mod socket;
+mod sync;
 mod transport;
 
 pub use backend::sys::raise_fd_limit;

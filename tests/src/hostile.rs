@@ -515,9 +515,14 @@ impl Events {
                     self.log()
                 )
             }
-            let Some(e) = self.mon.recv(Some(left.min(Duration::from_millis(10)))) else {
-                poke();
-                continue;
+            let e = match self.mon.recv(Some(left.min(Duration::from_millis(10)))) {
+                Ok(Some(e)) => e,
+                // Timed out (or a signal): let the application do its part, then wait again.
+                Ok(None) | Err(ringlink::Error::Interrupted) => {
+                    poke();
+                    continue;
+                }
+                Err(e) => panic!("{what}: monitor: {e}"),
             };
             self.record(e.clone());
             if self.only.as_ref().is_none_or(|ep| *ep == e.endpoint) {
@@ -528,7 +533,7 @@ impl Events {
 
     /// Discards what is queued now (the setup's events).
     pub fn drain(&mut self) {
-        while let Some(e) = self.mon.recv(Some(Duration::ZERO)) {
+        while let Ok(Some(e)) = self.mon.recv(Some(Duration::ZERO)) {
             self.record(e);
         }
     }
