@@ -383,13 +383,23 @@ impl Writer {
             .saturating_mul(2)
             .max(min)
             .min(self.wpos + self.fill_left);
-        let buf = zeroed_bytes(cap).ok_or(AllocFailed { bytes: cap })?;
-        // SAFETY: both buffers are live and distinct; `wpos <= chunk.cap` bytes are valid in
-        // the old one and `wpos < cap` fit in the new one. The old buffer came from
-        // `zeroed_bytes(chunk.cap)`.
-        unsafe {
-            ptr::copy_nonoverlapping(chunk.buf, buf, self.wpos);
-            free_bytes(chunk.buf, chunk.cap);
+        let layout =
+            std::alloc::Layout::array::<u8>(cap).map_err(|_| AllocFailed { bytes: cap })?;
+        // SAFETY: `chunk.buf` came from `zeroed_bytes(chunk.cap)` (the layout of `chunk.cap`
+        // bytes, align 1, which exists since it did then) and `cap` (> chunk.cap > 0) fits a
+        // layout. The bytes past the old capacity are uninitialised, but `cap` is at most
+        // the reservation's end, `fill` writes every byte up to it before the chunk is
+        // published, and nothing is appended to this chunk afterwards (it ends exactly at
+        // the reservation's end). A large block grows by remapping pages, without a copy.
+        let buf = unsafe {
+            std::alloc::realloc(
+                chunk.buf,
+                std::alloc::Layout::array::<u8>(chunk.cap).unwrap_unchecked(),
+                layout.size(),
+            )
+        };
+        if buf.is_null() {
+            return Err(AllocFailed { bytes: cap });
         }
         chunk.buf = buf;
         chunk.cap = cap;

@@ -212,10 +212,8 @@ hostile!(truncated_handshakes_closed_by_the_peer, |backend| {
 
 hostile!(
     /// libzmq reports HANDSHAKE_FAILED_NO_DETAIL before DISCONNECTED when a peer hangs up or
-    /// resets during the handshake (so does ringlink's own doc of the event: "timeout,
-    /// transport error"); ringlink reports only DISCONNECTED.
-    #[ignore = "engine defect: no HANDSHAKE_FAILED_NO_DETAIL when the peer closes mid-handshake \
-                (runtime/reactor.rs: RecvClosed -> disconnect emits only Disconnected)"]
+    /// resets during the handshake (as ringlink's own doc of the event says: "timeout,
+    /// transport error").
     peer_closing_mid_handshake_reports_handshake_failure,
     |backend| {
         let mut srv = Server::new(backend, Kind::Rep, &[]);
@@ -596,12 +594,9 @@ hostile!(reserved_flag_bits, |backend| {
 });
 
 hostile!(
-    /// libzmq pushes every message decoded before a violation to the application; ringlink's
-    /// decoder returns them too ("valid messages before a protocol error are still
-    /// delivered"), but the reactor drops them when they arrived in the same read as the
-    /// violation, so delivery depends on TCP segmentation.
-    #[ignore = "engine defect (runtime/reactor.rs decode): the decoder error returns through `?` \
-                before commit_marked, and on_closed rolls the marked messages back"]
+    /// libzmq pushes every message decoded before a violation to the application, and so
+    /// does ringlink, also when they arrive in the same read as the violation: delivery
+    /// must not depend on TCP segmentation.
     messages_before_a_violation_are_delivered,
     |backend| {
         let mut srv = Server::new(backend, Kind::Pull, &[]);

@@ -854,6 +854,14 @@ impl State {
                         c.eof = Some(why);
                         return;
                     }
+                    if matches!(c.phase, Phase::Handshake(_)) {
+                        // libzmq reports a handshake cut short by the transport too.
+                        c.sock.event(
+                            MonitorEventKind::HandshakeFailedNoDetail(why.clone()),
+                            &c.endpoint,
+                            None,
+                        );
+                    }
                     self.disconnect(key.slot(), &why, reqs);
                 }
             }
@@ -944,6 +952,31 @@ impl State {
 
     /// Decode data-phase bytes into the inbound pipe.
     fn decode(&mut self, slot: usize, data: &[u8], reqs: &mut Vec<Req>) -> Result<(), Fault> {
+        let r = self.decode_into_pipe(slot, data, reqs);
+        // Whole messages that arrived before a violation are delivered (as libzmq does):
+        // what a read returns must not depend on how TCP split the bytes.
+        if let Some(Ep::Conn(c)) = self.eps.get_mut(slot) {
+            if c.in_msgs > 0 {
+                let msgs = std::mem::take(&mut c.in_msgs);
+                if let Some(inn) = c.inn.as_mut() {
+                    if inn.commit_marked(msgs) {
+                        c.sock.notify_ready(c.peer_id);
+                    }
+                    if inn.is_full() && inn.wait_for_space() {
+                        c.paused = true;
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    fn decode_into_pipe(
+        &mut self,
+        slot: usize,
+        data: &[u8],
+        reqs: &mut Vec<Req>,
+    ) -> Result<(), Fault> {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return Ok(());
         };
@@ -1039,17 +1072,6 @@ impl State {
                     c.in_msgs += n;
                 }
                 c.sub_backlog.clear();
-            }
-        }
-        if c.in_msgs > 0 {
-            let msgs = std::mem::take(&mut c.in_msgs);
-            if let Some(inn) = c.inn.as_mut() {
-                if inn.commit_marked(msgs) {
-                    c.sock.notify_ready(c.peer_id);
-                }
-                if inn.is_full() && inn.wait_for_space() {
-                    c.paused = true;
-                }
             }
         }
         if let Some(at) = c.hb.as_ref().and_then(|h| h.next_deadline()) {
