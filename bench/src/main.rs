@@ -12,6 +12,7 @@ mod peer;
 mod report;
 mod runner;
 mod scale;
+mod soak;
 mod stats;
 
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ commands:
   scale      many connections: 1,000-connection fan-in into one ROUTER, fan-out of one
              PUB to 100 SUBs, and RSS per idle connection with 10,000 open
              (`ringlink-bench scale --help`)
+  soak       sustained PUSH/PULL, DEALER/ROUTER and PUB/SUB on both backends with
+             sequence checks, RSS and rate sampled over time (`ringlink-bench soak --help`)
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cmd {
         "compare" => compare::run(rest),
         "scale" => scale::run(rest),
+        "soak" => soak::run(rest),
         peer::SUBCOMMAND => peer::main(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

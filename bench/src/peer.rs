@@ -161,6 +161,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
         if crate::scale::is_peer_role(role) {
             return crate::scale::peer_main(args);
         }
+        if crate::soak::is_peer_role(role) {
+            return crate::soak::peer_main(args);
+        }
     }
     let a = PeerArgs::from_args(args)?;
     if matches!(a.role, Role::ThrThreads | Role::LatThreads) {

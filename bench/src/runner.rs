@@ -274,6 +274,16 @@ impl Peer {
         }
     }
 
+    /// The next line of the peer's stdout (without the line end), `None` at end of file.
+    pub fn line(&mut self) -> Result<Option<String>, String> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(0) => Ok(None),
+            Ok(_) => Ok(Some(line.trim_end().to_string())),
+            Err(e) => Err(format!("{}: reading stdout: {e}", self.label)),
+        }
+    }
+
     /// Closes the peer's stdin, which tells it to exit.
     pub fn release(&mut self) {
         self.stdin = None;
@@ -376,7 +386,8 @@ impl PeerGroup {
         })
     }
 
-    fn kill_all(&self) {
+    /// Kills every peer of the group now (the readers of their stdout then see its end).
+    pub fn kill_all(&self) {
         kill(&self.children);
     }
 

@@ -1,5 +1,6 @@
-//! SVG bar charts of benchmark results: one chart per table, one group of bars per
-//! implementation, bar = median over the repetitions, whisker = min–max.
+//! SVG charts of benchmark results. Bar charts (this file): one chart per table, one group
+//! of bars per implementation, bar = median over the repetitions, whisker = min–max. Line
+//! charts over time (soak): `line.rs`.
 //!
 //! Written by hand rather than with a plotting crate: a grouped bar chart with whiskers and
 //! rotated labels is a few dozen SVG elements, and this way the bench gains no dependency
@@ -10,6 +11,10 @@ use std::path::{Path, PathBuf};
 
 use crate::compare::{Case, Record};
 use crate::stats::Summary;
+
+mod line;
+
+pub use line::{render_line_svg, Band, Line, LineChart, Panel};
 
 /// One chart: groups of bars (one group per implementation), one bar per series.
 pub struct Chart {
