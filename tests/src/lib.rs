@@ -573,6 +573,13 @@ impl PyPeer {
         self.done = true;
     }
 
+    /// SIGKILLs the peer (fault tests) and reaps it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.done = true;
+    }
+
     fn fail(&mut self, msg: &str) -> ! {
         self.fail_with(None, msg)
     }

@@ -1,0 +1,336 @@
+//! Faults around a running stream, on both backends: a peer killed (SIGKILL) mid-stream and
+//! restarted, 1,000 reconnect cycles with flat descriptors, threads and memory, and a lossy
+//! link between two network namespaces. The tests count process-wide resources, so they
+//! run one at a time (`SERIAL`).
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::sync::Mutex;
+use std::thread;
+use std::time::Instant;
+
+use ringlink::{Backend, MonitorEventKind};
+use ringlink_tests::*;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn open_fds() -> usize {
+    fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn threads() -> usize {
+    fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+fn rss_kib() -> u64 {
+    let s = fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// The sequence numbers a `pull-seq` peer recorded.
+fn recorded(path: &std::path::Path) -> Vec<u64> {
+    fs::read(path)
+        .unwrap_or_default()
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// Sends sequence number `*seq` (16-byte message) and advances it.
+fn send(push: &mut Socket, seq: &mut u64) {
+    let mut msg = [0u8; 16];
+    msg[..8].copy_from_slice(&seq.to_le_bytes());
+    push.send(&msg, 0).expect("send");
+    *seq += 1;
+}
+
+/// Checks that `seqs` is `first..first + len` without gaps or duplicates.
+fn assert_consecutive(seqs: &[u64], what: &str) {
+    for w in seqs.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "{what}: {} then {}", w[0], w[1]);
+    }
+}
+
+// A ringlink PUSH streams sequence numbers to a libzmq PULL in another process, which is
+// SIGKILLed mid-stream and restarted on the same port: the PUSH reconnects by itself, what
+// was still queued in its pipe is delivered to the new process, nothing is duplicated, and
+// the only messages missing are the ones the dead process's kernel had accepted.
+both_backends!(peer_killed_mid_stream_is_reconnected, |backend| {
+    let _serial = serial();
+    const TOTAL: u64 = 60_000;
+    let ep = format!("tcp://127.0.0.1:{}", free_tcp_port());
+    let dir = std::env::temp_dir();
+    let tag = unique_name("kill");
+    let (f1, f2) = (dir.join(format!("{tag}-1")), dir.join(format!("{tag}-2")));
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let last = (TOTAL - 1).to_string();
+    let mut first = PyPeer::spawn_script("lifecycle_peer", &["pull-seq", &ep, &path(&f1), &last]);
+    first.expect("BOUND");
+    let ctx = ctx(backend);
+    let mut push = socket(&ctx, SocketType::Push);
+    set_opt(&mut push, SocketOption::ReconnectIvl(10));
+    set_opt(&mut push, SocketOption::SndTimeo(30_000));
+    push.connect(&ep).unwrap();
+    let mut seq = 0u64;
+    while seq < 20_000 {
+        send(&mut push, &mut seq);
+    }
+    first.expect("AT 5000");
+    first.kill();
+    // Keep sending while nobody listens: the PUSH queues up to its HWM, then blocks until
+    // the new peer is there (sent from another thread so this one can start the peer).
+    let sender = thread::spawn(move || {
+        while seq < TOTAL {
+            send(&mut push, &mut seq);
+        }
+        push
+    });
+    let mut second = PyPeer::spawn_script("lifecycle_peer", &["pull-seq", &ep, &path(&f2), &last]);
+    second.expect("BOUND");
+    let push = sender.join().unwrap();
+    second.finish();
+    drop(push);
+    let (a, b) = (recorded(&f1), recorded(&f2));
+    let _ = (fs::remove_file(&f1), fs::remove_file(&f2));
+    assert!(a.len() >= 5000, "the first peer recorded only {}", a.len());
+    assert_eq!(a[0], 0, "the first peer missed the start");
+    assert_consecutive(&a, "first peer");
+    assert_consecutive(&b, "second peer");
+    assert_eq!(*b.last().unwrap(), TOTAL - 1);
+    let lost = b[0] - a.last().unwrap() - 1;
+    // What the dead connection's kernel had taken: bounded by its socket buffers (a few
+    // MiB) in 16-byte messages + 2-byte headers.
+    assert!(
+        b[0] > *a.last().unwrap() && lost < 1 << 20,
+        "first peer ended at {}, second started at {}",
+        a.last().unwrap(),
+        b[0]
+    );
+    eprintln!(
+        "{backend:?}: first peer {} messages, lost in flight {lost}, second peer {} (from {})",
+        a.len(),
+        b.len(),
+        b[0]
+    );
+});
+
+// 1,000 times: the server goes away (LINGER 0) and a new one binds the same port; the
+// DEALER reconnects by itself and does a round trip. Descriptors and threads come back to
+// their level, memory stays flat after a warm-up.
+both_backends!(thousand_reconnect_cycles_keep_resources_flat, |backend| {
+    let _serial = serial();
+    let ctx = ctx(backend);
+    let port = free_tcp_port();
+    let ep = format!("tcp://127.0.0.1:{port}");
+    let mut dealer = socket(&ctx, SocketType::Dealer);
+    set_opt(&mut dealer, SocketOption::ReconnectIvl(1));
+    let dm = dealer.monitor().unwrap();
+    dealer.connect(&ep).unwrap();
+    let mut warm = None;
+    for i in 0..1000 {
+        let mut router = socket(&ctx, SocketType::Router);
+        set_opt(&mut router, SocketOption::Linger(0));
+        router.bind(&ep).unwrap();
+        dealer.send(format!("ping {i}").as_bytes(), 0).unwrap();
+        let m = recv_parts(&mut router, "ping");
+        assert_eq!(m[1], format!("ping {i}").into_bytes());
+        router.send_multipart(&[&m[0][..], b"pong"], 0).unwrap();
+        assert_eq!(recv_parts(&mut dealer, "pong"), vec![b"pong".to_vec()]);
+        drop(router);
+        // A message sent before the DEALER saw the close would go into the dying
+        // connection (and be lost, with libzmq too): wait until it noticed.
+        loop {
+            let e = dm.recv(Some(std::time::Duration::from_secs(20)));
+            match e.expect("monitor").expect("a DISCONNECTED event").kind {
+                MonitorEventKind::Disconnected(..) => break,
+                _ => continue,
+            }
+        }
+        if i == 99 {
+            warm = Some((open_fds(), threads(), rss_kib()));
+        }
+    }
+    let (fds, thr, rss) = warm.unwrap();
+    // The DEALER's own connection may be up or reconnecting right now: one descriptor.
+    assert!(
+        open_fds() <= fds + 1,
+        "descriptors {} -> {}",
+        fds,
+        open_fds()
+    );
+    assert_eq!(threads(), thr, "thread count changed");
+    assert!(
+        rss_kib() <= rss + rss / 10 + 2048,
+        "RSS grew from {rss} KiB to {} KiB",
+        rss_kib()
+    );
+});
+
+// ----- a lossy link between two network namespaces -----------------------------------------
+
+/// Two network namespaces joined by a veth pair, 10.77.N.1 <-> 10.77.N.2, with `loss` of
+/// the packets dropped at random in each direction (nftables; this kernel has no netem, so
+/// delay and reordering cannot be injected here). Removed on drop.
+struct LossyLink {
+    a: String,
+    b: String,
+    net: u32,
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("running {args:?}: {e} (iproute2/nftables installed?)"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl LossyLink {
+    fn new(tag: u32, loss_percent: u32) -> LossyLink {
+        let id = std::process::id() % 10_000;
+        let net = (std::process::id() + tag) % 250 + 1;
+        let (a, b) = (format!("rl{id}x{tag}a"), format!("rl{id}x{tag}b"));
+        sh(&["ip", "netns", "add", &a]);
+        sh(&["ip", "netns", "add", &b]);
+        let link = LossyLink { a, b, net };
+        let (va, vb) = (format!("rv{id}{tag}a"), format!("rv{id}{tag}b"));
+        sh(&[
+            "ip", "link", "add", &va, "type", "veth", "peer", "name", &vb,
+        ]);
+        sh(&["ip", "link", "set", &va, "netns", &link.a]);
+        sh(&["ip", "link", "set", &vb, "netns", &link.b]);
+        for (ns, dev, host) in [(&link.a, &va, 1), (&link.b, &vb, 2)] {
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("10.77.{net}.{host}/24"),
+                "dev",
+                dev,
+            ]);
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            let nft = |cmd: &str| sh(&["ip", "netns", "exec", ns, "nft", cmd]);
+            nft("add table inet lossy");
+            nft("add chain inet lossy out { type filter hook output priority 0 ; }");
+            nft(&format!(
+                "add rule inet lossy out oifname \"{dev}\" numgen random mod 100 lt {loss_percent} counter drop"
+            ));
+        }
+        link
+    }
+
+    /// Runs `f` on a new thread inside namespace `ns` (threads it starts, such as a
+    /// context's reactor, inherit the namespace).
+    fn run_in<T: Send + 'static>(
+        ns: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> thread::JoinHandle<T> {
+        let path = format!("/var/run/netns/{ns}");
+        thread::spawn(move || {
+            let fd = fs::File::open(&path).unwrap();
+            // SAFETY: setns on an open namespace file for this thread only.
+            let r = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+    }
+}
+
+impl LossyLink {
+    /// Packets the loss rules dropped so far in namespace `ns`.
+    fn dropped(ns: &str) -> u64 {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, "nft", "list", "table", "inet", "lossy"])
+            .output()
+            .expect("nft list");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split("counter packets ")
+            .skip(1)
+            .filter_map(|t| t.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for LossyLink {
+    fn drop(&mut self) {
+        // Deleting a namespace removes its end of the veth pair, and with it the other end.
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn lossy(backend: Backend, tag: u32) {
+    let _serial = serial();
+    const COUNT: u64 = 20_000;
+    let link = LossyLink::new(tag, 5);
+    let ep = format!("tcp://10.77.{}.2:5555", link.net);
+    let ep2 = ep.clone();
+    let receiver = LossyLink::run_in(&link.b, move || {
+        let ctx = ctx(backend);
+        let mut pull = socket(&ctx, SocketType::Pull);
+        set_opt(&mut pull, SocketOption::RcvTimeo(60_000));
+        pull.bind(&ep2).unwrap();
+        let start = Instant::now();
+        let mut buf = vec![0u8; 2048];
+        for want in 0..COUNT {
+            let n = pull.recv(&mut buf, 0).expect("receive over the lossy link");
+            assert_eq!(n, 1024);
+            let got = u64::from_le_bytes(buf[..8].try_into().unwrap());
+            assert_eq!(got, want, "out of sequence");
+        }
+        start.elapsed()
+    });
+    let sender = LossyLink::run_in(&link.a, move || {
+        let ctx = ctx(backend);
+        let mut push = socket(&ctx, SocketType::Push);
+        set_opt(&mut push, SocketOption::SndTimeo(60_000));
+        push.connect(&ep).unwrap();
+        let mut msg = vec![0u8; 1024];
+        for seq in 0..COUNT {
+            msg[..8].copy_from_slice(&seq.to_le_bytes());
+            push.send(&msg, 0).unwrap();
+        }
+        // Let LINGER deliver the tail before the context goes.
+        set_opt(&mut push, SocketOption::Linger(-1));
+        drop(push);
+        drop(ctx);
+    });
+    sender.join().unwrap();
+    let took = receiver.join().unwrap();
+    let (da, db) = (LossyLink::dropped(&link.a), LossyLink::dropped(&link.b));
+    eprintln!(
+        "{backend:?}: {COUNT} x 1 KiB in order over 5 % loss each way in {took:?} \
+         ({da} + {db} packets dropped)"
+    );
+    assert!(
+        da > 0,
+        "the loss rule dropped nothing: the link was not lossy"
+    );
+    drop(link);
+}
+
+#[test]
+fn lossy_link_delivers_in_sequence_uring() {
+    run_test("lossy_uring", Backend::Uring, |b| lossy(b, 1));
+}
+
+#[test]
+fn lossy_link_delivers_in_sequence_epoll() {
+    run_test("lossy_epoll", Backend::Epoll, |b| lossy(b, 2));
+}
