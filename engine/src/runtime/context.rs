@@ -199,6 +199,8 @@ impl ContextBuilder {
 pub(crate) enum InlineReactor {
     Uring(Box<Reactor<UringDriver>>),
     Epoll(Box<Reactor<EpollDriver>>),
+    #[cfg(feature = "fuzzing")]
+    Mem(Box<Reactor<crate::backend::mem::MemDriver>>),
 }
 
 impl InlineReactor {
@@ -236,6 +238,8 @@ impl InlineReactor {
         match self {
             InlineReactor::Uring(r) => r.turn_inline(max_wait),
             InlineReactor::Epoll(r) => r.turn_inline(max_wait),
+            #[cfg(feature = "fuzzing")]
+            InlineReactor::Mem(r) => r.turn_inline(max_wait),
         }
     }
 }
@@ -415,5 +419,30 @@ impl Context {
 
     pub(crate) fn is_inline(&self) -> bool {
         self.inner.inline.is_some()
+    }
+}
+
+#[cfg(feature = "fuzzing")]
+impl Context {
+    /// An inline context whose reactor runs on the in-memory driver (`crate::fuzzing`). It
+    /// reports the epoll backend.
+    pub(crate) fn with_mem_driver(driver: crate::backend::mem::MemDriver) -> Result<Context> {
+        let handle = Arc::new(ReactorHandle::new(0)?);
+        let peers = Arc::new(Peers::new(vec![handle.clone()]));
+        let reactor = Reactor::new(handle, driver, peers.clone(), Duration::ZERO);
+        Ok(Context {
+            inner: Arc::new(CtxInner {
+                peers,
+                threads: Mutex::new(Vec::new()),
+                backend: Backend::Epoll,
+                terminated: AtomicBool::new(false),
+                sockets: Mutex::new(Vec::new()),
+                next_id: AtomicU64::new(1),
+                spin: Duration::ZERO,
+                inline: Some(Mutex::new(InlineReactor::Mem(Box::new(reactor)))),
+                owner: Some(std::thread::current().id()),
+                inproc: Mutex::new(InprocRegistry::default()),
+            }),
+        })
     }
 }
