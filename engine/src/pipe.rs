@@ -28,6 +28,9 @@ const FIRST_CHUNK: usize = 1024;
 const MAX_CHUNK: usize = 256 * 1024;
 /// Recycled chunks kept per pipe (a busy pipe with large messages cycles through several).
 const SPARES: usize = 4;
+/// A reservation (`Writer::begin_fill`) gets at most this much memory before its bytes
+/// arrive; it grows as they do. A peer's declared frame size is only a claim.
+const FILL_STEP: usize = 64 * 1024;
 
 struct Chunk {
     buf: *mut u8,
@@ -39,30 +42,55 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn alloc(cap: usize) -> *mut Chunk {
-        // Zeroed memory: every byte is initialised, so handing out `&mut [u8]` is sound, and
-        // large zeroed allocations come from untouched pages (no RSS until written).
-        let buf = Box::into_raw(vec![0u8; cap].into_boxed_slice()) as *mut u8;
-        Box::into_raw(Box::new(Chunk {
+    /// A chunk of `cap` (> 0) bytes, or None when the memory cannot be had (for sizes a peer
+    /// influences: the caller closes that connection instead of aborting the process).
+    fn try_alloc(cap: usize) -> Option<*mut Chunk> {
+        let buf = zeroed_bytes(cap)?;
+        Some(Box::into_raw(Box::new(Chunk {
             buf,
             cap,
             end: AtomicUsize::new(0),
             next: AtomicPtr::new(ptr::null_mut()),
-        }))
+        })))
     }
 
     /// # Safety
-    /// `c` came from `Chunk::alloc`, is reachable by no one else, and is freed once.
+    /// `c` came from `Chunk::try_alloc`, is reachable by no one else, and is freed once.
     unsafe fn free(c: *mut Chunk) {
-        // SAFETY: per the contract, `c` and its buffer are uniquely owned allocations made by
-        // `alloc` with exactly these layouts.
+        // SAFETY: per the contract, `c` is a uniquely owned allocation made by `try_alloc`,
+        // and its buffer was made by `zeroed_bytes` with this capacity.
         unsafe {
             let chunk = Box::from_raw(c);
-            drop(Box::from_raw(ptr::slice_from_raw_parts_mut(
-                chunk.buf, chunk.cap,
-            )));
+            free_bytes(chunk.buf, chunk.cap);
         }
     }
+}
+
+/// `cap` zeroed bytes (every byte initialised, so handing out `&mut [u8]` is sound; large
+/// zeroed allocations come from untouched pages: no RSS until written). None if `cap` is 0,
+/// too large for a layout, or the allocator refuses.
+fn zeroed_bytes(cap: usize) -> Option<*mut u8> {
+    let layout = std::alloc::Layout::array::<u8>(cap).ok()?;
+    if layout.size() == 0 {
+        return None;
+    }
+    // SAFETY: the layout has a non-zero size.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) };
+    (!p.is_null()).then_some(p)
+}
+
+/// # Safety
+/// `p` came from `zeroed_bytes(cap)` and is freed once.
+unsafe fn free_bytes(p: *mut u8, cap: usize) {
+    // SAFETY: `zeroed_bytes` allocated `p` with exactly this layout (it exists: it did then).
+    unsafe { std::alloc::dealloc(p, std::alloc::Layout::array::<u8>(cap).unwrap_unchecked()) }
+}
+
+/// A reservation could not be allocated (see [`Writer::begin_fill`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AllocFailed {
+    /// Bytes that were being asked for.
+    pub(crate) bytes: usize,
 }
 
 struct Shared {
@@ -154,6 +182,7 @@ pub(crate) fn pipe(hwm: u64) -> (Writer, Reader) {
             read_cache: 0,
             next_size: FIRST_CHUNK,
             fill_left: 0,
+            fill_grows: false,
             pending_ext: Vec::new(),
         },
         Reader {
@@ -197,6 +226,8 @@ pub(crate) struct Writer {
     next_size: usize,
     /// Bytes still expected by `fill` for the current reservation.
     fill_left: usize,
+    /// The reservation has a chunk of its own that `fill` may grow.
+    fill_grows: bool,
     /// Shared bodies written since the last commit (handed to `Shared::ext` by `publish`).
     pending_ext: Vec<Ext>,
 }
@@ -217,8 +248,16 @@ impl Writer {
 
     #[inline(never)]
     fn new_chunk(&mut self, n: usize) {
+        if let Err(e) = self.try_new_chunk(n) {
+            std::alloc::handle_alloc_error(
+                std::alloc::Layout::array::<u8>(e.bytes).expect("chunk sizes fit a layout"),
+            );
+        }
+    }
+
+    /// Start a new chunk with room for at least `n` bytes (a recycled one if big enough).
+    fn try_new_chunk(&mut self, n: usize) -> Result<(), AllocFailed> {
         let want = n.max(self.next_size);
-        self.next_size = (self.next_size * 2).min(MAX_CHUNK);
         // Take a recycled chunk if one is big enough (the first non-empty slot).
         let spare = self
             .shared
@@ -243,11 +282,13 @@ impl Writer {
                 // SAFETY: owned (taken from the spare slot) and too small: free it.
                 unsafe { Chunk::free(spare) };
             }
-            Chunk::alloc(want)
+            Chunk::try_alloc(want).ok_or(AllocFailed { bytes: want })?
         };
+        self.next_size = (self.next_size * 2).min(MAX_CHUNK);
         self.links.push((self.cur, self.wpos, new));
         self.cur = new;
         self.wpos = 0;
+        Ok(())
     }
 
     /// Append `n` bytes and return them for the caller to fill in full.
@@ -290,23 +331,67 @@ impl Writer {
     }
 
     /// Reserve `n` contiguous bytes to be filled piecewise with `fill` (for frames that arrive
-    /// in several receive buffers).
-    pub(crate) fn begin_fill(&mut self, n: usize) {
-        self.make_room(n);
+    /// in several receive buffers). `n` is what a peer announced, not what it sent: memory
+    /// beyond `FILL_STEP` is taken only as the bytes arrive (`fill` grows the chunk), and a
+    /// failed allocation is an error for the caller (which drops that connection), never an
+    /// abort.
+    pub(crate) fn begin_fill(&mut self, n: usize) -> Result<(), AllocFailed> {
+        self.fill_left = 0;
+        self.fill_grows = false;
+        // SAFETY: `cur` is either null or a live chunk owned by this pipe.
+        if self.cur.is_null() || unsafe { (*self.cur).cap } - self.wpos < n {
+            // A chunk of its own, so that growing it moves nothing but this frame's bytes.
+            self.try_new_chunk(n.min(FILL_STEP.max(self.next_size)))?;
+            self.fill_grows = true;
+        }
         self.fill_left = n;
+        Ok(())
     }
 
     /// Copy the next piece of the reservation made by `begin_fill`.
-    pub(crate) fn fill(&mut self, bytes: &[u8]) {
+    pub(crate) fn fill(&mut self, bytes: &[u8]) -> Result<(), AllocFailed> {
         assert!(bytes.len() <= self.fill_left, "fill past reservation");
+        // SAFETY: `cur` is live after `begin_fill`.
+        if unsafe { (*self.cur).cap } - self.wpos < bytes.len() {
+            self.grow_fill(bytes.len())?;
+        }
         let at = self.wpos;
-        // SAFETY: `begin_fill` reserved `fill_left` bytes at `wpos` in `cur`; unpublished bytes
-        // are exclusively the writer's.
+        // SAFETY: `begin_fill` (or `grow_fill`) made room for these bytes at `wpos` in `cur`;
+        // unpublished bytes are exclusively the writer's.
         unsafe {
             ptr::copy_nonoverlapping(bytes.as_ptr(), (*self.cur).buf.add(at), bytes.len());
         }
         self.wpos += bytes.len();
         self.fill_left -= bytes.len();
+        Ok(())
+    }
+
+    /// Make room for `need` more bytes of the reservation: at least double the chunk, at most
+    /// to the reservation's end.
+    #[inline(never)]
+    fn grow_fill(&mut self, need: usize) -> Result<(), AllocFailed> {
+        assert!(self.fill_grows, "reservation outgrew a shared chunk");
+        let c = self.cur;
+        // SAFETY: `begin_fill` started `cur` for this reservation alone; it is unpublished
+        // (its link lies past any mark), so nothing else reads or writes it.
+        let chunk = unsafe { &mut *c };
+        let min = self.wpos + need;
+        let cap = chunk
+            .cap
+            .saturating_mul(2)
+            .max(min)
+            .min(self.wpos + self.fill_left);
+        let buf = zeroed_bytes(cap).ok_or(AllocFailed { bytes: cap })?;
+        // SAFETY: both buffers are live and distinct; `wpos <= chunk.cap` bytes are valid in
+        // the old one and `wpos < cap` fit in the new one. The old buffer came from
+        // `zeroed_bytes(chunk.cap)`.
+        unsafe {
+            ptr::copy_nonoverlapping(chunk.buf, buf, self.wpos);
+            free_bytes(chunk.buf, chunk.cap);
+        }
+        chunk.buf = buf;
+        chunk.cap = cap;
+        Ok(())
     }
 
     /// Remember the current position as a message boundary, to be published by
@@ -388,6 +473,7 @@ impl Writer {
     /// Drop everything appended since the last commit (a message cut short by a disconnect).
     pub(crate) fn rollback(&mut self) {
         self.fill_left = 0;
+        self.fill_grows = false;
         self.mark = None;
         self.pending_ext.clear();
         for (_, _, new) in self.links.drain(..) {
@@ -534,11 +620,15 @@ impl Reader {
             self.cur = next;
             self.rpos = 0;
             self.shared.head.store(next, Ordering::Relaxed);
-            // Park the chunk in a free spare slot; if all are taken, free it.
-            let parked = self.shared.spare.iter().any(|s| {
-                s.compare_exchange(ptr::null_mut(), old, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            });
+            // Park the chunk in a free spare slot; if all are taken, free it. A chunk made
+            // for one large frame is freed too: it would otherwise pin that much memory.
+            // SAFETY: `old` is live (we were reading it); `cap` is not written after publication.
+            let big = unsafe { (*old).cap } > MAX_CHUNK;
+            let parked = !big
+                && self.shared.spare.iter().any(|s| {
+                    s.compare_exchange(ptr::null_mut(), old, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                });
             if !parked {
                 // SAFETY: the reader has moved past `old` and the writer never sees it again
                 // (it is in no slot and unlinked from the reader's view): exclusively ours.
@@ -794,6 +884,74 @@ mod tests {
         assert!(r.peek().is_empty());
         assert!(w.commit(1));
         assert_eq!(r.peek(), &[0, 3, b'a', b'b', b'c']);
+    }
+
+    /// Capacity of the chunk the writer is filling.
+    fn cur_cap(w: &Writer) -> usize {
+        // SAFETY: test-only read of the writer's own live chunk.
+        unsafe { (*w.cur).cap }
+    }
+
+    #[test]
+    fn reservation_takes_memory_only_as_bytes_arrive() {
+        let (mut w, mut r) = pipe(0);
+        w.write_frame(&[0, 1], b"a");
+        w.commit(1);
+        // A peer announces an absurd frame: the reservation starts small.
+        w.begin_fill(1 << 62).unwrap();
+        assert!(cur_cap(&w) <= FILL_STEP, "{}", cur_cap(&w));
+        w.rollback();
+        // A real 1 MiB frame arriving in 10 KiB pieces grows its chunk and arrives intact.
+        let body: Vec<u8> = (0..1 << 20).map(|i| (i * 7) as u8).collect();
+        w.begin_fill(body.len()).unwrap();
+        for piece in body.chunks(10_000) {
+            w.fill(piece).unwrap();
+            assert!(cur_cap(&w) <= 2 * w.wpos.max(FILL_STEP));
+        }
+        assert_eq!(cur_cap(&w), body.len());
+        w.commit(1);
+        let mut want = vec![0, 1, b'a'];
+        want.extend_from_slice(&body);
+        assert_eq!(drain(&mut r), want);
+    }
+
+    #[test]
+    fn reservation_that_fits_stays_in_the_current_chunk() {
+        let (mut w, mut r) = pipe(0);
+        w.write_frame(&[0, 1], b"a");
+        let chunk = w.cur;
+        w.begin_fill(100).unwrap();
+        assert_eq!(w.cur, chunk);
+        w.fill(&[0, 98]).unwrap();
+        w.fill(&[5; 98]).unwrap();
+        w.commit(2);
+        let mut want = vec![0, 1, b'a', 0, 98];
+        want.extend_from_slice(&[5; 98]);
+        assert_eq!(drain(&mut r), want);
+    }
+
+    #[test]
+    fn impossible_sizes_are_errors_not_aborts() {
+        // black_box: the optimizer may otherwise assume an unused allocation succeeds.
+        assert!(zeroed_bytes(std::hint::black_box(usize::MAX)).is_none());
+        assert!(zeroed_bytes(std::hint::black_box(0)).is_none());
+        let c = Chunk::try_alloc(std::hint::black_box(isize::MAX as usize));
+        assert!(std::hint::black_box(c).is_none());
+    }
+
+    #[test]
+    fn large_frame_chunks_are_not_kept_as_spares() {
+        let (mut w, mut r) = pipe(0);
+        w.write_frame(&[], &vec![1u8; MAX_CHUNK * 2]);
+        w.commit(1);
+        w.write_frame(&[], b"x");
+        w.commit(1);
+        assert_eq!(drain(&mut r).len(), MAX_CHUNK * 2 + 1);
+        for s in &w.shared.spare {
+            let c = s.load(Ordering::Acquire);
+            // SAFETY: spares are live chunks owned by the pipe.
+            assert!(c.is_null() || unsafe { (*c).cap } <= MAX_CHUNK);
+        }
     }
 
     #[test]

@@ -117,6 +117,40 @@ both_backends!(frame_over_max_msg_size_is_closed, |backend| {
     check_alive(&mut router, &mut good, "after 1 TiB header");
 });
 
+both_backends!(
+    absurd_frame_length_without_max_msg_size_is_closed,
+    |backend| {
+        // Default options (MAXMSGSIZE unset): a frame announced larger than this machine's
+        // memory can never be buffered; the connection is closed at its header (libzmq's
+        // failing malloc does the same) and the process is unharmed.
+        let ctx = ctx(backend);
+        let (mut router, ep, mut good) = router_with_good_peer(&ctx, &[]);
+        for (i, size) in [1u64 << 62, u64::MAX, 1 << 63].into_iter().enumerate() {
+            let mut raw = RawConn::connect(&ep);
+            raw.handshake(1, "DEALER", Some(format!("huge{i}").as_bytes()));
+            let mut hdr = vec![0x02];
+            hdr.extend_from_slice(&size.to_be_bytes());
+            hdr.extend_from_slice(&[0xEE; 100]);
+            raw.write_lenient(&hdr);
+            raw.expect_closed(deadline());
+            check_alive(
+                &mut router,
+                &mut good,
+                &format!("after a {size}-byte header"),
+            );
+        }
+        // Same for a REP server.
+        let mut rep = socket(&ctx, SocketType::Rep);
+        let ep = bind_tcp(&mut rep);
+        let mut raw = RawConn::connect(&ep);
+        raw.handshake(1, "REQ", None);
+        let mut msg = vec![0x01, 0x00, 0x02];
+        msg.extend_from_slice(&(1u64 << 62).to_be_bytes());
+        raw.write_lenient(&msg);
+        raw.expect_closed(deadline());
+    }
+);
+
 both_backends!(reserved_flag_bits_are_closed, |backend| {
     let ctx = ctx(backend);
     let (mut router, ep, mut good) = router_with_good_peer(&ctx, &[]);

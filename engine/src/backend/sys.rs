@@ -362,3 +362,23 @@ pub fn raise_fd_limit() {
         }
     }
 }
+
+/// Bytes of physical memory (cached). A peer announcing a frame larger than this can never
+/// have it buffered: such a connection is refused at the header, as libzmq's failing
+/// `malloc` of the announced size does, instead of after it has sent gigabytes.
+pub(crate) fn physical_memory() -> u64 {
+    static MEM: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *MEM.get_or_init(|| {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let (pages, size) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        match (u64::try_from(pages), u64::try_from(size)) {
+            (Ok(p), Ok(s)) if p > 0 && s > 0 => p.saturating_mul(s),
+            _ => u64::MAX,
+        }
+    })
+}

@@ -737,8 +737,7 @@ impl State {
         }
         if c.stream.is_some() {
             if let Err(e) = self.decode_stream(slot, data) {
-                let why = format!("protocol error: {e}");
-                self.disconnect(slot, &why, reqs);
+                self.disconnect(slot, &e.to_string(), reqs);
             }
             return;
         }
@@ -784,19 +783,13 @@ impl State {
         }
         if !rest.is_empty() {
             if let Err(e) = self.decode(slot, rest, reqs) {
-                let why = format!("protocol error: {e}");
-                self.disconnect(slot, &why, reqs);
+                self.disconnect(slot, &e.to_string(), reqs);
             }
         }
     }
 
     /// Decode data-phase bytes into the inbound pipe.
-    fn decode(
-        &mut self,
-        slot: usize,
-        data: &[u8],
-        reqs: &mut Vec<Req>,
-    ) -> Result<(), ProtocolError> {
+    fn decode(&mut self, slot: usize, data: &[u8], reqs: &mut Vec<Req>) -> Result<(), Fault> {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return Ok(());
         };
@@ -837,20 +830,21 @@ impl State {
                 }) => {
                     c.in_more = more;
                     if let Some(inn) = c.inn.as_mut() {
+                        // A frame larger than this machine's memory can never be held.
                         let total = usize::try_from(body_len)
                             .ok()
+                            .filter(|_| body_len <= sys::physical_memory())
                             .and_then(|b| b.checked_add(header_len))
-                            .ok_or(ProtocolError::FrameTooLarge {
-                                size: body_len,
-                                max: usize::MAX as u64,
-                            })?;
-                        inn.begin_fill(total);
-                        inn.fill(&header[..header_len]);
+                            .ok_or(Fault::NoMemory(
+                                usize::try_from(body_len).unwrap_or(usize::MAX),
+                            ))?;
+                        inn.begin_fill(total)?;
+                        inn.fill(&header[..header_len])?;
                     }
                 }
                 Some(Decoded::Body { bytes, last }) => {
                     if let Some(inn) = c.inn.as_mut() {
-                        inn.fill(bytes);
+                        inn.fill(bytes)?;
                         if last && !c.in_more {
                             inn.mark();
                             c.in_msgs += 1;
@@ -875,9 +869,9 @@ impl State {
                         legacy_sub(&mut c.sub_backlog, false, &topic);
                     }
                     Command::Subscribe(_) | Command::Cancel(_) => {}
-                    Command::Error(reason) => return Err(ProtocolError::PeerError(reason)),
+                    Command::Error(reason) => return Err(ProtocolError::PeerError(reason).into()),
                     Command::Ready(_) => {
-                        return Err(ProtocolError::UnexpectedCommand(b"READY".to_vec()))
+                        return Err(ProtocolError::UnexpectedCommand(b"READY".to_vec()).into())
                     }
                 },
             }
@@ -920,7 +914,7 @@ impl State {
     /// STREAM: turn received bytes into messages for the inbound pipe. Raw framing: each
     /// receive is one message; length-prefixed: `[u32 BE length][payload]` messages, checked
     /// against MAXMSGSIZE.
-    fn decode_stream(&mut self, slot: usize, data: &[u8]) -> Result<(), ProtocolError> {
+    fn decode_stream(&mut self, slot: usize, data: &[u8]) -> Result<(), Fault> {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return Ok(());
         };
@@ -945,19 +939,22 @@ impl State {
                         let len = u64::from(u32::from_be_bytes(c.lp_hdr));
                         if let Some(max) = c.opts.max_msg_size {
                             if len > max {
-                                return Err(ProtocolError::FrameTooLarge { size: len, max });
+                                return Err(ProtocolError::FrameTooLarge { size: len, max }.into());
                             }
                         }
+                        if len > sys::physical_memory() {
+                            return Err(Fault::NoMemory(len as usize));
+                        }
                         let hl = frame::encode_header(&mut hdr, false, false, len);
-                        inn.begin_fill(hl + len as usize);
-                        inn.fill(&hdr[..hl]);
+                        inn.begin_fill(hl + len as usize)?;
+                        inn.fill(&hdr[..hl])?;
                         c.lp_left = len;
                         c.lp_in_body = true;
                     }
                     let k = usize::try_from(c.lp_left)
                         .unwrap_or(usize::MAX)
                         .min(rest.len());
-                    inn.fill(&rest[..k]);
+                    inn.fill(&rest[..k])?;
                     rest = &rest[k..];
                     c.lp_left -= k as u64;
                     if c.lp_left == 0 {
@@ -975,7 +972,8 @@ impl State {
                         return Err(ProtocolError::FrameTooLarge {
                             size: data.len() as u64,
                             max: 0,
-                        })
+                        }
+                        .into())
                     }
                     Some(max) => usize::try_from(max).unwrap_or(usize::MAX),
                     None => usize::MAX,
@@ -1558,7 +1556,34 @@ fn classify(why: &str, in_handshake: bool) -> DisconnectReason {
     }
 }
 
-/// Random extra wait (up to `base`) so many clients do not reconnect in lockstep.
+/// Why decoding a connection's bytes ended it.
+enum Fault {
+    Protocol(ProtocolError),
+    /// The memory for a frame (of this many bytes so far) could not be allocated.
+    NoMemory(usize),
+}
+
+impl From<ProtocolError> for Fault {
+    fn from(e: ProtocolError) -> Fault {
+        Fault::Protocol(e)
+    }
+}
+
+impl From<pipe::AllocFailed> for Fault {
+    fn from(e: pipe::AllocFailed) -> Fault {
+        Fault::NoMemory(e.bytes)
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Protocol(e) => write!(f, "protocol error: {e}"),
+            Fault::NoMemory(n) => write!(f, "out of memory: cannot buffer a frame ({n} bytes)"),
+        }
+    }
+}
+
 /// Socket types that receive subscriptions.
 fn publishes(ty: SocketType) -> bool {
     matches!(ty, SocketType::Pub | SocketType::XPub)
@@ -1583,6 +1608,7 @@ fn frames_in(mut bytes: &[u8]) -> u64 {
     n
 }
 
+/// Random extra wait (up to `base`) so many clients do not reconnect in lockstep.
 fn jitter(base: Duration) -> Duration {
     let ms = base.as_millis() as u64;
     if ms == 0 {
