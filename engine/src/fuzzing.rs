@@ -2,7 +2,7 @@
 //! fuzzer can play the remote peer: its bytes go through the real reactor, handshake, decoder,
 //! pipes and socket code, with no network I/O (setting up costs a few descriptors: the
 //! context's and socket's eventfds, an abstract-namespace listener the driver never uses, and
-//! a socketpair standing in for the accepted connection).
+//! a duplicate of a socketpair end standing in for the accepted connection).
 //!
 //! Built only with the `fuzzing` feature; used by `fuzz/` and its corpus replay test.
 //! Not API: it may change with the engine at any time.
@@ -10,8 +10,9 @@
 #![forbid(unsafe_code)]
 
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::backend::mem::{MemDriver, MemNet};
@@ -101,8 +102,19 @@ impl ConnHarness {
         }
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         sock.bind(&format!("ipc://@ringlink-fuzz-{}-{n}", std::process::id()))?;
-        let (fd, _peer) = std::os::unix::net::UnixStream::pair()?;
-        lock(&net).accept_queue.push_back(OwnedFd::from(fd));
+        // The accepted descriptor only names the connection (the driver does no I/O on it):
+        // a duplicate of one socketpair end per process is enough, and cheaper than a pair.
+        static PAIR: OnceLock<(UnixStream, UnixStream)> = OnceLock::new();
+        let pair = match PAIR.get() {
+            Some(p) => p,
+            None => {
+                let p = UnixStream::pair()?;
+                PAIR.get_or_init(|| p)
+            }
+        };
+        lock(&net)
+            .accept_queue
+            .push_back(OwnedFd::from(pair.0.try_clone()?));
         let mut h = ConnHarness {
             net,
             sock: Some(sock),

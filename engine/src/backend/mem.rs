@@ -9,7 +9,7 @@
 //! borrowed for the callback only; `Closed` once per `Close`, with nothing left in flight. It
 //! never blocks: a poll with nothing to report returns at once, whatever the timeout.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
@@ -37,8 +37,10 @@ pub(crate) struct MemNet {
     /// Descriptors to hand out as accepted connections (on the first listener).
     pub(crate) accept_queue: VecDeque<OwnedFd>,
     listeners: Vec<Key>,
-    conns: HashMap<u64, MemConn>,
-    /// Keys in the order their connections appeared (deterministic iteration).
+    /// Open connections by key, in the order they appeared (a handful at most: a linear
+    /// search beats hashing here).
+    conns: Vec<(u64, MemConn)>,
+    /// Keys of every connection seen, oldest first.
     order: Vec<u64>,
     /// Completions produced while applying requests, reported in order.
     done: VecDeque<Event<'static>>,
@@ -60,7 +62,7 @@ impl Default for MemNet {
         MemNet {
             accept_queue: VecDeque::new(),
             listeners: Vec::new(),
-            conns: HashMap::new(),
+            conns: Vec::new(),
             order: Vec::new(),
             done: VecDeque::new(),
             recv_chunk: 64 * 1024,
@@ -77,10 +79,21 @@ impl MemNet {
         self.order.clone()
     }
 
+    fn get(&self, key: u64) -> Option<&MemConn> {
+        self.conns.iter().find(|(k, _)| *k == key).map(|(_, c)| c)
+    }
+
+    fn get_mut(&mut self, key: u64) -> Option<&mut MemConn> {
+        self.conns
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+            .map(|(_, c)| c)
+    }
+
     /// Whether connection `key` is still open (not closed by the engine).
     #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
     pub(crate) fn is_open(&self, key: u64) -> bool {
-        self.conns.contains_key(&key)
+        self.get(key).is_some()
     }
 
     /// Connections and listeners not closed yet, plus completions not reported yet.
@@ -90,7 +103,7 @@ impl MemNet {
 
     /// Queue bytes from the peer on connection `key`; false if it is closed.
     pub(crate) fn push_inbound(&mut self, key: u64, bytes: &[u8]) -> bool {
-        match self.conns.get_mut(&key) {
+        match self.get_mut(key) {
             Some(c) if !c.eof => {
                 c.inbound.extend(bytes);
                 true
@@ -101,15 +114,14 @@ impl MemNet {
 
     /// The peer closes its side of connection `key` (after the queued bytes).
     pub(crate) fn peer_close(&mut self, key: u64) {
-        if let Some(c) = self.conns.get_mut(&key) {
+        if let Some(c) = self.get_mut(key) {
             c.eof = true;
         }
     }
 
     /// Take what the engine sent on `key` so far.
     pub(crate) fn take_sent(&mut self, key: u64) -> Vec<u8> {
-        self.conns
-            .get_mut(&key)
+        self.get_mut(key)
             .map(|c| std::mem::take(&mut c.sent))
             .unwrap_or_default()
     }
@@ -117,14 +129,19 @@ impl MemNet {
     /// Undelivered peer bytes on `key`.
     #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
     pub(crate) fn inbound_len(&self, key: u64) -> usize {
-        self.conns.get(&key).map_or(0, |c| c.inbound.len())
+        self.get(key).map_or(0, |c| c.inbound.len())
     }
 
     fn conn(&mut self, key: Key) -> &mut MemConn {
-        if !self.conns.contains_key(&key.0) {
-            self.order.push(key.0);
-        }
-        self.conns.entry(key.0).or_default()
+        let i = match self.conns.iter().position(|(k, _)| *k == key.0) {
+            Some(i) => i,
+            None => {
+                self.order.push(key.0);
+                self.conns.push((key.0, MemConn::default()));
+                self.conns.len() - 1
+            }
+        };
+        &mut self.conns[i].1
     }
 
     fn apply(&mut self, req: Req) {
@@ -141,7 +158,7 @@ impl MemNet {
             }
             Req::StartRecv { key, .. } => self.conn(key).recv_on = true,
             Req::StopRecv { key } => {
-                if let Some(c) = self.conns.get_mut(&key.0) {
+                if let Some(c) = self.get_mut(key.0) {
                     c.recv_on = false;
                 }
             }
@@ -155,7 +172,7 @@ impl MemNet {
             Req::Close { key, fd } => {
                 drop(fd);
                 // A send still in flight is cancelled, as the real drivers do.
-                self.conns.remove(&key.0);
+                self.conns.retain(|(k, _)| *k != key.0);
                 self.listeners.retain(|&k| k != key);
                 self.done.push_back(Event::Closed { key });
             }
@@ -166,7 +183,7 @@ impl MemNet {
     /// (a short send when the window cuts it); None while the peer reads nothing.
     fn progress_send(&mut self, key: u64) -> Option<Event<'static>> {
         let window = self.window;
-        let c = self.conns.get_mut(&key)?;
+        let c = self.get_mut(key)?;
         let (iov, iovcnt) = c.pending?;
         // SAFETY: the reactor keeps the iovec array and the memory it describes alive and
         // unchanged until the matching `Sent` (the `Req::Send` contract); we report `Sent`
@@ -244,13 +261,14 @@ impl Driver for MemDriver {
         }
         // One piece per connection per turn, so requests made in reaction (StopRecv, Close)
         // apply before the next piece, as with a real receive buffer.
-        for key in net.order.clone() {
+        for i in 0..net.conns.len() {
+            let key = net.conns[i].0;
             if let Some(ev) = net.progress_send(key) {
                 net.activity += 1;
                 on_event(ev, reqs);
             }
             let chunk = net.recv_chunk.max(1);
-            let Some(c) = net.conns.get_mut(&key) else {
+            let Some(c) = net.get_mut(key) else {
                 continue;
             };
             if !c.recv_on {
