@@ -52,6 +52,15 @@ impl Default for ConnOptions {
     }
 }
 
+/// A message the application received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// Its frames.
+    pub parts: Vec<Vec<u8>>,
+    /// A frame announced by MORE was not there: the message is incomplete.
+    pub cut: bool,
+}
+
 /// The reactor kept working for longer than the bytes it was given can explain (a livelock),
 /// or a closed socket did not let go of its connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,13 +191,25 @@ impl ConnHarness {
         Ok(())
     }
 
-    /// One message for the application, if one is ready (DONTWAIT). Errors other than
-    /// `Again` (e.g. a socket type that cannot receive) are returned as they are.
-    pub fn recv(&mut self) -> Option<Result<Vec<Vec<u8>>>> {
-        match self.socket().recv_multipart(DONTWAIT) {
-            Err(Error::Again) => None,
-            r => Some(r),
+    /// One message for the application, if one is ready, received frame by frame with
+    /// DONTWAIT (`Socket::recv_multipart` blocks for the frames after the first, trusting
+    /// that messages arrive whole; a harness must not hang on a peer that breaks that). A
+    /// message whose announced next frame is missing comes back cut short, and `cut` says
+    /// so. Errors other than `Again` (e.g. a socket type that cannot receive) are returned.
+    pub fn recv(&mut self) -> Option<Result<Received>> {
+        let sock = self.socket();
+        let mut parts = match sock.recv_bytes(DONTWAIT) {
+            Err(Error::Again) => return None,
+            Err(e) => return Some(Err(e)),
+            Ok(p) => vec![p],
+        };
+        while sock.rcvmore() {
+            match sock.recv_bytes(DONTWAIT) {
+                Ok(p) => parts.push(p),
+                Err(_) => return Some(Ok(Received { parts, cut: true })),
+            }
         }
+        Some(Ok(Received { parts, cut: false }))
     }
 
     /// The application sends `parts` as one message (DONTWAIT).
