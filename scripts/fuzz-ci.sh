@@ -4,7 +4,7 @@
 # seeds and regression inputs. Any crash, failed invariant, allocation over the bound, leak or
 # hang fails the script; the input is left under fuzz/artifacts/<target>/.
 # The replay of the committed inputs on stable is part of `cargo test` (tests/fuzz_replay.rs).
-# Takes about 3 minutes plus 5 x FUZZ_SECONDS (plus a first cargo-fuzz install).
+# Takes about 4 minutes plus 5 x FUZZ_SECONDS (plus a first cargo-fuzz install).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
@@ -17,6 +17,9 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo +nightly install cargo-fuzz --locked
 fi
 
+# The fuzz crate is outside the workspace, so the workspace's fmt and clippy skip it.
+cargo +nightly fmt --check
+cargo +nightly clippy --all-targets -- -D warnings
 cargo +nightly fuzz build -O -a
 status=0
 for t in $(cargo +nightly fuzz list); do
