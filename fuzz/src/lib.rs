@@ -28,9 +28,10 @@ use std::time::{Duration, Instant};
 
 /// Allocation accounting: a global allocator that, while a target body runs on this thread,
 /// records the peak of live bytes and aborts at once (with a message, so libFuzzer keeps the
-/// input) when one allocation exceeds the bound set for the current input. Aborting inside the allocator rather than checking afterwards matters: an
-/// allocation of a peer-declared size (say 2^62 bytes) would otherwise fail and abort without
-/// saying why, or succeed lazily and go unnoticed.
+/// input) when one allocation exceeds the bound set for the current input. Aborting inside
+/// the allocator rather than checking afterwards matters: an allocation of a peer-declared
+/// size (say 2^62 bytes) would otherwise fail and abort without saying why, or succeed lazily
+/// and go unnoticed.
 pub mod alloc {
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
@@ -761,9 +762,9 @@ fn check_engine_output(ty: SocketType, sent: &[u8]) {
 /// * ops: `0x00..=0x3e` feed that many following bytes; `0x3f` feed `u16 LE` bytes; `0x40`
 ///   pump; `0x41` the application receives everything ready; `0x42` receives one message;
 ///   `0x43 n` sends `n % 4 + 1` frames of following `u8`-length-prefixed bytes (ROUTER and
-///   STREAM: to the last routing id received); `0x44 w` the peer reads `16 * w` more bytes
-///   (255: everything); `0x45` the peer closes; `0x46`/`0x47 k` (un)subscribe to the next `k`
-///   bytes; other ops do nothing.
+///   STREAM: to the last routing id received); `0x44 w` from now on the peer reads `16 * w`
+///   bytes in all (255: everything); `0x45` the peer closes; `0x46`/`0x47 k` (un)subscribe
+///   to the next `k` bytes; other ops do nothing.
 ///
 /// The reactor always settles (no livelock), the socket closes and releases its connection,
 /// the application receives whole messages (XPUB excepted: a non-first frame that starts with
