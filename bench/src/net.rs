@@ -14,10 +14,6 @@ use crate::impls::Kind;
 /// run after 2 s instead of at the parent's much longer kill timeout.
 pub const RX_TIMEOUT_MS: i32 = 2000;
 
-/// How long one blocking wait of [`BenchSocket::drive_until`] lasts, i.e. how late an
-/// inline peer notices that the parent released it.
-const DRIVE_SLICE_MS: i32 = 10;
-
 /// Receive buffer of the batch API.
 const RECV_BUF: usize = 1 << 20;
 
@@ -56,10 +52,11 @@ pub trait BenchSocket {
     /// library calls; a no-op for libraries with I/O threads).
     fn flush(&mut self) {}
 
-    /// Keeps I/O going until `released()` returns true. Libraries with I/O threads need
-    /// nothing, so the default returns at once (the caller then simply blocks).
-    fn drive_until<F: FnMut() -> bool>(&mut self, released: F) {
-        let _ = released;
+    /// Keeps I/O going until the parent writes to or closes our stdin. Libraries with I/O
+    /// threads need nothing, so the default returns at once (the caller then blocks on
+    /// stdin itself).
+    fn drive_until_parent(&mut self) -> Result<(), String> {
+        Ok(())
     }
 
     /// Receives what one receive call yields (one message unless overridden) and hands each
@@ -298,24 +295,13 @@ impl BenchSocket for RinglinkSocket {
         self.sock.flush();
     }
 
-    /// Inline contexts: a blocking `recv` with a short timeout is a blocking wait inside
-    /// ringlink, which drives the ring / epoll and sends what is queued as the kernel takes
-    /// it, without polling on a timer. Nothing ever arrives (the partner only receives or
-    /// is done); any error just stops the driving: the measurement is over by then.
-    fn drive_until<F: FnMut() -> bool>(&mut self, mut released: F) {
+    /// Inline contexts: `poll` on the socket (no events) and stdin leads the context's
+    /// reactor, sending what is queued as the kernel takes it, until stdin is readable.
+    fn drive_until_parent(&mut self) -> Result<(), String> {
         if !self.inline {
-            return;
+            return Ok(());
         }
-        self.sock.flush();
-        if self.set_rcvtimeo(DRIVE_SLICE_MS).is_err() {
-            return;
-        }
-        while !released() {
-            match self.sock.recv(&mut self.buf, 0) {
-                Ok(_) | Err(ringlink::Error::Again) => {}
-                Err(_) => return,
-            }
-        }
+        drive_until_stdin(&mut self.sock)
     }
 
     /// ROUTER / STREAM senders use `send_routed_batch` ([peer id, payload] pairs).
@@ -647,4 +633,18 @@ impl BenchSocket for ZmqSocket {
 pub fn libzmq_version() -> String {
     let (major, minor, patch) = zmq::version();
     format!("{major}.{minor}.{patch}")
+}
+
+/// Inline ringlink contexts: drive `sock`'s context until stdin is readable (the parent wrote
+/// or closed it). Errors (a signal, a terminated context) end the run as failures.
+pub fn drive_until_stdin(sock: &mut Socket) -> Result<(), String> {
+    sock.flush();
+    let mut items = [
+        PollItem::socket(sock, 0),
+        PollItem::fd(libc::STDIN_FILENO, ringlink::POLLIN),
+    ];
+    while items[1].revents == 0 {
+        ringlink::poll(&mut items, None).map_err(rl_err("poll (driving until released)"))?;
+    }
+    Ok(())
 }

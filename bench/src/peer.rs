@@ -306,7 +306,7 @@ fn run_role<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<(), String> {
     if matches!(a.role, Role::ThrSend | Role::LatServer) {
         // An inline context sends only inside ringlink calls: keep driving it until the
         // partner has everything (the parent then closes our stdin).
-        s.drive_until(parent_released);
+        s.drive_until_parent()?;
         wait_for_parent();
     }
     // Taken only now so that the I/O thread's work on the last messages is included.
@@ -357,20 +357,6 @@ pub fn emit(line: &str) -> Result<(), String> {
     writeln!(out, "{line}")
         .and_then(|()| out.flush())
         .map_err(|e| format!("stdout: {e}"))
-}
-
-/// True once the parent has closed our stdin (never blocks).
-pub fn parent_released() -> bool {
-    let mut fds = libc::pollfd {
-        fd: libc::STDIN_FILENO,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `fds` is one valid, writable pollfd; a zero timeout never blocks.
-    let n = unsafe { libc::poll(&mut fds, 1, 0) };
-    // The parent never writes: readable or hung up both mean it closed its end. A poll
-    // error counts as released so the peer cannot get stuck here.
-    n != 0
 }
 
 /// Blocks until the parent closes our stdin (it does so once the partner has finished).

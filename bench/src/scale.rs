@@ -27,9 +27,7 @@ use crate::cli::Opts;
 use crate::compare::default_results_root;
 use crate::impls::{pairs, Impl, Kind, PairKind, Transport};
 use crate::net::{ringlink_context, BenchSocket, RinglinkSocket, SocketConfig, ZmqSocket};
-use crate::peer::{
-    announce, emit, exit_with, now_ns, parent_released, wait_for_parent, Usage, SUBCOMMAND,
-};
+use crate::peer::{announce, emit, exit_with, now_ns, wait_for_parent, Usage, SUBCOMMAND};
 use crate::report::{self, Meta};
 use crate::runner::{num, parse_kv, with_peers, Metrics, Peer};
 use crate::stats::{fmt_num, paired_ratios, Summary};
@@ -883,7 +881,7 @@ fn fanin_send<S: BenchSocket>(mut socks: Vec<S>, p: &PeerOpts) -> Result<(), Str
     connect_in_batches(&mut socks, p, &msg)?;
     // Inline contexts: keep the I/O going until the parent's GO arrives on stdin.
     if let Some(s) = socks.first_mut() {
-        s.drive_until(parent_released);
+        s.drive_until_parent()?;
     }
     let mut line = String::new();
     std::io::stdin()
@@ -930,7 +928,7 @@ fn fanin_send<S: BenchSocket>(mut socks: Vec<S>, p: &PeerOpts) -> Result<(), Str
     let t_last = now_ns();
     emit(&format!("RESULT tx_first_ns={t_first} tx_last_ns={t_last}"))?;
     if let Some(s) = socks.first_mut() {
-        s.drive_until(parent_released);
+        s.drive_until_parent()?;
     }
     wait_for_parent();
     emit(&Usage::now().since(&start))
@@ -949,7 +947,7 @@ fn idle_server<S: BenchSocket>(mut s: S, p: &PeerOpts) -> Result<(), String> {
         vm_rss_kib(),
         fd_count()
     ))?;
-    s.drive_until(parent_released);
+    s.drive_until_parent()?;
     wait_for_parent();
     Ok(())
 }
@@ -994,7 +992,7 @@ fn idle_client<S: BenchSocket>(
         fd_count()
     ))?;
     if let Some(s) = socks.last_mut() {
-        s.drive_until(parent_released);
+        s.drive_until_parent()?;
     }
     wait_for_parent();
     Ok(())

@@ -43,6 +43,9 @@ pub enum Error {
     State,
     /// An ipc path longer than `sun_path` allows: `ENAMETOOLONG`.
     NameTooLong,
+    /// A signal arrived while the call was blocked (as libzmq, the call returns instead of
+    /// waiting on, so a signal handler's flag can be checked): `EINTR`.
+    Interrupted,
     /// An operating system error (bind failed, address in use, ...).
     Io(io::Error),
 }
@@ -64,6 +67,7 @@ impl Error {
             Error::MessageTooLarge(_) => libc::EMSGSIZE,
             Error::State => EFSM,
             Error::NameTooLong => libc::ENAMETOOLONG,
+            Error::Interrupted => libc::EINTR,
             Error::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
         }
     }
@@ -86,6 +90,7 @@ impl fmt::Display for Error {
             Error::MessageTooLarge(n) => write!(f, "message too large ({n} bytes needed)"),
             Error::State => f.write_str("operation cannot be accomplished in current state"),
             Error::NameTooLong => f.write_str("file name too long"),
+            Error::Interrupted => f.write_str("interrupted system call"),
             Error::Io(e) => write!(f, "{e}"),
         }
     }
@@ -105,6 +110,7 @@ impl From<io::Error> for Error {
         match e.raw_os_error() {
             Some(libc::EAGAIN) => Error::Again,
             Some(libc::ENAMETOOLONG) => Error::NameTooLong,
+            Some(libc::EINTR) => Error::Interrupted,
             _ => Error::Io(e),
         }
     }

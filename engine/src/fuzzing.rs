@@ -13,7 +13,6 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
 
 use crate::backend::mem::{MemDriver, MemNet};
 use crate::error::{Error, Result};
@@ -179,7 +178,7 @@ impl ConnHarness {
         let mut turns = 0u64;
         while quiet < 2 {
             let before = lock(&self.net).activity;
-            ctx.drive(Some(Duration::ZERO));
+            ctx.drive_io();
             let busy = lock(&self.net).activity != before || ctx.reactor(0).has_cmds();
             quiet = if busy { 0 } else { quiet + 1 };
             turns += 1;

@@ -31,6 +31,8 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod monitor;
 mod options;
 mod pipe;
@@ -38,6 +40,7 @@ pub mod protocol;
 mod proxy;
 mod runtime;
 mod socket;
+mod sync;
 mod transport;
 
 pub use backend::sys::raise_fd_limit;

@@ -99,25 +99,26 @@ impl std::fmt::Debug for Monitor {
 }
 
 impl Monitor {
-    /// The next event, waiting up to `timeout` (None = forever). `None` on timeout.
-    pub fn recv(&self, timeout: Option<Duration>) -> Option<MonitorEvent> {
+    /// The next event, waiting up to `timeout` (None = forever): `Ok(None)` on timeout,
+    /// `Err(Error::Interrupted)` when a signal arrives meanwhile.
+    pub fn recv(&self, timeout: Option<Duration>) -> crate::Result<Option<MonitorEvent>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             self.queue.fd.drain();
             if let Some(e) = self.queue.events.lock().unwrap().pop_front() {
-                return Some(e);
+                return Ok(Some(e));
             }
             let left = match deadline {
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
-                        return None;
+                        return Ok(None);
                     }
                     Some(d - now)
                 }
                 None => None,
             };
-            self.queue.fd.wait(left);
+            self.queue.fd.wait(left)?;
         }
     }
 

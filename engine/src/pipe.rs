@@ -17,10 +17,9 @@
 //! This module holds `unsafe` because both threads reach the same chunk memory through raw
 //! pointers; every block states why the access is exclusive or published (see docs/unsafe.md).
 
+use crate::sync::{fence, Arc, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
 use std::collections::VecDeque;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// Smallest chunk; an idle pipe holds none at all.
 const FIRST_CHUNK: usize = 1024;
@@ -113,12 +112,15 @@ struct Shared {
     ext_count: AtomicUsize,
 }
 
+/// A body shared by many pipes (always std's `Arc`: it comes from the socket layer).
+pub(crate) type SharedBytes = std::sync::Arc<[u8]>;
+
 /// A frame body that is not in the chunk bytes but shared (one buffer for many pipes): it
 /// belongs in the stream right before byte `at` of chunk `chunk` (an address, compared only).
 struct Ext {
     chunk: usize,
     at: usize,
-    data: Arc<[u8]>,
+    data: SharedBytes,
 }
 
 // SAFETY: the raw chunk pointers are only dereferenced under the publication protocol described
@@ -131,9 +133,9 @@ impl Drop for Shared {
     fn drop(&mut self) {
         // Both ends are gone: walk from the reader's chunk (or the first one) along published
         // links. The writer unlinked any unpublished chunks when it was dropped.
-        let mut c = *self.head.get_mut();
+        let mut c = self.head.load(Ordering::Relaxed);
         if c.is_null() {
-            c = *self.first.get_mut();
+            c = self.first.load(Ordering::Relaxed);
         }
         while !c.is_null() {
             // SAFETY: no other handle exists; each chunk in the chain is freed exactly once.
@@ -143,8 +145,8 @@ impl Drop for Shared {
                 c = next;
             }
         }
-        for slot in &mut self.spare {
-            let s = *slot.get_mut();
+        for slot in &self.spare {
+            let s = slot.load(Ordering::Relaxed);
             if !s.is_null() {
                 // SAFETY: a spare is owned by the pipe and not in the chain.
                 unsafe { Chunk::free(s) };
@@ -158,7 +160,7 @@ pub(crate) fn pipe(hwm: u64) -> (Writer, Reader) {
     let shared = Arc::new(Shared {
         first: AtomicPtr::new(ptr::null_mut()),
         head: AtomicPtr::new(ptr::null_mut()),
-        spare: [const { AtomicPtr::new(ptr::null_mut()) }; SPARES],
+        spare: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
         msgs_committed: AtomicU64::new(0),
         msgs_read: AtomicU64::new(0),
         reader_active: AtomicBool::new(false),
@@ -320,7 +322,7 @@ impl Writer {
     /// `body` is referenced (the reactor sends it straight from there). Only for pipes read
     /// by a reactor: `peek` returns such a body as a segment of its own, which the
     /// application-side frame reader does not expect. `body` must not be empty.
-    pub(crate) fn write_shared(&mut self, header: &[u8], body: &Arc<[u8]>) {
+    pub(crate) fn write_shared(&mut self, header: &[u8], body: &SharedBytes) {
         debug_assert!(!body.is_empty());
         self.append(header.len()).copy_from_slice(header);
         self.pending_ext.push(Ext {
@@ -1122,7 +1124,7 @@ mod tests {
             let (mut w2, mut r2) = pipe(0);
             let mut expect = Vec::new();
             for i in 0..60u8 {
-                let body: Arc<[u8]> = vec![i; 1000 + 97 * i as usize].into();
+                let body: SharedBytes = vec![i; 1000 + 97 * i as usize].into();
                 let hdr = [i, 0xAA];
                 if i % 3 == 0 {
                     w.write_frame(&hdr, &body);
@@ -1148,7 +1150,7 @@ mod tests {
     #[test]
     fn rollback_drops_uncommitted_shared_bodies() {
         let (mut w, mut r) = pipe(0);
-        let body: Arc<[u8]> = vec![7u8; 10_000].into();
+        let body: SharedBytes = vec![7u8; 10_000].into();
         w.write_shared(&[1, 2], &body);
         w.commit(1);
         w.write_shared(&[3, 4], &body);
@@ -1161,7 +1163,11 @@ mod tests {
         assert_eq!(drain(&mut r), expect);
         drop(w);
         drop(r);
-        assert_eq!(Arc::strong_count(&body), 1, "every reference released");
+        assert_eq!(
+            SharedBytes::strong_count(&body),
+            1,
+            "every reference released"
+        );
     }
 
     #[test]
@@ -1173,7 +1179,7 @@ mod tests {
                 while w.is_full() {
                     std::hint::spin_loop();
                 }
-                let body: Arc<[u8]> = vec![(i % 251) as u8; 1 + (i as usize * 37) % 9000].into();
+                let body: SharedBytes = vec![(i % 251) as u8; 1 + (i as usize * 37) % 9000].into();
                 let hdr = i.to_le_bytes();
                 if i % 2 == 0 {
                     w.write_shared(&hdr, &body);

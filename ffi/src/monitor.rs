@@ -198,7 +198,7 @@ pub unsafe extern "C" fn rl_socket_monitor(
             }
         };
         // The engine keeps one queue per socket: drop what a closed monitor left unread.
-        while mon.recv(Some(Duration::ZERO)).is_some() {}
+        while let Ok(Some(_)) = mon.recv(Some(Duration::ZERO)) {}
         let h = Box::new(MonHandle {
             tag: AtomicU32::new(MON_LIVE),
             state: std::cell::UnsafeCell::new(Some(Box::new(MonState {
@@ -257,7 +257,7 @@ pub unsafe extern "C" fn rl_monitor_recv(
             } else {
                 left
             };
-            let Some(e) = st.mon.recv(wait) else {
+            let Some(e) = st.mon.recv(wait).map_err(|e| e.errno())? else {
                 if st.stopped.load(Ordering::Acquire) {
                     return Err(RL_ETERM);
                 }

@@ -18,6 +18,7 @@ fn expect(
     loop {
         let e = m
             .recv(WAIT)
+            .expect("monitor recv")
             .unwrap_or_else(|| panic!("no {what} event within 10 s"));
         if pred(&e.kind) {
             return e;
@@ -114,7 +115,7 @@ both_backends!(monitor_dropped_stops_queueing, |backend| {
     assert_eq!(recv_parts(&mut s, "x"), vec![b"x".to_vec()]);
     let m2 = s.monitor().unwrap();
     s.bind("tcp://127.0.0.1:*").unwrap();
-    let first = m2.recv(WAIT).expect("an event");
+    let first = m2.recv(WAIT).expect("monitor recv").expect("an event");
     assert!(
         matches!(first.kind, MonitorEventKind::Listening),
         "the new monitor starts empty, got {:?}",

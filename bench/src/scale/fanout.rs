@@ -25,7 +25,7 @@ use ringlink::{Context, Socket, SocketOption, SocketType};
 
 use super::{PeerOpts, RawZmq, ScaleConfig, SCALE_RX_TIMEOUT_MS};
 use crate::impls::Impl;
-use crate::peer::{emit, now_ns, parent_released, wait_for_parent, Usage};
+use crate::peer::{emit, now_ns, wait_for_parent, Usage};
 use crate::runner::{num, parse_kv, with_peers, Metrics};
 
 pub const PUB_ROLE: &str = "fanout-pub";
@@ -41,9 +41,6 @@ pub const LAT_WARMUP: u64 = 100;
 const WARMUP: u8 = b'W';
 const MEASURED: u8 = b'M';
 const LATENCY: u8 = b'L';
-
-/// How long one blocking wait of `drive_until` lasts (inline ringlink contexts).
-const DRIVE_SLICE_MS: i32 = 10;
 
 /// One fan-out run: publisher process, subscriber process.
 pub fn run(cfg: &ScaleConfig, imp: Impl) -> Result<Metrics, String> {
@@ -132,9 +129,10 @@ pub trait FanSocket {
     fn recv(&mut self) -> Result<&[u8], String>;
     /// Pushes out queued messages (inline ringlink contexts; a no-op otherwise).
     fn flush(&mut self) {}
-    /// Keeps an inline context's I/O going until `released()` (a no-op otherwise).
-    fn drive_until(&mut self, released: impl FnMut() -> bool) {
-        let _ = released;
+    /// Keeps an inline context's I/O going until the parent writes to or closes our stdin
+    /// (a no-op otherwise).
+    fn drive_until_parent(&mut self) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -209,26 +207,11 @@ impl FanSocket for RinglinkFan {
         self.sock.flush();
     }
 
-    /// A blocking receive with a short timeout is a blocking wait inside ringlink, which
-    /// drives the context's ring / epoll. Nothing arrives on the side channel by then.
-    fn drive_until(&mut self, mut released: impl FnMut() -> bool) {
+    fn drive_until_parent(&mut self) -> Result<(), String> {
         if !self.inline {
-            return;
+            return Ok(());
         }
-        self.sock.flush();
-        if self
-            .sock
-            .set_option(SocketOption::RcvTimeo(DRIVE_SLICE_MS))
-            .is_err()
-        {
-            return;
-        }
-        while !released() {
-            match self.sock.recv(&mut self.buf, 0) {
-                Ok(_) | Err(ringlink::Error::Again) => {}
-                Err(_) => return,
-            }
-        }
+        crate::net::drive_until_stdin(&mut self.sock)
     }
 }
 
@@ -499,7 +482,7 @@ fn subscriber<S: FanSocket>(
         all.last().map_or(f64::NAN, |&ns| ns as f64 / 1e3),
     ))?;
     // The last ACK may still be queued in an inline context.
-    sync.drive_until(parent_released);
+    sync.drive_until_parent()?;
     wait_for_parent();
     emit(&Usage::now().since(&start))
 }

@@ -47,6 +47,8 @@ pub(crate) struct EpollDriver {
     wake_fd: RawFd,
     /// Listeners that may have connections waiting.
     accept_ready: Vec<usize>,
+    /// Scratch list for `wait_with`.
+    pollfds: Vec<libc::pollfd>,
 }
 
 impl EpollDriver {
@@ -64,6 +66,7 @@ impl EpollDriver {
             events: Vec::with_capacity(256),
             wake_fd,
             accept_ready: Vec::new(),
+            pollfds: Vec::new(),
         };
         d.ctl(
             libc::EPOLL_CTL_ADD,
@@ -187,6 +190,24 @@ impl EpollDriver {
                 self.done.push_back(Done::Closed(key));
             }
         }
+    }
+
+    /// Block in `poll(2)` on the epoll fd and `watch` for up to `ms`, setting the watched
+    /// fds' `revents`.
+    fn wait_with(&mut self, watch: &mut [libc::pollfd], ms: libc::c_int) -> io::Result<()> {
+        self.pollfds.clear();
+        self.pollfds.push(libc::pollfd {
+            fd: self.ep.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        self.pollfds
+            .extend(watch.iter().map(|w| libc::pollfd { revents: 0, ..*w }));
+        let r = sys::poll_fds_ms(&mut self.pollfds, ms);
+        for (w, p) in watch.iter_mut().zip(&self.pollfds[1..]) {
+            w.revents = if r.is_ok() { p.revents } else { 0 };
+        }
+        r.map(drop)
     }
 
     /// Read until EAGAIN or the budget runs out. Returns true if more may be readable.
@@ -320,6 +341,7 @@ impl Driver for EpollDriver {
         &mut self,
         reqs: &mut Vec<Req>,
         timeout: Option<Duration>,
+        watch: &mut [libc::pollfd],
         mut on_event: F,
     ) -> io::Result<()>
     where
@@ -330,7 +352,21 @@ impl Driver for EpollDriver {
         }
         let busy =
             !self.done.is_empty() || !self.backlog.is_empty() || !self.accept_ready.is_empty();
-        let ms = if busy { 0 } else { sys::timeout_ms(timeout) };
+        let mut ms = if busy { 0 } else { sys::timeout_ms(timeout) };
+        // EINTR (a signal reached an inline wait) is reported after this turn's events are
+        // handled.
+        let mut interrupted = None;
+        if !watch.is_empty() {
+            // Wait for the epoll set (itself pollable) and the watched fds together, then
+            // collect the set's events without blocking.
+            if let Err(e) = self.wait_with(watch, ms) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+                interrupted = Some(e);
+            }
+            ms = 0;
+        }
         self.events.clear();
         // SAFETY: `events` has capacity for `cap` entries; the kernel writes at most that many.
         let n = unsafe {
@@ -346,6 +382,7 @@ impl Driver for EpollDriver {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }
+            interrupted = Some(e);
         } else {
             // SAFETY: the kernel initialised the first `n` entries.
             unsafe { self.events.set_len(n as usize) };
@@ -413,7 +450,7 @@ impl Driver for EpollDriver {
                 self.backlog.push(slot);
             }
         }
-        Ok(())
+        interrupted.map_or(Ok(()), Err)
     }
 }
 

@@ -133,10 +133,15 @@ pub(crate) enum Event<'a> {
 pub(crate) trait Driver {
     /// Apply `reqs`, wait for completions (at most `timeout`; None = until something happens),
     /// and hand each to `on_event`, which may queue further requests into `reqs`.
+    ///
+    /// `watch`: descriptors that also end the wait when ready (`events` as for `poll(2)`);
+    /// their `revents` are set. Inline contexts use it for `poll` on sockets and raw fds, so
+    /// a thread blocks in one place for both. Empty on the reactor threads' hot path.
     fn poll<F>(
         &mut self,
         reqs: &mut Vec<Req>,
         timeout: Option<Duration>,
+        watch: &mut [libc::pollfd],
         on_event: F,
     ) -> io::Result<()>
     where

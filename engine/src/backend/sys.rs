@@ -282,11 +282,15 @@ impl EventFd {
         drain_eventfd(self.fd());
     }
 
-    /// Block until signalled or `timeout` passes (None = forever). Returns true if signalled.
-    pub(crate) fn wait(&self, timeout: Option<Duration>) -> bool {
-        poll_readable(&[self.fd()], timeout)
-            .map(|n| n > 0)
-            .unwrap_or(false)
+    /// Block until signalled or `timeout` passes (None = forever). Returns true if signalled;
+    /// EINTR is an error.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let mut fds = [libc::pollfd {
+            fd: self.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        poll_fds_ms(&mut fds, timeout_ms(timeout)).map(|n| n > 0)
     }
 }
 
@@ -297,45 +301,12 @@ pub(crate) fn drain_eventfd(fd: RawFd) {
     unsafe { libc::read(fd, &mut v as *mut u64 as *mut libc::c_void, 8) };
 }
 
-/// poll(2) on caller-built entries; returns how many have events (EINTR counts as none).
-pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
+/// poll(2) with a timeout in milliseconds (-1: none); EINTR is returned as an error.
+pub(crate) fn poll_fds_ms(fds: &mut [libc::pollfd], ms: libc::c_int) -> io::Result<usize> {
     // SAFETY: `fds` is a valid array of `len` pollfd structs.
-    let r = unsafe {
-        libc::poll(
-            fds.as_mut_ptr(),
-            fds.len() as libc::nfds_t,
-            timeout_ms(timeout),
-        )
-    };
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
     if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EINTR) {
-            return Ok(0);
-        }
-        return Err(e);
-    }
-    Ok(r as usize)
-}
-
-/// poll(2) for readability on `fds`; returns how many are ready.
-pub(crate) fn poll_readable(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<usize> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ms = timeout_ms(timeout);
-    // SAFETY: `pfds` is a valid array of `len` pollfd structs.
-    let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EINTR) {
-            return Ok(0);
-        }
-        return Err(e);
+        return Err(io::Error::last_os_error());
     }
     Ok(r as usize)
 }
@@ -381,4 +352,12 @@ pub(crate) fn physical_memory() -> u64 {
             _ => u64::MAX,
         }
     })
+}
+
+/// Add one to an eventfd's counter given only its descriptor (makes it readable).
+pub(crate) fn signal_eventfd(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a valid u64. EAGAIN (counter saturated) is harmless: the
+    // fd is readable anyway.
+    unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
 }

@@ -1,8 +1,10 @@
 //! The io_uring backend: one ring per reactor, multishot accept, multishot receive into a
 //! provided-buffer ring, one `SENDMSG` per batch, eventfd read for cross-thread wake-ups.
 //!
-//! Ring flags: `SINGLE_ISSUER | DEFER_TASKRUN` when one thread owns the ring (reactor threads);
-//! `COOP_TASKRUN` when several application threads may take turns driving it (inline mode).
+//! Ring flags: `SINGLE_ISSUER | DEFER_TASKRUN` when one thread owns the ring (reactor threads,
+//! `single_thread` inline contexts); the default task-work mode when several application
+//! threads may take turns driving it (inline mode), so completions never wait for the thread
+//! that submitted their operation.
 //! `user_data` = key << 8 | op, and the key carries a generation, so a late completion for a
 //! closed connection is recognised and dropped.
 
@@ -23,6 +25,9 @@ const OP_RECV: u64 = 3;
 const OP_SEND: u64 = 4;
 const OP_CANCEL: u64 = 5;
 const OP_WAKE: u64 = 6;
+/// A one-shot poll of a watched fd (`Driver::poll`'s `watch`); its key carries the watch
+/// generation and the index.
+const OP_WATCH: u64 = 7;
 
 const BGID: u16 = 7;
 /// `IOU_PBUF_RING_INC` (not re-exported by the io-uring crate).
@@ -40,7 +45,7 @@ fn ud(key: Key, op: u64) -> u64 {
 /// while many connections receiving large messages need the 128 (10 subscribers × 64 KiB:
 /// 11.5 k deliveries/s with 32, 19.6 k with 128). So the ring can grow when it runs dry while
 /// more than two connections receive (with fewer, a dry ring means the application is behind).
-/// The default starts with all 128 (see `initial` below).
+/// The default starts with 32.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BufConfig {
     pub(crate) count: u16,
@@ -53,10 +58,9 @@ impl Default for BufConfig {
         BufConfig {
             count: 128,
             size: 32 * 1024,
-            // 32 would save the first-touch faults, but with it an inline receiver stalled
-            // (the tail of a PUSH_PULL batch run never arrived, ~1 run in 50): the ring-dry
-            // path is not right yet. Until it is, start with every buffer.
-            initial: 128,
+            // 32: fewer first-touch faults for short runs; the ring grows when it runs dry
+            // while many connections receive.
+            initial: 32,
         }
     }
 }
@@ -227,6 +231,10 @@ pub(crate) struct UringDriver {
     closed: Vec<Key>,
     /// Completions copied out of the CQ before dispatch (user_data, result, flags).
     cqes: Vec<(u64, i32, u32)>,
+    /// Generation of the current `watch` list (older POLL_ADD completions are ignored), and
+    /// the watched fds that fired: (index, revents).
+    watch_gen: u64,
+    watch_hits: Vec<(usize, i16)>,
 }
 
 /// Check that io_uring and the operations we use are available.
@@ -271,13 +279,13 @@ impl UringDriver {
         let mut b = IoUring::builder();
         b.setup_cqsize(8192);
         // TASKRUN_FLAG lets a non-blocking `submit()` see (IORING_SQ_TASKRUN) that deferred
-        // completion work is pending and enter with GETEVENTS only then.
+        // completion work is pending and enter with GETEVENTS only then. A ring that several
+        // threads take turns driving keeps the default task-work mode: completions are posted
+        // promptly whichever thread submitted the operation (see runtime/inline.rs).
         if single_issuer {
             b.setup_single_issuer()
                 .setup_defer_taskrun()
                 .setup_taskrun_flag();
-        } else {
-            b.setup_coop_taskrun().setup_taskrun_flag();
         }
         let ring = b.build(1024)?;
         let mut bufs = BufRing::new(cfg)?;
@@ -307,6 +315,8 @@ impl UringDriver {
             wake_buf: Box::new(0),
             closed: Vec::new(),
             cqes: Vec::with_capacity(256),
+            watch_gen: 0,
+            watch_hits: Vec::new(),
         };
         d.arm_wake();
         Ok(d)
@@ -356,6 +366,44 @@ impl UringDriver {
         .build()
         .user_data(ud(Key::WAKE, OP_WAKE));
         self.push(e);
+    }
+
+    /// One-shot POLL_ADD per watched fd, under a new generation.
+    fn arm_watches(&mut self, watch: &mut [libc::pollfd]) {
+        self.watch_gen = (self.watch_gen + 1) & 0xFF_FFFF_FFFF;
+        self.watch_hits.clear();
+        for (i, w) in watch.iter_mut().enumerate().take(1 << 16) {
+            w.revents = 0;
+            let e = opcode::PollAdd::new(types::Fd(w.fd), w.events as u16 as u32)
+                .build()
+                .user_data(ud(Key(self.watch_gen << 16 | i as u64), OP_WATCH));
+            self.push(e);
+        }
+    }
+
+    /// Report the watched fds that fired and cancel the others' polls (their completions,
+    /// of an old generation, are ignored when they come).
+    fn disarm_watches(&mut self, watch: &mut [libc::pollfd]) {
+        for &(i, revents) in &self.watch_hits {
+            if let Some(w) = watch.get_mut(i) {
+                w.revents = revents;
+            }
+        }
+        for (i, w) in watch.iter().enumerate().take(1 << 16) {
+            if w.revents == 0 {
+                let target = ud(Key(self.watch_gen << 16 | i as u64), OP_WATCH);
+                let e = opcode::AsyncCancel::new(target)
+                    .build()
+                    .user_data(ud(Key::WAKE, OP_CANCEL));
+                self.push(e);
+            }
+        }
+        self.watch_gen = (self.watch_gen + 1) & 0xFF_FFFF_FFFF;
+        // Now, not at the next turn: an armed poll holds a reference to the fd's file, which
+        // the caller may close as soon as we return.
+        if let Err(e) = self.ring.submit() {
+            crate::runtime::log::warn(format_args!("io_uring submit failed: {e}"));
+        }
     }
 
     fn arm_recv(&mut self, key: Key) {
@@ -511,6 +559,13 @@ impl UringDriver {
             self.arm_wake();
             return;
         }
+        if op == OP_WATCH {
+            if key.0 >> 16 == self.watch_gen && res > 0 {
+                self.watch_hits
+                    .push(((key.0 & 0xFFFF) as usize, res as i16));
+            }
+            return;
+        }
         let closing = match self.live(key) {
             Some(s) => s.closing.is_some(),
             None => {
@@ -632,6 +687,7 @@ impl Driver for UringDriver {
         &mut self,
         reqs: &mut Vec<Req>,
         timeout: Option<Duration>,
+        watch: &mut [libc::pollfd],
         mut on_event: F,
     ) -> io::Result<()>
     where
@@ -639,6 +695,9 @@ impl Driver for UringDriver {
     {
         for r in reqs.drain(..) {
             self.apply(r);
+        }
+        if !watch.is_empty() {
+            self.arm_watches(watch);
         }
         let busy = !self.closed.is_empty();
         let res = match (busy, timeout) {
@@ -665,9 +724,13 @@ impl Driver for UringDriver {
                 }
             }
         };
+        // EINTR (a signal reached an inline wait) is reported after the completions are
+        // handled, so nothing that already finished waits for the next turn.
+        let mut interrupted = None;
         if let Err(e) = res {
             match e.raw_os_error() {
-                Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) => {}
+                Some(libc::ETIME) | Some(libc::EBUSY) => {}
+                Some(libc::EINTR) => interrupted = Some(e),
                 _ => return Err(e),
             }
         }
@@ -693,7 +756,10 @@ impl Driver for UringDriver {
                 on_event(Event::Closed { key }, &mut *reqs);
             }
         }
-        Ok(())
+        if !watch.is_empty() {
+            self.disarm_watches(watch);
+        }
+        interrupted.map_or(Ok(()), Err)
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::{mpsc, Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::inline::{Inline, InlineReactor};
 use super::log;
 use super::reactor::{Peers, Reactor};
 use super::shared::{Cmd, InprocRegistry, ReactorHandle, SocketShared};
@@ -138,7 +139,7 @@ impl ContextBuilder {
                     sockets: Mutex::new(Vec::new()),
                     next_id: AtomicU64::new(1),
                     spin: self.spin,
-                    inline: Some(Mutex::new(reactor)),
+                    inline: Some(Inline::new(reactor, self.spin)),
                     owner: self.single_thread.then(|| std::thread::current().id()),
                     inproc: Mutex::new(InprocRegistry::default()),
                 }),
@@ -195,55 +196,6 @@ impl ContextBuilder {
     }
 }
 
-/// The reactor of an inline (run-to-completion) context, driven by application threads.
-pub(crate) enum InlineReactor {
-    Uring(Box<Reactor<UringDriver>>),
-    Epoll(Box<Reactor<EpollDriver>>),
-    #[cfg(feature = "fuzzing")]
-    Mem(Box<Reactor<crate::backend::mem::MemDriver>>),
-}
-
-impl InlineReactor {
-    fn new(
-        backend: Backend,
-        h: Arc<ReactorHandle>,
-        peers: Arc<Peers>,
-        spin: Duration,
-        single_thread: bool,
-    ) -> std::io::Result<(InlineReactor, Backend)> {
-        if backend == Backend::Uring {
-            // Unless promised otherwise, several application threads may take turns driving
-            // it: then no SINGLE_ISSUER (which would make other threads' enters fail).
-            match UringDriver::new(h.parker.fd(), single_thread, BufConfig::default()) {
-                Ok(d) => {
-                    return Ok((
-                        InlineReactor::Uring(Box::new(Reactor::new(h, d, peers, spin))),
-                        Backend::Uring,
-                    ))
-                }
-                Err(e) => log::notice(format_args!(
-                    "io_uring ring setup failed ({e}); using epoll"
-                )),
-            }
-        }
-        let d = EpollDriver::new(h.parker.fd())?;
-        Ok((
-            InlineReactor::Epoll(Box::new(Reactor::new(h, d, peers, spin))),
-            Backend::Epoll,
-        ))
-    }
-
-    /// One reactor iteration, waiting at most `max_wait` (None = until something happens).
-    pub(crate) fn turn(&mut self, max_wait: Option<Duration>) -> bool {
-        match self {
-            InlineReactor::Uring(r) => r.turn_inline(max_wait),
-            InlineReactor::Epoll(r) => r.turn_inline(max_wait),
-            #[cfg(feature = "fuzzing")]
-            InlineReactor::Mem(r) => r.turn_inline(max_wait),
-        }
-    }
-}
-
 fn run_reactor(
     backend: Backend,
     h: Arc<ReactorHandle>,
@@ -285,7 +237,7 @@ pub(crate) struct CtxInner {
     next_id: AtomicU64,
     pub(crate) spin: Duration,
     /// Inline mode: the reactor application threads drive.
-    pub(crate) inline: Option<Mutex<InlineReactor>>,
+    pub(crate) inline: Option<Inline>,
     /// `single_thread` inline contexts: the only thread allowed to drive.
     pub(crate) owner: Option<std::thread::ThreadId>,
     /// inproc:// names of this context.
@@ -300,14 +252,24 @@ impl Drop for CtxInner {
             h.send(Cmd::Stop);
         }
         let foreign = self.owner.is_some_and(|o| o != std::thread::current().id());
-        if let Some(r) = self.inline.as_mut() {
+        if let Some(inline) = self.inline.take() {
             if foreign {
                 log::notice(format_args!(
                     "single_thread context dropped on another thread: pending messages are discarded"
                 ));
             } else {
-                let r = r.get_mut().unwrap_or_else(|e| e.into_inner());
-                while r.turn(None) {}
+                let mut r = inline.into_reactor();
+                loop {
+                    match r.turn(None, &mut []) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            log::warn(format_args!("inline reactor failed at teardown: {e}"));
+                            break;
+                        }
+                    }
+                }
             }
         }
         for t in self.threads.get_mut().unwrap().drain(..) {
@@ -372,6 +334,12 @@ impl Context {
                 s.poke();
             }
         }
+        if self.inner.inline.is_some() {
+            // A thread blocked inside the inline reactor waits there, not on its socket.
+            for h in &self.inner.peers.handles {
+                h.parker.signal();
+            }
+        }
     }
 
     pub(crate) fn is_terminated(&self) -> bool {
@@ -382,32 +350,23 @@ impl Context {
         &self.inner.peers.handles[i]
     }
 
-    /// Inline mode: run the reactor once, waiting at most `max_wait`. Returns false if
-    /// another thread is driving it right now (or this is not an inline context).
-    pub(crate) fn drive(&self, max_wait: Option<Duration>) -> bool {
-        let Some(m) = self.inner.inline.as_ref() else {
-            return false;
-        };
-        if !self.on_owner_thread() {
-            return false;
-        }
-        match m.try_lock() {
-            Ok(mut r) => {
-                r.turn(max_wait);
-                true
-            }
-            Err(std::sync::TryLockError::Poisoned(p)) => {
-                p.into_inner().turn(max_wait);
-                true
-            }
-            Err(std::sync::TryLockError::WouldBlock) => false,
-        }
+    /// The driving side of an inline context (None with reactor threads).
+    pub(crate) fn inline(&self) -> Option<&Inline> {
+        self.inner
+            .inline
+            .as_ref()
+            .filter(|_| self.on_owner_thread())
     }
 
     /// Inline mode: perform pending I/O without blocking (flush queued messages, take in
-    /// received data). A no-op with reactor threads.
+    /// received data). A no-op with reactor threads, and when another thread is driving the
+    /// context at the moment (that thread does the work).
     pub fn drive_io(&self) {
-        self.drive(Some(Duration::ZERO));
+        if let Some(i) = self.inline() {
+            if let Err(e) = i.drive_now() {
+                log::warn(format_args!("inline drive failed: {e}"));
+            }
+        }
     }
 
     /// False for a `single_thread` context used from another thread.
@@ -439,7 +398,10 @@ impl Context {
                 sockets: Mutex::new(Vec::new()),
                 next_id: AtomicU64::new(1),
                 spin: Duration::ZERO,
-                inline: Some(Mutex::new(InlineReactor::Mem(Box::new(reactor)))),
+                inline: Some(Inline::new(
+                    InlineReactor::Mem(Box::new(reactor)),
+                    Duration::ZERO,
+                )),
                 owner: Some(std::thread::current().id()),
                 inproc: Mutex::new(InprocRegistry::default()),
             }),

@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 
 pub(crate) mod context;
+pub(crate) mod inline;
+pub(crate) mod parker;
 pub(crate) mod reactor;
 pub(crate) mod shared;
 

@@ -221,20 +221,27 @@ impl<D: Driver> Reactor<D> {
     /// Run until `Cmd::Stop` and nothing lingers.
     pub(crate) fn run(mut self) {
         loop {
-            if !self.turn(None) {
-                return;
+            match self.turn(None, &mut []) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => log::warn(format_args!("reactor poll failed: {e}")),
             }
         }
     }
 
-    /// One iteration: commands, I/O (waiting at most `max_wait`), timers. Returns false once
-    /// the reactor has stopped.
-    pub(crate) fn turn(&mut self, max_wait: Option<Duration>) -> bool {
+    /// One iteration: commands, I/O (waiting at most `max_wait`, or until a `watch`ed fd is
+    /// ready), timers. Returns false once the reactor has stopped. Errors are the driver's
+    /// (EINTR when a signal interrupted an inline wait); the turn's work is done regardless.
+    pub(crate) fn turn(
+        &mut self,
+        max_wait: Option<Duration>,
+        watch: &mut [libc::pollfd],
+    ) -> std::io::Result<bool> {
         // Commands may have produced news for a socket whose thread is the one driving us
         // (inline mode): then do not block in the poll below.
         let did_work = self.process_cmds();
         if self.state.stopping && self.state.eps.is_empty() {
-            return false;
+            return Ok(false);
         }
         let now = Instant::now();
         let mut wait = self
@@ -252,12 +259,15 @@ impl<D: Driver> Reactor<D> {
             let until = now + self.spin.min(wait.unwrap_or(self.spin));
             loop {
                 let before = self.state.events;
-                if let Err(e) = self.poll_once(Some(Duration::ZERO)) {
-                    log::warn(format_args!("reactor poll failed: {e}"));
-                }
-                if self.state.events != before || self.handle.has_cmds() || !self.reqs.is_empty() {
+                let r = self.poll_once(Some(Duration::ZERO), watch);
+                if self.state.events != before
+                    || self.handle.has_cmds()
+                    || !self.reqs.is_empty()
+                    || r.is_err()
+                    || watch.iter().any(|w| w.revents != 0)
+                {
                     self.state.fire_timers(&mut self.reqs);
-                    return true;
+                    return r.map(|()| true);
                 }
                 if Instant::now() >= until {
                     break;
@@ -271,26 +281,33 @@ impl<D: Driver> Reactor<D> {
                 wait = Some(Duration::ZERO);
             }
         }
-        if let Err(e) = self.poll_once(wait) {
-            log::warn(format_args!("reactor poll failed: {e}"));
-        }
+        let r = self.poll_once(wait, watch);
         self.handle.parker.clear();
         self.state.fire_timers(&mut self.reqs);
-        true
+        r.map(|()| true)
     }
 
     /// Inline mode: one turn without the bounded spin (the caller spins around it).
-    pub(crate) fn turn_inline(&mut self, max_wait: Option<Duration>) -> bool {
+    pub(crate) fn turn_inline(
+        &mut self,
+        max_wait: Option<Duration>,
+        watch: &mut [libc::pollfd],
+    ) -> std::io::Result<bool> {
         let spin = std::mem::take(&mut self.spin);
-        let r = self.turn(max_wait);
+        let r = self.turn(max_wait, watch);
         self.spin = spin;
         r
     }
 
-    fn poll_once(&mut self, wait: Option<Duration>) -> std::io::Result<()> {
+    fn poll_once(
+        &mut self,
+        wait: Option<Duration>,
+        watch: &mut [libc::pollfd],
+    ) -> std::io::Result<()> {
         let state = &mut self.state;
-        self.driver
-            .poll(&mut self.reqs, wait, |ev, reqs| state.on_event(ev, reqs))
+        self.driver.poll(&mut self.reqs, wait, watch, |ev, reqs| {
+            state.on_event(ev, reqs)
+        })
     }
 
     /// Returns true if there were any.
@@ -1314,7 +1331,13 @@ impl State {
         if let Some(inn) = c.inn.as_mut() {
             inn.rollback();
         }
-        let reconnect = c.lingering.is_none()
+        // A closed socket's connection keeps reconnecting while its queued messages wait
+        // (LINGER: until they are delivered or the linger period ends), as libzmq does.
+        let undelivered = c
+            .out
+            .as_mut()
+            .is_some_and(|o| !o.is_finished() || o.msgs_committed() > o.msgs_read());
+        let reconnect = (c.lingering.is_none() || undelivered)
             && c.connect
                 .as_ref()
                 .is_some_and(|ci| !ci.stopped && c.opts.reconnect_ivl.is_some());
@@ -1356,7 +1379,12 @@ impl State {
             if let Some(max) = c.opts.reconnect_ivl_max {
                 ci.next_ivl = (ci.next_ivl * 2).min(max.max(base));
             }
+            let linger_until = c.lingering.flatten();
             self.timer(Instant::now() + wait, slot, gen, TimerKind::Reconnect);
+            if let Some(d) = linger_until {
+                // Timers follow the generation: the linger deadline must too.
+                self.timer(d, slot, gen, TimerKind::Linger);
+            }
         } else {
             self.eps.remove(slot);
         }

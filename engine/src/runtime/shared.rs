@@ -1,79 +1,14 @@
 //! State shared between an application-side socket and the reactors serving it.
 
-use std::os::fd::RawFd;
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::backend::sys::{EventFd, SockAddr};
+pub(crate) use super::parker::Parker;
+use crate::backend::sys::SockAddr;
 use crate::options::SockOpts;
 use crate::pipe;
 use crate::protocol::SocketType;
-
-/// A thread that may park and be woken: waking costs a syscall only if it announced
-/// `parked` (Dekker-style: announce, fence, re-check work, then sleep).
-pub(crate) struct Parker {
-    fd: EventFd,
-    parked: AtomicBool,
-    /// Someone watches the fd from outside (poll, an event loop): signal every change, not
-    /// only while parked.
-    watched: AtomicBool,
-}
-
-impl Parker {
-    pub(crate) fn new() -> std::io::Result<Parker> {
-        Ok(Parker {
-            fd: EventFd::new()?,
-            parked: AtomicBool::new(false),
-            watched: AtomicBool::new(false),
-        })
-    }
-
-    pub(crate) fn fd(&self) -> RawFd {
-        self.fd.fd()
-    }
-
-    /// Wake the owner if it is (about to be) parked. Call after publishing the work.
-    #[inline]
-    pub(crate) fn unpark(&self) {
-        fence(Ordering::SeqCst);
-        if self.parked.load(Ordering::Relaxed) || self.watched.load(Ordering::Relaxed) {
-            self.fd.signal();
-        }
-    }
-
-    /// Signal the fd unconditionally.
-    pub(crate) fn signal(&self) {
-        self.fd.signal();
-    }
-
-    /// From now on every `unpark` signals the fd (it is watched by a poller).
-    pub(crate) fn watch(&self) {
-        self.watched.store(true, Ordering::SeqCst);
-    }
-
-    /// Reset the fd's readability (before re-checking state).
-    pub(crate) fn reset(&self) {
-        self.fd.drain();
-    }
-
-    /// Announce parking. The caller must re-check for work after this and before sleeping.
-    pub(crate) fn announce(&self) {
-        self.parked.store(true, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-    }
-
-    pub(crate) fn clear(&self) {
-        self.parked.store(false, Ordering::Relaxed);
-    }
-
-    /// Sleep on the eventfd (after `announce` + re-check).
-    pub(crate) fn sleep(&self, timeout: Option<Duration>) {
-        self.fd.wait(timeout);
-        self.clear();
-        self.fd.drain();
-    }
-}
 
 /// An inproc endpoint bound in a context.
 pub(crate) struct InprocBound {

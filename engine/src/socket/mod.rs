@@ -18,6 +18,7 @@ mod stream;
 pub(crate) mod trie;
 
 use std::collections::{HashMap, VecDeque};
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,7 @@ use crate::options::{OptionName, SockOpts, SocketOption};
 use crate::pipe;
 use crate::protocol::{frame, SocketType};
 use crate::runtime::context::Context;
-use crate::runtime::shared::{Cmd, InprocBound, Link, NewPeer, SocketInbox, SocketShared};
+use crate::runtime::shared::{Cmd, InprocBound, Link, NewPeer, Parker, SocketInbox, SocketShared};
 use crate::transport;
 
 /// A send/receive timeout, turned into an instant only when the call actually has to wait
@@ -88,7 +89,8 @@ impl<'a> PollItem<'a> {
 
 /// Wait until at least one item is ready or `timeout` passes (None = forever; zero = just
 /// check), like `zmq_poll`. Returns the number of ready items (0 on timeout). Sockets of
-/// inline contexts are driven while waiting.
+/// inline contexts are driven while waiting (the raw fds are watched by the reactor's own
+/// wait then). A signal ends the wait with `Error::Interrupted`.
 pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usize> {
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut raw: Vec<libc::pollfd> = Vec::with_capacity(items.len());
@@ -98,82 +100,98 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
         raw.clear();
         for it in items.iter_mut() {
             it.revents = 0;
-            match it.socket.as_deref_mut() {
-                Some(s) => {
-                    s.shared.parker.watch();
-                    it.revents = s.events()? & it.events;
-                    if s.inline && inline_ctx.is_none() {
-                        inline_ctx = Some(s.ctx.clone());
-                    }
-                    raw.push(libc::pollfd {
-                        fd: s.shared.parker.fd(),
+            if let Some(s) = it.socket.as_deref_mut() {
+                s.shared.parker.watch();
+                it.revents = s.events()? & it.events;
+                if s.inline && inline_ctx.is_none() {
+                    inline_ctx = Some(s.ctx.clone());
+                }
+                if it.revents != 0 {
+                    ready += 1;
+                }
+            }
+        }
+        // The raw fds, checked now (zero wait) or waited for below.
+        let socket_fds: Vec<RawFd> = items
+            .iter()
+            .filter_map(|it| it.socket.as_deref().map(|s| s.shared.parker.fd()))
+            .collect();
+        for it in items.iter().filter(|it| it.socket.is_none()) {
+            raw.push(libc::pollfd {
+                fd: it.fd,
+                events: it.events & (POLLIN | POLLOUT),
+                revents: 0,
+            });
+        }
+        let expired = deadline.is_some_and(|d| Instant::now() >= d);
+        if ready > 0 || expired {
+            if !raw.is_empty() {
+                crate::backend::sys::poll_fds_ms(&mut raw, 0)?;
+            }
+            return Ok(ready + take_raw_revents(items, &raw));
+        }
+        match inline_ctx.as_ref().and_then(|c| c.inline()) {
+            Some(inline) => {
+                // Lead the reactor (or follow its leader) until a socket has news or a raw
+                // fd is ready.
+                let parkers: Vec<&Parker> = items
+                    .iter()
+                    .filter_map(|it| it.socket.as_deref().map(|s| &s.shared.parker))
+                    .collect();
+                let shareds: Vec<&SocketShared> = items
+                    .iter()
+                    .filter_map(|it| it.socket.as_deref().map(|s| &*s.shared))
+                    .collect();
+                let mut news = || shareds.iter().any(|s| s.has_pending());
+                inline.wait(&parkers, &mut raw, deadline, &mut news)?;
+            }
+            None => {
+                let mut all: Vec<libc::pollfd> = socket_fds
+                    .iter()
+                    .map(|&fd| libc::pollfd {
+                        fd,
                         events: libc::POLLIN,
                         revents: 0,
-                    });
-                }
-                None => raw.push(libc::pollfd {
-                    fd: it.fd,
-                    events: it.events & (POLLIN | POLLOUT),
-                    revents: 0,
-                }),
-            }
-            if it.revents != 0 {
-                ready += 1;
+                    })
+                    .collect();
+                all.extend_from_slice(&raw);
+                let ms = crate::backend::sys::timeout_ms(
+                    deadline.map(|d| d.saturating_duration_since(Instant::now())),
+                );
+                crate::backend::sys::poll_fds_ms(&mut all, ms)?;
+                raw.copy_from_slice(&all[socket_fds.len()..]);
             }
         }
-        let now = Instant::now();
-        let left = match deadline {
-            Some(d) if now >= d => Some(Duration::ZERO),
-            Some(d) => Some(d - now),
-            None => None,
-        };
-        // Inline contexts only make progress when driven: wait in short slices then.
-        let slice = match (&inline_ctx, left) {
-            (Some(_), l) => Some(l.map_or(Duration::from_millis(1), |l| {
-                l.min(Duration::from_millis(1))
-            })),
-            (None, l) => l,
-        };
-        let wait = if ready > 0 {
-            Some(Duration::ZERO)
-        } else {
-            slice
-        };
-        let only_sockets = items.iter().all(|it| it.socket.is_some());
-        if let Some(ctx) = &inline_ctx {
-            if only_sockets && ready == 0 {
-                // Nothing else to watch: block in the reactor itself until something happens.
-                if ctx.drive(left) {
-                    continue;
-                }
-            } else {
-                ctx.drive(Some(Duration::ZERO));
-            }
-        }
-        let n = crate::backend::sys::poll_fds(&mut raw, wait)?;
+        let n = take_raw_revents(items, &raw);
         if n > 0 {
-            for (it, p) in items.iter_mut().zip(&raw) {
-                if it.socket.is_none() {
-                    let r = (p.revents & (libc::POLLIN | libc::POLLOUT)) & it.events
-                        | if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-                            POLLERR
-                        } else {
-                            0
-                        };
-                    if r != 0 && it.revents == 0 {
-                        ready += 1;
-                    }
-                    it.revents |= r;
+            // Sockets may have become ready too: report them in the same call.
+            for it in items.iter_mut() {
+                if let Some(s) = it.socket.as_deref_mut() {
+                    it.revents = s.events()? & it.events;
                 }
             }
-        }
-        if ready > 0 {
-            return Ok(ready);
-        }
-        if left == Some(Duration::ZERO) {
-            return Ok(0);
+            return Ok(items.iter().filter(|it| it.revents != 0).count());
         }
     }
+}
+
+/// Copy the raw fds' `poll(2)` results into their items (in item order; `raw` holds the raw
+/// items only); returns how many are ready.
+fn take_raw_revents(items: &mut [PollItem<'_>], raw: &[libc::pollfd]) -> usize {
+    let mut n = 0;
+    for (it, p) in items.iter_mut().filter(|it| it.socket.is_none()).zip(raw) {
+        let r = (p.revents & (libc::POLLIN | libc::POLLOUT)) & it.events
+            | if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                POLLERR
+            } else {
+                0
+            };
+        it.revents = r;
+        if r != 0 {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Do not block (send/recv fail with `Error::Again` instead).
@@ -879,7 +897,7 @@ impl Socket {
     }
 
     /// Block until notified or `deadline`; errors with Again at the deadline, Terminated on
-    /// shutdown.
+    /// shutdown, Interrupted when a signal arrives.
     fn wait(&mut self, deadline: Option<Instant>) -> Result<()> {
         self.check_term()?;
         self.unflushed = 0;
@@ -914,62 +932,26 @@ impl Socket {
                 Some(d - now)
             }
         };
-        parker.sleep(timeout);
+        parker.sleep(timeout)?;
         self.check_term()?;
         Ok(())
     }
 
-    /// Inline mode: drive the reactor ourselves while waiting (spinning first if configured);
-    /// if another thread is driving it, sleep briefly and try to take over.
+    /// Inline mode: lead the reactor until this socket has news, or sleep while another
+    /// thread leads it (see `runtime::inline`).
     fn wait_inline(&mut self, deadline: Option<Instant>) -> Result<()> {
-        if !self.ctx.on_owner_thread() {
+        let Some(inline) = self.ctx.inline() else {
             return Err(Error::invalid(
                 "a single_thread context is used from a thread other than its creator",
             ));
-        }
-        let spin = self.ctx.inner.spin;
-        if !spin.is_zero() {
-            let until = Instant::now() + spin;
-            loop {
-                self.ctx.drive(Some(Duration::ZERO));
-                if self.shared.has_pending() {
-                    return Ok(());
-                }
-                if Instant::now() >= until {
-                    break;
-                }
-            }
-        }
-        let timeout = match deadline {
-            None => None,
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    return Err(Error::Again);
-                }
-                Some(d - now)
-            }
         };
-        // Drive in bounded slices and re-scan our pipes after each: with several threads on
-        // one inline context (inproc in particular) a wake-up has been seen to go missing
-        // under heavy load (not yet explained; see the issue notes). This bounds the cost of
-        // such a miss to one slice instead of a stall.
-        const SLICE: Duration = Duration::from_millis(50);
-        let slice = Some(timeout.map_or(SLICE, |t| t.min(SLICE)));
-        if self.ctx.drive(slice) {
-            self.rescan_peers();
-            return self.check_term();
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Error::Again);
         }
-        // Someone else drives: they wake us through the parker; re-try the lock now and then
-        // in case they stop driving before our news arrives.
-        let parker = &self.shared.parker;
-        parker.announce();
-        if !self.shared.has_pending() {
-            let nap = Duration::from_millis(1);
-            parker.sleep(Some(timeout.map_or(nap, |t| t.min(nap))));
-        }
-        parker.clear();
-        self.rescan_peers();
+        let shared = &self.shared;
+        let ctx = &self.ctx;
+        let mut ready = || shared.has_pending() || ctx.is_terminated();
+        inline.wait(&[&shared.parker], &mut [], deadline, &mut ready)?;
         self.check_term()
     }
 
@@ -1031,26 +1013,12 @@ impl Socket {
         }
     }
 
-    /// Put every peer with queued input back on the fair-queue list (the safety net of
-    /// `wait_inline`; O(peers), inline mode only).
-    fn rescan_peers(&mut self) {
-        let ready: Vec<usize> = self
-            .peers
-            .iter_mut()
-            .filter(|(_, p)| !p.in_active)
-            .filter_map(|(s, p)| (!p.inn.peek().is_empty() || p.inn.is_closed()).then_some(s))
-            .collect();
-        for s in ready {
-            self.mark_active(s);
-        }
-    }
-
     /// Perform pending I/O now without blocking (inline contexts; a no-op when reactor
     /// threads do the I/O). Use it before going off to other work with messages queued.
     pub fn flush(&mut self) {
         self.unflushed = 0;
         self.finish_touched();
-        self.ctx.drive(Some(Duration::ZERO));
+        self.ctx.drive_io();
     }
 
     fn finish_touched(&mut self) {
@@ -1994,6 +1962,6 @@ impl Drop for Socket {
             .event(MonitorEventKind::MonitorStopped, "", None);
         // Inline mode: start flushing now; the rest lingers until the context is dropped
         // or driven again.
-        self.ctx.drive(Some(Duration::ZERO));
+        self.ctx.drive_io();
     }
 }
