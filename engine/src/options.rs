@@ -316,14 +316,8 @@ impl SockOpts {
         match opt {
             SocketOption::SndHwm(v) => self.sndhwm = non_negative("SNDHWM", v)?,
             SocketOption::RcvHwm(v) => self.rcvhwm = non_negative("RCVHWM", v)?,
-            SocketOption::Linger(v) => {
-                // libzmq treats any negative value as infinite.
-                self.linger = if v < 0 {
-                    None
-                } else {
-                    Some(Duration::from_millis(v as u64))
-                }
-            }
+            // -1 = until delivered; below -1 is EINVAL (libzmq 4.3's check).
+            SocketOption::Linger(v) => self.linger = timeout("LINGER", v)?,
             SocketOption::SndTimeo(v) => self.sndtimeo = timeout("SNDTIMEO", v)?,
             SocketOption::RcvTimeo(v) => self.rcvtimeo = timeout("RCVTIMEO", v)?,
             SocketOption::RoutingId(id) => {

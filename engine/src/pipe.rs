@@ -467,6 +467,12 @@ impl Writer {
             .store(self.msgs_written, Ordering::Release);
     }
 
+    /// Committed messages the reader has not finished with yet.
+    pub(crate) fn unread(&self) -> u64 {
+        self.msgs_written
+            .saturating_sub(self.shared.msgs_read.load(Ordering::Acquire))
+    }
+
     /// Messages committed so far.
     pub(crate) fn msgs_written(&self) -> u64 {
         self.msgs_written

@@ -669,6 +669,8 @@ pub fn try_recv_parts(sock: &mut Socket, timeout_ms: i32) -> Option<Vec<Vec<u8>>
     }
 }
 
+pub mod hostile;
+
 /// Byte-level ZMTP 3.x for raw TCP clients playing a misbehaving (or minimal) peer.
 pub mod raw {
     use std::io::{ErrorKind, Read, Write};

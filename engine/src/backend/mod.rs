@@ -146,6 +146,10 @@ pub(crate) trait Driver {
     ) -> io::Result<()>
     where
         F: FnMut(Event<'_>, &mut Vec<Req>);
+
+    /// Stop watching the fds of earlier `poll` calls (the wait that needed them is over).
+    /// A watch may stay armed between consecutive polls with the same list.
+    fn unwatch(&mut self) {}
 }
 
 /// Whether io_uring with the features we need can be set up here. Errors say why not

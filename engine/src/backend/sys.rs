@@ -361,3 +361,22 @@ pub(crate) fn signal_eventfd(fd: RawFd) {
     // fd is readable anyway.
     unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
 }
+
+/// Run `f` (which spawns threads) with every signal blocked in the calling thread, then
+/// restore its mask: the threads started meanwhile inherit the full mask, so an
+/// application's signal handlers never run on a library thread (as libzmq's threads).
+pub(crate) fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: sigset_t is plain data; sigfillset initialises it fully; pthread_sigmask only
+    // reads `all` and writes `old`, both valid for the call.
+    let old = unsafe {
+        let mut all: libc::sigset_t = mem::zeroed();
+        let mut old: libc::sigset_t = mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        old
+    };
+    let r = f();
+    // SAFETY: restores the mask read above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    r
+}

@@ -231,9 +231,14 @@ pub(crate) struct UringDriver {
     closed: Vec<Key>,
     /// Completions copied out of the CQ before dispatch (user_data, result, flags).
     cqes: Vec<(u64, i32, u32)>,
-    /// Generation of the current `watch` list (older POLL_ADD completions are ignored), and
-    /// the watched fds that fired: (index, revents).
+    /// The watched fds (`Driver::poll`'s `watch`): they stay armed across the turns of one
+    /// inline wait (re-arming every turn would wake the next turn with the cancellations'
+    /// completions) until `unwatch`. `watch_gen` tells current POLL_ADD completions from
+    /// older ones; `watch_armed[i]`: a poll is in the kernel for `watch_set[i]`.
     watch_gen: u64,
+    watch_set: Vec<(RawFd, i16)>,
+    watch_armed: Vec<bool>,
+    /// Watched fds that fired since the last report: (index, revents).
     watch_hits: Vec<(usize, i16)>,
 }
 
@@ -316,6 +321,8 @@ impl UringDriver {
             closed: Vec::new(),
             cqes: Vec::with_capacity(256),
             watch_gen: 0,
+            watch_set: Vec::new(),
+            watch_armed: Vec::new(),
             watch_hits: Vec::new(),
         };
         d.arm_wake();
@@ -368,12 +375,25 @@ impl UringDriver {
         self.push(e);
     }
 
-    /// One-shot POLL_ADD per watched fd, under a new generation.
+    /// Arm a one-shot POLL_ADD for each watched fd that has none in the kernel. A different
+    /// list than last time replaces the old one (cancelled, under a new generation).
     fn arm_watches(&mut self, watch: &mut [libc::pollfd]) {
-        self.watch_gen = (self.watch_gen + 1) & 0xFF_FFFF_FFFF;
-        self.watch_hits.clear();
+        let same = watch.len() == self.watch_set.len()
+            && watch
+                .iter()
+                .zip(&self.watch_set)
+                .all(|(w, &(fd, ev))| w.fd == fd && w.events == ev);
+        if !same {
+            self.cancel_watches();
+            self.watch_set = watch.iter().map(|w| (w.fd, w.events)).collect();
+            self.watch_armed = vec![false; watch.len()];
+        }
         for (i, w) in watch.iter_mut().enumerate().take(1 << 16) {
             w.revents = 0;
+            if self.watch_armed[i] {
+                continue;
+            }
+            self.watch_armed[i] = true;
             let e = opcode::PollAdd::new(types::Fd(w.fd), w.events as u16 as u32)
                 .build()
                 .user_data(ud(Key(self.watch_gen << 16 | i as u64), OP_WATCH));
@@ -381,28 +401,38 @@ impl UringDriver {
         }
     }
 
-    /// Report the watched fds that fired and cancel the others' polls (their completions,
-    /// of an old generation, are ignored when they come).
-    fn disarm_watches(&mut self, watch: &mut [libc::pollfd]) {
-        for &(i, revents) in &self.watch_hits {
+    /// Report the watched fds that fired.
+    fn report_watches(&mut self, watch: &mut [libc::pollfd]) {
+        for (i, revents) in self.watch_hits.drain(..) {
             if let Some(w) = watch.get_mut(i) {
-                w.revents = revents;
+                w.revents |= revents;
             }
         }
-        for (i, w) in watch.iter().enumerate().take(1 << 16) {
-            if w.revents == 0 {
+    }
+
+    /// Cancel every armed watch (their completions, of an old generation, are ignored when
+    /// they come) and submit now, not at the next turn: an armed poll holds a reference to
+    /// the fd's file, which the caller may close as soon as its wait returns.
+    fn cancel_watches(&mut self) {
+        let mut any = false;
+        for i in 0..self.watch_armed.len() {
+            if std::mem::take(&mut self.watch_armed[i]) {
                 let target = ud(Key(self.watch_gen << 16 | i as u64), OP_WATCH);
                 let e = opcode::AsyncCancel::new(target)
                     .build()
                     .user_data(ud(Key::WAKE, OP_CANCEL));
                 self.push(e);
+                any = true;
             }
         }
+        self.watch_set.clear();
+        self.watch_armed.clear();
+        self.watch_hits.clear();
         self.watch_gen = (self.watch_gen + 1) & 0xFF_FFFF_FFFF;
-        // Now, not at the next turn: an armed poll holds a reference to the fd's file, which
-        // the caller may close as soon as we return.
-        if let Err(e) = self.ring.submit() {
-            crate::runtime::log::warn(format_args!("io_uring submit failed: {e}"));
+        if any {
+            if let Err(e) = self.ring.submit() {
+                crate::runtime::log::warn(format_args!("io_uring submit failed: {e}"));
+            }
         }
     }
 
@@ -560,9 +590,14 @@ impl UringDriver {
             return;
         }
         if op == OP_WATCH {
-            if key.0 >> 16 == self.watch_gen && res > 0 {
-                self.watch_hits
-                    .push(((key.0 & 0xFFFF) as usize, res as i16));
+            let i = (key.0 & 0xFFFF) as usize;
+            if key.0 >> 16 == self.watch_gen && i < self.watch_armed.len() {
+                self.watch_armed[i] = false;
+                // An fd the kernel cannot poll (closed meanwhile, ...) reads as POLLNVAL.
+                let revents = if res >= 0 { res as i16 } else { libc::POLLNVAL };
+                if revents != 0 {
+                    self.watch_hits.push((i, revents));
+                }
             }
             return;
         }
@@ -683,6 +718,10 @@ impl UringDriver {
 }
 
 impl Driver for UringDriver {
+    fn unwatch(&mut self) {
+        self.cancel_watches();
+    }
+
     fn poll<F>(
         &mut self,
         reqs: &mut Vec<Req>,
@@ -757,7 +796,7 @@ impl Driver for UringDriver {
             }
         }
         if !watch.is_empty() {
-            self.disarm_watches(watch);
+            self.report_watches(watch);
         }
         interrupted.map_or(Ok(()), Err)
     }

@@ -153,6 +153,12 @@ impl Decoder {
             }
             State::Command { buf, len } => {
                 let n = (*len - buf.len()).min(input.len());
+                if buf.capacity() - buf.len() < n {
+                    // Double what arrived, but never past the declared length: the buffer
+                    // follows the bytes received and does not overshoot the command.
+                    let want = (buf.len() + n).max(2 * buf.capacity()).min(*len);
+                    buf.reserve_exact(want - buf.len());
+                }
                 buf.extend_from_slice(&input[..n]);
                 if buf.len() < *len {
                     return Ok((n, None));
@@ -732,6 +738,37 @@ mod tests {
         hdr[1..].copy_from_slice(&MAX_COMMAND.to_be_bytes());
         assert_eq!(dec.decode(&hdr).unwrap(), (9, None));
         assert!(!dec.at_message_boundary());
+    }
+
+    #[test]
+    fn command_buffer_follows_the_bytes_received() {
+        let topic: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        let wire = Command::Subscribe(topic.clone()).to_frame();
+        let len = wire.len() - MAX_HEADER;
+        let mut dec = Decoder::new(None);
+        let mut fed = 0;
+        for mut piece in wire.chunks(7000) {
+            while !piece.is_empty() {
+                let (n, item) = dec.decode(piece).unwrap();
+                piece = &piece[n..];
+                fed += n;
+                if let State::Command { buf, .. } = &dec.state {
+                    let received = fed - MAX_HEADER;
+                    assert!(buf.capacity() <= len, "capacity past the declared length");
+                    assert!(
+                        buf.capacity() <= (2 * received).max(COMMAND_PREALLOC),
+                        "capacity {} for {received} bytes received",
+                        buf.capacity()
+                    );
+                }
+                if let Some(item) = item {
+                    assert_eq!(item, Decoded::Command(Command::Subscribe(topic.clone())));
+                    assert_eq!(fed, wire.len());
+                    return;
+                }
+            }
+        }
+        panic!("no command after {fed} bytes");
     }
 
     #[test]

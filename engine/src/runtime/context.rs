@@ -139,7 +139,7 @@ impl ContextBuilder {
                     sockets: Mutex::new(Vec::new()),
                     next_id: AtomicU64::new(1),
                     spin: self.spin,
-                    inline: Some(Inline::new(reactor, self.spin)),
+                    inline: Some(Inline::new(reactor, handles[0].clone(), self.spin)),
                     owner: self.single_thread.then(|| std::thread::current().id()),
                     inproc: Mutex::new(InprocRegistry::default()),
                 }),
@@ -160,14 +160,16 @@ impl ContextBuilder {
                 .as_ref()
                 .and_then(|c| c.get(i % c.len().max(1)).copied());
             let spin = self.spin;
-            let t = std::thread::Builder::new()
-                .name(format!("ringlink-io-{i}"))
-                .spawn(move || {
-                    if let Some(core) = core {
-                        core_affinity::set_for_current(core);
-                    }
-                    run_reactor(backend, h, peers, spin, tx)
-                })?;
+            let t = crate::backend::sys::with_signals_blocked(|| {
+                std::thread::Builder::new()
+                    .name(format!("ringlink-io-{i}"))
+                    .spawn(move || {
+                        if let Some(core) = core {
+                            core_affinity::set_for_current(core);
+                        }
+                        run_reactor(backend, h, peers, spin, tx)
+                    })
+            })?;
             threads.push(t);
         }
         drop(tx);

@@ -12,6 +12,7 @@
 //! under one lock). Nothing waits in slices or re-scans: every wake-up has a sender.
 
 use std::os::fd::RawFd;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,14 @@ impl InlineReactor {
         ))
     }
 
+    /// Stop watching the fds of the last wait.
+    pub(crate) fn unwatch(&mut self) {
+        match self {
+            InlineReactor::Uring(r) => r.unwatch(),
+            InlineReactor::Epoll(r) => r.unwatch(),
+        }
+    }
+
     /// One reactor iteration, waiting at most `max_wait` (None = until something happens)
     /// or until a `watch`ed fd is ready.
     pub(crate) fn turn(
@@ -93,6 +102,7 @@ pub(crate) enum Waited {
 /// The driving side of an inline context.
 pub(crate) struct Inline {
     reactor: Mutex<InlineReactor>,
+    handle: Arc<ReactorHandle>,
     /// Eventfds of the followers (one per waiting thread): signalled when a leader leaves.
     followers: Mutex<Vec<RawFd>>,
     /// Busy-poll this long before blocking (`ContextBuilder::spin`).
@@ -100,9 +110,14 @@ pub(crate) struct Inline {
 }
 
 impl Inline {
-    pub(crate) fn new(reactor: InlineReactor, spin: Duration) -> Inline {
+    pub(crate) fn new(
+        reactor: InlineReactor,
+        handle: Arc<ReactorHandle>,
+        spin: Duration,
+    ) -> Inline {
         Inline {
             reactor: Mutex::new(reactor),
+            handle,
             followers: Mutex::new(Vec::new()),
             spin,
         }
@@ -155,6 +170,9 @@ impl Inline {
             };
             if let Some(mut r) = guard {
                 let res = self.lead(&mut r, watch, deadline, ready);
+                if !watch.is_empty() {
+                    r.unwatch();
+                }
                 drop(r);
                 self.wake_followers();
                 return res;
@@ -182,6 +200,10 @@ impl Inline {
                 wait = Some(Duration::ZERO);
             }
             r.turn(wait, watch)?;
+            if self.handle.acked.swap(false, Ordering::AcqRel) {
+                // A close was acknowledged: its thread may be one of our followers.
+                self.wake_followers();
+            }
             if ready() || watch.iter().any(|w| w.revents != 0) {
                 return Ok(Waited::Ready);
             }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::log;
-use super::shared::{Cmd, NewPeer, ReactorHandle, SocketShared};
+use super::shared::{CloseAck, Cmd, NewPeer, ReactorHandle, SocketShared};
 use crate::backend::sys::{self, SockAddr};
 use crate::backend::{Driver, Event, IoVecs, Key, Req};
 use crate::monitor::{DisconnectReason, MonitorEventKind};
@@ -94,7 +94,11 @@ enum Phase {
 }
 
 struct ConnectInfo {
-    addr: SockAddr,
+    target: crate::transport::Target,
+    /// The address of the current attempt (a host name is resolved before each).
+    addr: Option<SockAddr>,
+    /// A resolver thread is running for this connection.
+    resolving: bool,
     alias: Option<Vec<u8>>,
     /// The socket's pipes outlive connections (queued messages wait for a reconnect).
     persistent: bool,
@@ -181,6 +185,8 @@ pub(crate) struct State {
     timers: BinaryHeap<Reverse<(Instant, usize, u32, TimerKind)>>,
     stopping: bool,
     events: u64,
+    /// Synchronously closed sockets still owning descriptors here (see `Cmd::CloseSocket`).
+    close_acks: Vec<(u64, Arc<CloseAck>)>,
 }
 
 pub(crate) struct Reactor<D: Driver> {
@@ -209,6 +215,7 @@ impl<D: Driver> Reactor<D> {
                 timers: BinaryHeap::new(),
                 stopping: false,
                 events: 0,
+                close_acks: Vec::new(),
             },
             handle,
             driver,
@@ -267,6 +274,7 @@ impl<D: Driver> Reactor<D> {
                     || watch.iter().any(|w| w.revents != 0)
                 {
                     self.state.fire_timers(&mut self.reqs);
+                    self.settle_close_acks();
                     return r.map(|()| true);
                 }
                 if Instant::now() >= until {
@@ -284,7 +292,16 @@ impl<D: Driver> Reactor<D> {
         let r = self.poll_once(wait, watch);
         self.handle.parker.clear();
         self.state.fire_timers(&mut self.reqs);
+        self.settle_close_acks();
         r.map(|()| true)
+    }
+
+    fn settle_close_acks(&mut self) {
+        if self.state.settle_close_acks() {
+            self.handle
+                .acked
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
     }
 
     /// Inline mode: one turn without the bounded spin (the caller spins around it).
@@ -297,6 +314,11 @@ impl<D: Driver> Reactor<D> {
         let r = self.turn(max_wait, watch);
         self.spin = spin;
         r
+    }
+
+    /// The wait that watched fds is over (see `Driver::unwatch`).
+    pub(crate) fn unwatch(&mut self) {
+        self.driver.unwatch();
     }
 
     fn poll_once(
@@ -325,6 +347,28 @@ impl<D: Driver> Reactor<D> {
 }
 
 impl State {
+    /// Acknowledge the synchronous closes whose sockets own no endpoint here any more (their
+    /// descriptors are closed: endpoints are removed only after the driver's `Closed`).
+    /// Returns whether any was acknowledged.
+    fn settle_close_acks(&mut self) -> bool {
+        if self.close_acks.is_empty() {
+            return false;
+        }
+        let eps = &self.eps;
+        let before = self.close_acks.len();
+        self.close_acks.retain(|(id, ack)| {
+            let owns = eps.iter().any(|(_, e)| match e {
+                Ep::Listener(l) => l.sock.id == *id,
+                Ep::Conn(c) => c.sock.id == *id,
+            });
+            if !owns {
+                ack.done_one();
+            }
+            owns
+        });
+        self.close_acks.len() != before
+    }
+
     fn next_timer(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse((t, ..))| *t)
     }
@@ -382,7 +426,7 @@ impl State {
             Cmd::Connect {
                 sock,
                 opts,
-                addr,
+                target,
                 endpoint,
                 alias,
                 pipes,
@@ -396,7 +440,9 @@ impl State {
                 let slot = self.add_conn(sock, opts, endpoint, None, peer_id, out, inn);
                 if let Some(Ep::Conn(c)) = self.eps.get_mut(slot) {
                     c.connect = Some(ConnectInfo {
-                        addr,
+                        target,
+                        addr: None,
+                        resolving: false,
                         alias,
                         persistent,
                         next_ivl: ivl,
@@ -413,6 +459,7 @@ impl State {
             } => {
                 self.adopt(sock, opts, fd, endpoint, reqs);
             }
+            Cmd::Resolved { slot, gen, result } => self.resolved(slot, gen, result, reqs),
             Cmd::Flush(peer) => {
                 if let Some(&slot) = self.by_peer.get(&peer) {
                     self.flush(slot, reqs);
@@ -496,7 +543,12 @@ impl State {
                     self.flush(s, reqs);
                 }
             }
-            Cmd::CloseSocket { sock, linger } => self.close_socket(sock, linger, reqs),
+            Cmd::CloseSocket { sock, linger, ack } => {
+                self.close_socket(sock, linger, reqs);
+                if let Some(a) = ack {
+                    self.close_acks.push((sock, a));
+                }
+            }
             Cmd::Stop => self.stopping = true,
         }
     }
@@ -581,20 +633,105 @@ impl State {
         self.start_handshake(slot, reqs);
     }
 
+    /// Start a connection attempt: resolve the host name first (on a thread of its own, so a
+    /// slow DNS answer stalls no other connection), then connect.
     fn start_connect(&mut self, slot: usize, reqs: &mut Vec<Req>) {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return;
         };
+        let gen = c.gen;
+        let Some(ci) = c.connect.as_mut() else { return };
+        match &ci.target {
+            crate::transport::Target::Addr(a) => {
+                ci.addr = Some(a.clone());
+                self.connect_addr(slot, reqs);
+            }
+            crate::transport::Target::Host { .. } => {
+                if ci.resolving {
+                    return;
+                }
+                ci.resolving = true;
+                let target = ci.target.clone();
+                let handle = self.peers.handles[self.index].clone();
+                let spawned = sys::with_signals_blocked(|| {
+                    std::thread::Builder::new()
+                        .name("ringlink-resolve".into())
+                        .spawn(move || {
+                            let result = target.resolve().map_err(|e| e.to_string());
+                            handle.send(Cmd::Resolved { slot, gen, result });
+                        })
+                });
+                if let Err(e) = spawned {
+                    ci.resolving = false;
+                    log::warn(format_args!("cannot start a resolver thread: {e}"));
+                    self.retry_connect(slot);
+                }
+            }
+        }
+    }
+
+    /// A resolver thread answered for connection `slot`.
+    fn resolved(
+        &mut self,
+        slot: usize,
+        gen: u32,
+        result: std::result::Result<SockAddr, String>,
+        reqs: &mut Vec<Req>,
+    ) {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
+        if c.gen != gen || c.closing {
+            return;
+        }
+        let Some(ci) = c.connect.as_mut() else { return };
+        ci.resolving = false;
+        if ci.stopped {
+            return;
+        }
+        match result {
+            Ok(addr) => {
+                ci.addr = Some(addr);
+                self.connect_addr(slot, reqs);
+            }
+            Err(e) => {
+                log::warn(format_args!("{}: {e}", c.endpoint));
+                self.retry_connect(slot);
+            }
+        }
+    }
+
+    /// Schedule the next attempt of a connection that never got a descriptor (its name did
+    /// not resolve), as after a refused connection.
+    fn retry_connect(&mut self, slot: usize) {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
+        let gen = c.gen;
+        let Some(ci) = c.connect.as_mut() else { return };
+        let base = c.opts.reconnect_ivl.unwrap_or(Duration::from_millis(100));
+        let wait = ci.next_ivl + jitter(base);
+        if let Some(max) = c.opts.reconnect_ivl_max {
+            ci.next_ivl = (ci.next_ivl * 2).min(max.max(base));
+        }
+        c.sock
+            .event(MonitorEventKind::ConnectRetried(wait), &c.endpoint, None);
+        self.timer(Instant::now() + wait, slot, gen, TimerKind::Reconnect);
+    }
+
+    /// Open a socket and connect it to the attempt's address.
+    fn connect_addr(&mut self, slot: usize, reqs: &mut Vec<Req>) {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
         let Some(ci) = c.connect.as_ref() else { return };
+        let Some(addr) = ci.addr.clone() else { return };
         let key = Key::new(slot, c.gen);
-        match sys::stream_socket(ci.addr.family()) {
+        match sys::stream_socket(addr.family()) {
             Ok(fd) => {
-                if let Err(e) = sys::tune_stream(
-                    fd.as_raw_fd(),
-                    ci.addr.family(),
-                    c.opts.sndbuf,
-                    c.opts.rcvbuf,
-                ) {
+                if let Err(e) =
+                    sys::tune_stream(fd.as_raw_fd(), addr.family(), c.opts.sndbuf, c.opts.rcvbuf)
+                {
                     log::warn(format_args!("tuning socket failed: {e}"));
                 }
                 c.raw = fd.as_raw_fd();
@@ -605,7 +742,7 @@ impl State {
                 reqs.push(Req::Connect {
                     key,
                     fd: c.raw,
-                    addr: ci.addr.clone(),
+                    addr,
                 });
             }
             Err(e) => {

@@ -218,6 +218,43 @@ impl SocketShared {
     }
 }
 
+/// The reactors' acknowledgements of a synchronous close. No descriptor is involved (a
+/// mutex and a condition variable): a reactor may still hold its reference for a moment
+/// after the closing thread went on, and it must not keep a descriptor open then.
+pub(crate) struct CloseAck {
+    remaining: Mutex<usize>,
+    cv: std::sync::Condvar,
+}
+
+impl CloseAck {
+    /// An acknowledgement awaited from `reactors` reactors.
+    pub(crate) fn new(reactors: usize) -> CloseAck {
+        CloseAck {
+            remaining: Mutex::new(reactors),
+            cv: std::sync::Condvar::new(),
+        }
+    }
+
+    /// One reactor closed every descriptor of the socket.
+    pub(crate) fn done_one(&self) {
+        let mut r = self.remaining.lock().unwrap_or_else(|e| e.into_inner());
+        *r = r.saturating_sub(1);
+        self.cv.notify_all();
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        *self.remaining.lock().unwrap_or_else(|e| e.into_inner()) == 0
+    }
+
+    /// Block until every reactor acknowledged (reactor threads do the work).
+    pub(crate) fn wait(&self) {
+        let mut r = self.remaining.lock().unwrap_or_else(|e| e.into_inner());
+        while *r > 0 {
+            r = self.cv.wait(r).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
 /// Commands from application threads (or other reactors) to a reactor. Rare (connection
 /// set-up, idle-to-busy transitions), so the size of the largest variant does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -235,7 +272,7 @@ pub(crate) enum Cmd {
     Connect {
         sock: Arc<SocketShared>,
         opts: Arc<SockOpts>,
-        addr: SockAddr,
+        target: crate::transport::Target,
         endpoint: String,
         alias: Option<Vec<u8>>,
         pipes: Option<(u64, pipe::Reader, pipe::Writer)>,
@@ -246,6 +283,12 @@ pub(crate) enum Cmd {
         opts: Arc<SockOpts>,
         fd: std::os::fd::OwnedFd,
         endpoint: String,
+    },
+    /// A host name resolver thread finished for connection `slot` (generation `gen`).
+    Resolved {
+        slot: usize,
+        gen: u32,
+        result: std::result::Result<SockAddr, String>,
     },
     /// The outbound pipe of a peer has data (or was closed).
     Flush(u64),
@@ -270,10 +313,13 @@ pub(crate) enum Cmd {
         topic: Vec<u8>,
         on: bool,
     },
-    /// The socket was closed: close listeners, linger connections.
+    /// The socket was closed: close listeners, linger connections. With `ack`, report
+    /// (`CloseAck::done_one`) once every descriptor of the socket on this reactor is
+    /// closed: such closes are synchronous, as a caller counting descriptors expects.
     CloseSocket {
         sock: u64,
         linger: Option<Duration>,
+        ack: Option<Arc<CloseAck>>,
     },
     /// Exit once nothing lingers.
     Stop,
@@ -285,6 +331,9 @@ pub(crate) struct ReactorHandle {
     pub(crate) parker: Parker,
     cmds: Mutex<Vec<Cmd>>,
     has_cmds: AtomicBool,
+    /// A close was acknowledged during the last turn: an inline leader then wakes its
+    /// followers (one of them may be the closing thread).
+    pub(crate) acked: AtomicBool,
 }
 
 impl ReactorHandle {
@@ -294,6 +343,7 @@ impl ReactorHandle {
             parker: Parker::new()?,
             cmds: Mutex::new(Vec::new()),
             has_cmds: AtomicBool::new(false),
+            acked: AtomicBool::new(false),
         })
     }
 

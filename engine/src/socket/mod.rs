@@ -30,7 +30,9 @@ use crate::options::{OptionName, SockOpts, SocketOption};
 use crate::pipe;
 use crate::protocol::{frame, SocketType};
 use crate::runtime::context::Context;
-use crate::runtime::shared::{Cmd, InprocBound, Link, NewPeer, Parker, SocketInbox, SocketShared};
+use crate::runtime::shared::{
+    CloseAck, Cmd, InprocBound, Link, NewPeer, Parker, SocketInbox, SocketShared,
+};
 use crate::transport;
 
 /// A send/receive timeout, turned into an instant only when the call actually has to wait
@@ -535,7 +537,7 @@ impl Socket {
         if let transport::Endpoint::Inproc { name } = &ep {
             return self.connect_inproc(name, endpoint);
         }
-        let addr = transport::connect_addr(&ep, self.opts.ipv6)?;
+        let target = transport::connect_target(&ep, self.opts.ipv6)?;
         let alias = if matches!(self.ty, SocketType::Router | SocketType::Stream) {
             self.opts.connect_routing_id.take()
         } else {
@@ -569,7 +571,7 @@ impl Socket {
         self.ctx.reactor(r).send(Cmd::Connect {
             sock: self.shared.clone(),
             opts: self.opts_arc(),
-            addr,
+            target,
             endpoint: endpoint.to_string(),
             alias,
             pipes,
@@ -1933,6 +1935,11 @@ impl Drop for Socket {
     fn drop(&mut self) {
         // Close our ends: the reactors flush what was committed (LINGER), then close.
         self.finish_touched();
+        // With LINGER 0, or nothing left to deliver, the close is synchronous: every
+        // descriptor of the socket is closed when this returns (a program counting fds, or
+        // near its limit, closing and re-creating sockets, must not find them open).
+        let sync = self.opts.linger == Some(Duration::ZERO)
+            || self.peers.iter().all(|(_, p)| p.out.unread() == 0);
         for p in self.shared.close() {
             p.link.reject(&self.ctx.inner.peers.handles, p.id);
         }
@@ -1952,10 +1959,13 @@ impl Drop for Socket {
             let id = self.shared.id;
             reg.bound.retain(|_, b| b.sock.id != id);
         }
-        for h in &self.ctx.inner.peers.handles {
+        let handles = &self.ctx.inner.peers.handles;
+        let ack = sync.then(|| Arc::new(CloseAck::new(handles.len())));
+        for h in handles {
             h.send(Cmd::CloseSocket {
                 sock: self.shared.id,
                 linger: self.opts.linger,
+                ack: ack.clone(),
             });
         }
         self.shared
@@ -1963,5 +1973,31 @@ impl Drop for Socket {
         // Inline mode: start flushing now; the rest lingers until the context is dropped
         // or driven again.
         self.ctx.drive_io();
+        if let Some(ack) = ack {
+            self.wait_closed(&ack);
+        }
+    }
+}
+
+impl Socket {
+    /// Wait for the reactors' close acknowledgements (`Cmd::CloseSocket { ack }`). Signals
+    /// do not interrupt a close.
+    fn wait_closed(&self, ack: &CloseAck) {
+        if !self.inline {
+            ack.wait();
+            return;
+        }
+        let Some(inline) = self.ctx.inline() else {
+            // A single_thread context dropped elsewhere cannot be driven from here; its
+            // teardown closes the descriptors.
+            return;
+        };
+        let mut done = || ack.is_done();
+        while let Err(e) = inline.wait(&[&self.shared.parker], &mut [], None, &mut done) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                crate::runtime::log::warn(format_args!("close: {e}"));
+                return;
+            }
+        }
     }
 }

@@ -28,6 +28,9 @@ use crate::runtime::shared::{Cmd, Link};
 /// control falls back to the pipes' HWM beyond it).
 const PENDING_LIMIT: usize = 1000;
 
+/// Largest upstream read buffer kept between frames.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
 /// Bodies from this size up are shared between subscribers' pipes instead of copied into each
 /// (below it a copy is cheaper than the reference counting and the extra iovec).
 const SHARE_MIN: usize = 8 * 1024;
@@ -213,7 +216,11 @@ impl Socket {
             });
             self.ps.up_more = more;
             self.upstream_frame(s, pid, &buf, first, more);
-            self.ps.scratch = buf;
+            // Reuse the buffer unless one big frame grew it: a peer's largest message must
+            // not stay allocated for the socket's lifetime.
+            if buf.capacity() <= SCRATCH_KEEP {
+                self.ps.scratch = buf;
+            }
         }
     }
 

@@ -131,8 +131,29 @@ fn resolve(host: &str, port: u16, ipv6: bool) -> Result<SocketAddr> {
     fallback.ok_or_else(|| Error::invalid(format!("no usable address for {host:?}")))
 }
 
-/// The address to connect to (host names resolved now).
-pub(crate) fn connect_addr(ep: &Endpoint, ipv6: bool) -> Result<SockAddr> {
+/// Where a connection goes: an address, or a host name that the reactor resolves before
+/// every attempt (a name that does not resolve yet is retried like a refused connection,
+/// as libzmq does, and a changed DNS entry is picked up on reconnect).
+#[derive(Clone)]
+pub(crate) enum Target {
+    Addr(SockAddr),
+    Host { host: String, port: u16, ipv6: bool },
+}
+
+impl Target {
+    /// The address now: resolves a host name (blocking; reactors call it off their thread).
+    pub(crate) fn resolve(&self) -> Result<SockAddr> {
+        match self {
+            Target::Addr(a) => Ok(a.clone()),
+            Target::Host { host, port, ipv6 } => {
+                resolve(host, *port, *ipv6).map(SockAddr::from_inet)
+            }
+        }
+    }
+}
+
+/// The target of a connect (host names are left for the reactor to resolve).
+pub(crate) fn connect_target(ep: &Endpoint, ipv6: bool) -> Result<Target> {
     match ep {
         Endpoint::Tcp { host, port } => {
             if *port == 0 {
@@ -141,20 +162,25 @@ pub(crate) fn connect_addr(ep: &Endpoint, ipv6: bool) -> Result<SockAddr> {
             if host == "*" {
                 return Err(Error::invalid("cannot connect to a wildcard host"));
             }
-            let addr = match host.parse::<IpAddr>() {
+            match host.parse::<IpAddr>() {
                 Ok(ip) => {
                     ipv6_allowed(&ip, ipv6)?;
-                    SocketAddr::new(ip, *port)
+                    Ok(Target::Addr(SockAddr::from_inet(SocketAddr::new(
+                        ip, *port,
+                    ))))
                 }
-                Err(_) => resolve(host, *port, ipv6)?,
-            };
-            Ok(SockAddr::from_inet(addr))
+                Err(_) => Ok(Target::Host {
+                    host: host.clone(),
+                    port: *port,
+                    ipv6,
+                }),
+            }
         }
         Endpoint::Ipc { path } => {
             if path == "*" {
                 return Err(Error::invalid("cannot connect to ipc://*"));
             }
-            Ok(SockAddr::from_unix(path)?)
+            Ok(Target::Addr(SockAddr::from_unix(path)?))
         }
         Endpoint::Inproc { .. } => Err(Error::invalid("inproc endpoints have no address")),
     }
@@ -227,7 +253,17 @@ mod tests {
     #[test]
     fn ipv6_needs_the_option() {
         let ep = parse("tcp://[::1]:5").unwrap();
-        assert!(connect_addr(&ep, false).is_err());
-        assert!(connect_addr(&ep, true).is_ok());
+        assert!(connect_target(&ep, false).is_err());
+        assert!(connect_target(&ep, true).is_ok());
+    }
+
+    #[test]
+    fn host_names_are_resolved_later() {
+        let ep = parse("tcp://no-such-host.invalid:5555").unwrap();
+        let t = connect_target(&ep, false).expect("a name is accepted at connect time");
+        assert!(matches!(t, Target::Host { .. }));
+        assert!(t.resolve().is_err());
+        let t = connect_target(&parse("tcp://localhost:5555").unwrap(), false).unwrap();
+        assert!(t.resolve().is_ok());
     }
 }
