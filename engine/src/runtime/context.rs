@@ -390,7 +390,7 @@ impl Context {
     pub(crate) fn with_mem_driver(driver: crate::backend::mem::MemDriver) -> Result<Context> {
         let handle = Arc::new(ReactorHandle::new(0)?);
         let peers = Arc::new(Peers::new(vec![handle.clone()]));
-        let reactor = Reactor::new(handle, driver, peers.clone(), Duration::ZERO);
+        let reactor = Reactor::new(handle.clone(), driver, peers.clone(), Duration::ZERO);
         Ok(Context {
             inner: Arc::new(CtxInner {
                 peers,
@@ -402,6 +402,7 @@ impl Context {
                 spin: Duration::ZERO,
                 inline: Some(Inline::new(
                     InlineReactor::Mem(Box::new(reactor)),
+                    handle,
                     Duration::ZERO,
                 )),
                 owner: Some(std::thread::current().id()),

@@ -72,6 +72,8 @@ impl InlineReactor {
         match self {
             InlineReactor::Uring(r) => r.unwatch(),
             InlineReactor::Epoll(r) => r.unwatch(),
+            #[cfg(feature = "fuzzing")]
+            InlineReactor::Mem(r) => r.unwatch(),
         }
     }
 
