@@ -382,3 +382,32 @@ impl Context {
         self.inner.inline.is_some()
     }
 }
+
+#[cfg(feature = "fuzzing")]
+impl Context {
+    /// An inline context whose reactor runs on the in-memory driver (`crate::fuzzing`). It
+    /// reports the epoll backend.
+    pub(crate) fn with_mem_driver(driver: crate::backend::mem::MemDriver) -> Result<Context> {
+        let handle = Arc::new(ReactorHandle::new(0)?);
+        let peers = Arc::new(Peers::new(vec![handle.clone()]));
+        let reactor = Reactor::new(handle.clone(), driver, peers.clone(), Duration::ZERO);
+        Ok(Context {
+            inner: Arc::new(CtxInner {
+                peers,
+                threads: Mutex::new(Vec::new()),
+                backend: Backend::Epoll,
+                terminated: AtomicBool::new(false),
+                sockets: Mutex::new(Vec::new()),
+                next_id: AtomicU64::new(1),
+                spin: Duration::ZERO,
+                inline: Some(Inline::new(
+                    InlineReactor::Mem(Box::new(reactor)),
+                    handle,
+                    Duration::ZERO,
+                )),
+                owner: Some(std::thread::current().id()),
+                inproc: Mutex::new(InprocRegistry::default()),
+            }),
+        })
+    }
+}

@@ -28,6 +28,9 @@ use crate::backend::Backend;
 pub(crate) enum InlineReactor {
     Uring(Box<Reactor<UringDriver>>),
     Epoll(Box<Reactor<EpollDriver>>),
+    /// The in-memory driver of the fuzzing harness (`crate::fuzzing`).
+    #[cfg(feature = "fuzzing")]
+    Mem(Box<Reactor<crate::backend::mem::MemDriver>>),
 }
 
 impl InlineReactor {
@@ -69,6 +72,8 @@ impl InlineReactor {
         match self {
             InlineReactor::Uring(r) => r.unwatch(),
             InlineReactor::Epoll(r) => r.unwatch(),
+            #[cfg(feature = "fuzzing")]
+            InlineReactor::Mem(r) => r.unwatch(),
         }
     }
 
@@ -82,6 +87,8 @@ impl InlineReactor {
         match self {
             InlineReactor::Uring(r) => r.turn_inline(max_wait, watch),
             InlineReactor::Epoll(r) => r.turn_inline(max_wait, watch),
+            #[cfg(feature = "fuzzing")]
+            InlineReactor::Mem(r) => r.turn_inline(max_wait, watch),
         }
     }
 }
