@@ -767,9 +767,9 @@ fn check_engine_output(ty: SocketType, sent: &[u8]) {
 ///   to the next `k` bytes; other ops do nothing.
 ///
 /// The reactor always settles (no livelock), the socket closes and releases its connection,
-/// the application receives whole messages (XPUB excepted: a non-first frame that starts with
-/// 0 or 1 is taken as a subscription and dropped from the message, so `recv_multipart` can
-/// wait for a frame that never comes; reported, see `regressions/connection/xpub-*`),
+/// the application receives whole messages (also on XPUB, where a non-first frame that
+/// starts with 0 or 1 is taken as a subscription, as libzmq does, and a message it ends
+/// ends at its last data frame: `regressions/connection/xpub-*`),
 /// the engine's output stays well-formed ZMTP, the application never receives more payload
 /// than the peer sent (XPUB: twice, as unsubscriptions follow a disconnect), and memory
 /// stays within the input-proportional bounds.
@@ -803,15 +803,12 @@ fn connection_inner(data: &[u8]) {
     let mut last_id: Vec<u8> = Vec::new();
     let mut sent = Vec::new();
     // One message for the application: counts its payload, remembers a routing id. Messages
-    // reach the application whole (except on XPUB, see `connection`).
+    // reach the application whole.
     let recv_one = |h: &mut ConnHarness, last_id: &mut Vec<u8>, received: &mut usize| {
         let Some(Ok(Received { parts, cut })) = h.recv() else {
             return false;
         };
-        assert!(
-            !cut || ty == SocketType::XPub,
-            "{ty} delivered part of a message"
-        );
+        assert!(!cut, "{ty} delivered part of a message");
         let mut payload = &parts[..];
         if routed {
             if let Some((id, rest)) = parts.split_first() {
