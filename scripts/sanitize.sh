@@ -18,12 +18,12 @@ run_sanitizer() {
     local name=$1
     echo "== ${name}Sanitizer"
     RUSTFLAGS="-Zsanitizer=${name,,}" \
-    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 allocator_may_return_null=1" \
     ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:allocator_may_return_null=1" \
         cargo +nightly test -Zbuild-std --target "$target" --target-dir "target/san-${name,,}" \
         --release -p ringlink --lib -- --test-threads=2
     RUSTFLAGS="-Zsanitizer=${name,,}" \
-    TSAN_OPTIONS="halt_on_error=1" ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:allocator_may_return_null=1" \
+    TSAN_OPTIONS="halt_on_error=1 allocator_may_return_null=1" ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:allocator_may_return_null=1" \
         cargo +nightly test -Zbuild-std --target "$target" --target-dir "target/san-${name,,}" \
         --release -p ringlink-tests "${suites[@]}" -- --test-threads=2
 }

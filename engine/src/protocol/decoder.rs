@@ -157,7 +157,8 @@ impl Decoder {
                     // Double what arrived, but never past the declared length: the buffer
                     // follows the bytes received and does not overshoot the command.
                     let want = (buf.len() + n).max(2 * buf.capacity()).min(*len);
-                    buf.reserve_exact(want - buf.len());
+                    buf.try_reserve_exact(want - buf.len())
+                        .map_err(|_| ProtocolError::OutOfMemory(want as u64))?;
                 }
                 buf.extend_from_slice(&input[..n]);
                 if buf.len() < *len {

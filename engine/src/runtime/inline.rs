@@ -16,7 +16,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
-use super::log;
 use super::reactor::{Peers, Reactor};
 use super::shared::{Parker, ReactorHandle};
 use crate::backend::epoll::EpollDriver;
@@ -55,9 +54,7 @@ impl InlineReactor {
                         Backend::Uring,
                     ))
                 }
-                Err(e) => log::notice(format_args!(
-                    "io_uring ring setup failed ({e}); using epoll"
-                )),
+                Err(e) => log::warn!("io_uring ring setup failed ({e}); using epoll"),
             }
         }
         let d = EpollDriver::new(h.parker.fd())?;

@@ -1995,7 +1995,7 @@ impl Socket {
         let mut done = || ack.is_done();
         while let Err(e) = inline.wait(&[&self.shared.parker], &mut [], None, &mut done) {
             if e.kind() != std::io::ErrorKind::Interrupted {
-                crate::runtime::log::warn(format_args!("close: {e}"));
+                log::warn!("close: {e}");
                 return;
             }
         }
