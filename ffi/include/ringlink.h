@@ -589,24 +589,21 @@ rl_ctx_t *rl_ctx_new(void);
 // `RL_CTX_IPV6` (0/1). Returns 0, or -1 with `EINVAL` for an unknown option, a bad value,
 // or IO_THREADS/BACKEND after the first socket was created; `EFAULT` for a bad context.
 //
-// # Safety
-// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 int rl_ctx_set(rl_ctx_t *ctx, int option, int optval);
 
 // Read a context option (libzmq `zmq_ctx_get`): `RL_IO_THREADS`, `RL_BACKEND`,
 // `RL_CTX_IPV6`, `RL_MSG_T_SIZE`. Returns the value, or -1 with `EINVAL` (unknown option) or
 // `EFAULT` (bad context).
 //
-// # Safety
-// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 int rl_ctx_get(rl_ctx_t *ctx, int option);
 
 // Shut the context down (libzmq `zmq_ctx_shutdown`): blocking calls on its sockets return
 // -1 with `RL_ETERM`, now and from now on, and `rl_socket` fails with `RL_ETERM`. Sockets
 // must still be closed. Returns 0, or -1 with `EFAULT`.
 //
-// # Safety
-// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 int rl_ctx_shutdown(rl_ctx_t *ctx);
 
 // Terminate the context (libzmq `zmq_ctx_term`): shuts it down (as `rl_ctx_shutdown`), then
@@ -614,14 +611,13 @@ int rl_ctx_shutdown(rl_ctx_t *ctx);
 // sent as each socket's LINGER allows, stops the reactor threads and frees the context.
 // Returns 0, or -1 with `EFAULT` (NULL or already terminated).
 //
-// After it returns, the handle and every socket handle of this context are invalid (the
-// context handle keeps reporting `EFAULT` for a stale use, socket handles must not be used),
-// and so are monitors closed before; monitors still open stay usable until closed. Term does
-// not wait for monitors.
+// After it returns, the handle and every socket handle of this context are invalid: the
+// context handle keeps reporting `EFAULT` for a stale use (nothing stays allocated for it:
+// handles are generation-checked ids), socket handles must not be used at all. Monitors
+// still open stay usable until closed; term does not wait for them.
 //
-// # Safety
-// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe: other threads may still be
-// closing their sockets.
+// Thread-safe: other threads may still be closing their sockets. `ctx` may be any value:
+// only live handles from `rl_ctx_new` are accepted.
 int rl_ctx_term(rl_ctx_t *ctx);
 
 // Start monitoring socket `s` (libzmq `zmq_socket_monitor`, without the inproc PAIR
@@ -654,9 +650,9 @@ rl_monitor_t *rl_socket_monitor(rl_socket_t *s, int events);
 // not when the queue becomes empty, like libzmq's `ZMQ_FD`).
 //
 // # Safety
-// `m` is NULL or a monitor handle; `ev` is NULL or valid for writing an
-// `rl_monitor_event_t`. Thread-safe: several threads may receive from one monitor (each
-// event goes to one of them), but none while `rl_monitor_close` runs on it.
+// `ev` is NULL or valid for writing an `rl_monitor_event_t` (`m` may be any value: only live
+// monitor handles are accepted). Thread-safe: several threads may receive from one monitor
+// (each event goes to one of them).
 int rl_monitor_recv(rl_monitor_t *m, rl_monitor_event_t *ev, int flags, long timeout_ms);
 
 // A file descriptor that polls readable (`POLLIN`) when events may be queued, for
@@ -664,8 +660,7 @@ int rl_monitor_recv(rl_monitor_t *m, rl_monitor_event_t *ev, int flags, long tim
 // `rl_monitor_recv`). Owned by the monitor: do not read, write or close it; valid until
 // `rl_monitor_close`. Returns -1 with `EFAULT` for a NULL or closed monitor.
 //
-// # Safety
-// `m` is NULL or a monitor handle. Thread-safe (not concurrently with `rl_monitor_close`).
+// Thread-safe. `m` may be any value: only live monitor handles are accepted.
 int rl_monitor_fd(rl_monitor_t *m);
 
 // Close a monitor; unread events are dropped and the socket may get a new monitor. Works
@@ -673,12 +668,12 @@ int rl_monitor_fd(rl_monitor_t *m);
 // monitor stays usable until closed). Returns 0, or -1 with `EFAULT` (NULL or already
 // closed).
 //
-// A closed handle stays allocated until the context is terminated, so a stale use reports
-// `EFAULT`; a monitor closed before `rl_ctx_term` must not be used after it at all.
+// Nothing stays allocated for a closed handle; a stale use reports `EFAULT`, at any time.
+// A call running in another thread when the monitor is closed finishes normally (a waiting
+// `rl_monitor_recv` until its timeout or next event), the monitor is freed after it.
 //
-// # Safety
-// `m` is NULL or a handle from `rl_socket_monitor`. No other call may use the monitor
-// meanwhile.
+// Thread-safe. `m` may be any value: only live handles from `rl_socket_monitor` are
+// accepted.
 int rl_monitor_close(rl_monitor_t *m);
 
 // Initialise an empty message (libzmq `zmq_msg_init`). Returns 0, or -1 with `EFAULT`.
@@ -792,8 +787,7 @@ int rl_poll(rl_pollitem_t *items, int nitems, long timeout_ms);
 // (a type this build of the engine does not implement yet), `RL_ETERM` (context shut
 // down), or a system error.
 //
-// # Safety
-// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 rl_socket_t *rl_socket(rl_ctx_t *ctx, int type);
 
 // Close a socket (libzmq `zmq_close`). Returns at once; queued messages are still sent for

@@ -27,6 +27,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 mod api_tests;
 mod batch;
 mod ctx;
+mod handles;
 mod monitor;
 mod msg;
 mod poll;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use engine::{OptionName, Socket, SocketOption, SocketType, StreamFraming};
 
 use crate::ctx::{ctx_ref, rl_ctx_t, CtxShared};
+use crate::handles::KIND_MASK;
 use crate::{boundary, boundary_ptr, eno, to_int, Res};
 
 // Socket types: libzmq's values. Every one is passed to the engine; a type the linked
@@ -158,6 +159,9 @@ pub(crate) struct SockHandle {
     state: std::cell::UnsafeCell<Option<Box<SockState>>>,
 }
 
+// Socket handles are Box pointers with the low bits clear; context and monitor ids set them.
+const _: () = assert!(std::mem::align_of::<SockHandle>() > KIND_MASK);
+
 pub(crate) struct SockState {
     pub(crate) sock: Socket,
     pub(crate) ctx: Arc<CtxShared>,
@@ -196,11 +200,15 @@ pub(crate) unsafe fn sock_state<'a>(s: *mut rl_socket_t) -> Res<&'a mut SockStat
 /// The handle behind `s` if its tag says it is an open socket, else `ENOTSOCK`.
 ///
 /// # Safety
-/// `s` is non-NULL and a handle from `rl_socket` (or, misused, `rl_ctx_new`) whose context
-/// was not terminated.
+/// `s` is non-NULL and a handle from `rl_socket` whose context was not terminated, or,
+/// misused, a context or monitor handle (ids with low bits set, never dereferenced).
 unsafe fn live_handle<'a>(s: *mut rl_socket_t) -> Res<&'a SockHandle> {
-    // SAFETY: both handle kinds are repr(C) structs starting with the AtomicU32 tag and stay
-    // allocated while their context lives, so reading the tag is valid either way.
+    if s as usize & KIND_MASK != 0 {
+        // Not a Box pointer: a context or monitor id (see handles.rs).
+        return Err(libc::ENOTSOCK);
+    }
+    // SAFETY: socket handles are repr(C) structs starting with the AtomicU32 tag and stay
+    // allocated (as husks once closed) while their context lives.
     let tag = unsafe { &*(s as *const AtomicU32) };
     if tag.load(Ordering::Acquire) != SOCK_LIVE {
         return Err(libc::ENOTSOCK);
@@ -284,20 +292,18 @@ fn type_to_int(t: SocketType) -> c_int {
 /// (a type this build of the engine does not implement yet), `RL_ETERM` (context shut
 /// down), or a system error.
 ///
-/// # Safety
-/// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+/// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 #[no_mangle]
-pub unsafe extern "C" fn rl_socket(ctx: *mut rl_ctx_t, r#type: c_int) -> *mut rl_socket_t {
+pub extern "C" fn rl_socket(ctx: *mut rl_ctx_t, r#type: c_int) -> *mut rl_socket_t {
     boundary_ptr(|| {
-        // SAFETY: forwarded caller contract.
-        let h = unsafe { ctx_ref(ctx) }?;
+        let h = ctx_ref(ctx)?;
         let ty = type_from_int(r#type).ok_or(libc::EINVAL)?;
-        let sock = h.shared.new_socket(ty)?;
+        let sock = h.new_socket(ty)?;
         let handle = Box::new(SockHandle {
             tag: AtomicU32::new(SOCK_LIVE),
             state: std::cell::UnsafeCell::new(Some(Box::new(SockState {
                 sock,
-                ctx: h.shared.clone(),
+                ctx: h,
                 monitor_open: Arc::new(AtomicBool::new(false)),
             }))),
         });
