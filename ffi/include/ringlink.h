@@ -6,8 +6,10 @@
  * numbers are libzmq's: EAGAIN, EINVAL, EMSGSIZE, EHOSTUNREACH, ... and RL_ETERM, RL_EFSM.
  * A NULL handle gives EFAULT, a closed or wrong-kind socket handle ENOTSOCK.
  *
- * Threads: contexts are thread-safe; a socket must be used by one thread at a time (it may
- * move between threads); messages (rl_msg_t) likewise. See docs/c-api.md.
+ * Threads: contexts and monitors are thread-safe. A socket may be used from any thread, but by
+ * one thread at a time: a call on a socket while another thread is inside a call on it
+ * (including one blocked in rl_recv) fails with EBUSY and changes nothing. Messages (rl_msg_t)
+ * are not thread-safe: one thread at a time. See docs/c-api.md.
  */
 
 #ifndef RINGLINK_H
@@ -440,15 +442,15 @@ void rl_version(int *major, int *minor, int *patch);
 //
 // # Safety
 // `s` is NULL or a live socket handle; `msgs` valid for reading `count` iovecs and their
-// buffers. Not thread-safe (one thread per socket at a time).
+// buffers. Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_send_batch(rl_socket_t *s, const rl_iovec_t *msgs, size_t count, int flags);
 
 // Send the same `len`-byte payload `count` times as single-frame messages, batched like
 // `rl_send_batch` (same flags, return values and errors).
 //
 // # Safety
-// `s` is NULL or a live socket handle; `data` valid for reading `len` bytes. Not
-// thread-safe (one thread per socket at a time).
+// `s` is NULL or a live socket handle; `data` valid for reading `len` bytes. Uses the socket:
+// `EBUSY` while another thread is inside a call on it.
 int rl_send_repeat(rl_socket_t *s, const void *data, size_t len, size_t count, int flags);
 
 // Send `count` two-frame messages `[ids[i], payloads[i]]` in one call. On ROUTER that is
@@ -469,7 +471,7 @@ int rl_send_repeat(rl_socket_t *s, const void *data, size_t len, size_t count, i
 //
 // # Safety
 // `s` is NULL or a live socket handle; `ids` and `payloads` valid for reading `count`
-// iovecs and their buffers. Not thread-safe (one thread per socket at a time).
+// iovecs and their buffers. Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_send_routed(rl_socket_t *s,
                    const rl_iovec_t *ids,
                    const rl_iovec_t *payloads,
@@ -490,8 +492,9 @@ int rl_send_routed(rl_socket_t *s,
 // `EFAULT`.
 //
 // # Safety
-// `s` is NULL or a live socket handle; `buf` valid for writing `buflen` bytes; `lens` for
-// `max` entries; `needed` NULL or valid. Not thread-safe (one thread per socket at a time).
+// `s` is NULL or a live socket handle; `buf` valid for writing `buflen` bytes; `lens` for `max`
+// entries; `needed` NULL or valid. Uses the socket: `EBUSY` while another thread is inside a call
+// on it.
 int rl_recv_batch(rl_socket_t *s,
                   void *buf,
                   size_t buflen,
@@ -633,8 +636,8 @@ int rl_ctx_term(rl_ctx_t *ctx);
 // i.e. inside ringlink calls on its sockets.
 //
 // # Safety
-// `s` is NULL or a live socket handle. Not thread-safe with respect to `s` (one thread per
-// socket at a time).
+// `s` is NULL or a live socket handle. Uses the socket: `EBUSY` while another thread is
+// inside a call on it.
 rl_monitor_t *rl_socket_monitor(rl_socket_t *s, int events);
 
 // Receive the next event whose bit is in the monitor's mask into `*ev` (events outside the
@@ -759,7 +762,8 @@ int rl_msg_move(rl_msg_t *dest, rl_msg_t *src);
 // errno as `rl_send`, or `EFAULT` for a bad message) it is unchanged.
 //
 // # Safety
-// `msg` as `rl_msg_data`; `s` NULL or a live socket handle. Not thread-safe.
+// `msg` as `rl_msg_data`; `s` NULL or a live socket handle. Not thread-safe for the message;
+// uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_msg_send(rl_msg_t *msg, rl_socket_t *s, int flags);
 
 // Receive one frame into the message (libzmq `zmq_msg_recv`; flags as `rl_recv`): its old
@@ -777,7 +781,8 @@ int rl_msg_recv(rl_msg_t *msg, rl_socket_t *s, int flags);
 //
 // # Safety
 // `items` is valid for reading and writing `nitems` entries; every non-NULL `socket` is a
-// live socket handle used by no other thread during the call.
+// live socket handle. Uses each socket: `EBUSY` while another thread is inside a call on
+// one of them.
 int rl_poll(rl_pollitem_t *items, int nitems, long timeout_ms);
 
 // Create a socket of `type` (libzmq `zmq_socket`): `RL_PAIR` ... `RL_STREAM`. The first
@@ -792,11 +797,12 @@ rl_socket_t *rl_socket(rl_ctx_t *ctx, int type);
 
 // Close a socket (libzmq `zmq_close`). Returns at once; queued messages are still sent for
 // up to LINGER ms (in inline mode: while the context is driven, at the latest in
-// `rl_ctx_term`). Returns 0, or -1 with `EFAULT` (NULL) / `ENOTSOCK` (already closed).
+// `rl_ctx_term`). Returns 0, or -1 with `EFAULT` (NULL) / `ENOTSOCK` (already closed) /
+// `EBUSY` (another thread is inside a call on the socket, e.g. blocked in `rl_recv`: the
+// socket stays open; `rl_ctx_shutdown` makes such calls return).
 //
 // # Safety
-// `s` is NULL or a handle from `rl_socket` whose context is not terminated. Not
-// thread-safe: no other thread may use the socket meanwhile.
+// `s` is NULL or a handle from `rl_socket` whose context is not terminated.
 int rl_close(rl_socket_t *s);
 
 // Bind to `tcp://host:port` (`*` and port `*` allowed; read the result with
@@ -805,7 +811,7 @@ int rl_close(rl_socket_t *s);
 //
 // # Safety
 // `s` is NULL or a live socket handle; `endpoint` is NULL or a NUL-terminated string.
-// Not thread-safe (one thread per socket at a time).
+// Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_bind(rl_socket_t *s, const char *endpoint);
 
 // Connect to an endpoint (libzmq `zmq_connect`); returns at once, the connection is made
@@ -814,7 +820,7 @@ int rl_bind(rl_socket_t *s, const char *endpoint);
 //
 // # Safety
 // `s` is NULL or a live socket handle; `endpoint` is NULL or a NUL-terminated string.
-// Not thread-safe (one thread per socket at a time).
+// Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_connect(rl_socket_t *s, const char *endpoint);
 
 // Stop listening on an endpoint given to `rl_bind` or its resolved form (libzmq
@@ -822,7 +828,7 @@ int rl_connect(rl_socket_t *s, const char *endpoint);
 //
 // # Safety
 // `s` is NULL or a live socket handle; `endpoint` is NULL or a NUL-terminated string.
-// Not thread-safe (one thread per socket at a time).
+// Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_unbind(rl_socket_t *s, const char *endpoint);
 
 // Drop the connection made by `rl_connect(endpoint)` (libzmq `zmq_disconnect`). Returns
@@ -830,7 +836,7 @@ int rl_unbind(rl_socket_t *s, const char *endpoint);
 //
 // # Safety
 // `s` is NULL or a live socket handle; `endpoint` is NULL or a NUL-terminated string.
-// Not thread-safe (one thread per socket at a time).
+// Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_disconnect(rl_socket_t *s, const char *endpoint);
 
 // Set a socket option (libzmq `zmq_setsockopt`). Int options take `optvallen ==
@@ -842,7 +848,7 @@ int rl_disconnect(rl_socket_t *s, const char *endpoint);
 //
 // # Safety
 // `s` is NULL or a live socket handle; `optval` is valid for reading `optvallen` bytes.
-// Not thread-safe (one thread per socket at a time).
+// Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_setsockopt(rl_socket_t *s, int option, const void *optval, size_t optvallen);
 
 // Read a socket option (libzmq `zmq_getsockopt`). `*optvallen` gives the buffer's size and
@@ -854,8 +860,9 @@ int rl_setsockopt(rl_socket_t *s, int option, const void *optval, size_t optvall
 // `optval`/`optvallen`).
 //
 // # Safety
-// `s` is NULL or a live socket handle; `optvallen` is NULL or valid, `optval` is NULL or
-// valid for writing `*optvallen` bytes. Not thread-safe (one thread per socket at a time).
+// `s` is NULL or a live socket handle; `optvallen` is NULL or valid, `optval` is NULL or valid for
+// writing `*optvallen` bytes. Uses the socket: `EBUSY` while another thread is inside a call on
+// it.
 int rl_getsockopt(rl_socket_t *s, int option, void *optval, size_t *optvallen);
 
 // Send one frame of `len` bytes (copied; libzmq `zmq_send`). `flags`: `RL_SNDMORE` (more
@@ -867,8 +874,8 @@ int rl_getsockopt(rl_socket_t *s, int option, void *optval, size_t *optvallen);
 // `len` > 0).
 //
 // # Safety
-// `s` is NULL or a live socket handle; `buf` valid for reading `len` bytes. Not
-// thread-safe (one thread per socket at a time).
+// `s` is NULL or a live socket handle; `buf` valid for reading `len` bytes. Uses the socket:
+// `EBUSY` while another thread is inside a call on it.
 int rl_send(rl_socket_t *s, const void *buf, size_t len, int flags);
 
 // `rl_send` for a buffer the caller keeps alive and unchanged (libzmq `zmq_send_const`).
@@ -887,8 +894,8 @@ int rl_send_const(rl_socket_t *s, const void *buf, size_t len, int flags);
 // Returns the size, or -1 with `EAGAIN`, `RL_ETERM`, `ENOTSUP`, `EFAULT`.
 //
 // # Safety
-// `s` is NULL or a live socket handle; `buf` valid for writing `len` bytes. Not
-// thread-safe (one thread per socket at a time).
+// `s` is NULL or a live socket handle; `buf` valid for writing `len` bytes. Uses the socket:
+// `EBUSY` while another thread is inside a call on it.
 int rl_recv(rl_socket_t *s, void *buf, size_t len, int flags);
 
 // Perform pending I/O now without blocking (ringlink). Needed only with `RL_IO_THREADS`
@@ -897,7 +904,8 @@ int rl_recv(rl_socket_t *s, void *buf, size_t len, int flags);
 // `EFAULT`/`ENOTSOCK`.
 //
 // # Safety
-// `s` is NULL or a live socket handle. Not thread-safe (one thread per socket at a time).
+// `s` is NULL or a live socket handle. Uses the socket: `EBUSY` while another thread is inside a
+// call on it.
 int rl_flush(rl_socket_t *s);
 
 #ifdef __cplusplus

@@ -10,7 +10,8 @@
 //!
 //! Every exported function runs its body through [`boundary`]: a panic never unwinds into C,
 //! it becomes `-1` / `NULL` with the error number [`RL_EINTERNAL`]. Handles are checked: NULL
-//! gives `EFAULT`, a closed (or wrong kind of) socket handle `ENOTSOCK`.
+//! gives `EFAULT`, a closed (or wrong kind of) socket handle `ENOTSOCK`, a socket another
+//! thread is inside a call on `EBUSY` (`socket::SockRef`).
 //!
 //! Module map: `ctx.rs` (contexts), `socket.rs` (sockets, options, send/recv), `msg.rs`
 //! (`rl_msg_t`), `batch.rs` (batch calls), `poll.rs` (`rl_poll`), `monitor.rs` (socket

@@ -145,8 +145,8 @@ fn mon_ref(m: *mut rl_monitor_t) -> Res<Arc<MonState>> {
 /// i.e. inside ringlink calls on its sockets.
 ///
 /// # Safety
-/// `s` is NULL or a live socket handle. Not thread-safe with respect to `s` (one thread per
-/// socket at a time).
+/// `s` is NULL or a live socket handle. Uses the socket: `EBUSY` while another thread is
+/// inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_socket_monitor(
     s: *mut rl_socket_t,
@@ -154,7 +154,7 @@ pub unsafe extern "C" fn rl_socket_monitor(
 ) -> *mut rl_monitor_t {
     boundary_ptr(|| {
         // SAFETY: forwarded caller contract.
-        let st = unsafe { sock_state(s) }?;
+        let mut st = unsafe { sock_state(s) }?;
         if events & RL_EVENT_ALL == 0 {
             return Err(libc::EINVAL);
         }
