@@ -43,7 +43,8 @@
 #define RL_ETERM 156384765
 
 // An internal error: ringlink caught a panic at the C boundary (a bug; please report it).
-// The socket involved should be closed.
+// The socket involved should be closed. Nothing is printed: the panic's message and location
+// are logged at error level (set `RINGLINK_LOG` in the environment to see them on stderr).
 #define RL_EINTERNAL 156384812
 
 // Flag: do not block; fail with `EAGAIN` instead (libzmq `ZMQ_DONTWAIT`).
