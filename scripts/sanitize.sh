@@ -9,7 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=x86_64-unknown-linux-gnu
-rustup component add --toolchain nightly rust-src miri >/dev/null
+# The nightly toolchain of this workplace has both; add them only where they are missing.
+for c in rust-src miri; do
+    rustup component list --toolchain nightly --installed | grep -q "^$c" ||
+        rustup component add --toolchain nightly "$c"
+done
 
 # Socket-level suites run under the sanitizers (both backends each).
 suites=(--test inline --test poll --test inproc --test close --test lifecycle --test reqrep)

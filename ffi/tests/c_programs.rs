@@ -36,7 +36,9 @@ fn static_lib() -> PathBuf {
 fn build_libs() -> Libs {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("clib");
-    let release = !cfg!(debug_assertions);
+    // Always the release build: it is what `ffi/dist.sh` and `install.sh` ship, and a debug
+    // archive differs (rustc 1.95 leaves `rust_eh_personality` undefined in it, so a second
+    // Rust library's std would be pulled in to satisfy it).
     let mut cmd = Command::new(env!("CARGO"));
     cmd.args([
         "build",
@@ -44,16 +46,14 @@ fn build_libs() -> Libs {
         "-p",
         "ringlink-ffi",
         "--lib",
+        "--release",
         "--manifest-path",
     ])
     .arg(manifest.join("../Cargo.toml"))
     .env("CARGO_TARGET_DIR", &target);
-    if release {
-        cmd.arg("--release");
-    }
     let status = cmd.status().expect("run cargo build for the C library");
     assert!(status.success(), "building libringlink.a failed");
-    let dir = target.join(if release { "release" } else { "debug" });
+    let dir = target.join("release");
     let raw = dir.join("libringlink.a");
     let shared = dir.join("libringlink.so");
     assert!(raw.exists(), "{} was not produced", raw.display());
