@@ -1203,13 +1203,14 @@ mod tests {
     #[test]
     fn threads_stream_shared_and_copied_frames() {
         let (mut w, mut r) = pipe(64);
-        let n = size(20_000, 300) as u32;
+        let n = size(20_000, 120) as u32;
+        let span = size(9000, 1500);
         let t = thread::spawn(move || {
             for i in 0..n {
                 while w.is_full() {
                     std::hint::spin_loop();
                 }
-                let body: SharedBytes = vec![(i % 251) as u8; 1 + (i as usize * 37) % 9000].into();
+                let body: SharedBytes = vec![(i % 251) as u8; 1 + (i as usize * 37) % span].into();
                 let hdr = i.to_le_bytes();
                 if i % 2 == 0 {
                     w.write_shared(&hdr, &body);
@@ -1238,7 +1239,7 @@ mod tests {
             r.consume(got);
             // Parse whole records: 4-byte index + body.
             loop {
-                let len = 1 + (next as usize * 37) % 9000;
+                let len = 1 + (next as usize * 37) % span;
                 if buf.len() < 4 + len {
                     break;
                 }
