@@ -1,16 +1,16 @@
 //! Faults around a running stream, on both backends: a peer killed (SIGKILL) mid-stream and
-//! restarted, 1,000 reconnect cycles with flat descriptors, threads and memory, and a lossy
-//! link between two network namespaces. The tests count process-wide resources, so they
-//! run one at a time (`SERIAL`).
+//! restarted, 1,000 reconnect cycles with flat descriptors, threads and memory, and impaired
+//! links between two network namespaces (`ringlink_tests::netns`; root): random loss, and
+//! delay with reordering plus loss. The tests count process-wide resources, so they run one
+//! at a time (`SERIAL`).
 
 use std::fs;
-use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::sync::Mutex;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ringlink::{Backend, MonitorEventKind};
+use ringlink_tests::netns::NetnsLink;
 use ringlink_tests::*;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -174,146 +174,68 @@ both_backends!(thousand_reconnect_cycles_keep_resources_flat, |backend| {
     );
 });
 
-// ----- a lossy link between two network namespaces -----------------------------------------
+// ----- impaired links between two network namespaces (ringlink_tests::netns) ---------------
 
-/// Two network namespaces joined by a veth pair, 10.77.N.1 <-> 10.77.N.2, with `loss` of
-/// the packets dropped at random in each direction (nftables; this kernel has no netem, so
-/// delay and reordering cannot be injected here). Removed on drop.
-struct LossyLink {
-    a: String,
-    b: String,
-    net: u32,
-}
-
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("running {args:?}: {e} (iproute2/nftables installed?)"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl LossyLink {
-    fn new(tag: u32, loss_percent: u32) -> LossyLink {
-        let id = std::process::id() % 10_000;
-        let net = (std::process::id() + tag) % 250 + 1;
-        let (a, b) = (format!("rl{id}x{tag}a"), format!("rl{id}x{tag}b"));
-        sh(&["ip", "netns", "add", &a]);
-        sh(&["ip", "netns", "add", &b]);
-        let link = LossyLink { a, b, net };
-        let (va, vb) = (format!("rv{id}{tag}a"), format!("rv{id}{tag}b"));
-        sh(&[
-            "ip", "link", "add", &va, "type", "veth", "peer", "name", &vb,
-        ]);
-        sh(&["ip", "link", "set", &va, "netns", &link.a]);
-        sh(&["ip", "link", "set", &vb, "netns", &link.b]);
-        for (ns, dev, host) in [(&link.a, &va, 1), (&link.b, &vb, 2)] {
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("10.77.{net}.{host}/24"),
-                "dev",
-                dev,
-            ]);
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-            let nft = |cmd: &str| sh(&["ip", "netns", "exec", ns, "nft", cmd]);
-            nft("add table inet lossy");
-            nft("add chain inet lossy out { type filter hook output priority 0 ; }");
-            nft(&format!(
-                "add rule inet lossy out oifname \"{dev}\" numgen random mod 100 lt {loss_percent} counter drop"
-            ));
-        }
-        link
-    }
-
-    /// Runs `f` on a new thread inside namespace `ns` (threads it starts, such as a
-    /// context's reactor, inherit the namespace).
-    fn run_in<T: Send + 'static>(
-        ns: &str,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> thread::JoinHandle<T> {
-        let path = format!("/var/run/netns/{ns}");
-        thread::spawn(move || {
-            let fd = fs::File::open(&path).unwrap();
-            // SAFETY: setns on an open namespace file for this thread only.
-            let r = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
-            f()
-        })
-    }
-}
-
-impl LossyLink {
-    /// Packets the loss rules dropped so far in namespace `ns`.
-    fn dropped(ns: &str) -> u64 {
-        let out = Command::new("ip")
-            .args(["netns", "exec", ns, "nft", "list", "table", "inet", "lossy"])
-            .output()
-            .expect("nft list");
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.split("counter packets ")
-            .skip(1)
-            .filter_map(|t| t.split_whitespace().next()?.parse::<u64>().ok())
-            .sum()
-    }
-}
-
-impl Drop for LossyLink {
-    fn drop(&mut self) {
-        // Deleting a namespace removes its end of the veth pair, and with it the other end.
-        for ns in [&self.a, &self.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-fn lossy(backend: Backend, tag: u32) {
-    let _serial = serial();
-    const COUNT: u64 = 20_000;
-    let link = LossyLink::new(tag, 5);
-    let ep = format!("tcp://10.77.{}.2:5555", link.net);
+/// Streams `count` sequence-numbered 1 KiB messages and then an end marker from a PUSH in
+/// `link.a` to a PULL in `link.b`; the PULL checks that each arrives exactly once, in order,
+/// and that the marker comes right after the last. Returns how long the PULL took.
+fn stream_across(link: &NetnsLink, backend: Backend, count: u64) -> Duration {
+    let ep = format!("tcp://{}:5555", link.addr(2));
     let ep2 = ep.clone();
-    let receiver = LossyLink::run_in(&link.b, move || {
+    let receiver = NetnsLink::run_in(&link.b, move || {
         let ctx = ctx(backend);
         let mut pull = socket(&ctx, SocketType::Pull);
-        set_opt(&mut pull, SocketOption::RcvTimeo(60_000));
+        set_opt(&mut pull, SocketOption::RcvTimeo(20_000));
         pull.bind(&ep2).unwrap();
         let start = Instant::now();
         let mut buf = vec![0u8; 2048];
-        for want in 0..COUNT {
-            let n = pull.recv(&mut buf, 0).expect("receive over the lossy link");
-            assert_eq!(n, 1024);
+        for want in 0..count {
+            let n = pull
+                .recv(&mut buf, 0)
+                .expect("receive over the impaired link");
+            assert_eq!(n, 1024, "message {want}: wrong size");
             let got = u64::from_le_bytes(buf[..8].try_into().unwrap());
             assert_eq!(got, want, "out of sequence");
         }
+        let n = pull.recv(&mut buf, 0).expect("receive the end marker");
+        assert_eq!(&buf[..n], b"end", "a message after the last one");
         start.elapsed()
     });
-    let sender = LossyLink::run_in(&link.a, move || {
+    let sender = NetnsLink::run_in(&link.a, move || {
         let ctx = ctx(backend);
         let mut push = socket(&ctx, SocketType::Push);
-        set_opt(&mut push, SocketOption::SndTimeo(60_000));
+        set_opt(&mut push, SocketOption::SndTimeo(20_000));
         push.connect(&ep).unwrap();
         let mut msg = vec![0u8; 1024];
-        for seq in 0..COUNT {
+        for seq in 0..count {
             msg[..8].copy_from_slice(&seq.to_le_bytes());
-            push.send(&msg, 0).unwrap();
+            push.send(&msg, 0).expect("send over the impaired link");
         }
+        push.send(b"end", 0).expect("send the end marker");
         // Let LINGER deliver the tail before the context goes.
         set_opt(&mut push, SocketOption::Linger(-1));
         drop(push);
         drop(ctx);
     });
-    sender.join().unwrap();
-    let took = receiver.join().unwrap();
-    let (da, db) = (LossyLink::dropped(&link.a), LossyLink::dropped(&link.b));
+    // The receiver first: if it fails, the sender may wait forever on LINGER.
+    let took = receiver
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+    sender
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+    took
+}
+
+// 5 % of the packets dropped at random in each direction (nftables); 20,000 messages arrive
+// exactly once, in order.
+fn lossy(backend: Backend, tag: u32) {
+    let _serial = serial();
+    const COUNT: u64 = 20_000;
+    let link = NetnsLink::new(tag);
+    link.add_loss(5);
+    let took = stream_across(&link, backend, COUNT);
+    let (da, db) = (NetnsLink::dropped(&link.a), NetnsLink::dropped(&link.b));
     eprintln!(
         "{backend:?}: {COUNT} x 1 KiB in order over 5 % loss each way in {took:?} \
          ({da} + {db} packets dropped)"
@@ -322,7 +244,6 @@ fn lossy(backend: Backend, tag: u32) {
         da > 0,
         "the loss rule dropped nothing: the link was not lossy"
     );
-    drop(link);
 }
 
 #[test]
@@ -333,4 +254,65 @@ fn lossy_link_delivers_in_sequence_uring() {
 #[test]
 fn lossy_link_delivers_in_sequence_epoll() {
     run_test("lossy_epoll", Backend::Epoll, |b| lossy(b, 2));
+}
+
+// Every TCP packet held 5 ms + 0..10 ms at random on arrival, in both directions, and let go
+// in deadline order (NFQUEUE and python/impair.py: this kernel has no netem), so packets
+// overtake each other; 1 % loss each way on top. 20,000 messages arrive exactly once, in
+// order; the impairment proves it reordered data packets and held every packet at least the
+// fixed delay, and the receiving TCP counted segments it had to queue out of order.
+fn delayed_reordered(backend: Backend, tag: u32) {
+    let _serial = serial();
+    const COUNT: u64 = 20_000;
+    const DELAY_MS: u32 = 5;
+    const JITTER_MS: u32 = 10;
+    const LOSS_PERCENT: u32 = 1;
+    let link = NetnsLink::new(tag);
+    link.add_loss(LOSS_PERCENT);
+    let (into_a, into_b) = link.add_delay(DELAY_MS, JITTER_MS, tag * 2);
+    let took = stream_across(&link, backend, COUNT);
+    let (acks, data) = (into_a.finish(), into_b.finish());
+    let dropped = NetnsLink::dropped(&link.a) + NetnsLink::dropped(&link.b);
+    let out_of_order = NetnsLink::tcp_ext(&link.b, "TCPOFOQueue");
+    eprintln!(
+        "{backend:?}: {COUNT} x 1 KiB in order in {took:?} over {DELAY_MS} ms + 0..{JITTER_MS} ms \
+         delay and {LOSS_PERCENT} % loss each way ({dropped} packets dropped, receiving TCP \
+         queued {out_of_order} segments out of order); data: {data:?}; acks: {acks:?}"
+    );
+    for (what, s) in [("data", data), ("acks", acks)] {
+        assert!(
+            s.packets >= 100,
+            "{what}: only {} packets queued",
+            s.packets
+        );
+        assert!(
+            s.min_us >= u64::from(DELAY_MS) * 1000,
+            "{what}: a packet was held less than {DELAY_MS} ms: {s:?}"
+        );
+        // Each packet is held at least its own 5..15 ms draw; the draws (seeded, thousands of
+        // them) average 10 ms.
+        assert!(
+            s.mean_us >= u64::from(DELAY_MS * 1000 + JITTER_MS * 500) * 9 / 10,
+            "{what}: mean delay below the configured one: {s:?}"
+        );
+    }
+    assert!(
+        data.reordered > 0,
+        "no data packet was overtaken: the link did not reorder ({data:?})"
+    );
+    assert!(
+        out_of_order > 0,
+        "the receiving TCP saw no segment out of order"
+    );
+    assert!(dropped > 0, "the loss rules dropped nothing");
+}
+
+#[test]
+fn delayed_reordered_link_delivers_in_sequence_uring() {
+    run_test("reorder_uring", Backend::Uring, |b| delayed_reordered(b, 3));
+}
+
+#[test]
+fn delayed_reordered_link_delivers_in_sequence_epoll() {
+    run_test("reorder_epoll", Backend::Epoll, |b| delayed_reordered(b, 4));
 }
