@@ -6,6 +6,8 @@
 # (for a non-standard PREFIX set PKG_CONFIG_PATH=PREFIX/lib/pkgconfig, and LD_LIBRARY_PATH or
 # -Wl,-rpath,PREFIX/lib for the shared library; to link the static one instead, pass
 # PREFIX/lib/libringlink.a plus `pkg-config --libs --static ringlink`'s -lpthread -ldl -lm).
+# The installed libringlink.a is the distributable archive made by dist.sh (one object, only
+# the rl_* symbols global), so it links next to other Rust static libraries.
 # RINGLINK_WORKSPACE overrides the workspace to build from (default: this file's parent).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -16,8 +18,9 @@ target="$(cargo metadata --format-version 1 --no-deps --manifest-path "$ws/Cargo
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 version="$(sed -n 's/^#define RL_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' \
     "$here/include/ringlink.h" | paste -sd.)"
+"$here/dist.sh" "$target/release/libringlink.a" "$target/release/dist/libringlink.a"
 install -d "$prefix/lib/pkgconfig" "$prefix/include"
-install -m 0644 "$target/release/libringlink.a" "$prefix/lib/"
+install -m 0644 "$target/release/dist/libringlink.a" "$prefix/lib/"
 install -m 0755 "$target/release/libringlink.so" "$prefix/lib/"
 install -m 0644 "$here/include/ringlink.h" "$prefix/include/"
 sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" "$here/ringlink.pc.in" \

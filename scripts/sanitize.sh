@@ -9,7 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=x86_64-unknown-linux-gnu
-rustup component add --toolchain nightly rust-src miri >/dev/null
+# The nightly toolchain of this workplace has both; add them only where they are missing.
+for c in rust-src miri; do
+    rustup component list --toolchain nightly --installed | grep -q "^$c" ||
+        rustup component add --toolchain nightly "$c"
+done
 
 # Socket-level suites run under the sanitizers (both backends each).
 suites=(--test inline --test poll --test inproc --test close --test lifecycle --test reqrep)
@@ -18,12 +22,12 @@ run_sanitizer() {
     local name=$1
     echo "== ${name}Sanitizer"
     RUSTFLAGS="-Zsanitizer=${name,,}" \
-    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-    ASAN_OPTIONS="detect_leaks=1:halt_on_error=1" \
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 allocator_may_return_null=1" \
+    ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:allocator_may_return_null=1" \
         cargo +nightly test -Zbuild-std --target "$target" --target-dir "target/san-${name,,}" \
         --release -p ringlink --lib -- --test-threads=2
     RUSTFLAGS="-Zsanitizer=${name,,}" \
-    TSAN_OPTIONS="halt_on_error=1" ASAN_OPTIONS="detect_leaks=1:halt_on_error=1" \
+    TSAN_OPTIONS="halt_on_error=1 allocator_may_return_null=1" ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:allocator_may_return_null=1" \
         cargo +nightly test -Zbuild-std --target "$target" --target-dir "target/san-${name,,}" \
         --release -p ringlink-tests "${suites[@]}" -- --test-threads=2
 }

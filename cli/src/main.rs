@@ -18,6 +18,9 @@ const USAGE: u8 = 2;
 const TIMED_OUT: u8 = 3;
 
 fn main() -> ExitCode {
+    if std::env::var_os("RINGLINK_LOG").is_some() {
+        env_logger::Builder::from_env("RINGLINK_LOG").init();
+    }
     let cfg = match args::parse(std::env::args_os()) {
         Ok(cfg) => cfg,
         Err(e) => {

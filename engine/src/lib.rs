@@ -27,6 +27,10 @@ mod backend;
 #[doc(hidden)]
 pub mod bench_hooks;
 pub mod error;
+/// Fuzzing harness: a socket's accepted connection over an in-memory driver; not API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod monitor;

@@ -882,6 +882,15 @@ mod tests {
     use super::*;
     use std::thread;
 
+    /// `normal`, or the much smaller `miri` under Miri (which runs ~1000x slower).
+    const fn size(normal: usize, miri: usize) -> usize {
+        if cfg!(miri) {
+            miri
+        } else {
+            normal
+        }
+    }
+
     fn drain(r: &mut Reader) -> Vec<u8> {
         let mut out = Vec::new();
         loop {
@@ -920,7 +929,7 @@ mod tests {
         assert!(cur_cap(&w) <= FILL_STEP, "{}", cur_cap(&w));
         w.rollback();
         // A real 1 MiB frame arriving in 10 KiB pieces grows its chunk and arrives intact.
-        let body: Vec<u8> = (0..1 << 20).map(|i| (i * 7) as u8).collect();
+        let body: Vec<u8> = (0..size(1 << 20, 140_000)).map(|i| (i * 7) as u8).collect();
         w.begin_fill(body.len()).unwrap();
         for piece in body.chunks(10_000) {
             w.fill(piece).unwrap();
@@ -949,6 +958,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "Miri reports a refused allocation as resource exhaustion"
+    )]
     fn impossible_sizes_are_errors_not_aborts() {
         // black_box: the optimizer may otherwise assume an unused allocation succeeds.
         assert!(zeroed_bytes(std::hint::black_box(usize::MAX)).is_none());
@@ -978,7 +991,7 @@ mod tests {
         w.write_frame(&[0, 1], b"x");
         w.commit(1);
         // Spill over several chunks without committing.
-        for _ in 0..50 {
+        for _ in 0..size(50, 5) {
             w.write_frame(&[], &[7u8; 10_000]);
         }
         w.rollback();
@@ -1009,7 +1022,7 @@ mod tests {
     fn frames_never_straddle_chunks_and_order_is_kept() {
         let (mut w, mut r) = pipe(0);
         let mut expect = Vec::new();
-        for i in 0..10_000u32 {
+        for i in 0..size(10_000, 300) as u32 {
             let body = vec![(i % 251) as u8; (i % 700) as usize];
             w.write_frame(&i.to_be_bytes(), &body);
             expect.extend_from_slice(&i.to_be_bytes());
@@ -1079,7 +1092,7 @@ mod tests {
     fn threads_stream_a_million_frames() {
         let (mut w, mut r) = pipe(1000);
         let t = thread::spawn(move || {
-            for i in 0..1_000_000u32 {
+            for i in 0..size(1_000_000, 2_000) as u32 {
                 while w.is_full() {
                     std::hint::spin_loop();
                 }
@@ -1088,7 +1101,7 @@ mod tests {
             }
         });
         let mut next = 0u32;
-        while next < 1_000_000 {
+        while next < size(1_000_000, 2_000) as u32 {
             let b = r.peek();
             if b.is_empty() {
                 r.publish_credit();
@@ -1139,8 +1152,9 @@ mod tests {
             let (mut w, mut r) = pipe(0);
             let (mut w2, mut r2) = pipe(0);
             let mut expect = Vec::new();
-            for i in 0..60u8 {
-                let body: SharedBytes = vec![i; 1000 + 97 * i as usize].into();
+            // Under Miri: 21 smaller frames (the byte-at-a-time drain dominates).
+            for i in 0..size(60, 21) as u8 {
+                let body: SharedBytes = vec![i; size(1000, 100) + size(97, 9) * i as usize].into();
                 let hdr = [i, 0xAA];
                 if i % 3 == 0 {
                     w.write_frame(&hdr, &body);
@@ -1189,13 +1203,14 @@ mod tests {
     #[test]
     fn threads_stream_shared_and_copied_frames() {
         let (mut w, mut r) = pipe(64);
-        let n = 20_000u32;
+        let n = size(20_000, 120) as u32;
+        let span = size(9000, 1500);
         let t = thread::spawn(move || {
             for i in 0..n {
                 while w.is_full() {
                     std::hint::spin_loop();
                 }
-                let body: SharedBytes = vec![(i % 251) as u8; 1 + (i as usize * 37) % 9000].into();
+                let body: SharedBytes = vec![(i % 251) as u8; 1 + (i as usize * 37) % span].into();
                 let hdr = i.to_le_bytes();
                 if i % 2 == 0 {
                     w.write_shared(&hdr, &body);
@@ -1224,7 +1239,7 @@ mod tests {
             r.consume(got);
             // Parse whole records: 4-byte index + body.
             loop {
-                let len = 1 + (next as usize * 37) % 9000;
+                let len = 1 + (next as usize * 37) % span;
                 if buf.len() < 4 + len {
                     break;
                 }

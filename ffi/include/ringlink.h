@@ -6,8 +6,10 @@
  * numbers are libzmq's: EAGAIN, EINVAL, EMSGSIZE, EHOSTUNREACH, ... and RL_ETERM, RL_EFSM.
  * A NULL handle gives EFAULT, a closed or wrong-kind socket handle ENOTSOCK.
  *
- * Threads: contexts are thread-safe; a socket must be used by one thread at a time (it may
- * move between threads); messages (rl_msg_t) likewise. See docs/c-api.md.
+ * Threads: contexts and monitors are thread-safe. A socket may be used from any thread, but by
+ * one thread at a time: a call on a socket while another thread is inside a call on it
+ * (including one blocked in rl_recv) fails with EBUSY and changes nothing. Messages (rl_msg_t)
+ * are not thread-safe: one thread at a time. See docs/c-api.md.
  */
 
 #ifndef RINGLINK_H
@@ -41,7 +43,8 @@
 #define RL_ETERM 156384765
 
 // An internal error: ringlink caught a panic at the C boundary (a bug; please report it).
-// The socket involved should be closed.
+// The socket involved should be closed. Nothing is printed: the panic's message and location
+// are logged at error level (set `RINGLINK_LOG` in the environment to see them on stderr).
 #define RL_EINTERNAL 156384812
 
 // Flag: do not block; fail with `EAGAIN` instead (libzmq `ZMQ_DONTWAIT`).
@@ -440,15 +443,15 @@ void rl_version(int *major, int *minor, int *patch);
 //
 // # Safety
 // `s` is NULL or a live socket handle; `msgs` valid for reading `count` iovecs and their
-// buffers. Not thread-safe (one thread per socket at a time).
+// buffers. Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_send_batch(rl_socket_t *s, const rl_iovec_t *msgs, size_t count, int flags);
 
 // Send the same `len`-byte payload `count` times as single-frame messages, batched like
 // `rl_send_batch` (same flags, return values and errors).
 //
 // # Safety
-// `s` is NULL or a live socket handle; `data` valid for reading `len` bytes. Not
-// thread-safe (one thread per socket at a time).
+// `s` is NULL or a live socket handle; `data` valid for reading `len` bytes. Uses the socket:
+// `EBUSY` while another thread is inside a call on it.
 int rl_send_repeat(rl_socket_t *s, const void *data, size_t len, size_t count, int flags);
 
 // Send `count` two-frame messages `[ids[i], payloads[i]]` in one call. On ROUTER that is
@@ -469,7 +472,7 @@ int rl_send_repeat(rl_socket_t *s, const void *data, size_t len, size_t count, i
 //
 // # Safety
 // `s` is NULL or a live socket handle; `ids` and `payloads` valid for reading `count`
-// iovecs and their buffers. Not thread-safe (one thread per socket at a time).
+// iovecs and their buffers. Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_send_routed(rl_socket_t *s,
                    const rl_iovec_t *ids,
                    const rl_iovec_t *payloads,
@@ -490,8 +493,9 @@ int rl_send_routed(rl_socket_t *s,
 // `EFAULT`.
 //
 // # Safety
-// `s` is NULL or a live socket handle; `buf` valid for writing `buflen` bytes; `lens` for
-// `max` entries; `needed` NULL or valid. Not thread-safe (one thread per socket at a time).
+// `s` is NULL or a live socket handle; `buf` valid for writing `buflen` bytes; `lens` for `max`
+// entries; `needed` NULL or valid. Uses the socket: `EBUSY` while another thread is inside a call
+// on it.
 int rl_recv_batch(rl_socket_t *s,
                   void *buf,
                   size_t buflen,
@@ -589,24 +593,21 @@ rl_ctx_t *rl_ctx_new(void);
 // `RL_CTX_IPV6` (0/1). Returns 0, or -1 with `EINVAL` for an unknown option, a bad value,
 // or IO_THREADS/BACKEND after the first socket was created; `EFAULT` for a bad context.
 //
-// # Safety
-// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 int rl_ctx_set(rl_ctx_t *ctx, int option, int optval);
 
 // Read a context option (libzmq `zmq_ctx_get`): `RL_IO_THREADS`, `RL_BACKEND`,
 // `RL_CTX_IPV6`, `RL_MSG_T_SIZE`. Returns the value, or -1 with `EINVAL` (unknown option) or
 // `EFAULT` (bad context).
 //
-// # Safety
-// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 int rl_ctx_get(rl_ctx_t *ctx, int option);
 
 // Shut the context down (libzmq `zmq_ctx_shutdown`): blocking calls on its sockets return
 // -1 with `RL_ETERM`, now and from now on, and `rl_socket` fails with `RL_ETERM`. Sockets
 // must still be closed. Returns 0, or -1 with `EFAULT`.
 //
-// # Safety
-// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 int rl_ctx_shutdown(rl_ctx_t *ctx);
 
 // Terminate the context (libzmq `zmq_ctx_term`): shuts it down (as `rl_ctx_shutdown`), then
@@ -614,14 +615,13 @@ int rl_ctx_shutdown(rl_ctx_t *ctx);
 // sent as each socket's LINGER allows, stops the reactor threads and frees the context.
 // Returns 0, or -1 with `EFAULT` (NULL or already terminated).
 //
-// After it returns, the handle and every socket handle of this context are invalid (the
-// context handle keeps reporting `EFAULT` for a stale use, socket handles must not be used),
-// and so are monitors closed before; monitors still open stay usable until closed. Term does
-// not wait for monitors.
+// After it returns, the handle and every socket handle of this context are invalid: the
+// context handle keeps reporting `EFAULT` for a stale use (nothing stays allocated for it:
+// handles are generation-checked ids), socket handles must not be used at all. Monitors
+// still open stay usable until closed; term does not wait for them.
 //
-// # Safety
-// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe: other threads may still be
-// closing their sockets.
+// Thread-safe: other threads may still be closing their sockets. `ctx` may be any value:
+// only live handles from `rl_ctx_new` are accepted.
 int rl_ctx_term(rl_ctx_t *ctx);
 
 // Start monitoring socket `s` (libzmq `zmq_socket_monitor`, without the inproc PAIR
@@ -637,8 +637,8 @@ int rl_ctx_term(rl_ctx_t *ctx);
 // i.e. inside ringlink calls on its sockets.
 //
 // # Safety
-// `s` is NULL or a live socket handle. Not thread-safe with respect to `s` (one thread per
-// socket at a time).
+// `s` is NULL or a live socket handle. Uses the socket: `EBUSY` while another thread is
+// inside a call on it.
 rl_monitor_t *rl_socket_monitor(rl_socket_t *s, int events);
 
 // Receive the next event whose bit is in the monitor's mask into `*ev` (events outside the
@@ -654,9 +654,9 @@ rl_monitor_t *rl_socket_monitor(rl_socket_t *s, int events);
 // not when the queue becomes empty, like libzmq's `ZMQ_FD`).
 //
 // # Safety
-// `m` is NULL or a monitor handle; `ev` is NULL or valid for writing an
-// `rl_monitor_event_t`. Thread-safe: several threads may receive from one monitor (each
-// event goes to one of them), but none while `rl_monitor_close` runs on it.
+// `ev` is NULL or valid for writing an `rl_monitor_event_t` (`m` may be any value: only live
+// monitor handles are accepted). Thread-safe: several threads may receive from one monitor
+// (each event goes to one of them).
 int rl_monitor_recv(rl_monitor_t *m, rl_monitor_event_t *ev, int flags, long timeout_ms);
 
 // A file descriptor that polls readable (`POLLIN`) when events may be queued, for
@@ -664,8 +664,7 @@ int rl_monitor_recv(rl_monitor_t *m, rl_monitor_event_t *ev, int flags, long tim
 // `rl_monitor_recv`). Owned by the monitor: do not read, write or close it; valid until
 // `rl_monitor_close`. Returns -1 with `EFAULT` for a NULL or closed monitor.
 //
-// # Safety
-// `m` is NULL or a monitor handle. Thread-safe (not concurrently with `rl_monitor_close`).
+// Thread-safe. `m` may be any value: only live monitor handles are accepted.
 int rl_monitor_fd(rl_monitor_t *m);
 
 // Close a monitor; unread events are dropped and the socket may get a new monitor. Works
@@ -673,12 +672,12 @@ int rl_monitor_fd(rl_monitor_t *m);
 // monitor stays usable until closed). Returns 0, or -1 with `EFAULT` (NULL or already
 // closed).
 //
-// A closed handle stays allocated until the context is terminated, so a stale use reports
-// `EFAULT`; a monitor closed before `rl_ctx_term` must not be used after it at all.
+// Nothing stays allocated for a closed handle; a stale use reports `EFAULT`, at any time.
+// A call running in another thread when the monitor is closed finishes normally (a waiting
+// `rl_monitor_recv` until its timeout or next event), the monitor is freed after it.
 //
-// # Safety
-// `m` is NULL or a handle from `rl_socket_monitor`. No other call may use the monitor
-// meanwhile.
+// Thread-safe. `m` may be any value: only live handles from `rl_socket_monitor` are
+// accepted.
 int rl_monitor_close(rl_monitor_t *m);
 
 // Initialise an empty message (libzmq `zmq_msg_init`). Returns 0, or -1 with `EFAULT`.
@@ -764,7 +763,8 @@ int rl_msg_move(rl_msg_t *dest, rl_msg_t *src);
 // errno as `rl_send`, or `EFAULT` for a bad message) it is unchanged.
 //
 // # Safety
-// `msg` as `rl_msg_data`; `s` NULL or a live socket handle. Not thread-safe.
+// `msg` as `rl_msg_data`; `s` NULL or a live socket handle. Not thread-safe for the message;
+// uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_msg_send(rl_msg_t *msg, rl_socket_t *s, int flags);
 
 // Receive one frame into the message (libzmq `zmq_msg_recv`; flags as `rl_recv`): its old
@@ -782,7 +782,8 @@ int rl_msg_recv(rl_msg_t *msg, rl_socket_t *s, int flags);
 //
 // # Safety
 // `items` is valid for reading and writing `nitems` entries; every non-NULL `socket` is a
-// live socket handle used by no other thread during the call.
+// live socket handle. Uses each socket: `EBUSY` while another thread is inside a call on
+// one of them.
 int rl_poll(rl_pollitem_t *items, int nitems, long timeout_ms);
 
 // Create a socket of `type` (libzmq `zmq_socket`): `RL_PAIR` ... `RL_STREAM`. The first
@@ -792,17 +793,17 @@ int rl_poll(rl_pollitem_t *items, int nitems, long timeout_ms);
 // (a type this build of the engine does not implement yet), `RL_ETERM` (context shut
 // down), or a system error.
 //
-// # Safety
-// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 rl_socket_t *rl_socket(rl_ctx_t *ctx, int type);
 
 // Close a socket (libzmq `zmq_close`). Returns at once; queued messages are still sent for
 // up to LINGER ms (in inline mode: while the context is driven, at the latest in
-// `rl_ctx_term`). Returns 0, or -1 with `EFAULT` (NULL) / `ENOTSOCK` (already closed).
+// `rl_ctx_term`). Returns 0, or -1 with `EFAULT` (NULL) / `ENOTSOCK` (already closed) /
+// `EBUSY` (another thread is inside a call on the socket, e.g. blocked in `rl_recv`: the
+// socket stays open; `rl_ctx_shutdown` makes such calls return).
 //
 // # Safety
-// `s` is NULL or a handle from `rl_socket` whose context is not terminated. Not
-// thread-safe: no other thread may use the socket meanwhile.
+// `s` is NULL or a handle from `rl_socket` whose context is not terminated.
 int rl_close(rl_socket_t *s);
 
 // Bind to `tcp://host:port` (`*` and port `*` allowed; read the result with
@@ -811,7 +812,7 @@ int rl_close(rl_socket_t *s);
 //
 // # Safety
 // `s` is NULL or a live socket handle; `endpoint` is NULL or a NUL-terminated string.
-// Not thread-safe (one thread per socket at a time).
+// Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_bind(rl_socket_t *s, const char *endpoint);
 
 // Connect to an endpoint (libzmq `zmq_connect`); returns at once, the connection is made
@@ -820,7 +821,7 @@ int rl_bind(rl_socket_t *s, const char *endpoint);
 //
 // # Safety
 // `s` is NULL or a live socket handle; `endpoint` is NULL or a NUL-terminated string.
-// Not thread-safe (one thread per socket at a time).
+// Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_connect(rl_socket_t *s, const char *endpoint);
 
 // Stop listening on an endpoint given to `rl_bind` or its resolved form (libzmq
@@ -828,7 +829,7 @@ int rl_connect(rl_socket_t *s, const char *endpoint);
 //
 // # Safety
 // `s` is NULL or a live socket handle; `endpoint` is NULL or a NUL-terminated string.
-// Not thread-safe (one thread per socket at a time).
+// Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_unbind(rl_socket_t *s, const char *endpoint);
 
 // Drop the connection made by `rl_connect(endpoint)` (libzmq `zmq_disconnect`). Returns
@@ -836,7 +837,7 @@ int rl_unbind(rl_socket_t *s, const char *endpoint);
 //
 // # Safety
 // `s` is NULL or a live socket handle; `endpoint` is NULL or a NUL-terminated string.
-// Not thread-safe (one thread per socket at a time).
+// Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_disconnect(rl_socket_t *s, const char *endpoint);
 
 // Set a socket option (libzmq `zmq_setsockopt`). Int options take `optvallen ==
@@ -848,7 +849,7 @@ int rl_disconnect(rl_socket_t *s, const char *endpoint);
 //
 // # Safety
 // `s` is NULL or a live socket handle; `optval` is valid for reading `optvallen` bytes.
-// Not thread-safe (one thread per socket at a time).
+// Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_setsockopt(rl_socket_t *s, int option, const void *optval, size_t optvallen);
 
 // Read a socket option (libzmq `zmq_getsockopt`). `*optvallen` gives the buffer's size and
@@ -860,8 +861,9 @@ int rl_setsockopt(rl_socket_t *s, int option, const void *optval, size_t optvall
 // `optval`/`optvallen`).
 //
 // # Safety
-// `s` is NULL or a live socket handle; `optvallen` is NULL or valid, `optval` is NULL or
-// valid for writing `*optvallen` bytes. Not thread-safe (one thread per socket at a time).
+// `s` is NULL or a live socket handle; `optvallen` is NULL or valid, `optval` is NULL or valid for
+// writing `*optvallen` bytes. Uses the socket: `EBUSY` while another thread is inside a call on
+// it.
 int rl_getsockopt(rl_socket_t *s, int option, void *optval, size_t *optvallen);
 
 // Send one frame of `len` bytes (copied; libzmq `zmq_send`). `flags`: `RL_SNDMORE` (more
@@ -873,8 +875,8 @@ int rl_getsockopt(rl_socket_t *s, int option, void *optval, size_t *optvallen);
 // `len` > 0).
 //
 // # Safety
-// `s` is NULL or a live socket handle; `buf` valid for reading `len` bytes. Not
-// thread-safe (one thread per socket at a time).
+// `s` is NULL or a live socket handle; `buf` valid for reading `len` bytes. Uses the socket:
+// `EBUSY` while another thread is inside a call on it.
 int rl_send(rl_socket_t *s, const void *buf, size_t len, int flags);
 
 // `rl_send` for a buffer the caller keeps alive and unchanged (libzmq `zmq_send_const`).
@@ -893,8 +895,8 @@ int rl_send_const(rl_socket_t *s, const void *buf, size_t len, int flags);
 // Returns the size, or -1 with `EAGAIN`, `RL_ETERM`, `ENOTSUP`, `EFAULT`.
 //
 // # Safety
-// `s` is NULL or a live socket handle; `buf` valid for writing `len` bytes. Not
-// thread-safe (one thread per socket at a time).
+// `s` is NULL or a live socket handle; `buf` valid for writing `len` bytes. Uses the socket:
+// `EBUSY` while another thread is inside a call on it.
 int rl_recv(rl_socket_t *s, void *buf, size_t len, int flags);
 
 // Perform pending I/O now without blocking (ringlink). Needed only with `RL_IO_THREADS`
@@ -903,7 +905,8 @@ int rl_recv(rl_socket_t *s, void *buf, size_t len, int flags);
 // `EFAULT`/`ENOTSOCK`.
 //
 // # Safety
-// `s` is NULL or a live socket handle. Not thread-safe (one thread per socket at a time).
+// `s` is NULL or a live socket handle. Uses the socket: `EBUSY` while another thread is inside a
+// call on it.
 int rl_flush(rl_socket_t *s);
 
 #ifdef __cplusplus

@@ -16,7 +16,7 @@ use std::ffi::{c_int, c_void};
 
 use engine::{Error, Socket, SocketType};
 
-use crate::socket::{bytes_arg, bytes_mut_arg, rl_socket_t, sock_mut, RL_ROUTING_ID_MAX};
+use crate::socket::{bytes_arg, bytes_mut_arg, rl_socket_t, sock_mut, SockRef, RL_ROUTING_ID_MAX};
 use crate::{boundary, eno, Res, RL_DONTWAIT, RL_SNDMORE};
 
 /// One buffer: `data` points to `len` bytes (`data` may be NULL when `len` is 0). Laid out
@@ -75,7 +75,11 @@ fn check_count(count: usize) -> Res<()> {
 ///
 /// # Safety
 /// `s` is NULL or a live socket handle used by this thread only.
-unsafe fn send_target<'a>(s: *mut rl_socket_t, count: usize, flags: c_int) -> Res<&'a mut Socket> {
+unsafe fn send_target<'a>(
+    s: *mut rl_socket_t,
+    count: usize,
+    flags: c_int,
+) -> Res<SockRef<'a, Socket>> {
     // SAFETY: forwarded caller contract.
     let sock = unsafe { sock_mut(s) }?;
     check_count(count)?;
@@ -97,7 +101,7 @@ unsafe fn send_target<'a>(s: *mut rl_socket_t, count: usize, flags: c_int) -> Re
 ///
 /// # Safety
 /// `s` is NULL or a live socket handle; `msgs` valid for reading `count` iovecs and their
-/// buffers. Not thread-safe (one thread per socket at a time).
+/// buffers. Uses the socket: `EBUSY` while another thread is inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_send_batch(
     s: *mut rl_socket_t,
@@ -107,7 +111,7 @@ pub unsafe extern "C" fn rl_send_batch(
 ) -> c_int {
     boundary(|| {
         // SAFETY: forwarded caller contract.
-        let sock = unsafe { send_target(s, count, flags) }?;
+        let mut sock = unsafe { send_target(s, count, flags) }?;
         // SAFETY: forwarded caller contract.
         let v = unsafe { iovecs(msgs, count) }?;
         if v.is_empty() {
@@ -121,8 +125,8 @@ pub unsafe extern "C" fn rl_send_batch(
 /// `rl_send_batch` (same flags, return values and errors).
 ///
 /// # Safety
-/// `s` is NULL or a live socket handle; `data` valid for reading `len` bytes. Not
-/// thread-safe (one thread per socket at a time).
+/// `s` is NULL or a live socket handle; `data` valid for reading `len` bytes. Uses the socket:
+/// `EBUSY` while another thread is inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_send_repeat(
     s: *mut rl_socket_t,
@@ -133,7 +137,7 @@ pub unsafe extern "C" fn rl_send_repeat(
 ) -> c_int {
     boundary(|| {
         // SAFETY: forwarded caller contract.
-        let sock = unsafe { send_target(s, count, flags) }?;
+        let mut sock = unsafe { send_target(s, count, flags) }?;
         // SAFETY: forwarded caller contract.
         let payload = unsafe { bytes_arg(data, len) }?;
         if count == 0 {
@@ -161,7 +165,7 @@ pub unsafe extern "C" fn rl_send_repeat(
 ///
 /// # Safety
 /// `s` is NULL or a live socket handle; `ids` and `payloads` valid for reading `count`
-/// iovecs and their buffers. Not thread-safe (one thread per socket at a time).
+/// iovecs and their buffers. Uses the socket: `EBUSY` while another thread is inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_send_routed(
     s: *mut rl_socket_t,
@@ -172,7 +176,7 @@ pub unsafe extern "C" fn rl_send_routed(
 ) -> c_int {
     boundary(|| {
         // SAFETY: forwarded caller contract.
-        let sock = unsafe { send_target(s, count, flags) }?;
+        let mut sock = unsafe { send_target(s, count, flags) }?;
         // SAFETY: forwarded caller contract.
         let ids = unsafe { iovecs(ids, count) }?;
         // SAFETY: forwarded caller contract.
@@ -264,8 +268,9 @@ fn drained(r: Res<c_int>, drain: bool) -> Res<c_int> {
 /// `EFAULT`.
 ///
 /// # Safety
-/// `s` is NULL or a live socket handle; `buf` valid for writing `buflen` bytes; `lens` for
-/// `max` entries; `needed` NULL or valid. Not thread-safe (one thread per socket at a time).
+/// `s` is NULL or a live socket handle; `buf` valid for writing `buflen` bytes; `lens` for `max`
+/// entries; `needed` NULL or valid. Uses the socket: `EBUSY` while another thread is inside a call
+/// on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_recv_batch(
     s: *mut rl_socket_t,
@@ -312,7 +317,7 @@ unsafe fn recv_batch(
     drain: bool,
 ) -> Res<c_int> {
     // SAFETY: forwarded caller contract (all three).
-    let sock = unsafe { sock_mut(s) }?;
+    let mut sock = unsafe { sock_mut(s) }?;
     // SAFETY: see above.
     let buf = unsafe { bytes_mut_arg(buf, buflen) }?;
     // SAFETY: see above.
@@ -384,7 +389,7 @@ unsafe fn recv_parts(
     drain: bool,
 ) -> Res<c_int> {
     // SAFETY: forwarded caller contract (all four).
-    let sock = unsafe { sock_mut(s) }?;
+    let mut sock = unsafe { sock_mut(s) }?;
     // SAFETY: see above.
     let buf = unsafe { bytes_mut_arg(buf, buflen) }?;
     // SAFETY: see above.
@@ -514,7 +519,7 @@ struct RoutedArgs {
 /// As `rl_recv_batch_routed`.
 unsafe fn recv_routed(s: *mut rl_socket_t, a: RoutedArgs, flags: c_int, drain: bool) -> Res<c_int> {
     // SAFETY: forwarded caller contract (all five).
-    let sock = unsafe { sock_mut(s) }?;
+    let mut sock = unsafe { sock_mut(s) }?;
     if !matches!(sock.socket_type(), SocketType::Router | SocketType::Stream) {
         return Err(libc::ENOTSUP);
     }

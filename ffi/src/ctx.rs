@@ -2,16 +2,17 @@
 //!
 //! The engine context is built lazily by the first `rl_socket`, because its settings
 //! (IO_THREADS, the backend) are fixed at build time; setting them afterwards is `EINVAL`.
-//! A handle stays allocated (as a 16-byte husk) after `rl_ctx_term`, so a stale use gives
-//! `EFAULT` instead of touching freed memory; the husks of closed sockets and monitors are
-//! released by `rl_ctx_term`.
+//! A context handle is a generation-checked id (`handles.rs`), not a pointer: `rl_ctx_term`
+//! frees everything the context had (nothing is kept per terminated context) and a stale
+//! handle keeps giving `EFAULT`. The husks of the context's closed sockets are released by
+//! `rl_ctx_term` too.
 
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use engine::{Backend, Context};
 
+use crate::handles::{HandleTable, KIND_CTX};
 use crate::socket::SockHandle;
 use crate::{boundary, boundary_ptr, eno, Res, RL_ETERM};
 
@@ -40,17 +41,12 @@ pub struct rl_ctx_t {
     _private: [u8; 0],
 }
 
-pub(crate) const CTX_LIVE: u32 = 0x7231_6378; // "rlcx"
-const CTX_DEAD: u32 = 0x7231_6464;
+/// Live contexts, by handle. `rl_ctx_term` removes the entry first, so a concurrent or later
+/// call on the handle finds nothing (`EFAULT`), while calls that looked it up before go on
+/// with their `Arc`.
+static CONTEXTS: HandleTable<CtxShared> = HandleTable::new(KIND_CTX);
 
-/// What an `rl_ctx_t *` points to. `tag` first, as in `SockHandle`, so a handle of the wrong
-/// kind is recognised.
-#[repr(C)]
-pub(crate) struct CtxHandle {
-    tag: AtomicU32,
-    pub(crate) shared: Arc<CtxShared>,
-}
-
+/// What a context handle refers to.
 pub(crate) struct CtxShared {
     state: Mutex<CtxState>,
     idle: Condvar,
@@ -66,13 +62,7 @@ struct CtxState {
     sockets: usize,
     /// Closed socket handles, freed at rl_ctx_term.
     husks: Vec<usize>,
-    /// Closed monitor handles, freed at rl_ctx_term.
-    monitor_husks: Vec<usize>,
 }
-
-/// Terminated context handles: kept so stale handles read a dead tag (and LeakSanitizer sees
-/// them as reachable).
-static CTX_HUSKS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 impl CtxShared {
     fn lock(&self) -> MutexGuard<'_, CtxState> {
@@ -113,30 +103,12 @@ impl CtxShared {
             self.idle.notify_all();
         }
     }
-
-    /// A monitor was closed; `husk` is its handle, freed at termination (or never, if the
-    /// context is terminated already: then it stays reachable from the context's husk).
-    pub(crate) fn monitor_closed(&self, husk: usize) {
-        self.lock().monitor_husks.push(husk);
-    }
 }
 
-/// The context behind a handle: EFAULT for NULL, terminated or non-context handles.
-///
-/// # Safety
-/// `ctx` is NULL or a pointer returned by `rl_ctx_new`.
-pub(crate) unsafe fn ctx_ref<'a>(ctx: *mut rl_ctx_t) -> Res<&'a CtxHandle> {
-    if ctx.is_null() {
-        return Err(libc::EFAULT);
-    }
-    // SAFETY: non-NULL handles point to a CtxHandle (never freed) or, misused, a live
-    // SockHandle: both are repr(C) and start with the AtomicU32 tag.
-    let tag = unsafe { &*(ctx as *const AtomicU32) };
-    if tag.load(Ordering::Acquire) != CTX_LIVE {
-        return Err(libc::EFAULT);
-    }
-    // SAFETY: the tag says this is a CtxHandle.
-    Ok(unsafe { &*(ctx as *const CtxHandle) })
+/// The context behind a handle: `EFAULT` for NULL, terminated or non-context handles (the
+/// handle is only compared with the table, never dereferenced, so any value is safe).
+pub(crate) fn ctx_ref(ctx: *mut rl_ctx_t) -> Res<Arc<CtxShared>> {
+    CONTEXTS.get(ctx as usize).ok_or(libc::EFAULT)
 }
 
 /// A new context (libzmq `zmq_ctx_new`). Cheap: no thread starts before the first socket.
@@ -145,23 +117,20 @@ pub(crate) unsafe fn ctx_ref<'a>(ctx: *mut rl_ctx_t) -> Res<&'a CtxHandle> {
 #[no_mangle]
 pub extern "C" fn rl_ctx_new() -> *mut rl_ctx_t {
     boundary_ptr(|| {
-        let h = Box::new(CtxHandle {
-            tag: AtomicU32::new(CTX_LIVE),
-            shared: Arc::new(CtxShared {
-                state: Mutex::new(CtxState {
-                    ctx: None,
-                    io_threads: 1,
-                    backend: RL_BACKEND_AUTO,
-                    ipv6: false,
-                    shut: false,
-                    sockets: 0,
-                    husks: Vec::new(),
-                    monitor_husks: Vec::new(),
-                }),
-                idle: Condvar::new(),
+        let shared = Arc::new(CtxShared {
+            state: Mutex::new(CtxState {
+                ctx: None,
+                io_threads: 1,
+                backend: RL_BACKEND_AUTO,
+                ipv6: false,
+                shut: false,
+                sockets: 0,
+                husks: Vec::new(),
             }),
+            idle: Condvar::new(),
         });
-        Ok(Box::into_raw(h) as *mut rl_ctx_t)
+        let id = CONTEXTS.insert(shared).ok_or(libc::EMFILE)?;
+        Ok(id as *mut rl_ctx_t)
     })
 }
 
@@ -169,14 +138,12 @@ pub extern "C" fn rl_ctx_new() -> *mut rl_ctx_t {
 /// `RL_CTX_IPV6` (0/1). Returns 0, or -1 with `EINVAL` for an unknown option, a bad value,
 /// or IO_THREADS/BACKEND after the first socket was created; `EFAULT` for a bad context.
 ///
-/// # Safety
-/// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+/// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 #[no_mangle]
-pub unsafe extern "C" fn rl_ctx_set(ctx: *mut rl_ctx_t, option: c_int, optval: c_int) -> c_int {
+pub extern "C" fn rl_ctx_set(ctx: *mut rl_ctx_t, option: c_int, optval: c_int) -> c_int {
     boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let h = unsafe { ctx_ref(ctx) }?;
-        let mut st = h.shared.lock();
+        let h = ctx_ref(ctx)?;
+        let mut st = h.lock();
         let built = st.ctx.is_some();
         match option {
             RL_IO_THREADS if !built && optval >= 0 => st.io_threads = optval as usize,
@@ -194,14 +161,12 @@ pub unsafe extern "C" fn rl_ctx_set(ctx: *mut rl_ctx_t, option: c_int, optval: c
 /// `RL_CTX_IPV6`, `RL_MSG_T_SIZE`. Returns the value, or -1 with `EINVAL` (unknown option) or
 /// `EFAULT` (bad context).
 ///
-/// # Safety
-/// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+/// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 #[no_mangle]
-pub unsafe extern "C" fn rl_ctx_get(ctx: *mut rl_ctx_t, option: c_int) -> c_int {
+pub extern "C" fn rl_ctx_get(ctx: *mut rl_ctx_t, option: c_int) -> c_int {
     boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let h = unsafe { ctx_ref(ctx) }?;
-        let st = h.shared.lock();
+        let h = ctx_ref(ctx)?;
+        let st = h.lock();
         Ok(match option {
             RL_IO_THREADS => st.io_threads.min(c_int::MAX as usize) as c_int,
             RL_CTX_IPV6 => c_int::from(st.ipv6),
@@ -220,14 +185,12 @@ pub unsafe extern "C" fn rl_ctx_get(ctx: *mut rl_ctx_t, option: c_int) -> c_int 
 /// -1 with `RL_ETERM`, now and from now on, and `rl_socket` fails with `RL_ETERM`. Sockets
 /// must still be closed. Returns 0, or -1 with `EFAULT`.
 ///
-/// # Safety
-/// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+/// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 #[no_mangle]
-pub unsafe extern "C" fn rl_ctx_shutdown(ctx: *mut rl_ctx_t) -> c_int {
+pub extern "C" fn rl_ctx_shutdown(ctx: *mut rl_ctx_t) -> c_int {
     boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let h = unsafe { ctx_ref(ctx) }?;
-        let mut st = h.shared.lock();
+        let h = ctx_ref(ctx)?;
+        let mut st = h.lock();
         st.shut = true;
         if let Some(c) = st.ctx.as_ref() {
             c.shutdown();
@@ -241,39 +204,29 @@ pub unsafe extern "C" fn rl_ctx_shutdown(ctx: *mut rl_ctx_t) -> c_int {
 /// sent as each socket's LINGER allows, stops the reactor threads and frees the context.
 /// Returns 0, or -1 with `EFAULT` (NULL or already terminated).
 ///
-/// After it returns, the handle and every socket handle of this context are invalid (the
-/// context handle keeps reporting `EFAULT` for a stale use, socket handles must not be used),
-/// and so are monitors closed before; monitors still open stay usable until closed. Term does
-/// not wait for monitors.
+/// After it returns, the handle and every socket handle of this context are invalid: the
+/// context handle keeps reporting `EFAULT` for a stale use (nothing stays allocated for it:
+/// handles are generation-checked ids), socket handles must not be used at all. Monitors
+/// still open stay usable until closed; term does not wait for them.
 ///
-/// # Safety
-/// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe: other threads may still be
-/// closing their sockets.
+/// Thread-safe: other threads may still be closing their sockets. `ctx` may be any value:
+/// only live handles from `rl_ctx_new` are accepted.
 #[no_mangle]
-pub unsafe extern "C" fn rl_ctx_term(ctx: *mut rl_ctx_t) -> c_int {
+pub extern "C" fn rl_ctx_term(ctx: *mut rl_ctx_t) -> c_int {
     boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let h = unsafe { ctx_ref(ctx) }?;
-        if h.tag
-            .compare_exchange(CTX_LIVE, CTX_DEAD, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return Err(libc::EFAULT); // terminated concurrently
-        }
-        let (engine_ctx, husks, monitor_husks) = {
-            let mut st = h.shared.lock();
+        // From here on the handle is dead for every caller (a concurrent second term gets
+        // EFAULT); the slot is free for the next rl_ctx_new.
+        let h = CONTEXTS.remove(ctx as usize).ok_or(libc::EFAULT)?;
+        let (engine_ctx, husks) = {
+            let mut st = h.lock();
             st.shut = true;
             if let Some(c) = st.ctx.as_ref() {
                 c.shutdown();
             }
             while st.sockets > 0 {
-                st = h.shared.idle.wait(st).unwrap_or_else(|e| e.into_inner());
+                st = h.idle.wait(st).unwrap_or_else(|e| e.into_inner());
             }
-            (
-                st.ctx.take(),
-                std::mem::take(&mut st.husks),
-                std::mem::take(&mut st.monitor_husks),
-            )
+            (st.ctx.take(), std::mem::take(&mut st.husks))
         };
         // Joins the reactors after lingering messages went out (outside the lock).
         drop(engine_ctx);
@@ -282,15 +235,8 @@ pub unsafe extern "C" fn rl_ctx_term(ctx: *mut rl_ctx_t) -> c_int {
             // recorded once; the context is dead, so no call may use it any more.
             drop(unsafe { Box::from_raw(p as *mut SockHandle) });
         }
-        for p in monitor_husks {
-            // SAFETY: recorded once by rl_monitor_close; stale monitor handles must not be
-            // used after rl_ctx_term (its contract).
-            unsafe { crate::monitor::free_husk(p) };
-        }
-        CTX_HUSKS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(ctx as usize);
+        // `h` is the last reference unless a call that looked the handle up before is still
+        // running (it fails with RL_ETERM): the context's memory goes with the last one.
         Ok(0)
     })
 }

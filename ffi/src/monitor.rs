@@ -3,18 +3,19 @@
 //! delivered as a filled struct, without libzmq's inproc PAIR socket and two-frame messages.
 //!
 //! A monitor handle is independent of its socket's thread: it wraps an `engine::Monitor`
-//! (a mutex-protected queue plus an eventfd the reactors signal). Closed monitor handles stay
-//! allocated as husks until their context is terminated, like socket handles, so a stale use
-//! reads a dead tag (`EFAULT`) instead of freed memory.
+//! (a mutex-protected queue plus an eventfd the reactors signal). Monitor handles are
+//! generation-checked ids (`handles.rs`), like context handles: `rl_monitor_close` frees the
+//! monitor (once no call uses it any more) and a stale handle gives `EFAULT`, before or after
+//! the context is terminated.
 
 use std::ffi::{c_char, c_int, c_long};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::{DisconnectReason, Monitor, MonitorEvent, MonitorEventKind};
 
-use crate::ctx::CtxShared;
+use crate::handles::{HandleTable, KIND_MONITOR};
 use crate::socket::{rl_socket_t, sock_state};
 use crate::{boundary, boundary_ptr, eno, Res, RL_DONTWAIT, RL_ETERM};
 
@@ -105,17 +106,10 @@ pub struct rl_monitor_event_t {
     pub peer_routing_id_size: usize,
 }
 
-const MON_LIVE: u32 = 0x7231_6d6e; // "rlmn"
-const MON_DEAD: u32 = 0x7231_6d64;
+/// Open monitors, by handle.
+static MONITORS: HandleTable<MonState> = HandleTable::new(KIND_MONITOR);
 
-/// What an `rl_monitor_t *` points to. Closed handles stay allocated until their context is
-/// terminated (see `CtxShared::monitor_closed`).
-#[repr(C)]
-pub(crate) struct MonHandle {
-    tag: AtomicU32,
-    state: std::cell::UnsafeCell<Option<Box<MonState>>>,
-}
-
+/// What a monitor handle refers to.
 struct MonState {
     mon: Monitor,
     mask: c_int,
@@ -123,7 +117,6 @@ struct MonState {
     stopped: AtomicBool,
     /// Shared with the socket: true while this monitor is open (one per socket).
     open: Arc<AtomicBool>,
-    ctx: Arc<CtxShared>,
 }
 
 // `MonState` is shared by every thread calling `rl_monitor_recv` / `rl_monitor_fd`.
@@ -132,29 +125,11 @@ const _: fn() = || {
     shared_between_threads::<MonState>();
 };
 
-/// The monitor behind a handle: `EFAULT` for NULL, closed or non-monitor handles.
-///
-/// # Safety
-/// `m` is NULL or a handle from `rl_socket_monitor`, and `rl_monitor_close` does not run on it
-/// concurrently.
-unsafe fn mon_ref<'a>(m: *mut rl_monitor_t) -> Res<&'a MonState> {
-    if m.is_null() {
-        return Err(libc::EFAULT);
-    }
-    // SAFETY: monitor handles are repr(C) and start with the AtomicU32 tag, and stay
-    // allocated after close (husks), so reading the tag is valid.
-    let tag = unsafe { &*(m as *const AtomicU32) };
-    if tag.load(Ordering::Acquire) != MON_LIVE {
-        return Err(libc::EFAULT);
-    }
-    // SAFETY: the tag says this is a live MonHandle; its state is only taken by
-    // rl_monitor_close, which the contract keeps from running concurrently.
-    let h = unsafe { &*(m as *const MonHandle) };
-    // SAFETY: as above; shared access only (MonState is Sync).
-    match unsafe { &*h.state.get() } {
-        Some(st) => Ok(st),
-        None => Err(libc::EFAULT),
-    }
+/// The monitor behind a handle: `EFAULT` for NULL, closed or non-monitor handles (the handle
+/// is only compared with the table, never dereferenced, so any value is safe). The `Arc`
+/// keeps the monitor alive for the caller even if another thread closes the handle.
+fn mon_ref(m: *mut rl_monitor_t) -> Res<Arc<MonState>> {
+    MONITORS.get(m as usize).ok_or(libc::EFAULT)
 }
 
 /// Start monitoring socket `s` (libzmq `zmq_socket_monitor`, without the inproc PAIR
@@ -170,8 +145,8 @@ unsafe fn mon_ref<'a>(m: *mut rl_monitor_t) -> Res<&'a MonState> {
 /// i.e. inside ringlink calls on its sockets.
 ///
 /// # Safety
-/// `s` is NULL or a live socket handle. Not thread-safe with respect to `s` (one thread per
-/// socket at a time).
+/// `s` is NULL or a live socket handle. Uses the socket: `EBUSY` while another thread is
+/// inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_socket_monitor(
     s: *mut rl_socket_t,
@@ -179,7 +154,7 @@ pub unsafe extern "C" fn rl_socket_monitor(
 ) -> *mut rl_monitor_t {
     boundary_ptr(|| {
         // SAFETY: forwarded caller contract.
-        let st = unsafe { sock_state(s) }?;
+        let mut st = unsafe { sock_state(s) }?;
         if events & RL_EVENT_ALL == 0 {
             return Err(libc::EINVAL);
         }
@@ -199,17 +174,19 @@ pub unsafe extern "C" fn rl_socket_monitor(
         };
         // The engine keeps one queue per socket: drop what a closed monitor left unread.
         while let Ok(Some(_)) = mon.recv(Some(Duration::ZERO)) {}
-        let h = Box::new(MonHandle {
-            tag: AtomicU32::new(MON_LIVE),
-            state: std::cell::UnsafeCell::new(Some(Box::new(MonState {
-                mon,
-                mask: events & RL_EVENT_ALL,
-                stopped: AtomicBool::new(false),
-                open: st.monitor_open.clone(),
-                ctx: st.ctx.clone(),
-            }))),
+        let state = Arc::new(MonState {
+            mon,
+            mask: events & RL_EVENT_ALL,
+            stopped: AtomicBool::new(false),
+            open: st.monitor_open.clone(),
         });
-        Ok(Box::into_raw(h) as *mut rl_monitor_t)
+        match MONITORS.insert(state) {
+            Some(id) => Ok(id as *mut rl_monitor_t),
+            None => {
+                st.monitor_open.store(false, Ordering::Release);
+                Err(libc::EMFILE)
+            }
+        }
     })
 }
 
@@ -226,9 +203,9 @@ pub unsafe extern "C" fn rl_socket_monitor(
 /// not when the queue becomes empty, like libzmq's `ZMQ_FD`).
 ///
 /// # Safety
-/// `m` is NULL or a monitor handle; `ev` is NULL or valid for writing an
-/// `rl_monitor_event_t`. Thread-safe: several threads may receive from one monitor (each
-/// event goes to one of them), but none while `rl_monitor_close` runs on it.
+/// `ev` is NULL or valid for writing an `rl_monitor_event_t` (`m` may be any value: only live
+/// monitor handles are accepted). Thread-safe: several threads may receive from one monitor
+/// (each event goes to one of them).
 #[no_mangle]
 pub unsafe extern "C" fn rl_monitor_recv(
     m: *mut rl_monitor_t,
@@ -237,8 +214,7 @@ pub unsafe extern "C" fn rl_monitor_recv(
     timeout_ms: c_long,
 ) -> c_int {
     boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let st = unsafe { mon_ref(m) }?;
+        let st = mon_ref(m)?;
         if ev.is_null() {
             return Err(libc::EFAULT);
         }
@@ -281,13 +257,11 @@ pub unsafe extern "C" fn rl_monitor_recv(
 /// `rl_monitor_recv`). Owned by the monitor: do not read, write or close it; valid until
 /// `rl_monitor_close`. Returns -1 with `EFAULT` for a NULL or closed monitor.
 ///
-/// # Safety
-/// `m` is NULL or a monitor handle. Thread-safe (not concurrently with `rl_monitor_close`).
+/// Thread-safe. `m` may be any value: only live monitor handles are accepted.
 #[no_mangle]
-pub unsafe extern "C" fn rl_monitor_fd(m: *mut rl_monitor_t) -> c_int {
+pub extern "C" fn rl_monitor_fd(m: *mut rl_monitor_t) -> c_int {
     boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let st = unsafe { mon_ref(m) }?;
+        let st = mon_ref(m)?;
         Ok(st.mon.fd())
     })
 }
@@ -297,44 +271,22 @@ pub unsafe extern "C" fn rl_monitor_fd(m: *mut rl_monitor_t) -> c_int {
 /// monitor stays usable until closed). Returns 0, or -1 with `EFAULT` (NULL or already
 /// closed).
 ///
-/// A closed handle stays allocated until the context is terminated, so a stale use reports
-/// `EFAULT`; a monitor closed before `rl_ctx_term` must not be used after it at all.
+/// Nothing stays allocated for a closed handle; a stale use reports `EFAULT`, at any time.
+/// A call running in another thread when the monitor is closed finishes normally (a waiting
+/// `rl_monitor_recv` until its timeout or next event), the monitor is freed after it.
 ///
-/// # Safety
-/// `m` is NULL or a handle from `rl_socket_monitor`. No other call may use the monitor
-/// meanwhile.
+/// Thread-safe. `m` may be any value: only live handles from `rl_socket_monitor` are
+/// accepted.
 #[no_mangle]
-pub unsafe extern "C" fn rl_monitor_close(m: *mut rl_monitor_t) -> c_int {
+pub extern "C" fn rl_monitor_close(m: *mut rl_monitor_t) -> c_int {
     boundary(|| {
-        if m.is_null() {
-            return Err(libc::EFAULT);
-        }
-        // SAFETY: as in `mon_ref`: the tag is readable for every monitor handle.
-        let tag = unsafe { &*(m as *const AtomicU32) };
-        if tag
-            .compare_exchange(MON_LIVE, MON_DEAD, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return Err(libc::EFAULT);
-        }
-        // SAFETY: the tag was live, so this is a MonHandle; the CAS made us its only closer
-        // and the contract excludes concurrent users.
-        let st = unsafe { (*(*(m as *const MonHandle)).state.get()).take() }.ok_or(libc::EFAULT)?;
-        let MonState { mon, open, ctx, .. } = *st;
-        drop(mon);
+        let st = MONITORS.remove(m as usize).ok_or(libc::EFAULT)?;
+        let open = st.open.clone();
+        // Frees the engine monitor unless a call on another thread still holds it.
+        drop(st);
         open.store(false, Ordering::Release);
-        ctx.monitor_closed(m as usize);
         Ok(0)
     })
-}
-
-/// Free the husk of a closed monitor (called by `rl_ctx_term`).
-///
-/// # Safety
-/// `p` is a pointer recorded by `CtxShared::monitor_closed`, freed once, used by nobody.
-pub(crate) unsafe fn free_husk(p: usize) {
-    // SAFETY: caller contract: a leaked Box<MonHandle>.
-    drop(unsafe { Box::from_raw(p as *mut MonHandle) });
 }
 
 /// The `RL_EVENT_*` bit of an event kind.

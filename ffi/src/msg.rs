@@ -338,7 +338,8 @@ pub unsafe extern "C" fn rl_msg_move(dest: *mut rl_msg_t, src: *mut rl_msg_t) ->
 /// errno as `rl_send`, or `EFAULT` for a bad message) it is unchanged.
 ///
 /// # Safety
-/// `msg` as `rl_msg_data`; `s` NULL or a live socket handle. Not thread-safe.
+/// `msg` as `rl_msg_data`; `s` NULL or a live socket handle. Not thread-safe for the message;
+/// uses the socket: `EBUSY` while another thread is inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_msg_send(
     msg: *mut rl_msg_t,
@@ -349,9 +350,12 @@ pub unsafe extern "C" fn rl_msg_send(
         // SAFETY: forwarded caller contract.
         let m = unsafe { msg_mut(msg) }?;
         // SAFETY: forwarded caller contract.
-        let sock = unsafe { sock_mut(s) }?;
+        let mut sock = unsafe { sock_mut(s) }?;
         let n = m.as_slice().len();
         sock.send(m.as_slice(), flags).map_err(eno)?;
+        // Leave the socket before releasing the body: an rl_msg_init_data free function may
+        // call into ringlink, also on this socket.
+        drop(sock);
         m.body = Body::Empty;
         m.more = false;
         Ok(to_int(n))
@@ -374,11 +378,14 @@ pub unsafe extern "C" fn rl_msg_recv(
         // SAFETY: forwarded caller contract.
         let m = unsafe { msg_mut(msg) }?;
         // SAFETY: forwarded caller contract.
-        let sock = unsafe { sock_mut(s) }?;
+        let mut sock = unsafe { sock_mut(s) }?;
         let v = sock.recv_bytes(flags).map_err(eno)?;
+        let more = sock.rcvmore();
+        // Leave the socket before the old body goes (its free function may call ringlink).
+        drop(sock);
         let n = v.len();
         m.body = Body::Owned(v);
-        m.more = sock.rcvmore();
+        m.more = more;
         Ok(to_int(n))
     })
 }

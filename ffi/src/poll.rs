@@ -32,7 +32,8 @@ pub struct rl_pollitem_t {
 ///
 /// # Safety
 /// `items` is valid for reading and writing `nitems` entries; every non-NULL `socket` is a
-/// live socket handle used by no other thread during the call.
+/// live socket handle. Uses each socket: `EBUSY` while another thread is inside a call on
+/// one of them.
 #[no_mangle]
 pub unsafe extern "C" fn rl_poll(
     items: *mut rl_pollitem_t,
@@ -59,15 +60,22 @@ pub unsafe extern "C" fn rl_poll(
                 return Err(libc::EINVAL);
             }
         }
+        // Enter every socket first (EBUSY if another thread is inside a call on one of them;
+        // the ones entered already are left again when `held` drops).
+        let mut held = Vec::new();
+        for e in entries.iter().filter(|e| !e.socket.is_null()) {
+            // SAFETY: a live handle per the contract; distinct from every other entry's
+            // (checked above), so the borrows do not alias.
+            held.push(unsafe { sock_mut(e.socket as *mut rl_socket_t) }?);
+        }
+        let mut sockets = held.iter_mut();
         let mut polled: Vec<PollItem<'_>> = Vec::with_capacity(n);
         for e in entries.iter() {
             let ev = e.events & (RL_POLLIN | RL_POLLOUT | RL_POLLERR);
             if e.socket.is_null() {
                 polled.push(PollItem::fd(e.fd, ev));
             } else {
-                // SAFETY: a live handle per the contract; distinct from every other entry's
-                // (checked above), so the borrows do not alias.
-                let s = unsafe { sock_mut(e.socket as *mut rl_socket_t) }?;
+                let s = sockets.next().expect("one entered socket per socket entry");
                 polled.push(PollItem::socket(s, ev));
             }
         }

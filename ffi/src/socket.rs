@@ -7,6 +7,7 @@ use std::sync::Arc;
 use engine::{OptionName, Socket, SocketOption, SocketType, StreamFraming};
 
 use crate::ctx::{ctx_ref, rl_ctx_t, CtxShared};
+use crate::handles::KIND_MASK;
 use crate::{boundary, boundary_ptr, eno, to_int, Res};
 
 // Socket types: libzmq's values. Every one is passed to the engine; a type the linked
@@ -155,8 +156,15 @@ const SOCK_DEAD: u32 = 0x7231_7364;
 #[repr(C)]
 pub(crate) struct SockHandle {
     tag: AtomicU32,
+    /// Taken by the thread inside a call on this socket: a second thread entering meanwhile
+    /// fails with `EBUSY` (see [`SockRef`]).
+    busy: AtomicBool,
+    /// Only accessed by the thread holding `busy`.
     state: std::cell::UnsafeCell<Option<Box<SockState>>>,
 }
+
+// Socket handles are Box pointers with the low bits clear; context and monitor ids set them.
+const _: () = assert!(std::mem::align_of::<SockHandle>() > KIND_MASK);
 
 pub(crate) struct SockState {
     pub(crate) sock: Socket,
@@ -165,42 +173,107 @@ pub(crate) struct SockState {
     pub(crate) monitor_open: Arc<AtomicBool>,
 }
 
-/// The socket behind a handle: `EFAULT` for NULL, `ENOTSOCK` for closed or non-socket handles.
+/// Exclusive access to an open socket for the duration of one call: holds the handle's `busy`
+/// flag (released on drop, also when a panic unwinds to `boundary`) and derefs to `T`, the
+/// socket's state or the engine socket in it.
 ///
-/// # Safety
-/// `s` is NULL or a handle from `rl_socket` whose context was not terminated, and no other
-/// thread uses the socket during the returned borrow.
-pub(crate) unsafe fn sock_mut<'a>(s: *mut rl_socket_t) -> Res<&'a mut Socket> {
-    // SAFETY: same contract.
-    Ok(&mut unsafe { sock_state(s) }?.sock)
+/// One `swap` on entry and one store on exit: the cost of catching two threads on one socket
+/// (issue 16 item 7d: they used to lose and reorder messages, and could double-free) instead
+/// of corrupting it. The swap is `Acquire` and the release store `Release`, so everything
+/// the previous holder did to the state happens-before the next holder's access.
+pub(crate) struct SockRef<'a, T> {
+    busy: &'a AtomicBool,
+    val: std::ptr::NonNull<T>,
+    _excl: std::marker::PhantomData<&'a mut T>,
 }
 
-/// The state behind a socket handle (the socket and what the C layer keeps with it); errors
-/// as [`sock_mut`].
+impl<T> std::ops::Deref for SockRef<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: `val` points into the state owned by the handle, which stays allocated for
+        // 'a; holding `busy` makes this the only access to it.
+        unsafe { self.val.as_ref() }
+    }
+}
+
+impl<T> std::ops::DerefMut for SockRef<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes the borrow unique.
+        unsafe { self.val.as_mut() }
+    }
+}
+
+impl<T> Drop for SockRef<'_, T> {
+    fn drop(&mut self) {
+        self.busy.store(false, Ordering::Release);
+    }
+}
+
+/// Take the handle's `busy` flag: `EBUSY` if another thread is inside a call on the socket.
+fn enter(h: &SockHandle) -> Res<&AtomicBool> {
+    if h.busy.swap(true, Ordering::Acquire) {
+        return Err(libc::EBUSY);
+    }
+    Ok(&h.busy)
+}
+
+/// The engine socket behind a handle, held for one call: `EFAULT` for NULL, `ENOTSOCK` for
+/// closed or non-socket handles, `EBUSY` while another thread is inside a call on it.
+///
+/// # Safety
+/// `s` is NULL or a handle from `rl_socket` whose context was not terminated.
+pub(crate) unsafe fn sock_mut<'a>(s: *mut rl_socket_t) -> Res<SockRef<'a, Socket>> {
+    // SAFETY: same contract.
+    let mut st = unsafe { sock_state(s) }?;
+    let val = std::ptr::NonNull::from(&mut st.sock);
+    // The flag moves to the new guard: the old one must not release it.
+    let st = std::mem::ManuallyDrop::new(st);
+    Ok(SockRef {
+        busy: st.busy,
+        val,
+        _excl: std::marker::PhantomData,
+    })
+}
+
+/// The state behind a socket handle (the socket and what the C layer keeps with it), held
+/// for one call; errors as [`sock_mut`].
 ///
 /// # Safety
 /// As [`sock_mut`].
-pub(crate) unsafe fn sock_state<'a>(s: *mut rl_socket_t) -> Res<&'a mut SockState> {
+pub(crate) unsafe fn sock_state<'a>(s: *mut rl_socket_t) -> Res<SockRef<'a, SockState>> {
     if s.is_null() {
         return Err(libc::EFAULT);
     }
     // SAFETY: see `live_handle`.
     let h = unsafe { live_handle(s) }?;
-    // SAFETY: sockets are single-threaded by contract, so this is the only borrow.
+    let busy = enter(h)?;
+    // SAFETY: holding `busy` makes this thread the only one to touch the state.
     match unsafe { &mut *h.state.get() } {
-        Some(st) => Ok(st),
-        None => Err(libc::ENOTSOCK),
+        Some(st) => Ok(SockRef {
+            busy,
+            val: std::ptr::NonNull::from(&mut **st),
+            _excl: std::marker::PhantomData,
+        }),
+        None => {
+            // Closed by another thread between the tag check and `enter`.
+            busy.store(false, Ordering::Release);
+            Err(libc::ENOTSOCK)
+        }
     }
 }
 
 /// The handle behind `s` if its tag says it is an open socket, else `ENOTSOCK`.
 ///
 /// # Safety
-/// `s` is non-NULL and a handle from `rl_socket` (or, misused, `rl_ctx_new`) whose context
-/// was not terminated.
+/// `s` is non-NULL and a handle from `rl_socket` whose context was not terminated, or,
+/// misused, a context or monitor handle (ids with low bits set, never dereferenced).
 unsafe fn live_handle<'a>(s: *mut rl_socket_t) -> Res<&'a SockHandle> {
-    // SAFETY: both handle kinds are repr(C) structs starting with the AtomicU32 tag and stay
-    // allocated while their context lives, so reading the tag is valid either way.
+    if s as usize & KIND_MASK != 0 {
+        // Not a Box pointer: a context or monitor id (see handles.rs).
+        return Err(libc::ENOTSOCK);
+    }
+    // SAFETY: socket handles are repr(C) structs starting with the AtomicU32 tag and stay
+    // allocated (as husks once closed) while their context lives.
     let tag = unsafe { &*(s as *const AtomicU32) };
     if tag.load(Ordering::Acquire) != SOCK_LIVE {
         return Err(libc::ENOTSOCK);
@@ -284,20 +357,19 @@ fn type_to_int(t: SocketType) -> c_int {
 /// (a type this build of the engine does not implement yet), `RL_ETERM` (context shut
 /// down), or a system error.
 ///
-/// # Safety
-/// `ctx` is NULL or a handle from `rl_ctx_new`. Thread-safe.
+/// Thread-safe. `ctx` may be any value: only live handles from `rl_ctx_new` are accepted.
 #[no_mangle]
-pub unsafe extern "C" fn rl_socket(ctx: *mut rl_ctx_t, r#type: c_int) -> *mut rl_socket_t {
+pub extern "C" fn rl_socket(ctx: *mut rl_ctx_t, r#type: c_int) -> *mut rl_socket_t {
     boundary_ptr(|| {
-        // SAFETY: forwarded caller contract.
-        let h = unsafe { ctx_ref(ctx) }?;
+        let h = ctx_ref(ctx)?;
         let ty = type_from_int(r#type).ok_or(libc::EINVAL)?;
-        let sock = h.shared.new_socket(ty)?;
+        let sock = h.new_socket(ty)?;
         let handle = Box::new(SockHandle {
             tag: AtomicU32::new(SOCK_LIVE),
+            busy: AtomicBool::new(false),
             state: std::cell::UnsafeCell::new(Some(Box::new(SockState {
                 sock,
-                ctx: h.shared.clone(),
+                ctx: h,
                 monitor_open: Arc::new(AtomicBool::new(false)),
             }))),
         });
@@ -307,11 +379,12 @@ pub unsafe extern "C" fn rl_socket(ctx: *mut rl_ctx_t, r#type: c_int) -> *mut rl
 
 /// Close a socket (libzmq `zmq_close`). Returns at once; queued messages are still sent for
 /// up to LINGER ms (in inline mode: while the context is driven, at the latest in
-/// `rl_ctx_term`). Returns 0, or -1 with `EFAULT` (NULL) / `ENOTSOCK` (already closed).
+/// `rl_ctx_term`). Returns 0, or -1 with `EFAULT` (NULL) / `ENOTSOCK` (already closed) /
+/// `EBUSY` (another thread is inside a call on the socket, e.g. blocked in `rl_recv`: the
+/// socket stays open; `rl_ctx_shutdown` makes such calls return).
 ///
 /// # Safety
-/// `s` is NULL or a handle from `rl_socket` whose context is not terminated. Not
-/// thread-safe: no other thread may use the socket meanwhile.
+/// `s` is NULL or a handle from `rl_socket` whose context is not terminated.
 #[no_mangle]
 pub unsafe extern "C" fn rl_close(s: *mut rl_socket_t) -> c_int {
     boundary(|| {
@@ -320,15 +393,16 @@ pub unsafe extern "C" fn rl_close(s: *mut rl_socket_t) -> c_int {
         }
         // SAFETY: forwarded caller contract.
         let h = unsafe { live_handle(s) }?;
-        if h.tag
-            .compare_exchange(SOCK_LIVE, SOCK_DEAD, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return Err(libc::ENOTSOCK);
+        let busy = enter(h)?;
+        // SAFETY: holding `busy` makes this thread the only one to touch the state.
+        let st = unsafe { (*h.state.get()).take() };
+        if st.is_some() {
+            h.tag.store(SOCK_DEAD, Ordering::Release);
         }
-        // SAFETY: the tag CAS made us the only closer; sockets are single-threaded.
-        let st = unsafe { (*h.state.get()).take() }.ok_or(libc::ENOTSOCK)?;
-        let SockState { sock, ctx, .. } = *st;
+        // Released before `socket_closed`: once the context counts the socket closed,
+        // rl_ctx_term may free the husk.
+        busy.store(false, Ordering::Release);
+        let SockState { sock, ctx, .. } = *st.ok_or(libc::ENOTSOCK)?;
         drop(sock);
         ctx.socket_closed(s as usize);
         Ok(0)
@@ -346,10 +420,10 @@ unsafe fn endpoint_call(
 ) -> c_int {
     boundary(|| {
         // SAFETY: forwarded caller contract.
-        let sock = unsafe { sock_mut(s) }?;
+        let mut sock = unsafe { sock_mut(s) }?;
         // SAFETY: forwarded caller contract.
         let ep = unsafe { str_arg(endpoint) }?;
-        f(sock, ep).map_err(eno)?;
+        f(&mut sock, ep).map_err(eno)?;
         Ok(0)
     })
 }
@@ -360,7 +434,7 @@ unsafe fn endpoint_call(
 ///
 /// # Safety
 /// `s` is NULL or a live socket handle; `endpoint` is NULL or a NUL-terminated string.
-/// Not thread-safe (one thread per socket at a time).
+/// Uses the socket: `EBUSY` while another thread is inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_bind(s: *mut rl_socket_t, endpoint: *const c_char) -> c_int {
     // SAFETY: same contract.
@@ -373,7 +447,7 @@ pub unsafe extern "C" fn rl_bind(s: *mut rl_socket_t, endpoint: *const c_char) -
 ///
 /// # Safety
 /// `s` is NULL or a live socket handle; `endpoint` is NULL or a NUL-terminated string.
-/// Not thread-safe (one thread per socket at a time).
+/// Uses the socket: `EBUSY` while another thread is inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_connect(s: *mut rl_socket_t, endpoint: *const c_char) -> c_int {
     // SAFETY: same contract.
@@ -385,7 +459,7 @@ pub unsafe extern "C" fn rl_connect(s: *mut rl_socket_t, endpoint: *const c_char
 ///
 /// # Safety
 /// `s` is NULL or a live socket handle; `endpoint` is NULL or a NUL-terminated string.
-/// Not thread-safe (one thread per socket at a time).
+/// Uses the socket: `EBUSY` while another thread is inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_unbind(s: *mut rl_socket_t, endpoint: *const c_char) -> c_int {
     // SAFETY: same contract.
@@ -397,7 +471,7 @@ pub unsafe extern "C" fn rl_unbind(s: *mut rl_socket_t, endpoint: *const c_char)
 ///
 /// # Safety
 /// `s` is NULL or a live socket handle; `endpoint` is NULL or a NUL-terminated string.
-/// Not thread-safe (one thread per socket at a time).
+/// Uses the socket: `EBUSY` while another thread is inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_disconnect(s: *mut rl_socket_t, endpoint: *const c_char) -> c_int {
     // SAFETY: same contract.
@@ -506,7 +580,7 @@ fn opt_name(option: c_int) -> Option<OptionName> {
 ///
 /// # Safety
 /// `s` is NULL or a live socket handle; `optval` is valid for reading `optvallen` bytes.
-/// Not thread-safe (one thread per socket at a time).
+/// Uses the socket: `EBUSY` while another thread is inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_setsockopt(
     s: *mut rl_socket_t,
@@ -516,7 +590,7 @@ pub unsafe extern "C" fn rl_setsockopt(
 ) -> c_int {
     boundary(|| {
         // SAFETY: forwarded caller contract.
-        let sock = unsafe { sock_mut(s) }?;
+        let mut sock = unsafe { sock_mut(s) }?;
         // SAFETY: forwarded caller contract.
         let val = unsafe { bytes_arg(optval, optvallen) }?;
         let opt = match option {
@@ -546,8 +620,9 @@ pub unsafe extern "C" fn rl_setsockopt(
 /// `optval`/`optvallen`).
 ///
 /// # Safety
-/// `s` is NULL or a live socket handle; `optvallen` is NULL or valid, `optval` is NULL or
-/// valid for writing `*optvallen` bytes. Not thread-safe (one thread per socket at a time).
+/// `s` is NULL or a live socket handle; `optvallen` is NULL or valid, `optval` is NULL or valid for
+/// writing `*optvallen` bytes. Uses the socket: `EBUSY` while another thread is inside a call on
+/// it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_getsockopt(
     s: *mut rl_socket_t,
@@ -641,8 +716,8 @@ fn opt_int_value(o: &SocketOption) -> c_int {
 /// `len` > 0).
 ///
 /// # Safety
-/// `s` is NULL or a live socket handle; `buf` valid for reading `len` bytes. Not
-/// thread-safe (one thread per socket at a time).
+/// `s` is NULL or a live socket handle; `buf` valid for reading `len` bytes. Uses the socket:
+/// `EBUSY` while another thread is inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_send(
     s: *mut rl_socket_t,
@@ -652,7 +727,7 @@ pub unsafe extern "C" fn rl_send(
 ) -> c_int {
     boundary(|| {
         // SAFETY: forwarded caller contract.
-        let sock = unsafe { sock_mut(s) }?;
+        let mut sock = unsafe { sock_mut(s) }?;
         // SAFETY: forwarded caller contract.
         let data = unsafe { bytes_arg(buf, len) }?;
         sock.send(data, flags).map_err(eno)?;
@@ -685,8 +760,8 @@ pub unsafe extern "C" fn rl_send_const(
 /// Returns the size, or -1 with `EAGAIN`, `RL_ETERM`, `ENOTSUP`, `EFAULT`.
 ///
 /// # Safety
-/// `s` is NULL or a live socket handle; `buf` valid for writing `len` bytes. Not
-/// thread-safe (one thread per socket at a time).
+/// `s` is NULL or a live socket handle; `buf` valid for writing `len` bytes. Uses the socket:
+/// `EBUSY` while another thread is inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_recv(
     s: *mut rl_socket_t,
@@ -696,7 +771,7 @@ pub unsafe extern "C" fn rl_recv(
 ) -> c_int {
     boundary(|| {
         // SAFETY: forwarded caller contract.
-        let sock = unsafe { sock_mut(s) }?;
+        let mut sock = unsafe { sock_mut(s) }?;
         // SAFETY: forwarded caller contract.
         let out = unsafe { bytes_mut_arg(buf, len) }?;
         let n = sock.recv(out, flags).map_err(eno)?;
@@ -710,7 +785,8 @@ pub unsafe extern "C" fn rl_recv(
 /// `EFAULT`/`ENOTSOCK`.
 ///
 /// # Safety
-/// `s` is NULL or a live socket handle. Not thread-safe (one thread per socket at a time).
+/// `s` is NULL or a live socket handle. Uses the socket: `EBUSY` while another thread is inside a
+/// call on it.
 #[no_mangle]
 pub unsafe extern "C" fn rl_flush(s: *mut rl_socket_t) -> c_int {
     boundary(|| {

@@ -15,6 +15,11 @@ usage: lifecycle_peer.py MODE ARGS...
                         <after>" and OK.
   eintr                 a SIGALRM handler (raising) interrupts a blocking recv; prints
                         "INTERRUPTED <seconds>" and OK.
+  pull-seq ENDPOINT FILE LAST
+                        PULL binds ENDPOINT and receives 8-byte little-endian sequence
+                        numbers until LAST; appends each to FILE with one unbuffered write
+                        (so the record survives a SIGKILL); prints "AT <n>" every 1000
+                        messages and OK after LAST.
 
 Errors go to stderr with a non-zero exit status.
 """
@@ -115,6 +120,27 @@ def eintr():
     ctx.term()
 
 
+def pull_seq(endpoint, path, last):
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PULL)
+    s.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
+    s.bind(endpoint)
+    print("BOUND", flush=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    n = 0
+    while True:
+        msg = s.recv()
+        os.write(fd, msg[:8])
+        n += 1
+        if n % 1000 == 0:
+            print("AT", n, flush=True)
+        if int.from_bytes(msg[:8], "little") == last:
+            break
+    os.close(fd)
+    s.close(0)
+    ctx.term()
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -127,6 +153,8 @@ def main():
         fd_rounds(int(args[0]))
     elif mode == "eintr":
         eintr()
+    elif mode == "pull-seq":
+        pull_seq(args[0], args[1], int(args[2]))
     else:
         sys.exit(f"unknown mode {mode}")
     print("OK", flush=True)

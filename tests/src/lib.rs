@@ -1,6 +1,7 @@
 //! Helpers for ringlink's integration tests: per-backend test generation, contexts and
 //! sockets with generous timeouts, unique endpoints, the deterministic test messages shared
-//! with `python/peer.py`, and a harness for pyzmq peer processes.
+//! with `python/peer.py`, and a harness for pyzmq peer processes; `netns` builds the impaired
+//! links of the fault tests.
 //!
 //! Tests wait on events (messages, a peer's output), never on sleeps; every wait has a
 //! deadline so a broken engine fails a test instead of hanging CI.
@@ -573,6 +574,13 @@ impl PyPeer {
         self.done = true;
     }
 
+    /// SIGKILLs the peer (fault tests) and reaps it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.done = true;
+    }
+
     fn fail(&mut self, msg: &str) -> ! {
         self.fail_with(None, msg)
     }
@@ -670,6 +678,7 @@ pub fn try_recv_parts(sock: &mut Socket, timeout_ms: i32) -> Option<Vec<Vec<u8>>
 }
 
 pub mod hostile;
+pub mod netns;
 
 /// Byte-level ZMTP 3.x for raw TCP clients playing a misbehaving (or minimal) peer.
 pub mod raw {

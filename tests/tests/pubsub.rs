@@ -586,6 +586,35 @@ fn note(x: &mut Socket) -> Vec<u8> {
     recv_parts(x, "notification").concat()
 }
 
+// libzmq takes any frame of an upstream message that starts with 0/1 as an (un)subscription.
+// When such a frame ends a data message, the message ends at its last data frame (no MORE
+// left dangling) and the notification follows it, never between its frames.
+both_backends!(xpub_subscription_frame_inside_a_data_message, |backend| {
+    let ctx = ctx(backend);
+    let (mut x, ep) = xpub_with(&ctx, &[]);
+    let mut conn = RawConn::connect(&ep);
+    conn.handshake(1, "XSUB", None);
+    let mut wire = raw::message(b"x", true);
+    wire.extend(raw::message(b"\x01abc", false));
+    wire.extend(raw::message(b"y1", true));
+    wire.extend(raw::message(b"\x01def", true));
+    wire.extend(raw::message(b"y2", false));
+    conn.write(&wire);
+    assert_eq!(recv_parts(&mut x, "x"), vec![b"x".to_vec()]);
+    assert_eq!(
+        recv_parts(&mut x, "notification"),
+        vec![b"\x01abc".to_vec()]
+    );
+    assert_eq!(
+        recv_parts(&mut x, "y1 y2"),
+        vec![b"y1".to_vec(), b"y2".to_vec()]
+    );
+    assert_eq!(
+        recv_parts(&mut x, "notification"),
+        vec![b"\x01def".to_vec()]
+    );
+});
+
 both_backends!(xpub_notifications, |backend| {
     let ctx = ctx(backend);
     let (mut x, ep) = xpub_with(&ctx, &[]);

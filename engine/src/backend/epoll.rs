@@ -141,7 +141,7 @@ impl EpollDriver {
             }
             Req::StartRecv { key, fd } => {
                 if let Err(e) = self.register(key, fd, false) {
-                    log::warn(format_args!("epoll register failed: {e}"));
+                    log::warn!("epoll register failed: {e}");
                 }
                 let e = self.entry(key);
                 e.recv_on = true;
@@ -491,11 +491,5 @@ fn send_iov(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e);
         }
-    }
-}
-
-mod log {
-    pub(super) fn warn(args: std::fmt::Arguments<'_>) {
-        crate::runtime::log::warn(args);
     }
 }

@@ -10,6 +10,8 @@
 //!   and the fd is closed by then, so the key's slot can be reused safely.
 
 pub(crate) mod epoll;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod mem;
 pub mod sys;
 pub(crate) mod uring;
 

@@ -338,7 +338,7 @@ impl UringDriver {
             }
             // SQ full: submit what we have and retry.
             if let Err(err) = self.ring.submit() {
-                crate::runtime::log::warn(format_args!("io_uring submit failed: {err}"));
+                log::warn!("io_uring submit failed: {err}");
             }
         }
     }
@@ -431,7 +431,7 @@ impl UringDriver {
         self.watch_gen = (self.watch_gen + 1) & 0xFF_FFFF_FFFF;
         if any {
             if let Err(e) = self.ring.submit() {
-                crate::runtime::log::warn(format_args!("io_uring submit failed: {e}"));
+                log::warn!("io_uring submit failed: {e}");
             }
         }
     }

@@ -178,6 +178,8 @@ pub enum ProtocolError {
     HandshakeTimeout,
     /// The peer stopped answering heartbeats.
     HeartbeatTimeout,
+    /// Buffering what the peer sent needed this many bytes, which could not be allocated.
+    OutOfMemory(u64),
 }
 
 impl fmt::Display for ProtocolError {
@@ -212,6 +214,7 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::HandshakeTimeout => f.write_str("handshake timeout"),
             ProtocolError::HeartbeatTimeout => f.write_str("heartbeat timeout"),
+            ProtocolError::OutOfMemory(n) => write!(f, "out of memory ({n} bytes)"),
         }
     }
 }

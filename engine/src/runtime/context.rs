@@ -6,7 +6,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::inline::{Inline, InlineReactor};
-use super::log;
 use super::reactor::{Peers, Reactor};
 use super::shared::{Cmd, InprocRegistry, ReactorHandle, SocketShared};
 use crate::backend::epoll::EpollDriver;
@@ -110,9 +109,7 @@ impl ContextBuilder {
             None => match backend::probe_uring() {
                 Ok(()) => Backend::Uring,
                 Err(e) => {
-                    log::notice(format_args!(
-                        "io_uring unavailable ({e}); falling back to the epoll backend"
-                    ));
+                    log::warn!("io_uring unavailable ({e}); falling back to the epoll backend");
                     Backend::Epoll
                 }
             },
@@ -213,9 +210,7 @@ fn run_reactor(
                 Reactor::new(h, d, peers, spin).run();
                 return;
             }
-            Err(e) => log::notice(format_args!(
-                "io_uring ring setup failed ({e}); this reactor uses epoll"
-            )),
+            Err(e) => log::warn!("io_uring ring setup failed ({e}); this reactor uses epoll"),
         }
     }
     match EpollDriver::new(h.parker.fd()) {
@@ -256,9 +251,9 @@ impl Drop for CtxInner {
         let foreign = self.owner.is_some_and(|o| o != std::thread::current().id());
         if let Some(inline) = self.inline.take() {
             if foreign {
-                log::notice(format_args!(
+                log::warn!(
                     "single_thread context dropped on another thread: pending messages are discarded"
-                ));
+                );
             } else {
                 let mut r = inline.into_reactor();
                 loop {
@@ -267,7 +262,7 @@ impl Drop for CtxInner {
                         Ok(false) => break,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => {
-                            log::warn(format_args!("inline reactor failed at teardown: {e}"));
+                            log::warn!("inline reactor failed at teardown: {e}");
                             break;
                         }
                     }
@@ -366,7 +361,7 @@ impl Context {
     pub fn drive_io(&self) {
         if let Some(i) = self.inline() {
             if let Err(e) = i.drive_now() {
-                log::warn(format_args!("inline drive failed: {e}"));
+                log::warn!("inline drive failed: {e}");
             }
         }
     }
@@ -380,5 +375,34 @@ impl Context {
 
     pub(crate) fn is_inline(&self) -> bool {
         self.inner.inline.is_some()
+    }
+}
+
+#[cfg(feature = "fuzzing")]
+impl Context {
+    /// An inline context whose reactor runs on the in-memory driver (`crate::fuzzing`). It
+    /// reports the epoll backend.
+    pub(crate) fn with_mem_driver(driver: crate::backend::mem::MemDriver) -> Result<Context> {
+        let handle = Arc::new(ReactorHandle::new(0)?);
+        let peers = Arc::new(Peers::new(vec![handle.clone()]));
+        let reactor = Reactor::new(handle.clone(), driver, peers.clone(), Duration::ZERO);
+        Ok(Context {
+            inner: Arc::new(CtxInner {
+                peers,
+                threads: Mutex::new(Vec::new()),
+                backend: Backend::Epoll,
+                terminated: AtomicBool::new(false),
+                sockets: Mutex::new(Vec::new()),
+                next_id: AtomicU64::new(1),
+                spin: Duration::ZERO,
+                inline: Some(Inline::new(
+                    InlineReactor::Mem(Box::new(reactor)),
+                    handle,
+                    Duration::ZERO,
+                )),
+                owner: Some(std::thread::current().id()),
+                inproc: Mutex::new(InprocRegistry::default()),
+            }),
+        })
     }
 }

@@ -16,7 +16,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
-use super::log;
 use super::reactor::{Peers, Reactor};
 use super::shared::{Parker, ReactorHandle};
 use crate::backend::epoll::EpollDriver;
@@ -28,6 +27,9 @@ use crate::backend::Backend;
 pub(crate) enum InlineReactor {
     Uring(Box<Reactor<UringDriver>>),
     Epoll(Box<Reactor<EpollDriver>>),
+    /// The in-memory driver of the fuzzing harness (`crate::fuzzing`).
+    #[cfg(feature = "fuzzing")]
+    Mem(Box<Reactor<crate::backend::mem::MemDriver>>),
 }
 
 impl InlineReactor {
@@ -52,9 +54,7 @@ impl InlineReactor {
                         Backend::Uring,
                     ))
                 }
-                Err(e) => log::notice(format_args!(
-                    "io_uring ring setup failed ({e}); using epoll"
-                )),
+                Err(e) => log::warn!("io_uring ring setup failed ({e}); using epoll"),
             }
         }
         let d = EpollDriver::new(h.parker.fd())?;
@@ -69,6 +69,8 @@ impl InlineReactor {
         match self {
             InlineReactor::Uring(r) => r.unwatch(),
             InlineReactor::Epoll(r) => r.unwatch(),
+            #[cfg(feature = "fuzzing")]
+            InlineReactor::Mem(r) => r.unwatch(),
         }
     }
 
@@ -82,6 +84,8 @@ impl InlineReactor {
         match self {
             InlineReactor::Uring(r) => r.turn_inline(max_wait, watch),
             InlineReactor::Epoll(r) => r.turn_inline(max_wait, watch),
+            #[cfg(feature = "fuzzing")]
+            InlineReactor::Mem(r) => r.turn_inline(max_wait, watch),
         }
     }
 }

@@ -14,25 +14,3 @@ pub(crate) mod inline;
 pub(crate) mod parker;
 pub(crate) mod reactor;
 pub(crate) mod shared;
-
-pub(crate) mod log {
-    //! Minimal diagnostics: warnings go to stderr when `RINGLINK_LOG` is set (always for the
-    //! backend fallback notice, which users must see).
-
-    use std::sync::OnceLock;
-
-    fn enabled() -> bool {
-        static ON: OnceLock<bool> = OnceLock::new();
-        *ON.get_or_init(|| std::env::var_os("RINGLINK_LOG").is_some())
-    }
-
-    pub(crate) fn warn(args: std::fmt::Arguments<'_>) {
-        if enabled() {
-            eprintln!("ringlink: {args}");
-        }
-    }
-
-    pub(crate) fn notice(args: std::fmt::Arguments<'_>) {
-        eprintln!("ringlink: {args}");
-    }
-}

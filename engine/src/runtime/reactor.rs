@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use super::log;
 use super::shared::{CloseAck, Cmd, NewPeer, ReactorHandle, SocketShared};
 use crate::backend::sys::{self, SockAddr};
 use crate::backend::{Driver, Event, IoVecs, Key, Req};
@@ -231,7 +230,7 @@ impl<D: Driver> Reactor<D> {
             match self.turn(None, &mut []) {
                 Ok(true) => {}
                 Ok(false) => return,
-                Err(e) => log::warn(format_args!("reactor poll failed: {e}")),
+                Err(e) => log::warn!("reactor poll failed: {e}"),
             }
         }
     }
@@ -627,7 +626,7 @@ impl State {
             .map(|a| a.family())
             .unwrap_or(libc::AF_INET);
         if let Err(e) = sys::tune_stream(fd.as_raw_fd(), family, opts.sndbuf, opts.rcvbuf) {
-            log::warn(format_args!("tuning accepted socket failed: {e}"));
+            log::warn!("tuning accepted socket failed: {e}");
         }
         let slot = self.add_conn(sock, opts, endpoint, Some(fd), 0, None, None);
         self.start_handshake(slot, reqs);
@@ -663,7 +662,7 @@ impl State {
                 });
                 if let Err(e) = spawned {
                     ci.resolving = false;
-                    log::warn(format_args!("cannot start a resolver thread: {e}"));
+                    log::warn!("cannot start a resolver thread: {e}");
                     self.retry_connect(slot);
                 }
             }
@@ -695,7 +694,7 @@ impl State {
                 self.connect_addr(slot, reqs);
             }
             Err(e) => {
-                log::warn(format_args!("{}: {e}", c.endpoint));
+                log::warn!("{}: {e}", c.endpoint);
                 self.retry_connect(slot);
             }
         }
@@ -732,7 +731,7 @@ impl State {
                 if let Err(e) =
                     sys::tune_stream(fd.as_raw_fd(), addr.family(), c.opts.sndbuf, c.opts.rcvbuf)
                 {
-                    log::warn(format_args!("tuning socket failed: {e}"));
+                    log::warn!("tuning socket failed: {e}");
                 }
                 c.raw = fd.as_raw_fd();
                 c.fd = Some(fd);
@@ -746,7 +745,7 @@ impl State {
                 });
             }
             Err(e) => {
-                log::warn(format_args!("socket() failed: {e}"));
+                log::warn!("socket() failed: {e}");
                 let gen = c.gen;
                 let at = Instant::now() + ci.next_ivl;
                 self.timer(at, slot, gen, TimerKind::Reconnect);
@@ -818,7 +817,7 @@ impl State {
             }
             Event::AcceptFailed { key, err } => {
                 if let Some(Ep::Listener(l)) = self.eps.get(key.slot()) {
-                    log::warn(format_args!("accept on {} failed: {err}", l.endpoint));
+                    log::warn!("accept on {} failed: {err}", l.endpoint);
                     let errno = err.raw_os_error().unwrap_or(libc::EIO);
                     l.sock
                         .event(MonitorEventKind::AcceptFailed(errno), &l.endpoint, None);
@@ -833,7 +832,7 @@ impl State {
                         self.start_handshake(slot, reqs)
                     }
                     Err(e) => {
-                        log::warn(format_args!("connect to {} failed: {e}", c.endpoint));
+                        log::warn!("connect to {} failed: {e}", c.endpoint);
                         self.disconnect(slot, "connect failed", reqs);
                     }
                 }
@@ -1455,9 +1454,16 @@ impl State {
         if c.closing {
             return;
         }
-        log::warn(format_args!("{}: {why}", c.endpoint));
+        let reason = classify(why, matches!(c.phase, Phase::Handshake(_)));
+        // Ordinary ends are debug output; a misbehaving or failing connection a warning;
+        // memory the process could not get, an error.
+        let level = match reason {
+            _ if why.starts_with("out of memory") => log::Level::Error,
+            DisconnectReason::Remote | DisconnectReason::Local => log::Level::Debug,
+            DisconnectReason::Handshake | DisconnectReason::Transport => log::Level::Warn,
+        };
+        log::log!(level, "{}: {why}", c.endpoint);
         if !matches!(c.phase, Phase::Connecting) {
-            let reason = classify(why, matches!(c.phase, Phase::Handshake(_)));
             c.sock.event(
                 MonitorEventKind::Disconnected(reason, why.to_string()),
                 &c.endpoint,

@@ -60,7 +60,7 @@ pub const POLLERR: i16 = 4;
 /// and (after the call) the events that are ready.
 pub struct PollItem<'a> {
     socket: Option<&'a mut Socket>,
-    fd: std::os::fd::RawFd,
+    fd: RawFd,
     /// `POLLIN` | `POLLOUT` (| `POLLERR` for raw fds).
     pub events: i16,
     /// Filled by `poll`.
@@ -79,7 +79,7 @@ impl<'a> PollItem<'a> {
     }
 
     /// Poll a raw file descriptor (POLLIN/POLLOUT/POLLERR as in poll(2)).
-    pub fn fd(fd: std::os::fd::RawFd, events: i16) -> PollItem<'a> {
+    pub fn fd(fd: RawFd, events: i16) -> PollItem<'a> {
         PollItem {
             socket: None,
             fd,
@@ -95,7 +95,9 @@ impl<'a> PollItem<'a> {
 /// wait then). A signal ends the wait with `Error::Interrupted`.
 pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usize> {
     let deadline = timeout.map(|t| Instant::now() + t);
-    let mut raw: Vec<libc::pollfd> = Vec::with_capacity(items.len());
+    // Allocates only when raw fds are polled: a poll that finds a socket ready costs no
+    // allocation (it runs once per message in poll-driven loops).
+    let mut raw: Vec<libc::pollfd> = Vec::new();
     loop {
         let mut ready = 0;
         let mut inline_ctx: Option<Context> = None;
@@ -114,10 +116,6 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
             }
         }
         // The raw fds, checked now (zero wait) or waited for below.
-        let socket_fds: Vec<RawFd> = items
-            .iter()
-            .filter_map(|it| it.socket.as_deref().map(|s| s.shared.parker.fd()))
-            .collect();
         for it in items.iter().filter(|it| it.socket.is_none()) {
             raw.push(libc::pollfd {
                 fd: it.fd,
@@ -148,20 +146,23 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
                 inline.wait(&parkers, &mut raw, deadline, &mut news)?;
             }
             None => {
-                let mut all: Vec<libc::pollfd> = socket_fds
+                // Each socket's parker eventfd, then the raw fds.
+                let mut all: Vec<libc::pollfd> = items
                     .iter()
-                    .map(|&fd| libc::pollfd {
-                        fd,
+                    .filter_map(|it| it.socket.as_deref())
+                    .map(|s| libc::pollfd {
+                        fd: s.shared.parker.fd(),
                         events: libc::POLLIN,
                         revents: 0,
                     })
                     .collect();
+                let sockets = all.len();
                 all.extend_from_slice(&raw);
                 let ms = crate::backend::sys::timeout_ms(
                     deadline.map(|d| d.saturating_duration_since(Instant::now())),
                 );
                 crate::backend::sys::poll_fds_ms(&mut all, ms)?;
-                raw.copy_from_slice(&all[socket_fds.len()..]);
+                raw.copy_from_slice(&all[sockets..]);
             }
         }
         let n = take_raw_revents(items, &raw);
@@ -961,7 +962,7 @@ impl Socket {
     /// changed (libzmq's ZMQ_FD): for epoll, libuv or asyncio loops. It is edge-like: after
     /// it fires, call [`Socket::events`] and receive/send until they would block, then wait
     /// on the fd again. Do not read from it yourself.
-    pub fn fd(&self) -> std::os::fd::RawFd {
+    pub fn fd(&self) -> RawFd {
         self.shared.parker.watch();
         self.shared.parker.fd()
     }
@@ -1995,7 +1996,7 @@ impl Socket {
         let mut done = || ack.is_done();
         while let Err(e) = inline.wait(&[&self.shared.parker], &mut [], None, &mut done) {
             if e.kind() != std::io::ErrorKind::Interrupted {
-                crate::runtime::log::warn(format_args!("close: {e}"));
+                log::warn!("close: {e}");
                 return;
             }
         }

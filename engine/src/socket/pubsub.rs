@@ -62,6 +62,11 @@ pub(super) struct PubSub {
     epoch: u32,
     /// Reading upstream: inside a multipart message.
     up_more: bool,
+    /// XPUB: a data message from upstream is queued in `pending` and not finished yet;
+    /// notifications raised by (un)subscription frames inside it wait in `held`, so they
+    /// never land between its frames.
+    up_data: bool,
+    held: Vec<Pending>,
     /// XSUB send: inside a multipart message, and whether it is user data.
     xsub_more: bool,
     xsub_data: bool,
@@ -234,13 +239,26 @@ impl Socket {
                     more,
                     from: None,
                 });
+                self.ps.up_data = more;
+                if !more {
+                    self.release_held();
+                }
             }
             return;
         };
+        // libzmq takes any frame starting with 0/1 as an (un)subscription, not only a
+        // message's first. If it ends a data message, that message ends at its last data
+        // frame: a MORE flag with nothing after it would leave the reader waiting.
+        if xpub && !more && self.ps.up_data {
+            if let Some(p) = self.ps.pending.iter_mut().rev().find(|p| p.from.is_none()) {
+                p.more = false;
+            }
+            self.ps.up_data = false;
+        }
         let on = kind == 1;
         if xpub && (self.opts.xpub_manual || self.opts.xpub_manual_last_value) {
             // The application decides (and applies it with SUBSCRIBE on this socket).
-            self.ps.pending.push_back(Pending {
+            self.queue_notification(Pending {
                 data: frame.to_vec(),
                 more: false,
                 from: Some(pid),
@@ -255,11 +273,31 @@ impl Socket {
             removed == Some(true) || self.opts.xpub_verboser
         };
         if xpub && notify {
-            self.ps.pending.push_back(Pending {
+            self.queue_notification(Pending {
                 data: frame.to_vec(),
                 more: false,
                 from: Some(pid),
             });
+        }
+        if xpub && !self.ps.up_data {
+            self.release_held();
+        }
+    }
+
+    /// XPUB: queue a notification for `recv`, after the data message being queued if any.
+    fn queue_notification(&mut self, n: Pending) {
+        if self.ps.up_data {
+            self.ps.held.push(n);
+        } else {
+            self.ps.pending.push_back(n);
+        }
+    }
+
+    /// The data message ended: its held-back notifications follow it.
+    fn release_held(&mut self) {
+        if !self.ps.held.is_empty() {
+            let held = std::mem::take(&mut self.ps.held);
+            self.ps.pending.extend(held);
         }
     }
 

@@ -1,0 +1,4 @@
+//! cargo-fuzz entry point; the body is `ringlink_fuzz::command` (see fuzz/src/lib.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ringlink_fuzz::command(data));
