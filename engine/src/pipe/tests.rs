@@ -1,0 +1,375 @@
+//! Single-thread and two-thread tests of the pipe: publication, chunking, HWM, shared bodies.
+
+use super::*;
+use std::thread;
+
+/// `normal`, or the much smaller `miri` under Miri (which runs ~1000x slower).
+const fn size(normal: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        normal
+    }
+}
+
+fn drain(r: &mut Reader) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = r.peek();
+        if b.is_empty() {
+            return out;
+        }
+        let n = b.len();
+        out.extend_from_slice(b);
+        r.consume(n);
+    }
+}
+
+#[test]
+fn uncommitted_bytes_are_invisible() {
+    let (mut w, mut r) = pipe(0);
+    w.write_frame(&[0, 3], b"abc");
+    assert!(r.peek().is_empty());
+    assert!(w.commit(1));
+    assert_eq!(r.peek(), &[0, 3, b'a', b'b', b'c']);
+}
+
+/// Capacity of the chunk the writer is filling.
+fn cur_cap(w: &Writer) -> usize {
+    // SAFETY: test-only read of the writer's own live chunk.
+    unsafe { (*w.cur).cap }
+}
+
+#[test]
+fn reservation_takes_memory_only_as_bytes_arrive() {
+    let (mut w, mut r) = pipe(0);
+    w.write_frame(&[0, 1], b"a");
+    w.commit(1);
+    // A peer announces an absurd frame: the reservation starts small.
+    w.begin_fill(1 << 62).unwrap();
+    assert!(cur_cap(&w) <= FILL_STEP, "{}", cur_cap(&w));
+    w.rollback();
+    // A real 1 MiB frame arriving in 10 KiB pieces grows its chunk and arrives intact.
+    let body: Vec<u8> = (0..size(1 << 20, 140_000)).map(|i| (i * 7) as u8).collect();
+    w.begin_fill(body.len()).unwrap();
+    for piece in body.chunks(10_000) {
+        w.fill(piece).unwrap();
+        assert!(cur_cap(&w) <= 2 * w.wpos.max(FILL_STEP));
+    }
+    assert_eq!(cur_cap(&w), body.len());
+    w.commit(1);
+    let mut want = vec![0, 1, b'a'];
+    want.extend_from_slice(&body);
+    assert_eq!(drain(&mut r), want);
+}
+
+#[test]
+fn reservation_that_fits_stays_in_the_current_chunk() {
+    let (mut w, mut r) = pipe(0);
+    w.write_frame(&[0, 1], b"a");
+    let chunk = w.cur;
+    w.begin_fill(100).unwrap();
+    assert_eq!(w.cur, chunk);
+    w.fill(&[0, 98]).unwrap();
+    w.fill(&[5; 98]).unwrap();
+    w.commit(2);
+    let mut want = vec![0, 1, b'a', 0, 98];
+    want.extend_from_slice(&[5; 98]);
+    assert_eq!(drain(&mut r), want);
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri reports a refused allocation as resource exhaustion"
+)]
+fn impossible_sizes_are_errors_not_aborts() {
+    // black_box: the optimizer may otherwise assume an unused allocation succeeds.
+    assert!(zeroed_bytes(std::hint::black_box(usize::MAX)).is_none());
+    assert!(zeroed_bytes(std::hint::black_box(0)).is_none());
+    let c = Chunk::try_alloc(std::hint::black_box(isize::MAX as usize));
+    assert!(std::hint::black_box(c).is_none());
+}
+
+#[test]
+fn large_frame_chunks_are_not_kept_as_spares() {
+    let (mut w, mut r) = pipe(0);
+    w.write_frame(&[], &vec![1u8; MAX_CHUNK * 2]);
+    w.commit(1);
+    w.write_frame(&[], b"x");
+    w.commit(1);
+    assert_eq!(drain(&mut r).len(), MAX_CHUNK * 2 + 1);
+    for s in &w.shared.spare {
+        let c = s.load(Ordering::Acquire);
+        // SAFETY: spares are live chunks owned by the pipe.
+        assert!(c.is_null() || unsafe { (*c).cap } <= MAX_CHUNK);
+    }
+}
+
+#[test]
+fn rollback_discards_across_chunks() {
+    let (mut w, mut r) = pipe(0);
+    w.write_frame(&[0, 1], b"x");
+    w.commit(1);
+    // Spill over several chunks without committing.
+    for _ in 0..size(50, 5) {
+        w.write_frame(&[], &[7u8; 10_000]);
+    }
+    w.rollback();
+    w.write_frame(&[0, 1], b"y");
+    w.commit(1);
+    assert_eq!(drain(&mut r), vec![0, 1, b'x', 0, 1, b'y']);
+}
+
+#[test]
+fn commit_marked_hides_the_unfinished_message() {
+    let (mut w, mut r) = pipe(0);
+    w.write_frame(&[0, 1], b"a");
+    w.mark();
+    // An unfinished multipart message that spills into new chunks.
+    for _ in 0..20 {
+        w.write_frame(&[1], &[9u8; 5000]);
+    }
+    assert!(w.commit_marked(1));
+    assert_eq!(drain(&mut r), vec![0, 1, b'a']);
+    w.write_frame(&[0, 1], b"z");
+    w.commit(1);
+    let rest = drain(&mut r);
+    assert_eq!(rest.len(), 20 * 5001 + 3);
+    assert_eq!(&rest[rest.len() - 3..], &[0, 1, b'z']);
+}
+
+#[test]
+fn frames_never_straddle_chunks_and_order_is_kept() {
+    let (mut w, mut r) = pipe(0);
+    let mut expect = Vec::new();
+    for i in 0..size(10_000, 300) as u32 {
+        let body = vec![(i % 251) as u8; (i % 700) as usize];
+        w.write_frame(&i.to_be_bytes(), &body);
+        expect.extend_from_slice(&i.to_be_bytes());
+        expect.extend_from_slice(&body);
+        if i % 7 == 0 {
+            w.commit(7);
+        }
+    }
+    w.commit(1);
+    assert_eq!(drain(&mut r), expect);
+}
+
+#[test]
+fn hwm_counts_messages_and_credit_releases() {
+    let (mut w, mut r) = pipe(4);
+    for _ in 0..4 {
+        assert!(!w.is_full());
+        w.write_frame(&[0, 0], &[]);
+        w.commit(1);
+    }
+    assert!(w.is_full());
+    assert!(w.wait_for_space());
+    r.consume(4);
+    assert!(r.credit(1), "waiting writer must be reported");
+    assert!(!w.is_full());
+}
+
+#[test]
+fn deactivate_sees_late_data() {
+    let (mut w, mut r) = pipe(0);
+    assert!(!r.deactivate());
+    w.write_frame(&[0, 0], &[]);
+    assert!(w.commit(1), "inactive reader must be notified");
+    assert!(!w.commit(0), "already notified");
+    assert!(r.deactivate(), "data pending: reader keeps ownership");
+}
+
+#[test]
+fn peek_iov_spans_chunks_in_order() {
+    let (mut w, mut r) = pipe(0);
+    let mut expect = Vec::new();
+    for i in 0..100u8 {
+        let body = vec![i; 3000];
+        w.write_frame(&[], &body);
+        expect.extend_from_slice(&body);
+    }
+    w.commit(100);
+    let mut got = Vec::new();
+    loop {
+        let mut iov = Vec::new();
+        let n = r.peek_iov(&mut iov, 1 << 20, 64);
+        if n == 0 {
+            break;
+        }
+        for v in &iov {
+            // SAFETY: iovecs point at committed bytes that are not consumed yet.
+            got.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+            });
+        }
+        r.consume(n);
+    }
+    assert_eq!(got, expect);
+}
+
+#[test]
+fn threads_stream_a_million_frames() {
+    let (mut w, mut r) = pipe(1000);
+    let t = thread::spawn(move || {
+        for i in 0..size(1_000_000, 2_000) as u32 {
+            while w.is_full() {
+                std::hint::spin_loop();
+            }
+            w.write_frame(&[], &i.to_le_bytes());
+            w.commit(1);
+        }
+    });
+    let mut next = 0u32;
+    while next < size(1_000_000, 2_000) as u32 {
+        let b = r.peek();
+        if b.is_empty() {
+            r.publish_credit();
+            std::hint::spin_loop();
+            continue;
+        }
+        let n = b.len() / 4;
+        for c in b.chunks_exact(4) {
+            assert_eq!(u32::from_le_bytes(c.try_into().unwrap()), next);
+            next += 1;
+        }
+        r.consume(n * 4);
+        r.credit(n as u64);
+    }
+    t.join().unwrap();
+}
+
+/// Everything `peek_iov` offers, consumed `step` bytes at a time (partial sends).
+fn drain_iov(r: &mut Reader, max: usize, max_iov: usize, step: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    loop {
+        let mut iov = Vec::new();
+        let n = r.peek_iov(&mut iov, max, max_iov);
+        if n == 0 {
+            return got;
+        }
+        let mut bytes = Vec::new();
+        for v in &iov {
+            // SAFETY: iovecs point at committed bytes (or held shared bodies) not yet
+            // consumed.
+            bytes.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+            });
+        }
+        assert_eq!(bytes.len(), n);
+        let k = n.min(step);
+        got.extend_from_slice(&bytes[..k]);
+        r.consume(k);
+    }
+}
+
+/// Frames with shared bodies interleaved with copied ones, across chunk boundaries, read
+/// through `peek_iov` with partial consumption and through `peek`, give the same stream
+/// as if every body had been copied.
+#[test]
+fn shared_bodies_splice_into_the_stream() {
+    for (max, max_iov, step) in [(1 << 20, 64, usize::MAX), (5000, 3, 777), (64, 2, 1)] {
+        let (mut w, mut r) = pipe(0);
+        let (mut w2, mut r2) = pipe(0);
+        let mut expect = Vec::new();
+        // Under Miri: 21 smaller frames (the byte-at-a-time drain dominates).
+        for i in 0..size(60, 21) as u8 {
+            let body: SharedBytes = vec![i; size(1000, 100) + size(97, 9) * i as usize].into();
+            let hdr = [i, 0xAA];
+            if i % 3 == 0 {
+                w.write_frame(&hdr, &body);
+            } else {
+                w.write_shared(&hdr, &body);
+            }
+            w2.write_shared(&hdr, &body);
+            expect.extend_from_slice(&hdr);
+            expect.extend_from_slice(&body);
+            if i % 7 == 6 {
+                w.commit(7);
+                w2.commit(7);
+            }
+        }
+        w.commit(0);
+        w2.commit(0);
+        assert_eq!(drain_iov(&mut r, max, max_iov, step), expect);
+        assert_eq!(drain(&mut r2), expect);
+        assert!(r.peek().is_empty() && r.ext.is_empty());
+    }
+}
+
+#[test]
+fn rollback_drops_uncommitted_shared_bodies() {
+    let (mut w, mut r) = pipe(0);
+    let body: SharedBytes = vec![7u8; 10_000].into();
+    w.write_shared(&[1, 2], &body);
+    w.commit(1);
+    w.write_shared(&[3, 4], &body);
+    w.rollback();
+    w.write_frame(&[5], b"x");
+    w.commit(1);
+    let mut expect = vec![1, 2];
+    expect.extend_from_slice(&body);
+    expect.extend_from_slice(&[5, b'x']);
+    assert_eq!(drain(&mut r), expect);
+    drop(w);
+    drop(r);
+    assert_eq!(
+        SharedBytes::strong_count(&body),
+        1,
+        "every reference released"
+    );
+}
+
+#[test]
+fn threads_stream_shared_and_copied_frames() {
+    let (mut w, mut r) = pipe(64);
+    let n = size(20_000, 120) as u32;
+    let span = size(9000, 1500);
+    let t = thread::spawn(move || {
+        for i in 0..n {
+            while w.is_full() {
+                std::hint::spin_loop();
+            }
+            let body: SharedBytes = vec![(i % 251) as u8; 1 + (i as usize * 37) % span].into();
+            let hdr = i.to_le_bytes();
+            if i % 2 == 0 {
+                w.write_shared(&hdr, &body);
+            } else {
+                w.write_frame(&hdr, &body);
+            }
+            w.commit(1);
+        }
+    });
+    let mut next = 0u32;
+    let mut buf = Vec::new();
+    while next < n {
+        let mut iov = Vec::new();
+        let got = r.peek_iov(&mut iov, 1 << 16, 16);
+        if got == 0 {
+            r.publish_credit();
+            std::hint::spin_loop();
+            continue;
+        }
+        for v in &iov {
+            // SAFETY: as in `drain_iov`.
+            buf.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+            });
+        }
+        r.consume(got);
+        // Parse whole records: 4-byte index + body.
+        loop {
+            let len = 1 + (next as usize * 37) % span;
+            if buf.len() < 4 + len {
+                break;
+            }
+            assert_eq!(u32::from_le_bytes(buf[..4].try_into().unwrap()), next);
+            assert!(buf[4..4 + len].iter().all(|&b| b == (next % 251) as u8));
+            buf.drain(..4 + len);
+            next += 1;
+            r.credit(1);
+        }
+    }
+    t.join().unwrap();
+}
