@@ -126,6 +126,8 @@ fn prefix_filtering(backend: Backend, tr: Tr) {
         ]
     );
     assert_eq!(sub.topics_count(), 2);
+    // libzmq's TOPICS_COUNT on a publisher: the distinct topics its subscribers hold.
+    assert_eq!(publ.topics_count(), 2);
 }
 
 both_backends!(pubsub_prefix_tcp, |b| prefix_filtering(b, Tr::Tcp));

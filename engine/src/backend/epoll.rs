@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::sys::{self, syscall};
 use super::{Driver, Event, Key, Req};
+use crate::pipe::SendLease;
 
 const READ_BUF: usize = 64 * 1024;
 /// Reads per connection per turn before yielding to other connections.
@@ -25,14 +26,14 @@ struct Entry {
     connecting: bool,
     recv_on: bool,
     readable: bool,
-    /// Remaining iovecs of a send that hit EAGAIN, and bytes already sent.
-    pending: Option<(super::IoVecs, usize)>,
+    /// A send that hit EAGAIN, and the bytes of it already sent.
+    pending: Option<(SendLease, usize)>,
 }
 
 /// Completions produced outside of epoll_wait (speculative sends, immediate connects, closes).
 enum Done {
     Connected(Key, io::Result<()>),
-    Sent(Key, io::Result<usize>),
+    Sent(Key, io::Result<usize>, SendLease),
     Closed(Key),
 }
 
@@ -157,26 +158,14 @@ impl EpollDriver {
                     }
                 }
             }
-            Req::Send {
-                key,
-                fd,
-                iov,
-                iovcnt,
-            } => {
-                // SAFETY: the reactor keeps the iovec array alive until `Sent` (Req contract).
-                let iov = unsafe { std::slice::from_raw_parts(iov, iovcnt) };
-                match send_iov(fd, iov) {
-                    Ok(n) if n == iov_len(iov) => self.done.push_back(Done::Sent(key, Ok(n))),
-                    Ok(n) => {
-                        let rest = advance_iov(iov, n);
-                        self.entry(key).pending = Some((super::IoVecs(rest), n));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.entry(key).pending = Some((super::IoVecs(iov.to_vec()), 0));
-                    }
-                    Err(e) => self.done.push_back(Done::Sent(key, Err(e))),
+            Req::Send { key, fd, lease } => match send_iov(fd, lease.iov()) {
+                Ok(n) if n == lease.len() => self.done.push_back(Done::Sent(key, Ok(n), lease)),
+                Ok(n) => self.entry(key).pending = Some((lease, n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.entry(key).pending = Some((lease, 0));
                 }
-            }
+                Err(e) => self.done.push_back(Done::Sent(key, Err(e), lease)),
+            },
             Req::Close { key, fd } => {
                 let raw = fd.as_raw_fd();
                 if let Some(e) = self.entries.get_mut(key.slot()) {
@@ -322,16 +311,17 @@ impl EpollDriver {
         let (Some(key), fd) = (e.key, e.fd) else {
             return;
         };
-        let Some((super::IoVecs(iov), sent)) = e.pending.take() else {
+        let Some((lease, sent)) = e.pending.take() else {
             return;
         };
-        match send_iov(fd, &iov) {
-            Ok(n) if n == iov_len(&iov) => self.done.push_back(Done::Sent(key, Ok(sent + n))),
-            Ok(n) => e.pending = Some((super::IoVecs(advance_iov(&iov, n)), sent + n)),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                e.pending = Some((super::IoVecs(iov), sent))
+        let rest = advance_iov(lease.iov(), sent);
+        match send_iov(fd, &rest) {
+            Ok(n) if sent + n == lease.len() => {
+                self.done.push_back(Done::Sent(key, Ok(sent + n), lease))
             }
-            Err(err) => self.done.push_back(Done::Sent(key, Err(err))),
+            Ok(n) => e.pending = Some((lease, sent + n)),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => e.pending = Some((lease, sent)),
+            Err(err) => self.done.push_back(Done::Sent(key, Err(err), lease)),
         }
     }
 }
@@ -431,7 +421,9 @@ impl Driver for EpollDriver {
                 Done::Connected(key, result) => {
                     on_event(Event::Connected { key, result }, &mut *reqs)
                 }
-                Done::Sent(key, result) => on_event(Event::Sent { key, result }, &mut *reqs),
+                Done::Sent(key, result, lease) => {
+                    on_event(Event::Sent { key, result, lease }, &mut *reqs)
+                }
                 Done::Closed(key) => on_event(Event::Closed { key }, &mut *reqs),
             }
         }
@@ -454,11 +446,7 @@ impl Driver for EpollDriver {
     }
 }
 
-fn iov_len(iov: &[libc::iovec]) -> usize {
-    iov.iter().map(|v| v.iov_len).sum()
-}
-
-/// The iovecs left after `n` bytes were sent.
+/// The iovecs left after `n` bytes were sent (pointing into the same lease).
 fn advance_iov(iov: &[libc::iovec], mut n: usize) -> Vec<libc::iovec> {
     let mut out = Vec::with_capacity(iov.len());
     for v in iov {
@@ -482,7 +470,8 @@ fn send_iov(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
     msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
     msg.msg_iovlen = iov.len().min(libc::UIO_MAXIOV as usize) as _;
     loop {
-        // SAFETY: `msg` describes valid readable memory per the Req::Send contract.
+        // SAFETY: `msg` describes readable memory: the iovecs of a `SendLease` the driver
+        // holds (or a suffix of them), which keeps that memory alive.
         let r = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) };
         if r >= 0 {
             return Ok(r as usize);

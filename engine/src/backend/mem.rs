@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{Driver, Event, Key, Req};
+use crate::pipe::SendLease;
 
 /// One connection as the in-memory peer sees it.
 #[derive(Default)]
@@ -28,8 +29,8 @@ struct MemConn {
     eof_reported: bool,
     /// Everything the engine sent on this connection.
     sent: Vec<u8>,
-    /// The send in flight: its iovec array (pointer, count).
-    pending: Option<(*const libc::iovec, usize)>,
+    /// The send in flight.
+    pending: Option<SendLease>,
 }
 
 /// The scripted outside world of a [`MemDriver`], shared with whoever drives the test.
@@ -51,11 +52,6 @@ pub(crate) struct MemNet {
     /// Requests applied plus events reported so far: lets the harness see a quiet turn.
     pub(crate) activity: u64,
 }
-
-// SAFETY: the raw iovec pointers in `MemConn::pending` point into memory owned by the reactor
-// that owns this driver (see `IoVecs`); the net moves between threads with that reactor and is
-// only used under its mutex.
-unsafe impl Send for MemNet {}
 
 impl Default for MemNet {
     fn default() -> Self {
@@ -162,12 +158,10 @@ impl MemNet {
                     c.recv_on = false;
                 }
             }
-            Req::Send {
-                key, iov, iovcnt, ..
-            } => {
+            Req::Send { key, lease, .. } => {
                 let c = self.conn(key);
                 assert!(c.pending.is_none(), "two sends in flight on one key");
-                c.pending = Some((iov, iovcnt));
+                c.pending = Some(lease);
             }
             Req::Close { key, fd } => {
                 drop(fd);
@@ -184,12 +178,9 @@ impl MemNet {
     fn progress_send(&mut self, key: u64) -> Option<Event<'static>> {
         let window = self.window;
         let c = self.get_mut(key)?;
-        let (iov, iovcnt) = c.pending?;
-        // SAFETY: the reactor keeps the iovec array and the memory it describes alive and
-        // unchanged until the matching `Sent` (the `Req::Send` contract); we report `Sent`
-        // below, after the last read, and forget the pointers when the key is closed.
-        let iov = unsafe { std::slice::from_raw_parts(iov, iovcnt) };
-        let total: usize = iov.iter().map(|v| v.iov_len).sum();
+        let lease = c.pending.as_ref()?;
+        let iov = lease.iov();
+        let total = lease.len();
         let mut want = total.min(window);
         if want == 0 && total > 0 {
             // The peer reads nothing now: the send stays in flight (a full socket buffer).
@@ -201,20 +192,21 @@ impl MemNet {
                 break;
             }
             let k = v.iov_len.min(want);
-            // SAFETY: as above: `iov_base..iov_base + iov_len` is readable for the duration of
-            // the send, and `k <= iov_len`.
+            // SAFETY: the lease (held in `pending` until `Sent` below) keeps
+            // `iov_base..iov_base + iov_len` alive and unchanged, and `k <= iov_len`.
             let bytes = unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, k) };
             c.sent.extend_from_slice(bytes);
             want -= k;
             n += k;
         }
-        c.pending = None;
+        let lease = c.pending.take()?;
         if window != usize::MAX {
             self.window -= n;
         }
         Some(Event::Sent {
             key: Key(key),
             result: Ok(n),
+            lease,
         })
     }
 }
@@ -339,23 +331,17 @@ mod tests {
             assert!(n.push_inbound(key.0, b"abc"));
             n.peer_close(key.0);
         }
-        let body = *b"hello";
-        let iov = [libc::iovec {
-            iov_base: body.as_ptr() as *mut libc::c_void,
-            iov_len: body.len(),
-        }];
+        let lease = || SendLease::new(Default::default(), b"hello".to_vec(), 0);
         reqs.push(Req::Send {
             key,
             fd: -1,
-            iov: iov.as_ptr(),
-            iovcnt: 1,
+            lease: lease(),
         });
         assert_eq!(collect(&mut d, &mut reqs), ["sent 3", "recv [97, 98]"]);
         reqs.push(Req::Send {
             key,
             fd: -1,
-            iov: iov.as_ptr(),
-            iovcnt: 1,
+            lease: lease(),
         });
         // The window is used up: the send waits.
         assert_eq!(collect(&mut d, &mut reqs), ["recv [99]"]);

@@ -3,7 +3,8 @@
 //! The reactor (`runtime::reactor`) owns all connection logic: codec, pipes, batching, timers.
 //! A driver only moves bytes: it takes requests ([`Req`]) and reports completions ([`Event`]).
 //! Both drivers give the same guarantees, so every test runs unchanged on either:
-//! * at most one `Send` per key is in flight, and its iovecs stay valid until `Sent`;
+//! * at most one `Send` per key is in flight; its `SendLease` keeps the bytes alive until the
+//!   driver gives it back in `Sent` (or drops it when the key closes);
 //! * `Received` data is borrowed for the duration of the callback only (the io_uring buffer goes
 //!   back to the provided-buffer ring right after);
 //! * after `Close`, exactly one `Closed` is reported once no operation on the key is in flight,
@@ -19,6 +20,7 @@ use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 use std::time::Duration;
 
+use crate::pipe::SendLease;
 use sys::SockAddr;
 
 /// Which backend a context runs on.
@@ -58,16 +60,6 @@ impl Key {
     }
 }
 
-/// An iovec list owned by a connection (the memory it points to is owned by the same
-/// reactor, e.g. pipe chunks).
-#[derive(Default)]
-pub(crate) struct IoVecs(pub(crate) Vec<libc::iovec>);
-
-// SAFETY: the pointers refer to memory owned by the reactor that owns this list; both move
-// between threads together (inline contexts hand the reactor from thread to thread under a
-// mutex) and are never accessed from two threads at once.
-unsafe impl Send for IoVecs {}
-
 /// A request to the driver.
 pub(crate) enum Req {
     /// Accept connections on a listening socket until `Close`.
@@ -79,22 +71,17 @@ pub(crate) enum Req {
     /// Pause receiving (the application is not reading). Data already received may still
     /// arrive as `Received`.
     StopRecv { key: Key },
-    /// Send the bytes described by `iov`.
-    /// The caller keeps the iovec array and the memory it points to alive and unchanged until
-    /// the matching `Sent`.
+    /// Send the bytes the lease describes. The driver keeps the lease (and so the memory its
+    /// iovecs point into) until the kernel is done with it, then returns it in `Sent`, or
+    /// drops it if the key is closing.
     Send {
         key: Key,
         fd: RawFd,
-        iov: *const libc::iovec,
-        iovcnt: usize,
+        lease: SendLease,
     },
     /// Cancel everything on the key, close the fd, then report `Closed`.
     Close { key: Key, fd: OwnedFd },
 }
-
-// SAFETY: `Send::iov` points into memory owned by the reactor that holds the request (see
-// `IoVecs`); requests never leave that reactor.
-unsafe impl Send for Req {}
 
 /// A completion reported by the driver.
 pub(crate) enum Event<'a> {
@@ -119,9 +106,11 @@ pub(crate) enum Event<'a> {
         key: Key,
         err: Option<io::Error>,
     },
+    /// A send completed (`result`: bytes the kernel took); its lease comes back.
     Sent {
         key: Key,
         result: io::Result<usize>,
+        lease: SendLease,
     },
     Closed {
         key: Key,

@@ -18,6 +18,7 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::sys::syscall;
 use super::{Driver, Event, Key, Req};
+use crate::pipe::SendLease;
 
 const OP_ACCEPT: u64 = 1;
 const OP_CONNECT: u64 = 2;
@@ -216,6 +217,8 @@ struct Slot {
     closing: Option<OwnedFd>,
     addr: Option<super::sys::SockAddr>,
     msg: Option<Box<libc::msghdr>>,
+    /// The lease of the send in flight (its memory is the kernel's until the completion).
+    send: Option<SendLease>,
 }
 
 // SAFETY: the raw pointers (mmapped buffer ring, msghdrs) are owned by the driver and move
@@ -496,18 +499,17 @@ impl UringDriver {
                     }
                 }
             }
-            Req::Send {
-                key,
-                fd,
-                iov,
-                iovcnt,
-            } => {
+            Req::Send { key, fd, lease } => {
                 let s = self.slot(key);
                 s.fd = fd;
                 s.inflight += 1;
+                // The slot keeps the lease until the completion: the kernel reads through
+                // these pointers until then.
+                let (iov, iovcnt) = (lease.iov().as_ptr(), lease.iov().len());
+                s.send = Some(lease);
                 if iovcnt == 1 {
                     // One buffer (the common flush): SEND skips the msghdr/iovec import.
-                    // SAFETY: the caller keeps `iov[0]` and its buffer alive until `Sent`.
+                    // SAFETY: `iovcnt == 1`: `iov` points at the lease's one iovec.
                     let v = unsafe { *iov };
                     let e =
                         opcode::Send::new(types::Fd(fd), v.iov_base as *const u8, v.iov_len as u32)
@@ -701,14 +703,16 @@ impl UringDriver {
                 }
             }
             OP_SEND => {
+                // The kernel is done with the lease's memory: give it back (or drop it).
+                let lease = self.live(key).and_then(|s| s.send.take());
                 self.op_done(key);
-                if !closing {
+                if let (false, Some(lease)) = (closing, lease) {
                     let result = if res < 0 {
                         Err(io::Error::from_raw_os_error(-res))
                     } else {
                         Ok(res as usize)
                     };
-                    on_event(Event::Sent { key, result }, reqs);
+                    on_event(Event::Sent { key, result, lease }, reqs);
                 }
             }
             OP_CANCEL => self.op_done(key),

@@ -17,11 +17,13 @@
 //! This module holds `unsafe` because both threads reach the same chunk memory through raw
 //! pointers; every block states why the access is exclusive or published (see docs/unsafe.md).
 
+mod lease;
 mod reader;
 #[cfg(test)]
 mod tests;
 mod writer;
 
+pub(crate) use lease::{IovArray, SendLease};
 pub(crate) use reader::Reader;
 pub(crate) use writer::Writer;
 
@@ -113,6 +115,8 @@ struct Shared {
     writer_waiting: AtomicBool,
     closed: AtomicBool,
     reader_gone: AtomicBool,
+    /// A `SendLease` points into this pipe's bytes: the reader must not consume them.
+    send_leased: AtomicBool,
     hwm: u64,
     /// Shared bodies (`Writer::write_shared`) of committed frames, in stream order, not yet
     /// taken by the reader; `ext_count` lets the reader skip the lock when there are none.
@@ -175,6 +179,7 @@ pub(crate) fn pipe(hwm: u64) -> (Writer, Reader) {
         writer_waiting: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         reader_gone: AtomicBool::new(false),
+        send_leased: AtomicBool::new(false),
         hwm,
         ext: Mutex::new(VecDeque::new()),
         ext_count: AtomicUsize::new(0),

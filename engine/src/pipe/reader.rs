@@ -1,7 +1,7 @@
 //! The consuming end of a pipe: reads published bytes in place (or as iovecs for a send),
 //! recycles chunks it moved past, and publishes read counts (credit) in batches.
 
-use super::{Chunk, Ext, Shared, MAX_CHUNK};
+use super::{Chunk, Ext, Shared, SharedBytes, MAX_CHUNK};
 use crate::sync::{fence, Arc, Ordering};
 use std::collections::VecDeque;
 use std::ptr;
@@ -35,6 +35,10 @@ impl Reader {
             msgs_published: 0,
             credit_batch,
         }
+    }
+
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Move published shared-body entries into the reader's queue. Call after loading a
@@ -127,9 +131,12 @@ impl Reader {
     /// Append the committed bytes (up to `max` bytes, across chunks) as iovecs without
     /// consuming them; used by the reactor to send a whole backlog with one call.
     /// Returns the byte count.
-    pub(crate) fn peek_iov(
+    /// Shared bodies the iovecs point into are cloned into `bodies` (the lease keeps them).
+    /// Only `SendLease` calls this: the iovecs are valid only while consumption is barred.
+    pub(super) fn peek_iov(
         &mut self,
         iov: &mut Vec<libc::iovec>,
+        bodies: &mut Vec<SharedBytes>,
         max: usize,
         max_iov: usize,
     ) -> usize {
@@ -146,11 +153,12 @@ impl Reader {
             let left = e.data.len() - self.ext_off;
             let take = left.min(max);
             iov.push(libc::iovec {
-                // SAFETY: `ext_off < len`; the Arc keeps the bytes alive until `consume`
-                // pops the entry, which happens only after the send that uses them.
+                // SAFETY: `ext_off < len`; the clone pushed into `bodies` (the lease's) keeps
+                // the bytes alive for as long as the iovec is used.
                 iov_base: unsafe { e.data.as_ptr().add(self.ext_off) } as *mut libc::c_void,
                 iov_len: take,
             });
+            bodies.push(e.data.clone());
             total += take;
             if take < left || total >= max || iov.len() >= max_iov {
                 return total;
@@ -194,6 +202,7 @@ impl Reader {
                             iov_base: e.data.as_ptr() as *mut libc::c_void,
                             iov_len: take,
                         });
+                        bodies.push(e.data.clone());
                         total += take;
                         ei += 1;
                         if take < e.data.len() || total >= max || iov.len() >= max_iov {
@@ -253,6 +262,11 @@ impl Reader {
     /// Consume `n` bytes (frames already read, or bytes the kernel accepted).
     #[inline]
     pub(crate) fn consume(&mut self, mut n: usize) {
+        // The kernel may be reading these bytes (see `SendLease`).
+        assert!(
+            !self.shared.send_leased.load(Ordering::Acquire),
+            "pipe consumed while a send lease points into it"
+        );
         while n > 0 {
             let avail = self.peek().len();
             assert!(avail > 0, "consume past committed data");

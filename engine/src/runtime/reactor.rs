@@ -23,10 +23,10 @@ use slab::Slab;
 
 use super::shared::{CloseAck, Cmd, NewPeer, ReactorHandle, SocketShared};
 use crate::backend::sys::{self, SockAddr};
-use crate::backend::{Driver, Event, IoVecs, Key, Req};
+use crate::backend::{Driver, Event, Key, Req};
 use crate::monitor::{DisconnectReason, MonitorEventKind};
 use crate::options::{SockOpts, StreamFraming};
-use crate::pipe;
+use crate::pipe::{self, SendLease};
 use crate::protocol::command::encode_subscription;
 use crate::protocol::{
     frame, Command, Decoded, Decoder, Handshake, HandshakeConfig, HandshakeStatus, Heartbeat,
@@ -123,13 +123,15 @@ struct Conn {
     decoder: Decoder,
     /// Control frames (greeting, READY, PONG, ...) waiting to go out at a message boundary.
     ctrl: Vec<u8>,
-    /// Control bytes referenced by the send in flight, and how many of them were sent.
+    /// Control bytes being sent (inside the send's lease while one is in flight), and how
+    /// many of them were sent.
     ctrl_inflight: Vec<u8>,
     ctrl_off: usize,
-    /// A send is in flight: (ctrl bytes in it, pipe bytes in it, pipe data was truncated,
-    /// committed-message snapshot taken before it).
-    sending: Option<(usize, usize, bool, u64)>,
-    iov: IoVecs,
+    /// A send is in flight: (pipe data was truncated, committed-message snapshot taken
+    /// before it). Its lease holds the rest.
+    sending: Option<(bool, u64)>,
+    /// The iovec array of the last send's lease, kept for reuse.
+    iov: pipe::IovArray,
     /// Outbound stream position inside a frame: bytes left of the current frame, and whether
     /// the message continues after it (tracked only across partial sends).
     out_frame_left: u64,
@@ -585,7 +587,7 @@ impl State {
             ctrl_inflight: Vec::new(),
             ctrl_off: 0,
             sending: None,
-            iov: IoVecs(Vec::with_capacity(8)),
+            iov: pipe::IovArray::default(),
             out_frame_left: 0,
             out_in_msg: false,
             in_more: false,
@@ -864,9 +866,10 @@ impl State {
                     self.disconnect(key.slot(), &why, reqs);
                 }
             }
-            Event::Sent { key, result } => {
+            Event::Sent { key, result, lease } => {
+                // A stale key's lease just ends: the kernel is done with it.
                 if self.conn(key).is_some() {
-                    self.on_sent(key.slot(), result, reqs);
+                    self.on_sent(key.slot(), result, lease, reqs);
                 }
             }
             Event::Closed { key } => self.on_closed(key, reqs),
@@ -1323,8 +1326,6 @@ impl State {
             return;
         }
         loop {
-            c.iov.0.clear();
-            let mut ctrl_len = 0;
             if c.ctrl_off == c.ctrl_inflight.len()
                 && !c.ctrl.is_empty()
                 && c.out_frame_left == 0
@@ -1334,33 +1335,30 @@ impl State {
                 c.ctrl_off = 0;
                 std::mem::swap(&mut c.ctrl, &mut c.ctrl_inflight);
             }
-            if c.ctrl_off < c.ctrl_inflight.len() {
-                ctrl_len = c.ctrl_inflight.len() - c.ctrl_off;
-                c.iov.0.push(libc::iovec {
-                    iov_base: c.ctrl_inflight[c.ctrl_off..].as_ptr() as *mut libc::c_void,
-                    iov_len: ctrl_len,
-                });
-            }
-            let mut data_len = 0;
+            let mut lease = SendLease::new(
+                std::mem::take(&mut c.iov),
+                std::mem::take(&mut c.ctrl_inflight),
+                c.ctrl_off,
+            );
             let mut truncated = false;
             let mut snapshot = 0;
             if matches!(c.phase, Phase::Active) {
                 if let Some(out) = c.out.as_mut() {
                     snapshot = out.msgs_committed();
-                    data_len = out.peek_iov(&mut c.iov.0, MAX_SEND, MAX_IOV);
-                    truncated = data_len == MAX_SEND || c.iov.0.len() == MAX_IOV;
+                    let n = lease.add_pipe(out, MAX_SEND, MAX_IOV);
+                    truncated = n == MAX_SEND || lease.iov().len() == MAX_IOV;
                 }
             }
-            if ctrl_len + data_len > 0 {
-                c.sending = Some((ctrl_len, data_len, truncated, snapshot));
+            if lease.len() > 0 {
+                c.sending = Some((truncated, snapshot));
                 reqs.push(Req::Send {
                     key: Key::new(slot, c.gen),
                     fd: c.raw,
-                    iov: c.iov.0.as_ptr(),
-                    iovcnt: c.iov.0.len(),
+                    lease,
                 });
                 return;
             }
+            (c.iov, c.ctrl_inflight) = lease.release();
             // Nothing to send: stop looking at the pipe unless data raced in.
             let Some(out) = c.out.as_mut() else { break };
             if !matches!(c.phase, Phase::Active) {
@@ -1386,12 +1384,21 @@ impl State {
         }
     }
 
-    fn on_sent(&mut self, slot: usize, result: std::io::Result<usize>, reqs: &mut Vec<Req>) {
+    fn on_sent(
+        &mut self,
+        slot: usize,
+        result: std::io::Result<usize>,
+        lease: SendLease,
+        reqs: &mut Vec<Req>,
+    ) {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return;
         };
         let c = &mut **c;
-        let Some((ctrl_len, data_len, truncated, snapshot)) = c.sending.take() else {
+        let (ctrl_len, data_len) = (lease.ctrl_len(), lease.data_len());
+        // The kernel is done with these bytes: the pipe may be consumed again.
+        (c.iov, c.ctrl_inflight) = lease.release();
+        let Some((truncated, snapshot)) = c.sending.take() else {
             return;
         };
         let n = match result {

@@ -113,9 +113,14 @@ impl Socket {
         }
     }
 
-    /// Number of distinct topics this SUB/XSUB is subscribed to (libzmq's TOPICS_COUNT).
+    /// libzmq's TOPICS_COUNT: the distinct topics this SUB/XSUB is subscribed to, or, on a
+    /// PUB/XPUB, the distinct topics its subscribers hold (as far as it has read them: sending
+    /// or polling reads what subscribers sent).
     pub fn topics_count(&self) -> usize {
-        self.ps.filter.topics()
+        match self.ty {
+            SocketType::Pub | SocketType::XPub => self.ps.subs.topics(),
+            _ => self.ps.filter.topics(),
+        }
     }
 
     /// Count a subscription change and pass it upstream: every subscribe (XPUB_VERBOSE

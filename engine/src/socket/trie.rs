@@ -330,6 +330,13 @@ impl PeerTrie {
         Some(last)
     }
 
+    /// Number of distinct topics some peer holds.
+    pub(crate) fn topics(&self) -> usize {
+        let mut n = 0;
+        self.for_each(|_, v| n += usize::from(!v.is_empty()));
+        n
+    }
+
     /// Remove a peer everywhere; `gone(topic, last)` is called for each of its topics, with
     /// `last` true when no other peer holds it.
     pub(crate) fn remove_peer(&mut self, peer: usize, mut gone: impl FnMut(&[u8], bool)) {
