@@ -141,6 +141,81 @@ pub(crate) trait Driver {
     fn unwatch(&mut self) {}
 }
 
+/// The driver a reactor runs on. One enum rather than a generic parameter per backend: the
+/// match costs one branch per `poll` (not per message), and every reactor, threaded or inline,
+/// is the same type.
+pub(crate) enum AnyDriver {
+    Uring(uring::UringDriver),
+    Epoll(epoll::EpollDriver),
+    /// The in-memory driver of tests and the fuzzing harness.
+    #[cfg(any(test, feature = "fuzzing"))]
+    Mem(mem::MemDriver),
+}
+
+impl AnyDriver {
+    /// Open a driver for `backend`, waking on `wake_fd`. An io_uring ring that cannot be set
+    /// up (memory limits, a kernel without a feature we need) falls back to epoll, with a
+    /// warning: whether io_uring was asked for explicitly is checked earlier, with
+    /// [`probe_uring`], so that such a request fails instead.
+    ///
+    /// `single_issuer`: only one thread will ever drive this ring (io_uring may then defer
+    /// completion work to that thread). An inline context driven by several threads must not
+    /// set it: a completion would wait for the submitting thread's next system call.
+    pub(crate) fn open(
+        backend: Backend,
+        wake_fd: RawFd,
+        single_issuer: bool,
+    ) -> io::Result<AnyDriver> {
+        if backend == Backend::Uring {
+            match uring::UringDriver::new(wake_fd, single_issuer, uring::BufConfig::default()) {
+                Ok(d) => return Ok(AnyDriver::Uring(d)),
+                Err(e) => log::warn!("io_uring ring setup failed ({e}); using epoll"),
+            }
+        }
+        epoll::EpollDriver::new(wake_fd).map(AnyDriver::Epoll)
+    }
+
+    /// The backend actually in use (the in-memory driver reports epoll).
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            AnyDriver::Uring(_) => Backend::Uring,
+            AnyDriver::Epoll(_) => Backend::Epoll,
+            #[cfg(any(test, feature = "fuzzing"))]
+            AnyDriver::Mem(_) => Backend::Epoll,
+        }
+    }
+}
+
+impl Driver for AnyDriver {
+    #[inline]
+    fn poll<F>(
+        &mut self,
+        reqs: &mut Vec<Req>,
+        timeout: Option<Duration>,
+        watch: &mut [libc::pollfd],
+        on_event: F,
+    ) -> io::Result<()>
+    where
+        F: FnMut(Event<'_>, &mut Vec<Req>),
+    {
+        match self {
+            AnyDriver::Uring(d) => d.poll(reqs, timeout, watch, on_event),
+            AnyDriver::Epoll(d) => d.poll(reqs, timeout, watch, on_event),
+            #[cfg(any(test, feature = "fuzzing"))]
+            AnyDriver::Mem(d) => d.poll(reqs, timeout, watch, on_event),
+        }
+    }
+
+    fn unwatch(&mut self) {
+        match self {
+            AnyDriver::Uring(d) => d.unwatch(),
+            AnyDriver::Epoll(d) => d.unwatch(),
+            #[cfg(any(test, feature = "fuzzing"))]
+            AnyDriver::Mem(d) => d.unwatch(),
+        }
+    }
+}
+
 /// Whether io_uring with the features we need can be set up here. Errors say why not
 /// (ENOSYS: old kernel or seccomp; EPERM: `kernel.io_uring_disabled` or a sandbox).
 pub(crate) fn probe_uring() -> io::Result<()> {

@@ -5,12 +5,10 @@ use std::sync::{mpsc, Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::inline::{Inline, InlineReactor};
+use super::inline::{open_inline, Inline};
 use super::reactor::{Peers, Reactor};
 use super::shared::{Cmd, InprocRegistry, ReactorHandle, SocketShared};
-use crate::backend::epoll::EpollDriver;
-use crate::backend::uring::{BufConfig, UringDriver};
-use crate::backend::{self, Backend};
+use crate::backend::{self, AnyDriver, Backend};
 use crate::error::{Error, Result};
 use crate::protocol::SocketType;
 use crate::socket::Socket;
@@ -120,7 +118,7 @@ impl ContextBuilder {
             .collect::<std::io::Result<_>>()?;
         let peers = Arc::new(Peers::new(handles.clone()));
         if inline {
-            let (reactor, actual) = InlineReactor::new(
+            let (reactor, actual) = open_inline(
                 backend,
                 handles[0].clone(),
                 peers.clone(),
@@ -202,20 +200,9 @@ fn run_reactor(
     spin: Duration,
     ready: mpsc::Sender<std::io::Result<Backend>>,
 ) {
-    if backend == Backend::Uring {
-        match UringDriver::new(h.parker.fd(), true, BufConfig::default()) {
-            Ok(d) => {
-                let _ = ready.send(Ok(Backend::Uring));
-                drop(ready);
-                Reactor::new(h, d, peers, spin).run();
-                return;
-            }
-            Err(e) => log::warn!("io_uring ring setup failed ({e}); this reactor uses epoll"),
-        }
-    }
-    match EpollDriver::new(h.parker.fd()) {
+    match AnyDriver::open(backend, h.parker.fd(), true) {
         Ok(d) => {
-            let _ = ready.send(Ok(Backend::Epoll));
+            let _ = ready.send(Ok(d.backend()));
             drop(ready);
             Reactor::new(h, d, peers, spin).run();
         }
@@ -385,6 +372,7 @@ impl Context {
     pub(crate) fn with_mem_driver(driver: crate::backend::mem::MemDriver) -> Result<Context> {
         let handle = Arc::new(ReactorHandle::new(0)?);
         let peers = Arc::new(Peers::new(vec![handle.clone()]));
+        let driver = crate::backend::AnyDriver::Mem(driver);
         let reactor = Reactor::new(handle.clone(), driver, peers.clone(), Duration::ZERO);
         Ok(Context {
             inner: Arc::new(CtxInner {
@@ -395,11 +383,7 @@ impl Context {
                 sockets: Mutex::new(Vec::new()),
                 next_id: AtomicU64::new(1),
                 spin: Duration::ZERO,
-                inline: Some(Inline::new(
-                    InlineReactor::Mem(Box::new(reactor)),
-                    handle,
-                    Duration::ZERO,
-                )),
+                inline: Some(Inline::new(reactor, handle, Duration::ZERO)),
                 owner: Some(std::thread::current().id()),
                 inproc: Mutex::new(InprocRegistry::default()),
             }),

@@ -18,76 +18,30 @@ use std::time::{Duration, Instant};
 
 use super::reactor::{Peers, Reactor};
 use super::shared::{Parker, ReactorHandle};
-use crate::backend::epoll::EpollDriver;
 use crate::backend::sys;
-use crate::backend::uring::{BufConfig, UringDriver};
-use crate::backend::Backend;
+use crate::backend::{AnyDriver, Backend};
 
-/// The reactor of an inline context, on either backend.
-pub(crate) enum InlineReactor {
-    Uring(Box<Reactor<UringDriver>>),
-    Epoll(Box<Reactor<EpollDriver>>),
-    /// The in-memory driver of the fuzzing harness (`crate::fuzzing`).
-    #[cfg(feature = "fuzzing")]
-    Mem(Box<Reactor<crate::backend::mem::MemDriver>>),
-}
+/// The reactor of an inline context.
+pub(crate) type InlineReactor = Reactor<AnyDriver>;
 
-impl InlineReactor {
-    /// `single_thread`: only the creating thread will drive it (io_uring can then defer its
-    /// completion work to that thread). Otherwise completions must reach the CQ whichever
-    /// thread submitted the operation and whatever it does now: with `DEFER_TASKRUN` or
-    /// `COOP_TASKRUN` they would wait for the submitting thread's next system call, so a
-    /// thread that submitted a receive and then went to sleep on its socket would hide that
-    /// receive's data from the thread leading the reactor.
-    pub(crate) fn new(
-        backend: Backend,
-        h: Arc<ReactorHandle>,
-        peers: Arc<Peers>,
-        spin: Duration,
-        single_thread: bool,
-    ) -> std::io::Result<(InlineReactor, Backend)> {
-        if backend == Backend::Uring {
-            match UringDriver::new(h.parker.fd(), single_thread, BufConfig::default()) {
-                Ok(d) => {
-                    return Ok((
-                        InlineReactor::Uring(Box::new(Reactor::new(h, d, peers, spin))),
-                        Backend::Uring,
-                    ))
-                }
-                Err(e) => log::warn!("io_uring ring setup failed ({e}); using epoll"),
-            }
-        }
-        let d = EpollDriver::new(h.parker.fd())?;
-        Ok((
-            InlineReactor::Epoll(Box::new(Reactor::new(h, d, peers, spin))),
-            Backend::Epoll,
-        ))
-    }
-
-    /// Stop watching the fds of the last wait.
-    pub(crate) fn unwatch(&mut self) {
-        match self {
-            InlineReactor::Uring(r) => r.unwatch(),
-            InlineReactor::Epoll(r) => r.unwatch(),
-            #[cfg(feature = "fuzzing")]
-            InlineReactor::Mem(r) => r.unwatch(),
-        }
-    }
-
-    /// One reactor iteration, waiting at most `max_wait` (None = until something happens)
-    /// or until a `watch`ed fd is ready.
-    pub(crate) fn turn(
-        &mut self,
-        max_wait: Option<Duration>,
-        watch: &mut [libc::pollfd],
-    ) -> std::io::Result<bool> {
-        match self {
-            InlineReactor::Uring(r) => r.turn_inline(max_wait, watch),
-            InlineReactor::Epoll(r) => r.turn_inline(max_wait, watch),
-            #[cfg(feature = "fuzzing")]
-            InlineReactor::Mem(r) => r.turn_inline(max_wait, watch),
-        }
-    }
+/// Open the reactor of an inline context on `backend` (or its fallback).
+///
+/// `single_thread`: only the creating thread will drive it (io_uring can then defer its
+/// completion work to that thread). Otherwise completions must reach the CQ whichever
+/// thread submitted the operation and whatever it does now: with `DEFER_TASKRUN` or
+/// `COOP_TASKRUN` they would wait for the submitting thread's next system call, so a
+/// thread that submitted a receive and then went to sleep on its socket would hide that
+/// receive's data from the thread leading the reactor.
+pub(crate) fn open_inline(
+    backend: Backend,
+    h: Arc<ReactorHandle>,
+    peers: Arc<Peers>,
+    spin: Duration,
+    single_thread: bool,
+) -> std::io::Result<(InlineReactor, Backend)> {
+    let d = AnyDriver::open(backend, h.parker.fd(), single_thread)?;
+    let actual = d.backend();
+    Ok((Reactor::new(h, d, peers, spin), actual))
 }
 
 /// How an inline wait ended.
@@ -132,13 +86,16 @@ impl Inline {
     pub(crate) fn drive_now(&self) -> std::io::Result<()> {
         match self.reactor.try_lock() {
             Ok(mut r) => {
-                let res = r.turn(Some(Duration::ZERO), &mut []).map(drop);
+                let res = r.turn_inline(Some(Duration::ZERO), &mut []).map(drop);
                 drop(r);
                 self.wake_followers();
                 res
             }
             Err(TryLockError::Poisoned(p)) => {
-                let res = p.into_inner().turn(Some(Duration::ZERO), &mut []).map(drop);
+                let res = p
+                    .into_inner()
+                    .turn_inline(Some(Duration::ZERO), &mut [])
+                    .map(drop);
                 self.wake_followers();
                 res
             }
@@ -198,7 +155,7 @@ impl Inline {
             if spin_until.is_some_and(|s| now < s) {
                 wait = Some(Duration::ZERO);
             }
-            r.turn(wait, watch)?;
+            r.turn_inline(wait, watch)?;
             if self.handle.acked.swap(false, Ordering::AcqRel) {
                 // A close was acknowledged: its thread may be one of our followers.
                 self.wake_followers();
