@@ -10,8 +10,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr;
-use std::sync::atomic::{AtomicU16, Ordering};
+
 use std::time::Duration;
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -19,6 +18,10 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use super::sys::syscall;
 use super::{Driver, Event, Key, Req};
 use crate::pipe::SendLease;
+
+mod bufring;
+pub(crate) use bufring::BufConfig;
+use bufring::{BufRing, BGID, PBUF_RING_INC};
 
 const OP_ACCEPT: u64 = 1;
 const OP_CONNECT: u64 = 2;
@@ -30,180 +33,8 @@ const OP_WAKE: u64 = 6;
 /// generation and the index.
 const OP_WATCH: u64 = 7;
 
-const BGID: u16 = 7;
-/// `IOU_PBUF_RING_INC` (not re-exported by the io-uring crate).
-const PBUF_RING_INC: u16 = 2;
-
 fn ud(key: Key, op: u64) -> u64 {
     (key.0 << 8) | op
-}
-
-/// Receive buffers of the per-reactor provided-buffer ring: at most `count` buffers of
-/// `size` bytes, `initial` of them handed to the kernel at start and `initial` more each time
-/// the ring runs dry (ENOBUFS). The kernel cycles through every buffer it has, and each costs
-/// first-touch page faults (and RSS) the first time round: a fixed 128 × 32 KiB ring spent
-/// 5 % of a short 64 B run clearing pages (uring inline PAIR 0.69× epoll; 32 buffers: 0.84×),
-/// while many connections receiving large messages need the 128 (10 subscribers × 64 KiB:
-/// 11.5 k deliveries/s with 32, 19.6 k with 128). So the ring can grow when it runs dry while
-/// more than two connections receive (with fewer, a dry ring means the application is behind).
-/// The default starts with 32.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BufConfig {
-    pub(crate) count: u16,
-    pub(crate) size: u32,
-    pub(crate) initial: u16,
-}
-
-impl Default for BufConfig {
-    fn default() -> Self {
-        BufConfig {
-            count: 128,
-            size: 32 * 1024,
-            // 32: fewer first-touch faults for short runs; the ring grows when it runs dry
-            // while many connections receive.
-            initial: 32,
-        }
-    }
-}
-
-/// Anonymous page-aligned memory, unmapped on drop.
-struct Mmap {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl Mmap {
-    fn new(len: usize) -> io::Result<Mmap> {
-        // SAFETY: anonymous private mapping; no file, result checked.
-        let p = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Mmap {
-            ptr: p as *mut u8,
-            len,
-        })
-    }
-}
-
-impl Drop for Mmap {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping created in `new`.
-        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
-    }
-}
-
-/// The provided-buffer ring: the kernel picks a free buffer for each multishot receive
-/// completion; we hand it back as soon as its bytes are copied out.
-struct BufRing {
-    ring: Mmap,
-    bufs: Mmap,
-    count: u16,
-    size: u32,
-    tail: u16,
-    /// Buffers handed to the kernel so far (bids `0..provided`); grows to `count`.
-    provided: u16,
-    step: u16,
-    /// Incremental consumption (`IOU_PBUF_RING_INC`, Linux 6.12): the kernel keeps filling a
-    /// buffer across completions (`F_BUF_MORE`), so many small receives, from any
-    /// connection, share one buffer instead of each taking a whole one. `off[bid]` is where
-    /// the next completion's data starts in buffer `bid`.
-    inc: bool,
-    off: Vec<u32>,
-}
-
-impl BufRing {
-    fn new(cfg: BufConfig) -> io::Result<BufRing> {
-        assert!(cfg.count.is_power_of_two());
-        let ring = Mmap::new((cfg.count as usize * 16).max(4096))?;
-        let bufs = Mmap::new(cfg.count as usize * cfg.size as usize)?;
-        let mut r = BufRing {
-            ring,
-            bufs,
-            count: cfg.count,
-            size: cfg.size,
-            tail: 0,
-            provided: 0,
-            step: cfg.initial.clamp(1, cfg.count),
-            inc: false,
-            off: vec![0; cfg.count as usize],
-        };
-        r.grow();
-        Ok(r)
-    }
-
-    /// Hand `step` more buffers to the kernel (the ring ran dry), up to `count`. The buffer
-    /// memory is one mapping reserved up front; untouched buffers cost no RSS.
-    fn grow(&mut self) {
-        let to = self.provided.saturating_add(self.step).min(self.count);
-        for bid in self.provided..to {
-            self.push(bid);
-        }
-        self.provided = to;
-        self.publish();
-    }
-
-    fn entries(&self) -> *mut types::BufRingEntry {
-        self.ring.ptr as *mut types::BufRingEntry
-    }
-
-    /// Queue buffer `bid` at the tail (published by `publish`).
-    fn push(&mut self, bid: u16) {
-        let idx = (self.tail & (self.count - 1)) as usize;
-        // SAFETY: `idx < count`; the entry slot at the tail is owned by us until the tail is
-        // published past it.
-        let e = unsafe { &mut *self.entries().add(idx) };
-        // SAFETY: `bid < count`, so the address is inside the buffer mapping.
-        e.set_addr(unsafe { self.bufs.ptr.add(bid as usize * self.size as usize) } as u64);
-        e.set_len(self.size);
-        e.set_bid(bid);
-        self.tail = self.tail.wrapping_add(1);
-    }
-
-    fn publish(&self) {
-        // SAFETY: the ring base is page aligned and its entries initialised; `tail` returns
-        // the address of the shared tail field, which the kernel reads with acquire semantics.
-        unsafe {
-            let tail = types::BufRingEntry::tail(self.entries()) as *const AtomicU16;
-            (*tail).store(self.tail, Ordering::Release);
-        }
-    }
-
-    /// The `len` bytes a completion delivered in buffer `bid`.
-    fn data(&self, bid: u16, len: usize) -> &[u8] {
-        let start = self.off[bid as usize] as usize;
-        assert!(bid < self.count && start + len <= self.size as usize);
-        // SAFETY: the kernel filled `len` bytes of buffer `bid` from `start` and gave them to
-        // us (the CQE); it will not touch them again (incremental mode only appends past them,
-        // and a retired buffer waits until we push it back).
-        unsafe {
-            std::slice::from_raw_parts(
-                self.bufs.ptr.add(bid as usize * self.size as usize + start),
-                len,
-            )
-        }
-    }
-
-    /// The data of a completion on `bid` was consumed: advance within the buffer, or give
-    /// the buffer back when the kernel is done with it.
-    fn consumed(&mut self, bid: u16, len: usize, flags: u32) {
-        if self.inc && cqueue::buffer_more(flags) {
-            self.off[bid as usize] += len as u32;
-        } else {
-            self.off[bid as usize] = 0;
-            self.push(bid);
-            self.publish();
-        }
-    }
 }
 
 #[derive(Default)]
