@@ -24,7 +24,7 @@ use slab::Slab;
 use super::shared::{CloseAck, Cmd, NewPeer, ReactorHandle, SocketShared};
 use crate::backend::sys::{self, SockAddr};
 use crate::backend::{Driver, Event, IoVecs, Key, Req};
-use crate::monitor::{DisconnectReason, MonitorEventKind};
+use crate::monitor::MonitorEventKind;
 use crate::options::{SockOpts, StreamFraming};
 use crate::pipe;
 use crate::protocol::command::encode_subscription;
@@ -32,6 +32,7 @@ use crate::protocol::{
     frame, Command, Decoded, Decoder, Handshake, HandshakeConfig, HandshakeStatus, Heartbeat,
     PeerInfo, ProtocolError, SocketType,
 };
+use crate::session::CloseReason;
 
 /// Bytes handed to one send at most; larger backlogs go out over several sends.
 const MAX_SEND: usize = 4 << 20;
@@ -145,9 +146,9 @@ struct Conn {
     stash_off: usize,
     recv_stopped: bool,
     /// The peer closed while we were paused: finish delivering the stash first.
-    eof: Option<String>,
+    eof: Option<CloseReason>,
     /// Close once the pending control frames (an ERROR command) are sent.
-    close_after_ctrl: Option<String>,
+    close_after_ctrl: Option<CloseReason>,
     hb: Option<Heartbeat>,
     hb_timer: Option<Instant>,
     /// The socket was closed: flush within the deadline (None = forever), then close.
@@ -476,7 +477,7 @@ impl State {
                             ci.stopped = true;
                         }
                     }
-                    self.disconnect(slot, "rejected by the socket", reqs);
+                    self.disconnect(slot, CloseReason::Rejected, reqs);
                 }
             }
             Cmd::Unbind { sock, endpoint } => {
@@ -513,7 +514,7 @@ impl State {
                             ci.stopped = true;
                         }
                     }
-                    self.disconnect(s, "disconnected by the application", reqs);
+                    self.disconnect(s, CloseReason::Disconnected, reqs);
                 }
             }
             Cmd::Subscribe {
@@ -833,7 +834,7 @@ impl State {
                     }
                     Err(e) => {
                         log::warn!("connect to {} failed: {e}", c.endpoint);
-                        self.disconnect(slot, "connect failed", reqs);
+                        self.disconnect(slot, CloseReason::ConnectFailed, reqs);
                     }
                 }
             }
@@ -845,8 +846,8 @@ impl State {
             Event::RecvClosed { key, err } => {
                 if let Some(c) = self.conn(key) {
                     let why = match err {
-                        None => "peer closed the connection".to_string(),
-                        Some(e) => format!("receive failed: {e}"),
+                        None => CloseReason::PeerClosed,
+                        Some(e) => CloseReason::RecvFailed(e),
                     };
                     if c.paused {
                         // Messages still sit in the stash: deliver them before closing.
@@ -856,12 +857,12 @@ impl State {
                     if matches!(c.phase, Phase::Handshake(_)) {
                         // libzmq reports a handshake cut short by the transport too.
                         c.sock.event(
-                            MonitorEventKind::HandshakeFailedNoDetail(why.clone()),
+                            MonitorEventKind::HandshakeFailedNoDetail(why.to_string()),
                             &c.endpoint,
                             None,
                         );
                     }
-                    self.disconnect(key.slot(), &why, reqs);
+                    self.disconnect(key.slot(), why, reqs);
                 }
             }
             Event::Sent { key, result } => {
@@ -906,7 +907,7 @@ impl State {
         }
         if c.stream.is_some() {
             if let Err(e) = self.decode_stream(slot, data) {
-                self.disconnect(slot, &e.to_string(), reqs);
+                self.disconnect(slot, e, reqs);
             }
             return;
         }
@@ -926,14 +927,14 @@ impl State {
                 Err(e) => {
                     // Send the ERROR command if the handshake produced one, then close.
                     c.ctrl.extend_from_slice(&hs.take_output());
-                    let why = format!("handshake failed: {e}");
                     c.sock.event(
                         MonitorEventKind::HandshakeFailedProtocol(e.to_string()),
                         &c.endpoint,
                         None,
                     );
+                    let why = CloseReason::HandshakeFailed(e);
                     if c.ctrl.is_empty() {
-                        self.disconnect(slot, &why, reqs);
+                        self.disconnect(slot, why, reqs);
                         return;
                     }
                     c.close_after_ctrl = Some(why);
@@ -952,13 +953,13 @@ impl State {
         }
         if !rest.is_empty() {
             if let Err(e) = self.decode(slot, rest, reqs) {
-                self.disconnect(slot, &e.to_string(), reqs);
+                self.disconnect(slot, e, reqs);
             }
         }
     }
 
     /// Decode data-phase bytes into the inbound pipe.
-    fn decode(&mut self, slot: usize, data: &[u8], reqs: &mut Vec<Req>) -> Result<(), Fault> {
+    fn decode(&mut self, slot: usize, data: &[u8], reqs: &mut Vec<Req>) -> Result<(), CloseReason> {
         let r = self.decode_into_pipe(slot, data, reqs);
         // Whole messages that arrived before a violation are delivered (as libzmq does):
         // what a read returns must not depend on how TCP split the bytes.
@@ -983,7 +984,7 @@ impl State {
         slot: usize,
         data: &[u8],
         reqs: &mut Vec<Req>,
-    ) -> Result<(), Fault> {
+    ) -> Result<(), CloseReason> {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return Ok(());
         };
@@ -1029,7 +1030,7 @@ impl State {
                             .ok()
                             .filter(|_| body_len <= sys::physical_memory())
                             .and_then(|b| b.checked_add(header_len))
-                            .ok_or(Fault::NoMemory(
+                            .ok_or(CloseReason::NoMemory(
                                 usize::try_from(body_len).unwrap_or(usize::MAX),
                             ))?;
                         inn.begin_fill(total)?;
@@ -1097,7 +1098,7 @@ impl State {
     /// STREAM: turn received bytes into messages for the inbound pipe. Raw framing: each
     /// receive is one message; length-prefixed: `[u32 BE length][payload]` messages, checked
     /// against MAXMSGSIZE.
-    fn decode_stream(&mut self, slot: usize, data: &[u8]) -> Result<(), Fault> {
+    fn decode_stream(&mut self, slot: usize, data: &[u8]) -> Result<(), CloseReason> {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return Ok(());
         };
@@ -1126,7 +1127,7 @@ impl State {
                             }
                         }
                         if len > sys::physical_memory() {
-                            return Err(Fault::NoMemory(len as usize));
+                            return Err(CloseReason::NoMemory(len as usize));
                         }
                         let hl = frame::encode_header(&mut hdr, false, false, len);
                         inn.begin_fill(hl + len as usize)?;
@@ -1227,7 +1228,7 @@ impl State {
         c.stash = stash;
         c.stash_off = 0;
         if let Some(why) = c.eof.take() {
-            self.disconnect(slot, &why, reqs);
+            self.disconnect(slot, why, reqs);
             return;
         }
         if c.recv_stopped {
@@ -1376,7 +1377,7 @@ impl State {
                 // The socket closed the pipe and everything was sent: done lingering (or,
                 // STREAM, the application closed this connection).
                 if c.lingering.is_some() || c.stream.is_some() {
-                    self.disconnect(slot, "socket closed", reqs);
+                    self.disconnect(slot, CloseReason::SocketClosed, reqs);
                 }
                 return;
             }
@@ -1397,8 +1398,7 @@ impl State {
         let n = match result {
             Ok(n) => n,
             Err(e) => {
-                let why = format!("send failed: {e}");
-                self.disconnect(slot, &why, reqs);
+                self.disconnect(slot, CloseReason::SendFailed(e), reqs);
                 return;
             }
         };
@@ -1418,8 +1418,9 @@ impl State {
         }
         if c.close_after_ctrl.is_some() && c.ctrl_off == c.ctrl_inflight.len() && c.ctrl.is_empty()
         {
-            let why = c.close_after_ctrl.take().unwrap_or_default();
-            self.disconnect(slot, &why, reqs);
+            if let Some(why) = c.close_after_ctrl.take() {
+                self.disconnect(slot, why, reqs);
+            }
             return;
         }
         if let Some(out) = c.out.as_mut() {
@@ -1447,22 +1448,16 @@ impl State {
 
     /// Tear down the current connection (the fd is closed by the driver; pipes are dealt with
     /// in `on_closed`, when no send can still reference them).
-    fn disconnect(&mut self, slot: usize, why: &str, reqs: &mut Vec<Req>) {
+    fn disconnect(&mut self, slot: usize, why: CloseReason, reqs: &mut Vec<Req>) {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return;
         };
         if c.closing {
             return;
         }
-        let reason = classify(why, matches!(c.phase, Phase::Handshake(_)));
-        // Ordinary ends are debug output; a misbehaving or failing connection a warning;
-        // memory the process could not get, an error.
-        let level = match reason {
-            _ if why.starts_with("out of memory") => log::Level::Error,
-            DisconnectReason::Remote | DisconnectReason::Local => log::Level::Debug,
-            DisconnectReason::Handshake | DisconnectReason::Transport => log::Level::Warn,
-        };
-        log::log!(level, "{}: {why}", c.endpoint);
+        let in_handshake = matches!(c.phase, Phase::Handshake(_));
+        let reason = why.disconnect_reason(in_handshake);
+        log::log!(why.log_level(in_handshake), "{}: {why}", c.endpoint);
         if !matches!(c.phase, Phase::Connecting) {
             c.sock.event(
                 MonitorEventKind::Disconnected(reason, why.to_string()),
@@ -1614,7 +1609,7 @@ impl State {
                         if let Some(ci) = c.connect.as_mut() {
                             ci.stopped = true;
                         }
-                        self.disconnect(slot, "socket closed", reqs);
+                        self.disconnect(slot, CloseReason::SocketClosed, reqs);
                     } else {
                         let gen = c.gen;
                         if let Some(d) = deadline {
@@ -1657,19 +1652,19 @@ impl State {
                             &c.endpoint,
                             None,
                         );
-                        self.disconnect(slot, "handshake timed out", reqs);
+                        self.disconnect(slot, CloseReason::HandshakeTimeout, reqs);
                     }
                 }
                 TimerKind::CloseSoon => {
                     if let Some(why) = c.close_after_ctrl.take() {
-                        self.disconnect(slot, &why, reqs);
+                        self.disconnect(slot, why, reqs);
                     }
                 }
                 TimerKind::Linger => {
                     if let Some(ci) = c.connect.as_mut() {
                         ci.stopped = true;
                     }
-                    self.disconnect(slot, "linger expired", reqs);
+                    self.disconnect(slot, CloseReason::LingerExpired, reqs);
                 }
                 TimerKind::Heartbeat => {
                     c.hb_timer = None;
@@ -1687,8 +1682,7 @@ impl State {
                             self.flush(slot, reqs);
                         }
                         Err(e) => {
-                            let why = format!("{e}");
-                            self.disconnect(slot, &why, reqs);
+                            self.disconnect(slot, CloseReason::from(e), reqs);
                         }
                     }
                 }
@@ -1744,55 +1738,6 @@ fn skip_partial(out: &mut pipe::Reader, frame_left: &mut u64, in_msg: &mut bool)
     }
     *frame_left = 0;
     *in_msg = false;
-}
-
-/// The monitor's reason for a disconnect, from the reactor's description of it.
-fn classify(why: &str, in_handshake: bool) -> DisconnectReason {
-    if why.starts_with("peer closed") {
-        DisconnectReason::Remote
-    } else if [
-        "socket closed",
-        "linger expired",
-        "disconnected by",
-        "rejected by",
-    ]
-    .iter()
-    .any(|p| why.starts_with(p))
-    {
-        DisconnectReason::Local
-    } else if in_handshake || why.starts_with("handshake") {
-        DisconnectReason::Handshake
-    } else {
-        DisconnectReason::Transport
-    }
-}
-
-/// Why decoding a connection's bytes ended it.
-enum Fault {
-    Protocol(ProtocolError),
-    /// The memory for a frame (of this many bytes so far) could not be allocated.
-    NoMemory(usize),
-}
-
-impl From<ProtocolError> for Fault {
-    fn from(e: ProtocolError) -> Fault {
-        Fault::Protocol(e)
-    }
-}
-
-impl From<pipe::AllocFailed> for Fault {
-    fn from(e: pipe::AllocFailed) -> Fault {
-        Fault::NoMemory(e.bytes)
-    }
-}
-
-impl std::fmt::Display for Fault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Fault::Protocol(e) => write!(f, "protocol error: {e}"),
-            Fault::NoMemory(n) => write!(f, "out of memory: cannot buffer a frame ({n} bytes)"),
-        }
-    }
 }
 
 /// Socket types that receive subscriptions.

@@ -1,0 +1,8 @@
+//! Per-connection protocol state that does no I/O: what ends a connection (`CloseReason`),
+//! from where the fault is detected to the monitor event the application sees.
+
+#![forbid(unsafe_code)]
+
+mod close;
+
+pub(crate) use close::CloseReason;
