@@ -1,0 +1,67 @@
+//! Creating a connection slot.
+
+use super::*;
+
+impl State {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn add_conn(
+        &mut self,
+        sock: Arc<SocketShared>,
+        opts: Arc<SockOpts>,
+        endpoint: String,
+        fd: Option<OwnedFd>,
+        peer_id: u64,
+        out: Option<pipe::Reader>,
+        inn: Option<pipe::Writer>,
+    ) -> usize {
+        let slot = self.eps.vacant_key();
+        let gen = self.new_gen(slot);
+        let raw = fd.as_ref().map_or(-1, |f| f.as_raw_fd());
+        let max = opts.max_msg_size;
+        self.eps.insert(Ep::Conn(Box::new(Conn {
+            gen,
+            sock,
+            opts,
+            endpoint,
+            connect: None,
+            fd,
+            raw,
+            phase: Phase::Connecting,
+            closing: false,
+            peer_id,
+            out,
+            inn,
+            decoder: Decoder::new(max),
+            ctrl: Vec::new(),
+            ctrl_inflight: Vec::new(),
+            ctrl_off: 0,
+            sending: None,
+            iov: IoVecs(Vec::with_capacity(8)),
+            out_frame_left: 0,
+            out_in_msg: false,
+            in_more: false,
+            in_msgs: 0,
+            paused: false,
+            stash: Vec::new(),
+            stash_off: 0,
+            recv_stopped: false,
+            eof: None,
+            close_after_ctrl: None,
+            hb: None,
+            hb_timer: None,
+            lingering: None,
+            v31: true,
+            subs_seq: 0,
+            sub_backlog: Vec::new(),
+            stream: None,
+            lp_hdr: [0; 4],
+            lp_have: 0,
+            lp_left: 0,
+            lp_in_body: false,
+        })));
+        if peer_id != 0 {
+            self.by_peer.insert(peer_id, slot);
+        }
+        slot
+    }
+}
