@@ -4,5 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod close;
+mod stream;
 
 pub(crate) use close::CloseReason;
+pub(crate) use stream::StreamSession;

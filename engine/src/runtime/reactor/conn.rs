@@ -54,10 +54,6 @@ impl State {
             subs_seq: 0,
             sub_backlog: Vec::new(),
             stream: None,
-            lp_hdr: [0; 4],
-            lp_have: 0,
-            lp_left: 0,
-            lp_in_body: false,
         })));
         if peer_id != 0 {
             self.by_peer.insert(peer_id, slot);

@@ -149,10 +149,11 @@ impl State {
         };
         if c.sock.ty == SocketType::Stream {
             // Raw TCP: no greeting, the connection is usable at once.
-            c.stream = Some(c.opts.stream_framing);
-            c.lp_have = 0;
-            c.lp_left = 0;
-            c.lp_in_body = false;
+            c.stream = Some(StreamSession::new(
+                c.opts.stream_framing,
+                c.opts.max_msg_size,
+                sys::physical_memory(),
+            ));
             reqs.push(Req::StartRecv {
                 key: Key::new(slot, c.gen),
                 fd: c.raw,

@@ -29,14 +29,14 @@ use super::shared::{CloseAck, Cmd, NewPeer, ReactorHandle, SocketShared};
 use crate::backend::sys::{self, SockAddr};
 use crate::backend::{Driver, Event, IoVecs, Key, Req};
 use crate::monitor::MonitorEventKind;
-use crate::options::{SockOpts, StreamFraming};
+use crate::options::SockOpts;
 use crate::pipe;
 use crate::protocol::command::encode_subscription;
 use crate::protocol::{
     frame, Command, Decoded, Decoder, Handshake, HandshakeConfig, HandshakeStatus, Heartbeat,
     PeerInfo, ProtocolError, SocketType,
 };
-use crate::session::CloseReason;
+use crate::session::{CloseReason, StreamSession};
 
 mod close;
 mod cmds;
@@ -172,14 +172,8 @@ struct Conn {
     /// PUB/XPUB: subscriptions that arrived inside a multipart message, as legacy
     /// `[0x01|0x00][topic]` frames for the inbound pipe once the message ends.
     sub_backlog: Vec<u8>,
-    /// STREAM: raw bytes instead of ZMTP, in this framing.
-    stream: Option<StreamFraming>,
-    /// STREAM length-prefixed framing: the length being collected, and the body bytes still
-    /// to come of the message being received (`in_body`).
-    lp_hdr: [u8; 4],
-    lp_have: usize,
-    lp_left: u64,
-    lp_in_body: bool,
+    /// STREAM: raw bytes (or length-prefixed messages) instead of ZMTP.
+    stream: Option<StreamSession>,
 }
 
 enum Ep {

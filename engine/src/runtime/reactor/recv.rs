@@ -230,83 +230,16 @@ impl State {
         Ok(())
     }
 
-    /// STREAM: turn received bytes into messages for the inbound pipe. Raw framing: each
-    /// receive is one message; length-prefixed: `[u32 BE length][payload]` messages, checked
-    /// against MAXMSGSIZE.
+    /// STREAM: the session turns received bytes into messages; commit them.
     pub(super) fn decode_stream(&mut self, slot: usize, data: &[u8]) -> Result<(), CloseReason> {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return Ok(());
         };
-        let c = &mut **c;
-        let Some(inn) = c.inn.as_mut() else {
+        let (Some(session), Some(inn)) = (c.stream.as_mut(), c.inn.as_mut()) else {
             return Ok(());
         };
-        let mut hdr = [0u8; frame::MAX_HEADER];
-        match c.stream {
-            Some(StreamFraming::LengthPrefixed) => {
-                let mut rest = data;
-                while !rest.is_empty() {
-                    if !c.lp_in_body {
-                        let k = (4 - c.lp_have).min(rest.len());
-                        c.lp_hdr[c.lp_have..c.lp_have + k].copy_from_slice(&rest[..k]);
-                        c.lp_have += k;
-                        rest = &rest[k..];
-                        if c.lp_have < 4 {
-                            break;
-                        }
-                        c.lp_have = 0;
-                        let len = u64::from(u32::from_be_bytes(c.lp_hdr));
-                        if let Some(max) = c.opts.max_msg_size {
-                            if len > max {
-                                return Err(ProtocolError::FrameTooLarge { size: len, max }.into());
-                            }
-                        }
-                        if len > sys::physical_memory() {
-                            return Err(CloseReason::NoMemory(len as usize));
-                        }
-                        let hl = frame::encode_header(&mut hdr, false, false, len);
-                        inn.begin_fill(hl + len as usize)?;
-                        inn.fill(&hdr[..hl])?;
-                        c.lp_left = len;
-                        c.lp_in_body = true;
-                    }
-                    let k = usize::try_from(c.lp_left)
-                        .unwrap_or(usize::MAX)
-                        .min(rest.len());
-                    inn.fill(&rest[..k])?;
-                    rest = &rest[k..];
-                    c.lp_left -= k as u64;
-                    if c.lp_left == 0 {
-                        c.lp_in_body = false;
-                        inn.mark();
-                        c.in_msgs += 1;
-                    }
-                }
-            }
-            _ => {
-                // Raw bytes have no message boundaries: MAXMSGSIZE caps each delivered piece
-                // (0 allows no data at all).
-                let piece = match c.opts.max_msg_size {
-                    Some(0) if !data.is_empty() => {
-                        return Err(ProtocolError::FrameTooLarge {
-                            size: data.len() as u64,
-                            max: 0,
-                        }
-                        .into())
-                    }
-                    Some(max) => usize::try_from(max).unwrap_or(usize::MAX),
-                    None => usize::MAX,
-                };
-                for part in data.chunks(piece.max(1)) {
-                    let hl = frame::encode_header(&mut hdr, false, false, part.len() as u64);
-                    inn.write_frame(&hdr[..hl], part);
-                    inn.mark();
-                    c.in_msgs += 1;
-                }
-            }
-        }
-        if c.in_msgs > 0 {
-            let msgs = std::mem::take(&mut c.in_msgs);
+        let msgs = session.handle_bytes(data, inn)?;
+        if msgs > 0 {
             if inn.commit_marked(msgs) {
                 c.sock.notify_ready(c.peer_id);
             }
