@@ -5,6 +5,8 @@
 
 mod close;
 mod stream;
+mod zmtp;
 
 pub(crate) use close::CloseReason;
 pub(crate) use stream::StreamSession;
+pub(crate) use zmtp::{HeartbeatConfig, ZmtpSession};

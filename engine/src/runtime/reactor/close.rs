@@ -2,7 +2,6 @@
 //! listeners and socket close with LINGER.
 
 use super::connect::jitter;
-use super::send::skip_partial;
 use super::*;
 
 impl State {
@@ -15,7 +14,7 @@ impl State {
         if c.closing {
             return;
         }
-        let in_handshake = matches!(c.phase, Phase::Handshake(_));
+        let in_handshake = matches!(c.phase, Phase::Handshake);
         let reason = why.disconnect_reason(in_handshake);
         log::log!(why.log_level(in_handshake), "{}: {why}", c.endpoint);
         if !matches!(c.phase, Phase::Connecting) {
@@ -52,20 +51,15 @@ impl State {
         }
         c.closing = false;
         c.sending = None;
-        c.ctrl.clear();
-        c.ctrl_inflight.clear();
-        c.ctrl_off = 0;
         c.paused = false;
         c.stash.clear();
         c.stash_off = 0;
         c.recv_stopped = false;
         c.eof = None;
         c.close_after_ctrl = None;
-        c.hb = None;
         c.hb_timer = None;
         c.phase = Phase::Connecting;
-        c.decoder = Decoder::new(c.opts.max_msg_size);
-        c.in_msgs = 0;
+        c.zmtp.reset();
         if let Some(inn) = c.inn.as_mut() {
             inn.rollback();
         }
@@ -83,11 +77,10 @@ impl State {
         if keep_pipes {
             // Drop the rest of a message that was cut off mid-way; the peer never saw it whole.
             if let Some(out) = c.out.as_mut() {
-                skip_partial(out, &mut c.out_frame_left, &mut c.out_in_msg);
+                c.zmtp.skip_partial(out);
             }
         } else {
-            c.out_frame_left = 0;
-            c.out_in_msg = false;
+            c.zmtp.clear_out_walk();
             if let Some(mut inn) = c.inn.take() {
                 // Always tell the socket: even an active reader must learn the peer is gone.
                 inn.close();

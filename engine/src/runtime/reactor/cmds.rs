@@ -170,7 +170,7 @@ impl State {
                         && matches!(c.phase, Phase::Active)
                         && c.subs_seq < seq =>
                 {
-                    encode_subscription(&mut c.ctrl, on, &topic, c.v31);
+                    c.zmtp.queue_subscription(on, topic);
                     c.subs_seq = seq;
                     Some(k)
                 }
@@ -244,7 +244,7 @@ impl State {
                         c.eof = Some(why);
                         return;
                     }
-                    if matches!(c.phase, Phase::Handshake(_)) {
+                    if matches!(c.phase, Phase::Handshake) {
                         // libzmq reports a handshake cut short by the transport too.
                         c.sock.event(
                             MonitorEventKind::HandshakeFailedNoDetail(why.to_string()),

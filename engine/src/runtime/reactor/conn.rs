@@ -18,6 +18,7 @@ impl State {
         let gen = self.new_gen(slot);
         let raw = fd.as_ref().map_or(-1, |f| f.as_raw_fd());
         let max = opts.max_msg_size;
+        let ty = sock.ty;
         self.eps.insert(Ep::Conn(Box::new(Conn {
             gen,
             sock,
@@ -31,28 +32,22 @@ impl State {
             peer_id,
             out,
             inn,
-            decoder: Decoder::new(max),
-            ctrl: Vec::new(),
-            ctrl_inflight: Vec::new(),
-            ctrl_off: 0,
+            zmtp: ZmtpSession::new(
+                max,
+                sys::physical_memory(),
+                matches!(ty, SocketType::Pub | SocketType::XPub),
+            ),
             sending: None,
             iov: IoVecs(Vec::with_capacity(8)),
-            out_frame_left: 0,
-            out_in_msg: false,
-            in_more: false,
-            in_msgs: 0,
             paused: false,
             stash: Vec::new(),
             stash_off: 0,
             recv_stopped: false,
             eof: None,
             close_after_ctrl: None,
-            hb: None,
             hb_timer: None,
             lingering: None,
-            v31: true,
             subs_seq: 0,
-            sub_backlog: Vec::new(),
             stream: None,
         })));
         if peer_id != 0 {

@@ -167,12 +167,11 @@ impl State {
             self.established(slot, info, reqs);
             return;
         }
-        let mut hs = Box::new(Handshake::new(HandshakeConfig {
+        c.zmtp.start_handshake(HandshakeConfig {
             socket_type: c.sock.ty,
             identity: c.opts.routing_id.clone(),
-        }));
-        c.ctrl.extend_from_slice(&hs.take_output());
-        c.phase = Phase::Handshake(hs);
+        });
+        c.phase = Phase::Handshake;
         let key = Key::new(slot, c.gen);
         reqs.push(Req::StartRecv { key, fd: c.raw });
         if let Some(ivl) = c.opts.handshake_ivl {
@@ -190,12 +189,11 @@ impl State {
             return;
         };
         c.phase = Phase::Active;
-        c.v31 = info.v31;
         if matches!(c.sock.ty, SocketType::Sub | SocketType::XSub) {
             // Every (re)connection starts with the whole subscription set.
             let subs = c.sock.subs.lock().unwrap();
             for topic in subs.topics.keys() {
-                encode_subscription(&mut c.ctrl, true, topic, c.v31);
+                c.zmtp.queue_subscription(true, topic);
             }
             c.subs_seq = subs.seq;
         }
@@ -204,20 +202,18 @@ impl State {
         }
         if c.stream.is_none() && (c.opts.heartbeat_ivl.is_some() || c.opts.heartbeat_ttl.is_some())
         {
-            let now = Instant::now();
-            let hb = Heartbeat::new(
-                c.opts.heartbeat_ivl,
-                c.opts.heartbeat_ttl,
-                c.opts.heartbeat_timeout,
-                now,
-            );
-            if let Some(at) = hb.next_deadline() {
+            let cfg = HeartbeatConfig {
+                ivl: c.opts.heartbeat_ivl,
+                ttl: c.opts.heartbeat_ttl,
+                timeout: c.opts.heartbeat_timeout,
+            };
+            c.zmtp.start_heartbeat(&cfg, Instant::now());
+            if let Some(at) = c.zmtp.poll_timeout() {
                 c.hb_timer = Some(at);
                 let gen = c.gen;
                 self.timers
                     .push(Reverse((at, slot, gen, TimerKind::Heartbeat)));
             }
-            c.hb = Some(hb);
         }
         let persistent = c.connect.as_ref().is_some_and(|ci| ci.persistent);
         if !persistent {

@@ -31,12 +31,8 @@ use crate::backend::{Driver, Event, IoVecs, Key, Req};
 use crate::monitor::MonitorEventKind;
 use crate::options::SockOpts;
 use crate::pipe;
-use crate::protocol::command::encode_subscription;
-use crate::protocol::{
-    frame, Command, Decoded, Decoder, Handshake, HandshakeConfig, HandshakeStatus, Heartbeat,
-    PeerInfo, ProtocolError, SocketType,
-};
-use crate::session::{CloseReason, StreamSession};
+use crate::protocol::{HandshakeConfig, PeerInfo, SocketType};
+use crate::session::{CloseReason, HeartbeatConfig, StreamSession, ZmtpSession};
 
 mod close;
 mod cmds;
@@ -101,7 +97,7 @@ struct Listener {
 enum Phase {
     /// Waiting for a reconnect timer or a connect completion.
     Connecting,
-    Handshake(Box<Handshake>),
+    Handshake,
     Active,
 }
 
@@ -133,23 +129,12 @@ struct Conn {
     peer_id: u64,
     out: Option<pipe::Reader>,
     inn: Option<pipe::Writer>,
-    decoder: Decoder,
-    /// Control frames (greeting, READY, PONG, ...) waiting to go out at a message boundary.
-    ctrl: Vec<u8>,
-    /// Control bytes referenced by the send in flight, and how many of them were sent.
-    ctrl_inflight: Vec<u8>,
-    ctrl_off: usize,
+    /// The ZMTP session (handshake, decoding, control frames, outbound frame walk).
+    zmtp: ZmtpSession,
     /// A send is in flight: (ctrl bytes in it, pipe bytes in it, pipe data was truncated,
     /// committed-message snapshot taken before it).
     sending: Option<(usize, usize, bool, u64)>,
     iov: IoVecs,
-    /// Outbound stream position inside a frame: bytes left of the current frame, and whether
-    /// the message continues after it (tracked only across partial sends).
-    out_frame_left: u64,
-    out_in_msg: bool,
-    /// Inbound: MORE flag of the frame being streamed; messages marked but not committed.
-    in_more: bool,
-    in_msgs: u64,
     /// The inbound pipe reached RCVHWM: new bytes wait in `stash[stash_off..]`; receiving
     /// stops only once the stash exceeds STASH_LIMIT (so a reader hovering around the mark
     /// does not cause a stop/re-arm per receive buffer).
@@ -161,17 +146,11 @@ struct Conn {
     eof: Option<CloseReason>,
     /// Close once the pending control frames (an ERROR command) are sent.
     close_after_ctrl: Option<CloseReason>,
-    hb: Option<Heartbeat>,
     hb_timer: Option<Instant>,
     /// The socket was closed: flush within the deadline (None = forever), then close.
     lingering: Option<Option<Instant>>,
-    /// The peer speaks ZMTP 3.1 (subscriptions as commands) rather than 3.0 (as messages).
-    v31: bool,
     /// SUB/XSUB: the subscription change (`SubSet::seq`) this connection has been told.
     subs_seq: u64,
-    /// PUB/XPUB: subscriptions that arrived inside a multipart message, as legacy
-    /// `[0x01|0x00][topic]` frames for the inbound pipe once the message ends.
-    sub_backlog: Vec<u8>,
     /// STREAM: raw bytes (or length-prefixed messages) instead of ZMTP.
     stream: Option<StreamSession>,
 }

@@ -32,9 +32,6 @@ impl State {
             }
             return;
         }
-        if let Some(hb) = c.hb.as_mut() {
-            hb.on_traffic(Instant::now());
-        }
         if c.stream.is_some() {
             if let Err(e) = self.decode_stream(slot, data) {
                 self.disconnect(slot, e, reqs);
@@ -42,28 +39,27 @@ impl State {
             return;
         }
         let mut rest = data;
-        if let Phase::Handshake(hs) = &mut c.phase {
-            match hs.feed(rest) {
-                Ok((n, status)) => {
-                    c.ctrl.extend_from_slice(&hs.take_output());
+        if matches!(c.phase, Phase::Handshake) {
+            match c.zmtp.handle_handshake(rest) {
+                Ok((n, done)) => {
                     rest = &rest[n..];
-                    if let HandshakeStatus::Done(info) = status {
-                        self.established(slot, info, reqs);
-                    } else {
-                        self.flush(slot, reqs);
-                        return;
+                    match done {
+                        Some(info) => self.established(slot, info, reqs),
+                        None => {
+                            self.flush(slot, reqs);
+                            return;
+                        }
                     }
                 }
                 Err(e) => {
                     // Send the ERROR command if the handshake produced one, then close.
-                    c.ctrl.extend_from_slice(&hs.take_output());
                     c.sock.event(
                         MonitorEventKind::HandshakeFailedProtocol(e.to_string()),
                         &c.endpoint,
                         None,
                     );
                     let why = CloseReason::HandshakeFailed(e);
-                    if c.ctrl.is_empty() {
+                    if !c.zmtp.has_queued_ctrl() {
                         self.disconnect(slot, why, reqs);
                         return;
                     }
@@ -88,33 +84,10 @@ impl State {
         }
     }
 
-    /// Decode data-phase bytes into the inbound pipe.
+    /// Decode data-phase bytes into the inbound pipe (the session's work) and commit the
+    /// whole messages, also those before a violation (as libzmq does): what a read returns
+    /// must not depend on how TCP split the bytes.
     pub(super) fn decode(
-        &mut self,
-        slot: usize,
-        data: &[u8],
-        reqs: &mut Vec<Req>,
-    ) -> Result<(), CloseReason> {
-        let r = self.decode_into_pipe(slot, data, reqs);
-        // Whole messages that arrived before a violation are delivered (as libzmq does):
-        // what a read returns must not depend on how TCP split the bytes.
-        if let Some(Ep::Conn(c)) = self.eps.get_mut(slot) {
-            if c.in_msgs > 0 {
-                let msgs = std::mem::take(&mut c.in_msgs);
-                if let Some(inn) = c.inn.as_mut() {
-                    if inn.commit_marked(msgs) {
-                        c.sock.notify_ready(c.peer_id);
-                    }
-                    if inn.is_full() && inn.wait_for_space() {
-                        c.paused = true;
-                    }
-                }
-            }
-        }
-        r
-    }
-
-    pub(super) fn decode_into_pipe(
         &mut self,
         slot: usize,
         data: &[u8],
@@ -123,108 +96,27 @@ impl State {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return Ok(());
         };
-        let c = &mut **c;
-        let mut rest = data;
-        let mut pong = false;
-        loop {
-            let (n, item) = c.decoder.decode(rest)?;
-            match item {
-                None => {
-                    if n == 0 {
-                        break;
-                    }
+        let r = c.zmtp.handle_bytes(Instant::now, data, c.inn.as_mut());
+        let msgs = c.zmtp.take_marked();
+        if msgs > 0 {
+            if let Some(inn) = c.inn.as_mut() {
+                if inn.commit_marked(msgs) {
+                    c.sock.notify_ready(c.peer_id);
                 }
-                Some(Decoded::Data {
-                    bytes,
-                    messages,
-                    complete,
-                    ..
-                }) => {
-                    if let Some(inn) = c.inn.as_mut() {
-                        if complete > 0 {
-                            inn.append(complete).copy_from_slice(&bytes[..complete]);
-                            inn.mark();
-                            c.in_msgs += messages as u64;
-                        }
-                        if complete < bytes.len() {
-                            inn.append(bytes.len() - complete)
-                                .copy_from_slice(&bytes[complete..]);
-                        }
-                    }
+                if inn.is_full() && inn.wait_for_space() {
+                    c.paused = true;
                 }
-                Some(Decoded::FrameStart {
-                    header,
-                    header_len,
-                    more,
-                    body_len,
-                }) => {
-                    c.in_more = more;
-                    if let Some(inn) = c.inn.as_mut() {
-                        // A frame larger than this machine's memory can never be held.
-                        let total = usize::try_from(body_len)
-                            .ok()
-                            .filter(|_| body_len <= sys::physical_memory())
-                            .and_then(|b| b.checked_add(header_len))
-                            .ok_or(CloseReason::NoMemory(
-                                usize::try_from(body_len).unwrap_or(usize::MAX),
-                            ))?;
-                        inn.begin_fill(total)?;
-                        inn.fill(&header[..header_len])?;
-                    }
-                }
-                Some(Decoded::Body { bytes, last }) => {
-                    if let Some(inn) = c.inn.as_mut() {
-                        inn.fill(bytes)?;
-                        if last && !c.in_more {
-                            inn.mark();
-                            c.in_msgs += 1;
-                        }
-                    }
-                }
-                Some(Decoded::Command(cmd)) => match cmd {
-                    Command::Ping { ttl_ds, context } => {
-                        let now = Instant::now();
-                        let reply = match c.hb.as_mut() {
-                            Some(hb) => hb.on_ping(ttl_ds, &context, now),
-                            None => Command::Pong(context.into_iter().take(16).collect()),
-                        };
-                        reply.encode(&mut c.ctrl);
-                        pong = true;
-                    }
-                    Command::Pong(_) | Command::Unknown { .. } => {}
-                    Command::Subscribe(topic) if publishes(c.sock.ty) => {
-                        legacy_sub(&mut c.sub_backlog, true, &topic);
-                    }
-                    Command::Cancel(topic) if publishes(c.sock.ty) => {
-                        legacy_sub(&mut c.sub_backlog, false, &topic);
-                    }
-                    Command::Subscribe(_) | Command::Cancel(_) => {}
-                    Command::Error(reason) => return Err(ProtocolError::PeerError(reason).into()),
-                    Command::Ready(_) => {
-                        return Err(ProtocolError::UnexpectedCommand(b"READY".to_vec()).into())
-                    }
-                },
-            }
-            rest = &rest[n..];
-            if !c.sub_backlog.is_empty() && c.decoder.at_message_boundary() {
-                if let Some(inn) = c.inn.as_mut() {
-                    let n = frames_in(&c.sub_backlog);
-                    inn.append(c.sub_backlog.len())
-                        .copy_from_slice(&c.sub_backlog);
-                    inn.mark();
-                    c.in_msgs += n;
-                }
-                c.sub_backlog.clear();
             }
         }
-        if let Some(at) = c.hb.as_ref().and_then(|h| h.next_deadline()) {
+        let queued = r?;
+        if let Some(at) = c.zmtp.poll_timeout() {
             if c.hb_timer.is_none_or(|t| at < t) {
                 c.hb_timer = Some(at);
                 let gen = c.gen;
                 self.timer(at, slot, gen, TimerKind::Heartbeat);
             }
         }
-        if pong {
+        if queued {
             self.flush(slot, reqs);
         }
         Ok(())
@@ -307,28 +199,4 @@ impl State {
             });
         }
     }
-}
-
-/// Socket types that receive subscriptions.
-fn publishes(ty: SocketType) -> bool {
-    matches!(ty, SocketType::Pub | SocketType::XPub)
-}
-
-/// Append a subscription as a one-frame message `[0x01|0x00][topic]` (ZMTP 3.0's form).
-fn legacy_sub(out: &mut Vec<u8>, on: bool, topic: &[u8]) {
-    let mut hdr = [0u8; frame::MAX_HEADER];
-    let hl = frame::encode_header(&mut hdr, false, false, topic.len() as u64 + 1);
-    out.extend_from_slice(&hdr[..hl]);
-    out.push(u8::from(on));
-    out.extend_from_slice(topic);
-}
-
-/// Number of frames in a run of whole single-frame messages.
-fn frames_in(mut bytes: &[u8]) -> u64 {
-    let mut n = 0;
-    while let Ok(Some(h)) = frame::parse_header(bytes) {
-        bytes = &bytes[h.frame_len() as usize..];
-        n += 1;
-    }
-    n
 }

@@ -17,20 +17,11 @@ impl State {
         }
         loop {
             c.iov.0.clear();
-            let mut ctrl_len = 0;
-            if c.ctrl_off == c.ctrl_inflight.len()
-                && !c.ctrl.is_empty()
-                && c.out_frame_left == 0
-                && !c.out_in_msg
-            {
-                c.ctrl_inflight.clear();
-                c.ctrl_off = 0;
-                std::mem::swap(&mut c.ctrl, &mut c.ctrl_inflight);
-            }
-            if c.ctrl_off < c.ctrl_inflight.len() {
-                ctrl_len = c.ctrl_inflight.len() - c.ctrl_off;
+            let ctrl = c.zmtp.poll_transmit();
+            let ctrl_len = ctrl.len();
+            if ctrl_len > 0 {
                 c.iov.0.push(libc::iovec {
-                    iov_base: c.ctrl_inflight[c.ctrl_off..].as_ptr() as *mut libc::c_void,
+                    iov_base: ctrl.as_ptr() as *mut libc::c_void,
                     iov_len: ctrl_len,
                 });
             }
@@ -99,9 +90,7 @@ impl State {
                 return;
             }
         };
-        let k = n.min(ctrl_len);
-        c.ctrl_off += k;
-        let sent = n - k;
+        let sent = c.zmtp.handle_sent(n, ctrl_len);
         if c.stream.is_some() {
             // Raw bytes carry no frame structure to track.
             if let Some(out) = c.out.as_mut() {
@@ -113,15 +102,14 @@ impl State {
             self.flush(slot, reqs);
             return;
         }
-        if c.close_after_ctrl.is_some() && c.ctrl_off == c.ctrl_inflight.len() && c.ctrl.is_empty()
-        {
+        if c.close_after_ctrl.is_some() && c.zmtp.ctrl_done() {
             if let Some(why) = c.close_after_ctrl.take() {
                 self.disconnect(slot, why, reqs);
             }
             return;
         }
         if let Some(out) = c.out.as_mut() {
-            if sent == data_len && !truncated && c.out_frame_left == 0 && !c.out_in_msg {
+            if sent == data_len && !truncated && c.zmtp.out_at_boundary() {
                 // Everything committed at `snapshot` went out: at a message boundary.
                 out.consume(sent);
                 if out.credit_to(snapshot) {
@@ -129,9 +117,8 @@ impl State {
                 }
             } else if sent > 0 {
                 // Partial send (or a truncated batch): walk frames to keep our place.
-                walk_out(out, sent, &mut c.out_frame_left, &mut c.out_in_msg);
-                if c.out_frame_left == 0
-                    && !c.out_in_msg
+                c.zmtp.walk_sent(out, sent);
+                if c.zmtp.out_at_boundary()
                     && !truncated
                     && sent == data_len
                     && out.credit_to(snapshot)
@@ -142,53 +129,4 @@ impl State {
         }
         self.flush(slot, reqs);
     }
-}
-
-/// Consume `n` sent bytes from `out` while tracking frame boundaries.
-fn walk_out(out: &mut pipe::Reader, mut n: usize, frame_left: &mut u64, in_msg: &mut bool) {
-    while n > 0 {
-        if *frame_left == 0 {
-            let buf = out.peek();
-            let h = frame::parse_header(buf)
-                .ok()
-                .flatten()
-                .expect("outbound pipe holds whole frames");
-            *frame_left = h.frame_len();
-            *in_msg = h.more();
-        }
-        let take = (*frame_left).min(n as u64) as usize;
-        let avail = out.peek().len().min(take);
-        out.consume(avail);
-        *frame_left -= avail as u64;
-        n -= avail;
-    }
-    if *frame_left == 0 && *in_msg {
-        // Between frames of one message: still mid-message.
-    }
-}
-
-/// After a disconnect, drop the remainder of a partly sent message.
-pub(super) fn skip_partial(out: &mut pipe::Reader, frame_left: &mut u64, in_msg: &mut bool) {
-    loop {
-        if *frame_left > 0 {
-            let k = (*frame_left).min(out.peek().len() as u64) as usize;
-            if k == 0 {
-                break;
-            }
-            out.consume(k);
-            *frame_left -= k as u64;
-            continue;
-        }
-        if !*in_msg {
-            break;
-        }
-        let buf = out.peek();
-        let Some(h) = frame::parse_header(buf).ok().flatten() else {
-            break;
-        };
-        *frame_left = h.frame_len();
-        *in_msg = h.more();
-    }
-    *frame_left = 0;
-    *in_msg = false;
 }

@@ -34,7 +34,7 @@ impl State {
                     }
                 }
                 TimerKind::Handshake => {
-                    if matches!(c.phase, Phase::Handshake(_)) {
+                    if matches!(c.phase, Phase::Handshake) {
                         c.sock.event(
                             MonitorEventKind::HandshakeFailedNoDetail("handshake timed out".into()),
                             &c.endpoint,
@@ -56,13 +56,12 @@ impl State {
                 }
                 TimerKind::Heartbeat => {
                     c.hb_timer = None;
-                    let Some(hb) = c.hb.as_mut() else { continue };
-                    match hb.on_timer(now) {
-                        Ok(ping) => {
-                            if let Some(p) = ping {
-                                p.encode(&mut c.ctrl);
-                            }
-                            if let Some(next) = hb.next_deadline() {
+                    if !c.zmtp.has_heartbeat() {
+                        continue;
+                    }
+                    match c.zmtp.handle_timeout(now) {
+                        Ok(()) => {
+                            if let Some(next) = c.zmtp.poll_timeout() {
                                 c.hb_timer = Some(next);
                                 self.timers
                                     .push(Reverse((next, slot, gen, TimerKind::Heartbeat)));
@@ -70,7 +69,7 @@ impl State {
                             self.flush(slot, reqs);
                         }
                         Err(e) => {
-                            self.disconnect(slot, CloseReason::from(e), reqs);
+                            self.disconnect(slot, e, reqs);
                         }
                     }
                 }
