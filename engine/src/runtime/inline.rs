@@ -28,7 +28,7 @@ pub(crate) enum InlineReactor {
     Uring(Box<Reactor<UringDriver>>),
     Epoll(Box<Reactor<EpollDriver>>),
     /// The in-memory driver of the fuzzing harness (`crate::fuzzing`).
-    #[cfg(feature = "fuzzing")]
+    #[cfg(any(test, feature = "fuzzing"))]
     Mem(Box<Reactor<crate::backend::mem::MemDriver>>),
 }
 
@@ -69,7 +69,7 @@ impl InlineReactor {
         match self {
             InlineReactor::Uring(r) => r.unwatch(),
             InlineReactor::Epoll(r) => r.unwatch(),
-            #[cfg(feature = "fuzzing")]
+            #[cfg(any(test, feature = "fuzzing"))]
             InlineReactor::Mem(r) => r.unwatch(),
         }
     }
@@ -84,7 +84,7 @@ impl InlineReactor {
         match self {
             InlineReactor::Uring(r) => r.turn_inline(max_wait, watch),
             InlineReactor::Epoll(r) => r.turn_inline(max_wait, watch),
-            #[cfg(feature = "fuzzing")]
+            #[cfg(any(test, feature = "fuzzing"))]
             InlineReactor::Mem(r) => r.turn_inline(max_wait, watch),
         }
     }

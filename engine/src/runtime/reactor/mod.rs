@@ -40,6 +40,8 @@ mod conn;
 mod connect;
 mod recv;
 mod send;
+#[cfg(test)]
+mod tests;
 mod timers;
 
 /// Bytes handed to one send at most; larger backlogs go out over several sends.
