@@ -39,6 +39,7 @@ mod pipe;
 pub mod protocol;
 mod proxy;
 mod runtime;
+mod session;
 mod socket;
 mod sync;
 mod transport;

@@ -24,8 +24,9 @@ unsafe impl Send for IovArray {}
 /// One send's iovecs and everything they point into (see the module doc).
 pub(crate) struct SendLease {
     pub(super) iov: Vec<libc::iovec>,
-    /// Control bytes (greeting, commands) sent ahead of the pipe's bytes (from an offset).
+    /// Control bytes (greeting, commands) sent ahead of the pipe's bytes, from `ctrl_off`.
     ctrl: Vec<u8>,
+    ctrl_off: usize,
     /// The pipe whose chunks `iov` points into; its reader may not consume while this is set.
     pipe: Option<Arc<Shared>>,
     /// Shared bodies (`Writer::write_shared`) that `iov` points into.
@@ -42,24 +43,27 @@ impl SendLease {
     /// A lease starting with `ctrl[ctrl_off..]` (may be empty). `iov` is the array recycled
     /// from the previous lease, so a steady stream of sends allocates nothing.
     pub(crate) fn new(iov: IovArray, ctrl: Vec<u8>, ctrl_off: usize) -> SendLease {
-        let mut iov = iov.0;
-        iov.clear();
-        let ctrl_len = ctrl.len().saturating_sub(ctrl_off);
-        if ctrl_len > 0 {
-            iov.push(libc::iovec {
-                // Points into `ctrl`'s heap buffer, which moves with the lease unchanged.
-                iov_base: ctrl[ctrl_off..].as_ptr() as *mut libc::c_void,
-                iov_len: ctrl_len,
-            });
-        }
-        SendLease {
-            iov,
+        let mut lease = SendLease {
+            iov: iov.0,
             ctrl,
+            ctrl_off,
             pipe: None,
             bodies: Vec::new(),
-            ctrl_len,
+            ctrl_len: 0,
             data_len: 0,
+        };
+        lease.iov.clear();
+        let c = lease.ctrl_bytes();
+        // Points into `ctrl`'s heap buffer, which moves with the lease unchanged.
+        let v = libc::iovec {
+            iov_base: c.as_ptr() as *mut libc::c_void,
+            iov_len: c.len(),
+        };
+        if v.iov_len > 0 {
+            lease.ctrl_len = v.iov_len;
+            lease.iov.push(v);
         }
+        lease
     }
 
     /// Add the pipe's committed bytes (up to `max` bytes and `max_iov` iovecs in all) and
@@ -79,6 +83,11 @@ impl SendLease {
     /// The iovecs to hand to the kernel. They stay valid while the lease exists.
     pub(crate) fn iov(&self) -> &[libc::iovec] {
         &self.iov
+    }
+
+    /// The control bytes at the front of the send.
+    pub(crate) fn ctrl_bytes(&self) -> &[u8] {
+        &self.ctrl[self.ctrl_off.min(self.ctrl.len())..]
     }
 
     /// Control bytes at the front of the send.

@@ -365,7 +365,7 @@ impl Context {
     }
 }
 
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 impl Context {
     /// An inline context whose reactor runs on the in-memory driver (`crate::fuzzing`). It
     /// reports the epoll backend.

@@ -1,0 +1,124 @@
+//! The send path: control frames and committed pipe data as one vectored send, and the
+//! accounting when the driver reports what was sent.
+//!
+//! `Req::Send` is built in `flush` and `Event::Sent` handled in `on_sent` only.
+
+use super::*;
+
+impl State {
+    /// Send pending control frames and committed pipe data, unless a send is in flight.
+    pub(super) fn flush(&mut self, slot: usize, reqs: &mut Vec<Req>) {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
+        let c = &mut **c;
+        if c.sending.is_some() || c.closing || c.fd.is_none() {
+            return;
+        }
+        loop {
+            let mut lease = c.zmtp.poll_transmit(std::mem::take(&mut c.iov));
+            let mut truncated = false;
+            let mut snapshot = 0;
+            if matches!(c.phase, Phase::Active) {
+                if let Some(out) = c.out.as_mut() {
+                    snapshot = out.msgs_committed();
+                    let n = lease.add_pipe(out, MAX_SEND, MAX_IOV);
+                    truncated = n == MAX_SEND || lease.iov().len() == MAX_IOV;
+                }
+            }
+            if lease.len() > 0 {
+                c.sending = Some((truncated, snapshot));
+                reqs.push(Req::Send {
+                    key: Key::new(slot, c.gen),
+                    fd: c.raw,
+                    lease,
+                });
+                return;
+            }
+            (_, c.iov) = c.zmtp.handle_sent(0, lease);
+            // Nothing to send: stop looking at the pipe unless data raced in.
+            let Some(out) = c.out.as_mut() else { break };
+            if !matches!(c.phase, Phase::Active) {
+                break;
+            }
+            // Everything committed up to `snapshot` has left: make sure it is credited. A
+            // send that ended exactly at MAX_SEND / MAX_IOV was counted as truncated and did
+            // not credit; without this, a writer blocked at the HWM would wait forever.
+            if out.credit_to(snapshot) {
+                c.sock.notify_ready(c.peer_id);
+            }
+            if out.is_finished() {
+                // The socket closed the pipe and everything was sent: done lingering (or,
+                // STREAM, the application closed this connection).
+                if c.lingering.is_some() || c.stream.is_some() {
+                    self.disconnect(slot, CloseReason::SocketClosed, reqs);
+                }
+                return;
+            }
+            if !out.deactivate() {
+                break;
+            }
+        }
+    }
+
+    pub(super) fn on_sent(
+        &mut self,
+        slot: usize,
+        result: std::io::Result<usize>,
+        lease: SendLease,
+        reqs: &mut Vec<Req>,
+    ) {
+        let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
+            return;
+        };
+        let c = &mut **c;
+        let data_len = lease.data_len();
+        // Ends the lease: the kernel is done with these bytes, the pipe may be consumed.
+        let (sent, iov) = c.zmtp.handle_sent(*result.as_ref().unwrap_or(&0), lease);
+        c.iov = iov;
+        let Some((truncated, snapshot)) = c.sending.take() else {
+            return;
+        };
+        if let Err(e) = result {
+            self.disconnect(slot, CloseReason::SendFailed(e), reqs);
+            return;
+        }
+        if c.stream.is_some() {
+            // Raw bytes carry no frame structure to track.
+            if let Some(out) = c.out.as_mut() {
+                out.consume(sent);
+                if sent == data_len && !truncated && out.credit_to(snapshot) {
+                    c.sock.notify_ready(c.peer_id);
+                }
+            }
+            self.flush(slot, reqs);
+            return;
+        }
+        if c.close_after_ctrl.is_some() && c.zmtp.ctrl_done() {
+            if let Some(why) = c.close_after_ctrl.take() {
+                self.disconnect(slot, why, reqs);
+            }
+            return;
+        }
+        if let Some(out) = c.out.as_mut() {
+            if sent == data_len && !truncated && c.zmtp.out_at_boundary() {
+                // Everything committed at `snapshot` went out: at a message boundary.
+                out.consume(sent);
+                if out.credit_to(snapshot) {
+                    c.sock.notify_ready(c.peer_id);
+                }
+            } else if sent > 0 {
+                // Partial send (or a truncated batch): walk frames to keep our place.
+                c.zmtp.walk_sent(out, sent);
+                if c.zmtp.out_at_boundary()
+                    && !truncated
+                    && sent == data_len
+                    && out.credit_to(snapshot)
+                {
+                    c.sock.notify_ready(c.peer_id);
+                }
+            }
+        }
+        self.flush(slot, reqs);
+    }
+}
