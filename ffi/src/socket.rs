@@ -10,8 +10,7 @@ use crate::ctx::{ctx_ref, rl_ctx_t, CtxShared};
 use crate::handles::KIND_MASK;
 use crate::{boundary, boundary_ptr, eno, to_int, Res};
 
-// Socket types: libzmq's values. Every one is passed to the engine; a type the linked
-// engine does not implement yet makes `rl_socket` fail with `ENOTSUP`.
+// Socket types: libzmq's values; the engine implements all twelve.
 
 /// Socket type PAIR (libzmq `ZMQ_PAIR`).
 pub const RL_PAIR: c_int = 0;
