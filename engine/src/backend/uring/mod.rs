@@ -405,6 +405,120 @@ impl UringDriver {
         }
     }
 
+    /// A watched fd's poll completed (key = watch generation << 16 | index).
+    fn on_watch(&mut self, key: Key, res: i32) {
+        let i = (key.0 & 0xFFFF) as usize;
+        if key.0 >> 16 == self.watch_gen && i < self.watch_armed.len() {
+            self.watch_armed[i] = false;
+            // An fd the kernel cannot poll (closed meanwhile, ...) reads as POLLNVAL.
+            let revents = if res >= 0 { res as i16 } else { libc::POLLNVAL };
+            if revents != 0 {
+                self.watch_hits.push((i, revents));
+            }
+        }
+    }
+
+    /// A multishot accept produced a connection or an error (and maybe ended).
+    fn on_accept<F>(
+        &mut self,
+        key: Key,
+        res: i32,
+        more: bool,
+        closing: bool,
+        reqs: &mut Vec<Req>,
+        on_event: &mut F,
+    ) where
+        F: FnMut(Event<'_>, &mut Vec<Req>),
+    {
+        if res >= 0 {
+            // SAFETY: a non-negative result of accept is a fresh descriptor we own.
+            let fd = unsafe { OwnedFd::from_raw_fd(res) };
+            if !closing {
+                on_event(Event::Accepted { key, fd }, reqs);
+            }
+        } else if !closing && res != -libc::ECANCELED {
+            on_event(
+                Event::AcceptFailed {
+                    key,
+                    err: io::Error::from_raw_os_error(-res),
+                },
+                reqs,
+            );
+        }
+        if !more {
+            self.op_done(key);
+            if !closing && res != -libc::ECANCELED {
+                // Multishot accept ended (e.g. after an error): re-arm.
+                if let Some(s) = self.live(key) {
+                    let fd = s.fd;
+                    s.inflight += 1;
+                    let e = opcode::AcceptMulti::new(types::Fd(fd))
+                        .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+                        .build()
+                        .user_data(ud(key, OP_ACCEPT));
+                    self.push(e);
+                }
+            }
+        }
+    }
+
+    /// A multishot receive delivered data, ran dry, or ended.
+    fn on_recv<F>(
+        &mut self,
+        key: Key,
+        res: i32,
+        flags: u32,
+        closing: bool,
+        reqs: &mut Vec<Req>,
+        on_event: &mut F,
+    ) where
+        F: FnMut(Event<'_>, &mut Vec<Req>),
+    {
+        let more = cqueue::more(flags);
+        let mut rearm = false;
+        if res > 0 {
+            let bid = cqueue::buffer_select(flags).expect("multishot recv without buffer");
+            if !closing {
+                on_event(
+                    Event::Received {
+                        key,
+                        data: self.bufs.data(bid, res as usize),
+                    },
+                    reqs,
+                );
+            }
+            self.bufs.consumed(bid, res as usize, flags);
+            rearm = true;
+        } else if res == -libc::ENOBUFS {
+            // The ring ran dry. With a few connections that only means the
+            // application is behind (the buffers come back as it reads); with many
+            // receiving at once the ring is too small: provide more (up to the max).
+            if self.slots.iter().filter(|s| s.recv_armed).nth(2).is_some() {
+                self.bufs.grow();
+            }
+            rearm = true;
+        } else if res != -libc::ECANCELED && !closing {
+            let err = (res < 0).then(|| io::Error::from_raw_os_error(-res));
+            if let Some(s) = self.live(key) {
+                s.recv_wanted = false;
+            }
+            on_event(Event::RecvClosed { key, err }, reqs);
+        }
+        if !more {
+            if let Some(s) = self.live(key) {
+                s.recv_armed = false;
+            }
+            self.op_done(key);
+            if rearm || res == -libc::ECANCELED {
+                if let Some(s) = self.live(key) {
+                    if s.recv_wanted && s.closing.is_none() {
+                        self.arm_recv(key);
+                    }
+                }
+            }
+        }
+    }
+
     fn dispatch<F>(
         &mut self,
         user_data: u64,
@@ -423,15 +537,7 @@ impl UringDriver {
             return;
         }
         if op == OP_WATCH {
-            let i = (key.0 & 0xFFFF) as usize;
-            if key.0 >> 16 == self.watch_gen && i < self.watch_armed.len() {
-                self.watch_armed[i] = false;
-                // An fd the kernel cannot poll (closed meanwhile, ...) reads as POLLNVAL.
-                let revents = if res >= 0 { res as i16 } else { libc::POLLNVAL };
-                if revents != 0 {
-                    self.watch_hits.push((i, revents));
-                }
-            }
+            self.on_watch(key, res);
             return;
         }
         let closing = match self.live(key) {
@@ -446,38 +552,7 @@ impl UringDriver {
             }
         };
         match op {
-            OP_ACCEPT => {
-                if res >= 0 {
-                    // SAFETY: a non-negative result of accept is a fresh descriptor we own.
-                    let fd = unsafe { OwnedFd::from_raw_fd(res) };
-                    if !closing {
-                        on_event(Event::Accepted { key, fd }, reqs);
-                    }
-                } else if !closing && res != -libc::ECANCELED {
-                    on_event(
-                        Event::AcceptFailed {
-                            key,
-                            err: io::Error::from_raw_os_error(-res),
-                        },
-                        reqs,
-                    );
-                }
-                if !more {
-                    self.op_done(key);
-                    if !closing && res != -libc::ECANCELED {
-                        // Multishot accept ended (e.g. after an error): re-arm.
-                        if let Some(s) = self.live(key) {
-                            let fd = s.fd;
-                            s.inflight += 1;
-                            let e = opcode::AcceptMulti::new(types::Fd(fd))
-                                .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-                                .build()
-                                .user_data(ud(key, OP_ACCEPT));
-                            self.push(e);
-                        }
-                    }
-                }
-            }
+            OP_ACCEPT => self.on_accept(key, res, more, closing, reqs, on_event),
             OP_CONNECT => {
                 self.op_done(key);
                 if !closing {
@@ -489,50 +564,7 @@ impl UringDriver {
                     on_event(Event::Connected { key, result }, reqs);
                 }
             }
-            OP_RECV => {
-                let mut rearm = false;
-                if res > 0 {
-                    let bid = cqueue::buffer_select(flags).expect("multishot recv without buffer");
-                    if !closing {
-                        on_event(
-                            Event::Received {
-                                key,
-                                data: self.bufs.data(bid, res as usize),
-                            },
-                            reqs,
-                        );
-                    }
-                    self.bufs.consumed(bid, res as usize, flags);
-                    rearm = true;
-                } else if res == -libc::ENOBUFS {
-                    // The ring ran dry. With a few connections that only means the
-                    // application is behind (the buffers come back as it reads); with many
-                    // receiving at once the ring is too small: provide more (up to the max).
-                    if self.slots.iter().filter(|s| s.recv_armed).nth(2).is_some() {
-                        self.bufs.grow();
-                    }
-                    rearm = true;
-                } else if res != -libc::ECANCELED && !closing {
-                    let err = (res < 0).then(|| io::Error::from_raw_os_error(-res));
-                    if let Some(s) = self.live(key) {
-                        s.recv_wanted = false;
-                    }
-                    on_event(Event::RecvClosed { key, err }, reqs);
-                }
-                if !more {
-                    if let Some(s) = self.live(key) {
-                        s.recv_armed = false;
-                    }
-                    self.op_done(key);
-                    if rearm || res == -libc::ECANCELED {
-                        if let Some(s) = self.live(key) {
-                            if s.recv_wanted && s.closing.is_none() {
-                                self.arm_recv(key);
-                            }
-                        }
-                    }
-                }
-            }
+            OP_RECV => self.on_recv(key, res, flags, closing, reqs, on_event),
             OP_SEND => {
                 // The kernel is done with the lease's memory: give it back (or drop it).
                 let lease = self.live(key).and_then(|s| s.send.take());
