@@ -16,7 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
-use super::reactor::{Peers, Reactor};
+use super::reactor::Reactor;
+use super::reactor_set::ReactorSet;
 use super::shared::{Parker, ReactorHandle};
 use crate::backend::epoll::EpollDriver;
 use crate::backend::sys;
@@ -42,7 +43,7 @@ impl InlineReactor {
     pub(crate) fn new(
         backend: Backend,
         h: Arc<ReactorHandle>,
-        peers: Arc<Peers>,
+        peers: Arc<ReactorSet>,
         spin: Duration,
         single_thread: bool,
     ) -> std::io::Result<(InlineReactor, Backend)> {
