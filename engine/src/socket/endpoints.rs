@@ -10,7 +10,6 @@ use crate::error::{Error, Result};
 use crate::monitor::MonitorEventKind;
 use crate::options::SockOpts;
 use crate::pipe;
-use crate::protocol::SocketType;
 use crate::runtime::shared::{Cmd, InprocBound, Link, NewPeer};
 use crate::transport;
 
@@ -59,7 +58,7 @@ impl Socket {
             return self.connect_inproc(name, endpoint);
         }
         let target = transport::connect_target(&ep, self.core.opts.ipv6)?;
-        let alias = if matches!(self.core.ty, SocketType::Router | SocketType::Stream) {
+        let alias = if self.pattern.addresses_peers() {
             self.core.opts.connect_routing_id.take()
         } else {
             None
@@ -67,9 +66,7 @@ impl Socket {
         let r = self.core.hub.pick_reactor();
         // PAIR/DEALER queue messages for a peer that is not there yet (unless IMMEDIATE), so
         // the pipes exist from now on and survive reconnects.
-        let pipes = if !self.core.opts.immediate
-            && !matches!(self.core.ty, SocketType::Router | SocketType::Stream)
-        {
+        let pipes = if !self.core.opts.immediate && !self.pattern.addresses_peers() {
             let id = self.core.hub.next_peer_id();
             let (out_w, out_r) = pipe::pipe(self.core.opts.sndhwm);
             let (in_w, in_r) = pipe::pipe(self.core.opts.rcvhwm);
@@ -109,7 +106,7 @@ impl Socket {
 
     /// inproc bind: register the name and attach connections that were waiting for it.
     fn bind_inproc(&mut self, name: &str, endpoint: &str) -> Result<()> {
-        if self.core.ty == SocketType::Stream {
+        if !self.pattern.inproc() {
             return Err(Error::NotSupported);
         }
         let bound = InprocBound {
@@ -129,10 +126,10 @@ impl Socket {
     /// inproc connect: a pipe pair straight to the bound socket (or parked until it binds).
     /// HWMs add up over both ends, as in libzmq.
     fn connect_inproc(&mut self, name: &str, endpoint: &str) -> Result<()> {
-        if self.core.ty == SocketType::Stream {
+        if !self.pattern.inproc() {
             return Err(Error::NotSupported);
         }
-        let alias = if matches!(self.core.ty, SocketType::Router | SocketType::Stream) {
+        let alias = if self.pattern.addresses_peers() {
             self.core.opts.connect_routing_id.take()
         } else {
             None

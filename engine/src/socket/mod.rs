@@ -47,7 +47,7 @@ use crate::runtime::hub::Hub;
 use crate::runtime::shared::{CloseAck, Cmd, SocketShared};
 
 use self::core::Core;
-use self::pattern::Pattern;
+use self::pattern::{OptGroup, Pattern};
 
 /// Do not block (send/recv fail with `Error::Again` instead).
 pub const DONTWAIT: i32 = 1;
@@ -124,58 +124,14 @@ impl Socket {
     /// set them before bind/connect).
     pub fn set_option(&mut self, opt: SocketOption) -> Result<()> {
         match &opt {
-            SocketOption::ConnectRoutingId(_)
-                if !matches!(self.core.ty, SocketType::Router | SocketType::Stream) =>
-            {
-                return Err(Error::invalid(
-                    "option applies to ROUTER/STREAM sockets only",
-                ))
-            }
-            SocketOption::RouterMandatory(_) | SocketOption::RouterHandover(_)
-                if self.core.ty != SocketType::Router =>
-            {
-                return Err(Error::invalid("option applies to ROUTER sockets only"))
-            }
-            SocketOption::ProbeRouter(_)
-                if !matches!(self.core.ty, SocketType::Router | SocketType::Dealer) =>
-            {
-                return Err(Error::invalid("PROBE_ROUTER applies to DEALER/ROUTER only"))
-            }
             SocketOption::Subscribe(t) => return self.subscribe(t, true),
             SocketOption::Unsubscribe(t) => return self.subscribe(t, false),
-            SocketOption::XpubVerbose(_)
-            | SocketOption::XpubVerboser(_)
-            | SocketOption::XpubManual(_)
-            | SocketOption::XpubManualLastValue(_)
-            | SocketOption::XpubNoDrop(_)
-            | SocketOption::XpubWelcomeMsg(_)
-                if self.core.ty != SocketType::XPub =>
-            {
-                return Err(Error::invalid("option applies to XPUB sockets only"))
-            }
-            SocketOption::OnlyFirstSubscribe(_)
-                if !matches!(self.core.ty, SocketType::XPub | SocketType::XSub) =>
-            {
-                return Err(Error::invalid(
-                    "ONLY_FIRST_SUBSCRIBE applies to XPUB/XSUB only",
-                ))
-            }
-            SocketOption::InvertMatching(_)
-                if !matches!(
-                    self.core.ty,
-                    SocketType::Pub | SocketType::XPub | SocketType::Sub | SocketType::XSub
-                ) =>
-            {
-                return Err(Error::invalid(
-                    "INVERT_MATCHING applies to PUB/SUB types only",
-                ))
-            }
-            SocketOption::StreamNotify(_) | SocketOption::StreamFraming(_)
-                if self.core.ty != SocketType::Stream =>
-            {
-                return Err(Error::invalid("option applies to STREAM sockets only"))
-            }
             _ => {}
+        }
+        if let Some((group, only)) = OptGroup::of(&opt) {
+            if !self.pattern.accepts(group) {
+                return Err(Error::invalid(only));
+            }
         }
         self.core.opts.set(opt)?;
         match &mut self.pattern {
