@@ -57,6 +57,7 @@ impl Core {
     }
 
     /// The peer to read the next frame from, if any frame is ready.
+    #[inline]
     pub(super) fn next_in<H: Routing>(&mut self, h: &mut H) -> Option<usize> {
         if let Some(s) = self.cur_in {
             return Some(s);
@@ -87,6 +88,7 @@ impl Core {
 
     /// The next message start from any peer that the pattern accepts, waiting per
     /// `nowait`/`deadline`.
+    #[inline]
     pub(super) fn next_message<H: Routing>(
         &mut self,
         h: &mut H,

@@ -112,6 +112,7 @@ impl Routed for Router {
 
 impl Router {
     /// Receive: the peer's routing id frame, then its message.
+    #[inline]
     pub(super) fn recv_frame<R>(
         &mut self,
         core: &mut Core,
@@ -138,6 +139,7 @@ impl Router {
         !core.opts.router_mandatory || core.any_room()
     }
 
+    #[inline]
     pub(super) fn send(&mut self, core: &mut Core, data: &[u8], flags: i32) -> Result<()> {
         let more = flags & SNDMORE != 0;
         if let Some(s) = core.cur_out {
