@@ -6,12 +6,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::inline::{open_inline, Inline};
-use super::reactor::{Peers, Reactor};
+use super::reactor::Reactor;
+use super::reactor_set::ReactorSet;
 use super::shared::{Cmd, InprocRegistry, ReactorHandle, SocketShared};
 use crate::backend::{self, AnyDriver, Backend};
 use crate::error::{Error, Result};
 use crate::protocol::SocketType;
-use crate::socket::Socket;
 
 /// Builds a [`Context`].
 #[derive(Debug, Clone)]
@@ -116,7 +116,7 @@ impl ContextBuilder {
         let handles: Vec<Arc<ReactorHandle>> = (0..self.io_threads.max(1))
             .map(|i| ReactorHandle::new(i).map(Arc::new))
             .collect::<std::io::Result<_>>()?;
-        let peers = Arc::new(Peers::new(handles.clone()));
+        let peers = Arc::new(ReactorSet::new(handles.clone()));
         if inline {
             let (reactor, actual) = open_inline(
                 backend,
@@ -196,7 +196,7 @@ impl ContextBuilder {
 fn run_reactor(
     backend: Backend,
     h: Arc<ReactorHandle>,
-    peers: Arc<Peers>,
+    peers: Arc<ReactorSet>,
     spin: Duration,
     ready: mpsc::Sender<std::io::Result<Backend>>,
 ) {
@@ -213,7 +213,7 @@ fn run_reactor(
 }
 
 pub(crate) struct CtxInner {
-    pub(crate) peers: Arc<Peers>,
+    pub(crate) peers: Arc<ReactorSet>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     backend: Backend,
     terminated: AtomicBool,
@@ -295,8 +295,9 @@ impl Context {
         self.inner.backend
     }
 
-    /// Create a socket.
-    pub fn socket(&self, ty: SocketType) -> Result<Socket> {
+    /// Register a new socket's shared half (`Context::socket` is in `crate::socket`, so the
+    /// runtime does not depend on the socket layer).
+    pub(crate) fn new_socket_shared(&self, ty: SocketType) -> Result<Arc<SocketShared>> {
         if self.inner.terminated.load(Ordering::Acquire) {
             return Err(Error::Terminated);
         }
@@ -307,7 +308,7 @@ impl Context {
             socks.retain(|w| w.strong_count() > 0);
             socks.push(Arc::downgrade(&shared));
         }
-        Ok(Socket::new(self.clone(), shared))
+        Ok(shared)
     }
 
     /// Make blocking calls on every socket return `Error::Terminated`, now and from now on.
@@ -365,13 +366,34 @@ impl Context {
     }
 }
 
+#[cfg(test)]
+impl Context {
+    /// A context without reactors or threads (socket unit tests; see `Hub::detached`).
+    pub(crate) fn detached() -> Context {
+        Context {
+            inner: Arc::new(CtxInner {
+                peers: Arc::new(ReactorSet::new(Vec::new())),
+                threads: Mutex::new(Vec::new()),
+                backend: Backend::Epoll,
+                terminated: AtomicBool::new(false),
+                sockets: Mutex::new(Vec::new()),
+                next_id: AtomicU64::new(1),
+                spin: Duration::ZERO,
+                inline: None,
+                owner: None,
+                inproc: Mutex::new(InprocRegistry::default()),
+            }),
+        }
+    }
+}
+
 #[cfg(any(test, feature = "fuzzing"))]
 impl Context {
     /// An inline context whose reactor runs on the in-memory driver (`crate::fuzzing`). It
     /// reports the epoll backend.
     pub(crate) fn with_mem_driver(driver: crate::backend::mem::MemDriver) -> Result<Context> {
         let handle = Arc::new(ReactorHandle::new(0)?);
-        let peers = Arc::new(Peers::new(vec![handle.clone()]));
+        let peers = Arc::new(ReactorSet::new(vec![handle.clone()]));
         let driver = crate::backend::AnyDriver::Mem(driver);
         let reactor = Reactor::new(handle.clone(), driver, peers.clone(), Duration::ZERO);
         Ok(Context {

@@ -16,7 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
-use super::reactor::{Peers, Reactor};
+use super::reactor::Reactor;
+use super::reactor_set::ReactorSet;
 use super::shared::{Parker, ReactorHandle};
 use crate::backend::sys;
 use crate::backend::{AnyDriver, Backend};
@@ -35,7 +36,7 @@ pub(crate) type InlineReactor = Reactor<AnyDriver>;
 pub(crate) fn open_inline(
     backend: Backend,
     h: Arc<ReactorHandle>,
-    peers: Arc<Peers>,
+    peers: Arc<ReactorSet>,
     spin: Duration,
     single_thread: bool,
 ) -> std::io::Result<(InlineReactor, Backend)> {

@@ -10,7 +10,9 @@
 #![forbid(unsafe_code)]
 
 pub(crate) mod context;
+pub(crate) mod hub;
 pub(crate) mod inline;
 pub(crate) mod parker;
 pub(crate) mod reactor;
+pub(crate) mod reactor_set;
 pub(crate) mod shared;

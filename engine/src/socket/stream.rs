@@ -14,77 +14,182 @@
 
 #![forbid(unsafe_code)]
 
-use super::{Socket, SNDMORE};
+use std::collections::VecDeque;
+
+use super::core::{Core, Deadline, Routing};
+use super::fq::BatchOut;
+use super::router::{self, RidTable, Routed};
+use super::SNDMORE;
 use crate::error::{Error, Result};
 use crate::options::StreamFraming;
+use crate::runtime::shared::NewPeer;
 
-impl Socket {
-    /// The payload that announces a connect (`true`) or disconnect.
-    fn notice(&self, connected: bool) -> Vec<u8> {
-        match self.opts.stream_framing {
-            StreamFraming::Raw => Vec::new(),
-            StreamFraming::LengthPrefixed => vec![u8::from(connected)],
+#[derive(Default)]
+pub(super) struct Stream {
+    table: RidTable,
+    /// Connect/disconnect notifications `(peer id, payload)` not yet received, and the
+    /// payload of one whose id frame was received.
+    notices: VecDeque<(Vec<u8>, Vec<u8>)>,
+    notice_payload: Option<Vec<u8>>,
+    /// LengthPrefixed ids.
+    next_id: u32,
+    /// The id frame of the message being received was delivered.
+    rid_sent: bool,
+}
+
+impl Routing for Stream {
+    fn admit(&mut self, core: &mut Core, p: &NewPeer) -> Option<Vec<u8>> {
+        Some(match p.alias.clone() {
+            Some(a) if !self.table.by_rid.contains_key(&a) => a,
+            _ => self.fresh_id(core),
+        })
+    }
+
+    fn attached(&mut self, core: &mut Core, slot: usize) {
+        let rid = core.peers[slot].rid.clone();
+        self.notify(core, rid.clone(), true);
+        self.table.by_rid.insert(rid, slot);
+    }
+
+    fn detached(&mut self, core: &mut Core, slot: usize) {
+        self.table.forget(&core.peers[slot].rid, slot);
+        if core.cur_in == Some(slot) {
+            self.rid_sent = false;
         }
     }
 
+    fn closed(&mut self, core: &mut Core, slot: usize) {
+        let rid = core.peers[slot].rid.clone();
+        self.notify(core, rid, false);
+    }
+
+    fn notices(&mut self) -> Option<&mut VecDeque<(Vec<u8>, Vec<u8>)>> {
+        Some(&mut self.notices)
+    }
+}
+
+impl Routed for Stream {
+    fn table(&self) -> &RidTable {
+        &self.table
+    }
+}
+
+impl Stream {
     /// Queue a connect/disconnect notification for `rid` (if STREAM_NOTIFY).
-    pub(super) fn stream_notify(&mut self, rid: Vec<u8>, connected: bool) {
-        if self.opts.stream_notify {
-            let payload = self.notice(connected);
-            self.stream_notices.push_back((rid, payload));
+    fn notify(&mut self, core: &Core, rid: Vec<u8>, connected: bool) {
+        if core.opts.stream_notify {
+            let payload = match core.opts.stream_framing {
+                StreamFraming::Raw => Vec::new(),
+                StreamFraming::LengthPrefixed => vec![u8::from(connected)],
+            };
+            self.notices.push_back((rid, payload));
         }
     }
 
     /// A fresh peer id in the framing's format.
-    pub(super) fn stream_rid(&mut self) -> Vec<u8> {
-        match self.opts.stream_framing {
-            StreamFraming::Raw => self.gen_rid(),
+    fn fresh_id(&mut self, core: &Core) -> Vec<u8> {
+        match core.opts.stream_framing {
+            StreamFraming::Raw => self.table.generate(),
             StreamFraming::LengthPrefixed => loop {
-                self.next_stream_id = self.next_stream_id.wrapping_add(1).max(1);
-                let rid = self.next_stream_id.to_be_bytes().to_vec();
-                if !self.by_rid.contains_key(&rid) {
+                self.next_id = self.next_id.wrapping_add(1).max(1);
+                let rid = self.next_id.to_be_bytes().to_vec();
+                if !self.table.by_rid.contains_key(&rid) {
                     return rid;
                 }
             },
         }
     }
 
-    /// The next frame of a queued notification, if one is due (`f(frame, more)`).
-    pub(super) fn stream_notice_frame<R>(
-        &mut self,
-        f: &mut impl FnMut(&[u8], bool) -> R,
-    ) -> Option<R> {
-        if let Some(payload) = self.stream_notice_payload.take() {
-            self.rcvmore = false;
-            return Some(f(&payload, false));
+    /// Whether a message (or a notification) can be received now.
+    pub(super) fn has_in(&mut self, core: &mut Core) -> bool {
+        if self.notice_payload.is_some() || !self.notices.is_empty() || core.has_in(self) {
+            return true;
         }
-        let (rid, payload) = self.stream_notices.pop_front()?;
-        self.stream_notice_payload = Some(payload);
-        self.rcvmore = true;
-        Some(f(&rid, true))
+        // Attaching peers may have queued notifications.
+        !self.notices.is_empty()
+    }
+
+    /// Receive: notifications come before (connect) or after (disconnect) a peer's data;
+    /// each message starts with the peer's id frame.
+    pub(super) fn recv_frame<R>(
+        &mut self,
+        core: &mut Core,
+        flags: i32,
+        mut f: impl FnMut(&[u8], bool) -> R,
+    ) -> Result<R> {
+        let nowait = core.rcv_nowait(flags);
+        let mut deadline = Deadline::new(core.opts.rcvtimeo);
+        loop {
+            if core.cur_in.is_none() {
+                if let Some(payload) = self.notice_payload.take() {
+                    core.rcvmore = false;
+                    return Ok(f(&payload, false));
+                }
+                if let Some((rid, payload)) = self.notices.pop_front() {
+                    self.notice_payload = Some(payload);
+                    core.rcvmore = true;
+                    return Ok(f(&rid, true));
+                }
+            }
+            if let Some(s) = core.next_in(self) {
+                if core.cur_in.is_none() && !self.notices.is_empty() {
+                    continue;
+                }
+                if !self.rid_sent {
+                    core.cur_in = Some(s);
+                    core.rcvmore = true;
+                    self.rid_sent = true;
+                    return Ok(f(&core.peers[s].rid, true));
+                }
+                let r = core.read_frame(s, &mut f);
+                if !core.rcvmore {
+                    self.rid_sent = false;
+                }
+                return Ok(r);
+            }
+            if !self.notices.is_empty() {
+                continue; // a peer attached while we looked
+            }
+            if nowait {
+                return Err(Error::Again);
+            }
+            core.wait(deadline.get())?;
+        }
+    }
+
+    pub(super) fn recv_batch(
+        &mut self,
+        core: &mut Core,
+        out: &mut BatchOut<'_>,
+        flags: i32,
+    ) -> Result<usize> {
+        if self.notice_payload.is_some() {
+            return Err(Error::State);
+        }
+        core.recv_batch(self, out, flags, true)
     }
 
     /// Whether `data` as a payload means "close this peer".
-    pub(super) fn stream_is_close(&self, data: &[u8]) -> bool {
-        match self.opts.stream_framing {
+    fn is_close(core: &Core, data: &[u8]) -> bool {
+        match core.opts.stream_framing {
             StreamFraming::Raw => data.is_empty(),
             StreamFraming::LengthPrefixed => data == [0],
         }
     }
 
     /// Close peer `s`: whatever was queued before still goes out, then the connection closes.
-    pub(super) fn stream_close(&mut self, s: usize) {
-        let handles = &self.ctx.inner.peers.handles;
-        let p = &mut self.peers[s];
+    fn close(&mut self, core: &mut Core, s: usize) {
+        let p = &mut core.peers[s];
         p.out.close();
-        p.link.flush(handles, p.id);
-        self.remove_peer(s);
+        core.hub.flush(&p.link, p.id);
+        core.remove_peer(self, s);
     }
 
     /// Append `data` to peer `s`'s pipe in the wire framing (not yet committed).
-    fn stream_append(&mut self, s: usize, data: &[u8]) -> Result<()> {
-        let p = &mut self.peers[s];
-        match self.opts.stream_framing {
+    fn append(core: &mut Core, s: usize, data: &[u8]) -> Result<()> {
+        let framing = core.opts.stream_framing;
+        let p = &mut core.peers[s];
+        match framing {
             StreamFraming::Raw => p.out.write_frame(&[], data),
             StreamFraming::LengthPrefixed => {
                 let len = u32::try_from(data.len()).map_err(|_| {
@@ -96,44 +201,47 @@ impl Socket {
         Ok(())
     }
 
-    /// `send_routed_batch` for STREAM: one message for peer `s` as the `n`-th of a batch.
-    pub(super) fn stream_batch_write(
+    /// `send_routed_batch`: STREAM routes like a ROUTER_MANDATORY; a close payload closes.
+    pub(super) fn send_batch<R: AsRef<[u8]>, P: AsRef<[u8]>>(
         &mut self,
-        s: usize,
-        data: &[u8],
-        touched: &mut Vec<usize>,
-        n: usize,
-    ) -> Result<()> {
-        self.stream_append(s, data)?;
-        let p = &mut self.peers[s];
-        p.out.commit_quiet(1);
-        if p.batch == 0 {
-            touched.push(s);
-        }
-        p.batch += 1;
-        if self.inline && n % 256 == 0 {
-            self.finish_batch(touched);
-            self.flush();
-        }
-        Ok(())
+        core: &mut Core,
+        msgs: &[(R, P)],
+        flags: i32,
+    ) -> Result<usize> {
+        router::send_batch(
+            self,
+            core,
+            msgs,
+            flags,
+            true,
+            |this, core, s, data, t, n| {
+                if Stream::is_close(core, data) {
+                    core.finish_batch(t);
+                    this.close(core, s);
+                    return Ok(());
+                }
+                Stream::append(core, s, data)?;
+                core.batch_commit(s, t, n);
+                Ok(())
+            },
+        )
     }
 
-    /// STREAM send: frame 1 names the peer (with SNDMORE), frame 2 is the payload (its MORE
-    /// flag is ignored: the next frame names a peer again).
-    pub(super) fn send_stream(&mut self, data: &[u8], flags: i32, nowait: bool) -> Result<()> {
+    /// Send: frame 1 names the peer (with SNDMORE), frame 2 is the payload (its MORE flag is
+    /// ignored: the next frame names a peer again).
+    pub(super) fn send(&mut self, core: &mut Core, data: &[u8], flags: i32) -> Result<()> {
         let more = flags & SNDMORE != 0;
-        if let Some(s) = self.cur_out.take() {
-            if self.stream_is_close(data) {
-                self.stream_close(s);
+        if let Some(s) = core.cur_out.take() {
+            if Stream::is_close(core, data) {
+                self.close(core, s);
                 return Ok(());
             }
-            self.stream_append(s, data)?;
-            let handles = &self.ctx.inner.peers.handles;
-            let p = &mut self.peers[s];
+            Stream::append(core, s, data)?;
+            let p = &mut core.peers[s];
             if p.out.commit(1) {
-                p.link.flush(handles, p.id);
+                core.hub.flush(&p.link, p.id);
             }
-            self.sent_one();
+            core.sent_one();
             return Ok(());
         }
         if !more {
@@ -143,13 +251,14 @@ impl Socket {
         if data.is_empty() {
             return Err(Error::invalid("STREAM peer id frame is empty"));
         }
-        self.process_inbox();
-        let Some(&s) = self.by_rid.get(data) else {
+        core.process_inbox(self);
+        let Some(&s) = self.table.by_rid.get(data) else {
             return Err(Error::HostUnreachable);
         };
-        let mut deadline = self.deadline(self.opts.sndtimeo);
+        let mut deadline = Deadline::new(core.opts.sndtimeo);
+        let nowait = core.snd_nowait(flags);
         loop {
-            let p = &mut self.peers[s];
+            let p = &mut core.peers[s];
             if p.out.reader_gone() {
                 return Err(Error::HostUnreachable);
             }
@@ -160,14 +269,17 @@ impl Socket {
                 return Err(Error::Again);
             }
             if p.out.wait_for_space() {
-                self.wait(deadline.get())?;
-                self.process_inbox();
-                if !self.peers.contains(s) {
+                core.wait(deadline.get())?;
+                core.process_inbox(self);
+                if !core.peers.contains(s) {
                     return Err(Error::HostUnreachable);
                 }
             }
         }
-        self.cur_out = Some(s);
+        core.cur_out = Some(s);
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub(crate) mod inproc;
+
 use crate::backend::sys::SockAddr;
 use crate::error::{Error, Result};
 
@@ -194,6 +196,41 @@ pub(crate) fn endpoint_string(local: &SockAddr, ipc_path: Option<&str>) -> Strin
         (None, Some(p)) => format!("ipc://{p}"),
         (None, None) => "ipc://?".to_string(),
     }
+}
+
+/// A tcp/ipc endpoint being listened on.
+pub(crate) struct Listening {
+    pub(crate) fd: std::os::fd::OwnedFd,
+    /// The endpoint with wildcards resolved (LAST_ENDPOINT).
+    pub(crate) endpoint: String,
+    pub(crate) ipc_path: Option<String>,
+}
+
+/// Open a listening socket for `ep` (tcp/ipc). A failure of the bind itself is reported to
+/// `bind_failed(errno)` too (the monitor's BIND_FAILED event); bad addresses are not.
+pub(crate) fn listen(
+    ep: &Endpoint,
+    ipv6: bool,
+    backlog: i32,
+    bind_failed: impl FnOnce(i32),
+) -> Result<Listening> {
+    let (addr, ipc_path) = bind_addr(ep, ipv6)?;
+    if let Some(p) = ipc_path.as_deref() {
+        // A stale socket file from an earlier run would make bind fail (libzmq removes it).
+        if !p.starts_with('@') {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    let fd = crate::backend::sys::listen(&addr, backlog, !ipv6).inspect_err(|e| {
+        bind_failed(e.raw_os_error().unwrap_or(libc::EIO));
+    })?;
+    let local = crate::backend::sys::local_addr(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+    let endpoint = endpoint_string(&local, ipc_path.as_deref());
+    Ok(Listening {
+        fd,
+        endpoint,
+        ipc_path,
+    })
 }
 
 #[cfg(test)]

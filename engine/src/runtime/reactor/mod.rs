@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use super::reactor_set::ReactorSet;
 use super::shared::{CloseAck, Cmd, NewPeer, ReactorHandle, SocketShared};
 use crate::backend::sys::{self, SockAddr};
 use crate::backend::{Driver, Event, Key, Req};
@@ -49,33 +50,6 @@ const MAX_SEND: usize = 4 << 20;
 const MAX_IOV: usize = 64;
 /// Bytes a paused connection may stash before it stops receiving.
 const STASH_LIMIT: usize = 1 << 20;
-
-/// What other reactors are reachable (for spreading accepted connections).
-pub(crate) struct Peers {
-    pub(crate) handles: Vec<Arc<ReactorHandle>>,
-    next: std::sync::atomic::AtomicUsize,
-    next_peer_id: std::sync::atomic::AtomicU64,
-}
-
-impl Peers {
-    pub(crate) fn new(handles: Vec<Arc<ReactorHandle>>) -> Peers {
-        Peers {
-            handles,
-            next: Default::default(),
-            next_peer_id: std::sync::atomic::AtomicU64::new(1),
-        }
-    }
-
-    /// Round-robin choice of a reactor for a new connection.
-    pub(crate) fn pick(&self) -> usize {
-        self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.handles.len()
-    }
-
-    pub(crate) fn peer_id(&self) -> u64 {
-        self.next_peer_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKind {
@@ -166,7 +140,7 @@ enum Ep {
 /// Reactor state apart from the driver (so the driver can call back into it).
 pub(crate) struct State {
     index: usize,
-    peers: Arc<Peers>,
+    peers: Arc<ReactorSet>,
     eps: Slab<Ep>,
     gens: Vec<u32>,
     by_peer: HashMap<u64, usize>,
@@ -190,7 +164,7 @@ impl<D: Driver> Reactor<D> {
     pub(crate) fn new(
         handle: Arc<ReactorHandle>,
         driver: D,
-        peers: Arc<Peers>,
+        peers: Arc<ReactorSet>,
         spin: Duration,
     ) -> Self {
         Reactor {

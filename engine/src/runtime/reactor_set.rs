@@ -1,0 +1,37 @@
+//! The context's reactors as seen by everyone else: their handles, round-robin placement of
+//! new connections, and the allocator of peer ids (unique per context, so a reactor and a
+//! socket can name a connection without sharing any other state).
+
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::shared::ReactorHandle;
+
+/// Handles of every reactor of a context plus the id allocator for peers.
+pub(crate) struct ReactorSet {
+    pub(crate) handles: Vec<Arc<ReactorHandle>>,
+    next: AtomicUsize,
+    next_peer_id: AtomicU64,
+}
+
+impl ReactorSet {
+    pub(crate) fn new(handles: Vec<Arc<ReactorHandle>>) -> ReactorSet {
+        ReactorSet {
+            handles,
+            next: AtomicUsize::new(0),
+            next_peer_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Round-robin choice of a reactor for a new connection.
+    pub(crate) fn pick(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len()
+    }
+
+    /// A fresh peer id.
+    pub(crate) fn peer_id(&self) -> u64 {
+        self.next_peer_id.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,234 @@
+//! The message API: send and receive, single frames, multipart and batches, each
+//! dispatched to the pattern by one exhaustive match (a jump, no dynamic dispatch).
+
+#![forbid(unsafe_code)]
+
+use super::pattern::Pattern;
+use super::{lb, router, Socket, DONTWAIT, SNDMORE};
+use crate::error::{Error, Result};
+
+impl Socket {
+    /// Read one frame with `f(body, more)`, blocking per flags/RCVTIMEO.
+    #[inline]
+    fn recv_frame<R>(&mut self, flags: i32, f: impl FnMut(&[u8], bool) -> R) -> Result<R> {
+        let core = &mut self.core;
+        match &mut self.pattern {
+            Pattern::Pair(p) => core.recv_frame(p, flags, f),
+            Pattern::Dealer(p) => core.recv_frame(p, flags, f),
+            Pattern::Pull(p) => core.recv_frame(p, flags, f),
+            Pattern::Sub(p) | Pattern::XSub(p) => core.recv_frame(&mut **p, flags, f),
+            Pattern::Router(r) => r.recv_frame(core, flags, f),
+            Pattern::Stream(s) => s.recv_frame(core, flags, f),
+            Pattern::XPub(p) => p.recv_frame(core, flags, f),
+            Pattern::Req(r) => r.recv_frame(core, flags, f),
+            Pattern::Rep(r) => r.recv_frame(core, flags, f),
+            Pattern::Pub(_) | Pattern::Push(_) => Err(Error::NotSupported),
+        }
+    }
+
+    /// Receive one frame into `buf`; returns the frame's full size (the copy is truncated to
+    /// `buf.len()`, as zmq_recv does).
+    pub fn recv(&mut self, buf: &mut [u8], flags: i32) -> Result<usize> {
+        self.recv_frame(flags, |body, _| {
+            let n = body.len().min(buf.len());
+            buf[..n].copy_from_slice(&body[..n]);
+            body.len()
+        })
+    }
+
+    /// Receive one frame and hand it to `f` in place, without copying it out of the
+    /// socket's queue: `f(body, more)`; returns what `f` returns. The borrow ends with `f`,
+    /// after which the frame is consumed.
+    pub fn recv_with<R>(&mut self, flags: i32, f: impl FnOnce(&[u8], bool) -> R) -> Result<R> {
+        let mut f = Some(f);
+        self.recv_frame(flags, |body, more| {
+            let f = f.take().expect("recv_frame calls its callback once");
+            f(body, more)
+        })
+    }
+
+    /// Receive one frame as a new vector.
+    pub fn recv_bytes(&mut self, flags: i32) -> Result<Vec<u8>> {
+        self.recv_frame(flags, |body, _| body.to_vec())
+    }
+
+    /// Receive all frames of the next message.
+    pub fn recv_multipart(&mut self, flags: i32) -> Result<Vec<Vec<u8>>> {
+        let mut parts = vec![self.recv_bytes(flags)?];
+        while self.core.rcvmore {
+            // The rest of the message is already queued (messages are committed whole).
+            parts.push(self.recv_bytes(flags & !DONTWAIT)?);
+        }
+        Ok(parts)
+    }
+
+    /// Receive many messages into one buffer: frames are packed back to back, `lens[i]` is the
+    /// length of frame i. Blocks (per flags/RCVTIMEO) until at least one message is ready,
+    /// then takes whole messages while they fit. ROUTER messages start with the routing id
+    /// frame. Returns the number of frames written; a message too big for the whole buffer
+    /// fails with `MessageTooLarge(needed)` and stays queued.
+    pub fn recv_batch(&mut self, buf: &mut [u8], lens: &mut [usize], flags: i32) -> Result<usize> {
+        self.recv_batch_inner(buf, lens, None, flags)
+    }
+
+    /// Like `recv_batch`, also reporting for each frame whether more frames of the same
+    /// message follow.
+    pub fn recv_batch_parts(
+        &mut self,
+        buf: &mut [u8],
+        lens: &mut [usize],
+        more: &mut [bool],
+        flags: i32,
+    ) -> Result<usize> {
+        self.recv_batch_inner(buf, lens, Some(more), flags)
+    }
+
+    /// Non-blocking `recv_batch`: `Ok(0)` when nothing is queued.
+    pub fn drain(&mut self, buf: &mut [u8], lens: &mut [usize]) -> Result<usize> {
+        match self.recv_batch_inner(buf, lens, None, DONTWAIT) {
+            Err(Error::Again) => Ok(0),
+            r => r,
+        }
+    }
+
+    fn recv_batch_inner(
+        &mut self,
+        buf: &mut [u8],
+        lens: &mut [usize],
+        more: Option<&mut [bool]>,
+        flags: i32,
+    ) -> Result<usize> {
+        let core = &mut self.core;
+        let out = |core: &super::core::Core| core.batch_out(buf, lens, more);
+        match &mut self.pattern {
+            Pattern::Pair(p) => {
+                let mut out = out(core)?;
+                core.recv_batch(p, &mut out, flags, false)
+            }
+            Pattern::Dealer(p) => {
+                let mut out = out(core)?;
+                core.recv_batch(p, &mut out, flags, false)
+            }
+            Pattern::Pull(p) => {
+                let mut out = out(core)?;
+                core.recv_batch(p, &mut out, flags, false)
+            }
+            Pattern::Sub(p) | Pattern::XSub(p) => {
+                let mut out = out(core)?;
+                core.recv_batch(&mut **p, &mut out, flags, false)
+            }
+            Pattern::Router(p) => {
+                let mut out = out(core)?;
+                core.recv_batch(p, &mut out, flags, true)
+            }
+            Pattern::Stream(s) => {
+                let mut out = out(core)?;
+                s.recv_batch(core, &mut out, flags)
+            }
+            Pattern::Pub(_)
+            | Pattern::XPub(_)
+            | Pattern::Push(_)
+            | Pattern::Req(_)
+            | Pattern::Rep(_) => Err(Error::NotSupported),
+        }
+    }
+
+    /// Send one frame; `SNDMORE` in flags means more frames of this message follow.
+    #[inline]
+    pub fn send(&mut self, data: &[u8], flags: i32) -> Result<()> {
+        self.core.check_term()?;
+        let core = &mut self.core;
+        match &mut self.pattern {
+            Pattern::Pair(p) => lb::send(p, core, data, flags),
+            Pattern::Dealer(p) => lb::send(p, core, data, flags),
+            Pattern::Push(p) => lb::send(p, core, data, flags),
+            Pattern::Router(r) => r.send(core, data, flags),
+            Pattern::Stream(s) => s.send(core, data, flags),
+            Pattern::Pub(p) | Pattern::XPub(p) => p.send(core, data, flags),
+            Pattern::XSub(s) => s.send(core, data, flags),
+            Pattern::Req(r) => r.send(core, data, flags),
+            Pattern::Rep(r) => r.send(core, data, flags),
+            Pattern::Sub(_) | Pattern::Pull(_) => Err(Error::NotSupported),
+        }
+    }
+
+    /// Send all parts of one message.
+    pub fn send_multipart<T: AsRef<[u8]>>(&mut self, parts: &[T], flags: i32) -> Result<()> {
+        let n = parts.len();
+        for (i, p) in parts.iter().enumerate() {
+            let more = if i + 1 < n { SNDMORE } else { 0 };
+            self.send(p.as_ref(), (flags & !SNDMORE) | more)?;
+        }
+        Ok(())
+    }
+
+    /// Send each item as a single-frame message with one hand-off per peer for the whole
+    /// batch. Returns how many were sent (fewer only with DONTWAIT or SNDTIMEO).
+    pub fn send_batch<T: AsRef<[u8]>>(&mut self, msgs: &[T], flags: i32) -> Result<usize> {
+        self.send_many(msgs.len(), flags, |i| msgs[i].as_ref())
+    }
+
+    /// Send `payload` `count` times (single-frame messages), batched like `send_batch`.
+    pub fn send_repeat(&mut self, payload: &[u8], count: usize, flags: i32) -> Result<usize> {
+        self.send_many(count, flags, |_| payload)
+    }
+
+    fn send_many<'a>(
+        &mut self,
+        count: usize,
+        flags: i32,
+        item: impl Fn(usize) -> &'a [u8],
+    ) -> Result<usize> {
+        self.core.check_term()?;
+        let core = &mut self.core;
+        match &mut self.pattern {
+            Pattern::Pub(p) | Pattern::XPub(p) => p.send_many(core, count, flags, item),
+            Pattern::Pair(p) => lb::send_many(p, core, count, flags, item),
+            Pattern::Dealer(p) => lb::send_many(p, core, count, flags, item),
+            Pattern::Push(p) => lb::send_many(p, core, count, flags, item),
+            Pattern::Router(_)
+            | Pattern::Stream(_)
+            | Pattern::Sub(_)
+            | Pattern::XSub(_)
+            | Pattern::Pull(_)
+            | Pattern::Req(_)
+            | Pattern::Rep(_) => Err(Error::NotSupported),
+        }
+    }
+
+    /// ROUTER (and STREAM, always mandatory, an empty payload closing the peer as in `send`):
+    /// send each `(routing id, payload)` as a one-frame message to that peer, with
+    /// one hand-off per peer for the whole batch. Routing follows `send`: an unknown id or a
+    /// full peer drops the message (still counted) unless ROUTER_MANDATORY, where an unknown
+    /// id ends the batch with `HostUnreachable` and a full peer blocks (or ends it with
+    /// `Again` under DONTWAIT/SNDTIMEO). Returns how many were handled; an error is returned
+    /// only if it hits the first message.
+    pub fn send_routed_batch<R: AsRef<[u8]>, P: AsRef<[u8]>>(
+        &mut self,
+        msgs: &[(R, P)],
+        flags: i32,
+    ) -> Result<usize> {
+        self.core.check_term()?;
+        let core = &mut self.core;
+        match &mut self.pattern {
+            Pattern::Router(r) => {
+                let mandatory = core.opts.router_mandatory;
+                router::send_batch(r, core, msgs, flags, mandatory, |_, core, s, data, t, n| {
+                    core.batch_write(s, data, t, n);
+                    Ok(())
+                })
+            }
+            Pattern::Stream(s) => s.send_batch(core, msgs, flags),
+            Pattern::Pair(_)
+            | Pattern::Dealer(_)
+            | Pattern::Pub(_)
+            | Pattern::XPub(_)
+            | Pattern::Sub(_)
+            | Pattern::XSub(_)
+            | Pattern::Push(_)
+            | Pattern::Pull(_)
+            | Pattern::Req(_)
+            | Pattern::Rep(_) => Err(Error::NotSupported),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Distribution (libzmq's dist): one frame written to a chosen set of peers, the header
+//! encoded once; a large body going to several connections is copied once and shared.
+
+#![forbid(unsafe_code)]
+
+use super::core::Core;
+use crate::protocol::frame;
+use crate::runtime::shared::Link;
+
+/// Bodies from this size up are shared between subscribers' pipes instead of copied into each
+/// (below it a copy is cheaper than the reference counting and the extra iovec).
+const SHARE_MIN: usize = 8 * 1024;
+
+/// The targets of the message being sent and the per-slot marks used to choose them.
+#[derive(Default)]
+pub(super) struct Dist {
+    /// Targets (peer slots) of the message being sent, and whether it continues.
+    pub(super) matched: Vec<usize>,
+    pub(super) more: bool,
+    /// De-duplication marks per peer slot for one match.
+    marks: Vec<u32>,
+    epoch: u32,
+}
+
+impl Dist {
+    pub(super) fn detach(&mut self, slot: usize) {
+        self.matched.retain(|&s| s != slot);
+    }
+
+    /// Start choosing targets among `cap` slots: clears `matched` and returns the marks
+    /// with this round's epoch (a slot is chosen once per round).
+    pub(super) fn round(&mut self, cap: usize) -> (u32, &mut Vec<u32>, &mut Vec<usize>) {
+        self.matched.clear();
+        if self.marks.len() < cap {
+            self.marks.resize(cap, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.epoch = 1;
+        }
+        (self.epoch, &mut self.marks, &mut self.matched)
+    }
+
+    /// Write one frame to every target.
+    pub(super) fn frame(&mut self, core: &mut Core, data: &[u8], more: bool) {
+        let mut hdr = [0u8; frame::MAX_HEADER];
+        let hl = frame::encode_header(&mut hdr, more, false, data.len() as u64);
+        // A large body going to several connections is copied once and shared: each reactor
+        // sends it from the same buffer. (inproc peers read frames in place: they get copies.)
+        let shared: Option<std::sync::Arc<[u8]>> = (data.len() >= SHARE_MIN
+            && self
+                .matched
+                .iter()
+                .filter(|&&s| matches!(core.peers[s].link, Link::Reactor(_)))
+                .nth(1)
+                .is_some())
+        .then(|| data.into());
+        for &s in &self.matched {
+            let p = &mut core.peers[s];
+            match (&shared, &p.link) {
+                (Some(body), Link::Reactor(_)) => p.out.write_shared(&hdr[..hl], body),
+                _ => p.out.write_frame(&hdr[..hl], data),
+            }
+            if !more && p.out.commit(1) {
+                core.hub.flush(&p.link, p.id);
+            }
+        }
+        self.more = more;
+        if !more {
+            self.matched.clear();
+        }
+    }
+}

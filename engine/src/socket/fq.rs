@@ -1,0 +1,281 @@
+//! Fair queueing (libzmq's fq): receive from the peers whose pipes hold data in turn, one
+//! message each, and notice connections that ended once their data was read.
+
+#![forbid(unsafe_code)]
+
+use super::core::{Core, Deadline, Routing};
+use crate::error::{Error, Result};
+use crate::protocol::frame;
+
+/// A batch receive's destination: frames packed into `buf`, their lengths in `lens`, and
+/// optionally whether each continues its message.
+pub(super) struct BatchOut<'a> {
+    pub(super) buf: &'a mut [u8],
+    pub(super) lens: &'a mut [usize],
+    pub(super) more: Option<&'a mut [bool]>,
+    pub(super) cap: usize,
+    pub(super) frames: usize,
+    pub(super) used: usize,
+}
+
+impl BatchOut<'_> {
+    /// Room for `frames` more frames of `bytes` in all? Fails if not even the first message
+    /// fits.
+    pub(super) fn fits(&self, frames: usize, bytes: usize) -> Result<bool> {
+        if self.frames + frames <= self.cap && self.used + bytes <= self.buf.len() {
+            return Ok(true);
+        }
+        if self.frames > 0 {
+            return Ok(false);
+        }
+        Err(if frames > self.cap {
+            Error::invalid("lens array too small for one message")
+        } else {
+            Error::MessageTooLarge(bytes)
+        })
+    }
+
+    pub(super) fn push(&mut self, part: &[u8], more: bool) {
+        self.buf[self.used..self.used + part.len()].copy_from_slice(part);
+        self.lens[self.frames] = part.len();
+        if let Some(m) = self.more.as_deref_mut() {
+            m[self.frames] = more;
+        }
+        self.used += part.len();
+        self.frames += 1;
+    }
+}
+
+impl Core {
+    pub(super) fn mark_active(&mut self, slot: usize) {
+        if let Some(p) = self.peers.get_mut(slot) {
+            if !p.in_active {
+                p.in_active = true;
+                self.active.push_back(slot);
+            }
+        }
+    }
+
+    /// The peer to read the next frame from, if any frame is ready.
+    #[inline]
+    pub(super) fn next_in<H: Routing>(&mut self, h: &mut H) -> Option<usize> {
+        if let Some(s) = self.cur_in {
+            return Some(s);
+        }
+        self.process_inbox(h);
+        while let Some(&s) = self.active.front() {
+            let p = &mut self.peers[s];
+            if !p.inn.peek().is_empty() {
+                return Some(s);
+            }
+            // Hand back all read credit before going idle: the reactor may be paused on it.
+            if p.inn.publish_credit() {
+                self.hub.resume(&p.link, p.id);
+            }
+            if p.inn.deactivate() {
+                continue;
+            }
+            self.active.pop_front();
+            p.in_active = false;
+            if p.inn.is_finished() {
+                // The connection is gone and everything it delivered was read.
+                h.closed(self, s);
+                self.remove_peer(h, s);
+            }
+        }
+        None
+    }
+
+    /// The next message start from any peer that the pattern accepts, waiting per
+    /// `nowait`/`deadline`.
+    #[inline]
+    pub(super) fn next_message<H: Routing>(
+        &mut self,
+        h: &mut H,
+        nowait: bool,
+        deadline: &mut Deadline,
+    ) -> Result<usize> {
+        loop {
+            if let Some(s) = self.next_in(h) {
+                if self.cur_in.is_some() || h.accept(self, s) {
+                    return Ok(s);
+                }
+                continue;
+            }
+            if nowait {
+                return Err(Error::Again);
+            }
+            self.wait(deadline.get())?;
+        }
+    }
+
+    /// Read one frame with `f(body, more)`, blocking per flags/RCVTIMEO.
+    #[inline]
+    pub(super) fn recv_frame<H: Routing, R>(
+        &mut self,
+        h: &mut H,
+        flags: i32,
+        mut f: impl FnMut(&[u8], bool) -> R,
+    ) -> Result<R> {
+        let nowait = self.rcv_nowait(flags);
+        let mut deadline = Deadline::new(self.opts.rcvtimeo);
+        let s = self.next_message(h, nowait, &mut deadline)?;
+        Ok(self.read_frame(s, &mut f))
+    }
+
+    /// Whether a message can be received now (POLLIN).
+    pub(super) fn has_in<H: Routing>(&mut self, h: &mut H) -> bool {
+        if self.cur_in.is_some() {
+            return true;
+        }
+        while let Some(s) = self.next_in(h) {
+            if h.accept(self, s) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Read the next frame from peer `s` (which has one). Always inlined: it is the body of
+    /// the per-message receive path.
+    #[inline(always)]
+    pub(super) fn read_frame<R>(&mut self, s: usize, f: &mut impl FnMut(&[u8], bool) -> R) -> R {
+        let p = &mut self.peers[s];
+        let buf = p.inn.peek();
+        let h = frame::parse_header(buf)
+            .ok()
+            .flatten()
+            .expect("inbound pipe holds whole frames");
+        let end = h.frame_len() as usize;
+        let more = h.more();
+        let r = f(&buf[h.header_len..end], more);
+        p.inn.consume(end);
+        self.rcvmore = more;
+        if more {
+            self.cur_in = Some(s);
+        } else {
+            self.cur_in = None;
+            if p.inn.credit(1) {
+                self.hub.resume(&p.link, p.id);
+            }
+            // Fair queueing: the next message comes from the next peer.
+            if self.active.len() > 1 && self.active.front() == Some(&s) {
+                self.active.pop_front();
+                self.active.push_back(s);
+            }
+        }
+        r
+    }
+
+    /// Consume the rest of a message from `s` (the current frame had MORE).
+    pub(super) fn discard_rest(&mut self, s: usize) {
+        while self.cur_in == Some(s) {
+            self.read_frame(s, &mut |_: &[u8], _| ());
+        }
+    }
+
+    /// Consume one whole message from peer `s`.
+    pub(super) fn discard_message(&mut self, s: usize) {
+        while self.read_frame(s, &mut |_: &[u8], m| m) {}
+    }
+
+    /// CONFLATE: skip to the newest message queued by peer `s`; false if none is left.
+    #[inline(never)]
+    pub(super) fn conflate(&mut self, s: usize) -> bool {
+        loop {
+            let p = &mut self.peers[s];
+            if p.inn.msgs_committed().saturating_sub(p.inn.msgs_read()) <= 1 {
+                break;
+            }
+            self.discard_message(s);
+        }
+        !self.peers[s].inn.peek().is_empty()
+    }
+
+    /// Start a batch receive: checks shared by every pattern that supports it.
+    pub(super) fn batch_out<'a>(
+        &self,
+        buf: &'a mut [u8],
+        lens: &'a mut [usize],
+        more: Option<&'a mut [bool]>,
+    ) -> Result<BatchOut<'a>> {
+        if self.cur_in.is_some() {
+            // A message was partly read with recv(): batches deal in whole messages.
+            return Err(Error::State);
+        }
+        let cap = match more.as_deref() {
+            Some(m) => lens.len().min(m.len()),
+            None => lens.len(),
+        };
+        if cap == 0 {
+            return Err(Error::invalid("no room for lengths"));
+        }
+        Ok(BatchOut {
+            buf,
+            lens,
+            more,
+            cap,
+            frames: 0,
+            used: 0,
+        })
+    }
+
+    /// Receive whole messages into `out` while they fit, blocking per flags/RCVTIMEO until
+    /// at least one is there. `routed`: each message starts with the peer's routing id.
+    /// The pattern's notices (STREAM) are packed first, as `[peer id][payload]` messages.
+    pub(super) fn recv_batch<H: Routing>(
+        &mut self,
+        h: &mut H,
+        out: &mut BatchOut<'_>,
+        flags: i32,
+        routed: bool,
+    ) -> Result<usize> {
+        let queued = |h: &mut H| h.notices().is_some_and(|q| !q.is_empty());
+        let nowait = self.rcv_nowait(flags);
+        let mut deadline = Deadline::new(self.opts.rcvtimeo);
+        loop {
+            loop {
+                if let Some(q) = h.notices() {
+                    while let Some((rid, payload)) = q.front() {
+                        if !out.fits(2, rid.len() + payload.len())? {
+                            return Ok(out.frames);
+                        }
+                        out.push(rid, true);
+                        out.push(payload, false);
+                        q.pop_front();
+                    }
+                }
+                let Some(s) = self.next_in(h) else {
+                    if !queued(h) {
+                        break;
+                    }
+                    continue; // a peer attached meanwhile: its notification first
+                };
+                if queued(h) || !h.accept(self, s) {
+                    continue;
+                }
+                let Some((nf, body)) = self.peers[s].inn.scan_message() else {
+                    break;
+                };
+                let rid_len = if routed { self.peers[s].rid.len() } else { 0 };
+                if !out.fits(nf + usize::from(routed), body + rid_len)? {
+                    return Ok(out.frames);
+                }
+                if routed {
+                    out.push(&self.peers[s].rid, true);
+                }
+                while self.read_frame(s, &mut |body: &[u8], m| {
+                    out.push(body, m);
+                    m
+                }) {}
+            }
+            if out.frames > 0 {
+                return Ok(out.frames);
+            }
+            if nowait {
+                return Err(Error::Again);
+            }
+            self.wait(deadline.get())?;
+        }
+    }
+}

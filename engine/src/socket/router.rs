@@ -1,0 +1,259 @@
+//! ROUTER: the first frame of a sent message names the peer; received messages are prefixed
+//! with the sending peer's routing id. Unroutable messages are dropped, unless
+//! ROUTER_MANDATORY (EHOSTUNREACH, and a full peer blocks or fails with EAGAIN).
+
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+
+use super::core::{partial, Core, Deadline, Routing};
+use super::SNDMORE;
+use crate::error::{Error, Result};
+use crate::runtime::shared::NewPeer;
+
+/// Routing ids of attached peers (ROUTER, STREAM) and the generator of fresh ones.
+pub(super) struct RidTable {
+    pub(super) by_rid: HashMap<Vec<u8>, usize>,
+    next: u32,
+}
+
+impl Default for RidTable {
+    fn default() -> Self {
+        RidTable {
+            by_rid: HashMap::new(),
+            next: 0x5EED_0000 ^ std::process::id(),
+        }
+    }
+}
+
+impl RidTable {
+    /// A fresh id: `0x00` + a 4-byte counter (libzmq's form), unused so far.
+    pub(super) fn generate(&mut self) -> Vec<u8> {
+        loop {
+            self.next = self.next.wrapping_add(1);
+            let mut rid = vec![0u8];
+            rid.extend_from_slice(&self.next.to_be_bytes());
+            if !self.by_rid.contains_key(&rid) {
+                return rid;
+            }
+        }
+    }
+
+    /// The peer `slot` (with id `rid`) is going away.
+    pub(super) fn forget(&mut self, rid: &[u8], slot: usize) {
+        if self.by_rid.get(rid) == Some(&slot) {
+            self.by_rid.remove(rid);
+        }
+    }
+
+    /// The live peer with this id.
+    pub(super) fn lookup(&self, core: &Core, rid: &[u8]) -> Option<usize> {
+        self.by_rid
+            .get(rid)
+            .copied()
+            .filter(|&s| !core.peers[s].out.reader_gone())
+    }
+}
+
+/// A pattern that addresses peers by routing id (ROUTER, STREAM).
+pub(super) trait Routed: Routing {
+    fn table(&self) -> &RidTable;
+}
+
+#[derive(Default)]
+pub(super) struct Router {
+    pub(super) table: RidTable,
+    /// The routing-id frame of the message being received was delivered.
+    rid_sent: bool,
+}
+
+impl Routing for Router {
+    fn admit(&mut self, core: &mut Core, p: &NewPeer) -> Option<Vec<u8>> {
+        let rid = match (&p.alias, p.identity.is_empty()) {
+            (Some(a), _) => a.clone(),
+            (None, false) => p.identity.clone(),
+            (None, true) => self.table.generate(),
+        };
+        if let Some(&old) = self.table.by_rid.get(&rid) {
+            if !core.opts.router_handover {
+                return None;
+            }
+            // Handover: the old peer loses the id and its connection.
+            let fresh = self.table.generate();
+            self.table.by_rid.remove(&rid);
+            self.table.by_rid.insert(fresh.clone(), old);
+            let op = &mut core.peers[old];
+            op.rid = fresh;
+            core.hub.reject(&op.link, op.id);
+        }
+        Some(rid)
+    }
+
+    fn attached(&mut self, core: &mut Core, slot: usize) {
+        self.table.by_rid.insert(core.peers[slot].rid.clone(), slot);
+        if core.opts.probe_router {
+            core.greet(slot, &[]);
+        }
+    }
+
+    fn detached(&mut self, core: &mut Core, slot: usize) {
+        self.table.forget(&core.peers[slot].rid, slot);
+        if core.cur_in == Some(slot) {
+            self.rid_sent = false;
+        }
+    }
+}
+
+impl Routed for Router {
+    fn table(&self) -> &RidTable {
+        &self.table
+    }
+}
+
+impl Router {
+    /// Receive: the peer's routing id frame, then its message.
+    #[inline]
+    pub(super) fn recv_frame<R>(
+        &mut self,
+        core: &mut Core,
+        flags: i32,
+        mut f: impl FnMut(&[u8], bool) -> R,
+    ) -> Result<R> {
+        let nowait = core.rcv_nowait(flags);
+        let mut deadline = Deadline::new(core.opts.rcvtimeo);
+        let s = core.next_message(self, nowait, &mut deadline)?;
+        if !self.rid_sent {
+            core.cur_in = Some(s);
+            core.rcvmore = true;
+            self.rid_sent = true;
+            return Ok(f(&core.peers[s].rid, true));
+        }
+        let r = core.read_frame(s, &mut f);
+        if !core.rcvmore {
+            self.rid_sent = false;
+        }
+        Ok(r)
+    }
+
+    pub(super) fn can_send(&mut self, core: &mut Core) -> bool {
+        !core.opts.router_mandatory || core.any_room()
+    }
+
+    #[inline]
+    pub(super) fn send(&mut self, core: &mut Core, data: &[u8], flags: i32) -> Result<()> {
+        let more = flags & SNDMORE != 0;
+        if let Some(s) = core.cur_out {
+            core.write(s, data, more);
+            if !more {
+                core.cur_out = None;
+                core.sent_one();
+            }
+            return Ok(());
+        }
+        if core.swallow(more) {
+            return Ok(());
+        }
+        // First frame: the routing id. A lone routing id is silently dropped, as libzmq does.
+        if !more {
+            return Ok(());
+        }
+        core.process_inbox(self);
+        let mandatory = core.opts.router_mandatory;
+        let Some(s) = self.table.lookup(core, data) else {
+            if mandatory {
+                return Err(Error::HostUnreachable);
+            }
+            core.dropping = true;
+            return Ok(());
+        };
+        if core.peers[s].out.is_full() {
+            if !mandatory {
+                core.dropping = true;
+                return Ok(());
+            }
+            if core.snd_nowait(flags) {
+                return Err(Error::Again);
+            }
+            let mut deadline = Deadline::new(core.opts.sndtimeo);
+            loop {
+                let p = &mut core.peers[s];
+                if !p.out.is_full() || p.out.reader_gone() {
+                    break;
+                }
+                if p.out.wait_for_space() {
+                    core.wait(deadline.get())?;
+                    core.process_inbox(self);
+                    if !core.peers.contains(s) {
+                        return Err(Error::HostUnreachable);
+                    }
+                }
+            }
+        }
+        core.cur_out = Some(s);
+        Ok(())
+    }
+}
+
+/// `send_routed_batch` for ROUTER and STREAM: each `(routing id, payload)` is one message
+/// for that peer, published with one hand-off per peer. An unknown id or a full peer drops
+/// the message (still counted) unless `mandatory`, where an unknown id ends the batch with
+/// `HostUnreachable` and a full peer blocks (or ends it with `Again`). `write` queues one
+/// payload for a peer as the `n`-th message of the batch.
+pub(super) fn send_batch<H: Routed, R: AsRef<[u8]>, P: AsRef<[u8]>>(
+    h: &mut H,
+    core: &mut Core,
+    msgs: &[(R, P)],
+    flags: i32,
+    mandatory: bool,
+    mut write: impl FnMut(&mut H, &mut Core, usize, &[u8], &mut Vec<usize>, usize) -> Result<()>,
+) -> Result<usize> {
+    if core.cur_out.is_some() || core.dropping {
+        return Err(Error::State);
+    }
+    let nowait = core.snd_nowait(flags);
+    let mut deadline = Deadline::new(core.opts.sndtimeo);
+    let mut touched = std::mem::take(&mut core.touched);
+    let mut done = 0;
+    let result = 'batch: loop {
+        let Some((rid, payload)) = msgs.get(done) else {
+            break Ok(done);
+        };
+        core.process_inbox(h);
+        let Some(s) = h.table().lookup(core, rid.as_ref()) else {
+            if mandatory {
+                break partial(done, Error::HostUnreachable);
+            }
+            done += 1;
+            continue;
+        };
+        while core.peers[s].out.is_full() {
+            if !mandatory {
+                done += 1;
+                continue 'batch;
+            }
+            // Let the reactor drain what we queued, then wait for room.
+            core.finish_batch(&mut touched);
+            if nowait {
+                break 'batch partial(done, Error::Again);
+            }
+            if core.peers[s].out.wait_for_space() {
+                if let Err(e) = core.wait(deadline.get()) {
+                    break 'batch partial(done, e);
+                }
+                core.process_inbox(h);
+                if !core.peers.contains(s) || core.peers[s].out.reader_gone() {
+                    continue 'batch;
+                }
+            }
+        }
+        if let Err(e) = write(h, core, s, payload.as_ref(), &mut touched, done + 1) {
+            break partial(done, e);
+        }
+        done += 1;
+    };
+    core.end_batch(touched);
+    result
+}
+
+#[cfg(test)]
+mod tests;
