@@ -12,6 +12,7 @@
 pub(crate) mod context;
 pub(crate) mod hub;
 pub(crate) mod inline;
+pub(crate) mod inproc;
 pub(crate) mod parker;
 pub(crate) mod reactor;
 pub(crate) mod reactor_set;

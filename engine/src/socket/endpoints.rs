@@ -115,7 +115,7 @@ impl Socket {
             rcvhwm: self.core.opts.rcvhwm,
             routing_id: self.core.opts.routing_id.clone(),
         };
-        for (p, _) in transport::inproc::bind(&self.core.hub, name, bound)? {
+        for (p, _) in crate::runtime::inproc::bind(&self.core.hub, name, bound)? {
             self.core.add_or_reject(&mut self.pattern, p);
         }
         self.bound.push(Bound::Listen(endpoint.to_string()));
@@ -134,10 +134,10 @@ impl Socket {
         } else {
             None
         };
-        let ours = transport::inproc::connect(
+        let ours = crate::runtime::inproc::connect(
             &self.core.hub,
             name,
-            transport::inproc::Connector {
+            crate::runtime::inproc::Connector {
                 endpoint,
                 sock: &self.core.shared,
                 sndhwm: self.core.opts.sndhwm,
@@ -165,7 +165,7 @@ impl Socket {
         };
         self.bound.remove(pos);
         if let Some(name) = endpoint.strip_prefix("inproc://") {
-            transport::inproc::unbind(&self.core.hub, name, self.core.shared.id);
+            crate::runtime::inproc::unbind(&self.core.hub, name, self.core.shared.id);
             return Ok(());
         }
         let sock = self.core.shared.id;

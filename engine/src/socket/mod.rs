@@ -344,7 +344,7 @@ impl Drop for Socket {
             }
         }
         core.peers.clear();
-        crate::transport::inproc::unbind_all(&core.hub, core.shared.id);
+        crate::runtime::inproc::unbind_all(&core.hub, core.shared.id);
         let ack = sync.then(|| Arc::new(CloseAck::new(core.hub.reactor_count())));
         let (sock, linger) = (core.shared.id, core.opts.linger);
         core.hub.broadcast(|| Cmd::CloseSocket {

@@ -8,8 +8,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub(crate) mod inproc;
-
 use crate::backend::sys::SockAddr;
 use crate::error::{Error, Result};
 
