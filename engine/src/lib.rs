@@ -1,13 +1,18 @@
 //! ringlink: a ZMTP 3.1 messaging engine (libzmq-compatible on the wire) built on io_uring with
 //! one reactor thread per core, and an epoll backend for comparison and fallback.
 //!
-//! Layers (each a module; lower layers never call upper ones):
+//! Layers, top down; each imports only layers below it (`scripts/arch-metrics.py` checks the
+//! module graph has no cycle; docs/architecture.md draws it):
+//! * `socket`: routing patterns over pipes, one file per pattern behind an exhaustive enum
+//!   (PAIR, PUB/SUB/XPUB/XSUB, PUSH/PULL, REQ/REP, DEALER/ROUTER, STREAM), poll, monitor,
+//!   peer introspection; no syscalls. [`proxy`] / [`proxy_steerable`] sit on top of it.
+//! * `runtime`: context, the `Hub` facade sockets use, reactor threads (slots, timers,
+//!   commands, reconnect, linger), inline leader/followers, inproc.
+//! * `session`: sans-IO per-connection state (ZMTP, STREAM framings) and typed close reasons.
 //! * [`protocol`]: sans-IO ZMTP codec (greeting, frames, commands, handshake, heartbeats).
-//! * `pipe`: lock-free byte pipes between application threads and reactors.
-//! * `socket`: routing patterns over pipes (PAIR, PUB/SUB/XPUB/XSUB with subscription tries,
-//!   PUSH/PULL, REQ/REP, DEALER/ROUTER, STREAM), poll, monitor, peer introspection; no I/O.
-//!   [`proxy`] / [`proxy_steerable`] sit on top of it.
-//! * `runtime`: context, reactor threads, connection state machines, timers.
+//! * `pipe`: lock-free byte pipes between application threads and reactors, and the send
+//!   lease that owns a send's bytes until the kernel is done.
+//! * `transport`: endpoints (parsing, addresses, resolution, listening sockets).
 //! * `backend`: the io_uring and epoll drivers behind one small interface.
 //!
 //! ```no_run
