@@ -97,7 +97,7 @@ impl ConnHarness {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let net = Arc::new(Mutex::new(MemNet::default()));
         lock(&net).recv_chunk = o.recv_chunk.max(1);
-        let ctx = Context::with_mem_driver(MemDriver::new(net.clone()))?;
+        let ctx = Context::with_mem_driver(MemDriver::new(net.clone()), None)?;
         let mut sock = ctx.socket(ty)?;
         sock.set_option(SocketOption::RcvHwm(o.rcvhwm))?;
         sock.set_option(SocketOption::SndHwm(o.sndhwm))?;

@@ -9,6 +9,9 @@
 //! * `runtime`: context, the `Hub` facade sockets use, reactor threads (slots, timers,
 //!   commands, reconnect, linger), inline leader/followers, inproc.
 //! * `session`: sans-IO per-connection state (ZMTP, STREAM framings) and typed close reasons.
+//! * `wire`: the wire seam: the one optional per-connection byte transform between driver and
+//!   session (TLS, CURVE, WebSocket plug in here) and the message layouts that are not plain
+//!   frames (ZMTP 3.0 subscriptions, the STREAM length prefix).
 //! * [`protocol`]: sans-IO ZMTP codec (greeting, frames, commands, handshake, heartbeats).
 //! * `pipe`: lock-free byte pipes between application threads and reactors, and the send
 //!   lease that owns a send's bytes until the kernel is done.
@@ -48,6 +51,8 @@ mod session;
 mod socket;
 mod sync;
 mod transport;
+#[doc(hidden)]
+pub mod wire;
 
 pub use backend::sys::raise_fd_limit;
 pub use backend::Backend;

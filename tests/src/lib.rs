@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 #[doc(hidden)]
 pub use paste;
-pub use ringlink::{Backend, Context, Error, Socket, SocketOption, SocketType};
+pub use ringlink::{Backend, Context, ContextBuilder, Error, Socket, SocketOption, SocketType};
 
 /// RCVTIMEO/SNDTIMEO for every test socket: generous, only there so nothing blocks forever.
 pub const IO_TIMEOUT_MS: i32 = 10_000;
@@ -81,10 +81,31 @@ where
     }
 }
 
+/// `Context::builder()`, with the test wire transform under every connection when
+/// `RINGLINK_TEST_WIRE=xor` (scripts/test runs the ringlink-only suites so, to show that the
+/// wire seam hands every byte over once and in order; peers that are not ringlink fail then).
+pub fn builder() -> ContextBuilder {
+    let b = Context::builder();
+    if test_wire() {
+        b.wire_transform(std::sync::Arc::new(ringlink::wire::testing::XorFactory))
+    } else {
+        b
+    }
+}
+
+/// Whether `RINGLINK_TEST_WIRE=xor` asks for the test transform.
+pub fn test_wire() -> bool {
+    match std::env::var("RINGLINK_TEST_WIRE").ok().as_deref() {
+        None | Some("") => false,
+        Some("xor") => true,
+        Some(other) => panic!("RINGLINK_TEST_WIRE={other:?}: expected xor"),
+    }
+}
+
 /// A context on exactly `backend` (fails rather than silently using the other one).
 pub fn ctx(backend: Backend) -> Context {
     let want = backend.name();
-    let ctx = Context::builder()
+    let ctx = builder()
         .backend(backend)
         .io_threads(1)
         .build()
@@ -749,12 +770,15 @@ pub mod raw {
         Closed,
     }
 
-    /// A raw TCP connection with a deadline on every read.
+    /// A raw TCP connection with a deadline on every read. Under `RINGLINK_TEST_WIRE=xor` its
+    /// bytes go through the same test transform as the engine's (see `builder`), so the
+    /// hand-written ZMTP of these tests reaches the engine's session unchanged.
     pub struct RawConn {
         pub stream: TcpStream,
-        /// Everything read so far (for diagnostics and content checks).
+        /// Everything read so far (for diagnostics and content checks), decoded.
         pub received: Vec<u8>,
         pos: usize,
+        wire: Option<ringlink::wire::testing::Xor>,
     }
 
     impl RawConn {
@@ -770,22 +794,39 @@ pub mod raw {
         }
 
         pub fn from_stream(stream: TcpStream) -> RawConn {
+            let wire = super::test_wire().then(ringlink::wire::testing::Xor::default);
             RawConn {
                 stream,
                 received: Vec::new(),
                 pos: 0,
+                wire,
+            }
+        }
+
+        /// `bytes` as they go on the wire.
+        fn encode<'a>(&mut self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+            use ringlink::wire::WireTransform;
+            match self.wire.as_mut() {
+                Some(w) => {
+                    let mut out = Vec::new();
+                    w.encode(bytes, &mut out).expect("xor encode");
+                    out.into()
+                }
+                None => bytes.into(),
             }
         }
 
         pub fn write(&mut self, bytes: &[u8]) {
+            let wire = self.encode(bytes);
             self.stream
-                .write_all(bytes)
+                .write_all(&wire)
                 .unwrap_or_else(|e| panic!("raw write of {} bytes: {e}", bytes.len()));
         }
 
         /// Writes, tolerating the peer having closed already (EPIPE/ECONNRESET).
         pub fn write_lenient(&mut self, bytes: &[u8]) {
-            let _ = self.stream.write_all(bytes);
+            let wire = self.encode(bytes);
+            let _ = self.stream.write_all(&wire);
         }
 
         /// Reads more bytes into `received` before `deadline`; Err(Closed) on EOF/reset.
@@ -804,7 +845,14 @@ pub mod raw {
             match self.stream.read(&mut buf) {
                 Ok(0) => Err(ReadEnd::Closed),
                 Ok(n) => {
-                    self.received.extend_from_slice(&buf[..n]);
+                    match self.wire.as_mut() {
+                        Some(w) => {
+                            use ringlink::wire::WireTransform;
+                            w.decode(&buf[..n], &mut self.received)
+                                .expect("the engine's records");
+                        }
+                        None => self.received.extend_from_slice(&buf[..n]),
+                    }
                     Ok(())
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(()),

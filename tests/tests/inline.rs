@@ -8,7 +8,7 @@ use ringlink_tests::*;
 
 /// An inline context on `backend`.
 fn inline_ctx(backend: Backend) -> Context {
-    let ctx = Context::builder()
+    let ctx = builder()
         .backend(backend)
         .io_threads(0)
         .build()
@@ -97,7 +97,7 @@ both_backends!(inline_batch_api, |backend| {
 });
 
 both_backends!(inline_single_thread_context, |backend| {
-    let ctx = Context::builder()
+    let ctx = builder()
         .backend(backend)
         .io_threads(0)
         .single_thread(true)

@@ -136,11 +136,7 @@ both_backends!(socket_fd_signals_for_event_loops, |backend| {
 });
 
 both_backends!(poll_inline_context, |backend| {
-    let ctx = Context::builder()
-        .backend(backend)
-        .io_threads(0)
-        .build()
-        .unwrap();
+    let ctx = builder().backend(backend).io_threads(0).build().unwrap();
     let mut a = socket(&ctx, SocketType::Pair);
     let ep = bind_tcp(&mut a);
     let mut b = socket(&ctx, SocketType::Pair);

@@ -50,6 +50,11 @@ fn sync(publ: &mut Socket, sub: &mut Socket, topic: &[u8]) {
     loop {
         publ.send(&probe, 0).unwrap();
         if let Some(m) = try_recv_parts(sub, 20) {
+            // A subscriber whose filter also matches an earlier sync on this topic (another
+            // subscriber's) may hold that sync's end marker first.
+            if m == vec![end.clone()] {
+                continue;
+            }
             assert_eq!(m, vec![probe.clone()], "sync probe");
             break;
         }
@@ -135,11 +140,7 @@ both_backends!(pubsub_prefix_ipc, |b| prefix_filtering(b, Tr::Ipc));
 both_backends!(pubsub_prefix_inproc, |b| prefix_filtering(b, Tr::Inproc));
 
 both_backends!(pubsub_prefix_inline_tcp, |backend| {
-    let ctx = Context::builder()
-        .backend(backend)
-        .io_threads(0)
-        .build()
-        .unwrap();
+    let ctx = builder().backend(backend).io_threads(0).build().unwrap();
     let mut publ = socket(&ctx, SocketType::Pub);
     let ep = bind_tcp(&mut publ);
     let mut sub = socket(&ctx, SocketType::Sub);

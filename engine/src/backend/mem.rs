@@ -51,6 +51,9 @@ pub(crate) struct MemNet {
     pub(crate) window: usize,
     /// Requests applied plus events reported so far: lets the harness see a quiet turn.
     pub(crate) activity: u64,
+    /// What closed connections sent that the test has not taken yet (a peer reads what
+    /// arrived before the close).
+    sent_before_close: Vec<(u64, Vec<u8>)>,
 }
 
 impl Default for MemNet {
@@ -64,6 +67,7 @@ impl Default for MemNet {
             recv_chunk: 64 * 1024,
             window: usize::MAX,
             activity: 0,
+            sent_before_close: Vec::new(),
         }
     }
 }
@@ -117,6 +121,9 @@ impl MemNet {
 
     /// Take what the engine sent on `key` so far.
     pub(crate) fn take_sent(&mut self, key: u64) -> Vec<u8> {
+        if let Some(i) = self.sent_before_close.iter().position(|(k, _)| *k == key) {
+            return self.sent_before_close.swap_remove(i).1;
+        }
         self.get_mut(key)
             .map(|c| std::mem::take(&mut c.sent))
             .unwrap_or_default()
@@ -166,7 +173,12 @@ impl MemNet {
             Req::Close { key, fd } => {
                 drop(fd);
                 // A send still in flight is cancelled, as the real drivers do.
-                self.conns.retain(|(k, _)| *k != key.0);
+                if let Some(i) = self.conns.iter().position(|(k, _)| *k == key.0) {
+                    let (k, c) = self.conns.remove(i);
+                    if !c.sent.is_empty() {
+                        self.sent_before_close.push((k, c.sent));
+                    }
+                }
                 self.listeners.retain(|&k| k != key);
                 self.done.push_back(Event::Closed { key });
             }

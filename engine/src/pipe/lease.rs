@@ -85,6 +85,19 @@ impl SendLease {
         &self.iov
     }
 
+    /// Append every byte the lease describes to `out`, in order (a wire transform encodes
+    /// from this copy instead of the kernel reading the pipe in place).
+    pub(crate) fn copy_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len());
+        for v in &self.iov {
+            // SAFETY: every iovec points into memory this lease owns (`ctrl`) or keeps alive
+            // and unchanged (`pipe`'s chunks, which the reader may not consume while the lease
+            // exists, and `bodies`), `iov_len` bytes of it, for as long as `self` is borrowed.
+            let bytes = unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) };
+            out.extend_from_slice(bytes);
+        }
+    }
+
     /// The control bytes at the front of the send.
     pub(crate) fn ctrl_bytes(&self) -> &[u8] {
         &self.ctrl[self.ctrl_off.min(self.ctrl.len())..]

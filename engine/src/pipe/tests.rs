@@ -376,14 +376,10 @@ fn threads_stream_shared_and_copied_frames() {
 
 /// The bytes a lease's iovecs describe, in order.
 fn lease_bytes(l: &SendLease) -> Vec<u8> {
-    let mut out = Vec::new();
-    for v in l.iov() {
-        // SAFETY: a live lease keeps what its iovecs point into alive and unchanged.
-        out.extend_from_slice(unsafe {
-            std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
-        });
-    }
-    out
+    let mut out = b"prefix".to_vec();
+    l.copy_to(&mut out);
+    assert_eq!(&out[..6], b"prefix", "copy_to appends");
+    out.split_off(6)
 }
 
 #[test]

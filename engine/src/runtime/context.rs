@@ -12,6 +12,7 @@ use super::shared::{Cmd, InprocRegistry, ReactorHandle, SocketShared};
 use crate::backend::{self, AnyDriver, Backend};
 use crate::error::{Error, Result};
 use crate::protocol::SocketType;
+use crate::wire::{Factory, WireFactory};
 
 /// Builds a [`Context`].
 #[derive(Debug, Clone)]
@@ -21,6 +22,7 @@ pub struct ContextBuilder {
     pin: bool,
     spin: Duration,
     single_thread: bool,
+    wire: Option<Factory>,
 }
 
 impl Default for ContextBuilder {
@@ -31,6 +33,7 @@ impl Default for ContextBuilder {
             pin: false,
             spin: Duration::ZERO,
             single_thread: false,
+            wire: None,
         }
     }
 }
@@ -79,6 +82,16 @@ impl ContextBuilder {
         self
     }
 
+    /// Put a wire transform under every tcp/ipc connection of this context (see
+    /// [`crate::wire`]): the seam a TLS, CURVE or WebSocket layer plugs into. Peers must use
+    /// the same transform. Hidden: the interface may change when the first real transform
+    /// lands; today it serves the test suites (`RINGLINK_TEST_WIRE=xor`).
+    #[doc(hidden)]
+    pub fn wire_transform(mut self, factory: Arc<dyn WireFactory>) -> Self {
+        self.wire = Some(Factory(factory));
+        self
+    }
+
     pub fn build(self) -> Result<Context> {
         let requested = match self.backend {
             Some(b) => Some(b),
@@ -116,7 +129,7 @@ impl ContextBuilder {
         let handles: Vec<Arc<ReactorHandle>> = (0..self.io_threads.max(1))
             .map(|i| ReactorHandle::new(i).map(Arc::new))
             .collect::<std::io::Result<_>>()?;
-        let peers = Arc::new(ReactorSet::new(handles.clone()));
+        let peers = Arc::new(ReactorSet::new(handles.clone(), self.wire.clone()));
         if inline {
             let (reactor, actual) = open_inline(
                 backend,
@@ -372,7 +385,7 @@ impl Context {
     pub(crate) fn detached() -> Context {
         Context {
             inner: Arc::new(CtxInner {
-                peers: Arc::new(ReactorSet::new(Vec::new())),
+                peers: Arc::new(ReactorSet::new(Vec::new(), None)),
                 threads: Mutex::new(Vec::new()),
                 backend: Backend::Epoll,
                 terminated: AtomicBool::new(false),
@@ -389,11 +402,14 @@ impl Context {
 
 #[cfg(any(test, feature = "fuzzing"))]
 impl Context {
-    /// An inline context whose reactor runs on the in-memory driver (`crate::fuzzing`). It
-    /// reports the epoll backend.
-    pub(crate) fn with_mem_driver(driver: crate::backend::mem::MemDriver) -> Result<Context> {
+    /// An inline context whose reactor runs on the in-memory driver (`crate::fuzzing`), with
+    /// an optional wire transform under its connections. It reports the epoll backend.
+    pub(crate) fn with_mem_driver(
+        driver: crate::backend::mem::MemDriver,
+        wire: Option<Arc<dyn WireFactory>>,
+    ) -> Result<Context> {
         let handle = Arc::new(ReactorHandle::new(0)?);
-        let peers = Arc::new(ReactorSet::new(vec![handle.clone()]));
+        let peers = Arc::new(ReactorSet::new(vec![handle.clone()], wire.map(Factory)));
         let driver = crate::backend::AnyDriver::Mem(driver);
         let reactor = Reactor::new(handle.clone(), driver, peers.clone(), Duration::ZERO);
         Ok(Context {

@@ -6,6 +6,7 @@ use std::fmt;
 use crate::monitor::DisconnectReason;
 use crate::pipe;
 use crate::protocol::ProtocolError;
+use crate::wire::TransformError;
 
 /// What ended a connection. Carried from where the fault is detected (decoder, handshake,
 /// heartbeat, driver, application) to the `Disconnected` monitor event.
@@ -41,6 +42,8 @@ pub(crate) enum CloseReason {
     NoMemory(usize),
     /// The peer stopped answering heartbeats.
     HeartbeatTimeout,
+    /// The connection's wire transform refused the bytes (see `crate::wire`).
+    Transform(TransformError),
 }
 
 impl CloseReason {
@@ -63,7 +66,8 @@ impl CloseReason {
             | CloseReason::Protocol(_)
             | CloseReason::TooLarge { .. }
             | CloseReason::NoMemory(_)
-            | CloseReason::HeartbeatTimeout => DisconnectReason::Transport,
+            | CloseReason::HeartbeatTimeout
+            | CloseReason::Transform(_) => DisconnectReason::Transport,
         }
     }
 
@@ -122,6 +126,7 @@ impl fmt::Display for CloseReason {
                 write!(f, "out of memory: cannot buffer a frame ({n} bytes)")
             }
             CloseReason::HeartbeatTimeout => write!(f, "{}", ProtocolError::HeartbeatTimeout),
+            CloseReason::Transform(e) => write!(f, "wire transform: {e}"),
         }
     }
 }
@@ -182,6 +187,11 @@ mod tests {
             (
                 ProtocolError::HeartbeatTimeout.into(),
                 "heartbeat timeout",
+                DisconnectReason::Transport,
+            ),
+            (
+                CloseReason::Transform(TransformError("bad record".into())),
+                "wire transform: bad record",
                 DisconnectReason::Transport,
             ),
             (

@@ -5,6 +5,7 @@
 use crate::options::StreamFraming;
 use crate::pipe;
 use crate::protocol::{frame, ProtocolError};
+use crate::wire;
 
 use super::CloseReason;
 
@@ -17,7 +18,7 @@ pub(crate) struct StreamSession {
     mem_limit: u64,
     /// Length-prefixed: the length being collected (`have` bytes of it so far) and the body
     /// bytes still to come of the message being received (`in_body`).
-    hdr: [u8; 4],
+    hdr: [u8; wire::LENGTH_PREFIX_LEN],
     have: usize,
     left: u64,
     in_body: bool,
@@ -29,7 +30,7 @@ impl StreamSession {
             framing,
             max_msg_size,
             mem_limit,
-            hdr: [0; 4],
+            hdr: [0; wire::LENGTH_PREFIX_LEN],
             have: 0,
             left: 0,
             in_body: false,
@@ -58,15 +59,15 @@ impl StreamSession {
         let mut rest = data;
         while !rest.is_empty() {
             if !self.in_body {
-                let k = (4 - self.have).min(rest.len());
+                let k = (wire::LENGTH_PREFIX_LEN - self.have).min(rest.len());
                 self.hdr[self.have..self.have + k].copy_from_slice(&rest[..k]);
                 self.have += k;
                 rest = &rest[k..];
-                if self.have < 4 {
+                if self.have < wire::LENGTH_PREFIX_LEN {
                     break;
                 }
                 self.have = 0;
-                let len = u64::from(u32::from_be_bytes(self.hdr));
+                let len = wire::parse_length_prefix(self.hdr);
                 if let Some(max) = self.max_msg_size {
                     if len > max {
                         return Err(ProtocolError::FrameTooLarge { size: len, max }.into());

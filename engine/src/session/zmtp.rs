@@ -247,10 +247,10 @@ impl ZmtpSession {
             }
             Command::Pong(_) | Command::Unknown { .. } => {}
             Command::Subscribe(topic) if self.publishes => {
-                legacy_sub(&mut self.sub_backlog, true, &topic);
+                crate::wire::legacy_subscription(&mut self.sub_backlog, true, &topic);
             }
             Command::Cancel(topic) if self.publishes => {
-                legacy_sub(&mut self.sub_backlog, false, &topic);
+                crate::wire::legacy_subscription(&mut self.sub_backlog, false, &topic);
             }
             Command::Subscribe(_) | Command::Cancel(_) => {}
             Command::Error(reason) => return Err(ProtocolError::PeerError(reason).into()),
@@ -382,15 +382,6 @@ impl ZmtpSession {
         self.out_frame_left = 0;
         self.out_in_msg = false;
     }
-}
-
-/// Append a subscription as a one-frame message `[0x01|0x00][topic]` (ZMTP 3.0's form).
-fn legacy_sub(out: &mut Vec<u8>, on: bool, topic: &[u8]) {
-    let mut hdr = [0u8; frame::MAX_HEADER];
-    let hl = frame::encode_header(&mut hdr, false, false, topic.len() as u64 + 1);
-    out.extend_from_slice(&hdr[..hl]);
-    out.push(u8::from(on));
-    out.extend_from_slice(topic);
 }
 
 /// Number of frames in a run of whole single-frame messages.

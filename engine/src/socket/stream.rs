@@ -23,6 +23,7 @@ use super::SNDMORE;
 use crate::error::{Error, Result};
 use crate::options::StreamFraming;
 use crate::runtime::shared::NewPeer;
+use crate::wire;
 
 #[derive(Default)]
 pub(super) struct Stream {
@@ -192,10 +193,10 @@ impl Stream {
         match framing {
             StreamFraming::Raw => p.out.write_frame(&[], data),
             StreamFraming::LengthPrefixed => {
-                let len = u32::try_from(data.len()).map_err(|_| {
+                let prefix = wire::length_prefix(data.len()).ok_or_else(|| {
                     Error::invalid("a length-prefixed STREAM message is at most 4 GiB - 1")
                 })?;
-                p.out.write_frame(&len.to_be_bytes(), data);
+                p.out.write_frame(&prefix, data);
             }
         }
         Ok(())

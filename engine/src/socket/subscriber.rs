@@ -160,12 +160,9 @@ fn write_sub(hub: &Hub, p: &mut Peer, on: bool, topic: &[u8]) {
     if p.out.reader_gone() || p.out.is_full() {
         return;
     }
-    let mut hdr = [0u8; frame::MAX_HEADER];
-    let hl = frame::encode_header(&mut hdr, false, false, topic.len() as u64 + 1);
-    let mut body = Vec::with_capacity(topic.len() + 1);
-    body.push(u8::from(on));
-    body.extend_from_slice(topic);
-    p.out.write_frame(&hdr[..hl], &body);
+    let mut msg = Vec::new();
+    crate::wire::legacy_subscription(&mut msg, on, topic);
+    p.out.write_frame(&msg, &[]);
     if p.out.commit(1) {
         hub.flush(&p.link, p.id);
     }

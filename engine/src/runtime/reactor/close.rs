@@ -60,6 +60,8 @@ impl State {
         c.hb_timer = None;
         c.phase = Phase::Connecting;
         c.zmtp.reset();
+        // Encoded bytes not sent die with the connection (libzmq's encoded batch does too).
+        c.wire = None;
         if let Some(inn) = c.inn.as_mut() {
             inn.rollback();
         }
@@ -159,10 +161,10 @@ impl State {
                 Some(Ep::Listener(_)) => self.close_listener(slot, reqs),
                 Some(Ep::Conn(c)) => {
                     c.lingering = Some(deadline);
-                    let pending = c
-                        .out
-                        .as_mut()
-                        .is_some_and(|o| !o.is_finished() || o.msgs_committed() > o.msgs_read());
+                    let pending =
+                        c.out.as_mut().is_some_and(|o| {
+                            !o.is_finished() || o.msgs_committed() > o.msgs_read()
+                        }) || c.wire_unsent();
                     if linger == Some(Duration::ZERO) || c.out.is_none() || !pending {
                         if let Some(ci) = c.connect.as_mut() {
                             ci.stopped = true;

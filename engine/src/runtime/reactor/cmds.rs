@@ -230,7 +230,7 @@ impl State {
             }
             Event::Received { key, data } => {
                 if self.conn(key).is_some() {
-                    self.on_data(key.slot(), data, reqs);
+                    self.on_received(key.slot(), data, reqs);
                 }
             }
             Event::RecvClosed { key, err } => {

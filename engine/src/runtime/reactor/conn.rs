@@ -49,6 +49,7 @@ impl State {
             lingering: None,
             subs_seq: 0,
             stream: None,
+            wire: None,
         })));
         if peer_id != 0 {
             self.by_peer.insert(peer_id, slot);

@@ -147,6 +147,10 @@ impl State {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return;
         };
+        c.wire = self
+            .peers
+            .wire_transform(c.connect.is_some())
+            .map(|t| Box::new(wire::WireConn::new(t)));
         if c.sock.ty == SocketType::Stream {
             // Raw TCP: no greeting, the connection is usable at once.
             c.stream = Some(StreamSession::new(

@@ -6,6 +6,8 @@
 //!   the reactor was not already draining that pipe it gets `Cmd::Flush`. `flush` hands every
 //!   committed byte (plus pending control frames) to the driver as one vectored send; more data
 //!   committed meanwhile goes out with the next send, so sends grow with load.
+//! * a wire transform, when the context has one, decodes received bytes before `on_data` and
+//!   encodes what `flush` collected into an owned buffer that is sent instead (`wire`).
 //! * in: the driver hands received bytes to `on_data`; the handshake consumes the first ones,
 //!   then the decoder returns runs of whole frames that are copied into the inbound pipe with
 //!   one memcpy per run; commits happen at message boundaries only (multipart atomicity).
@@ -44,10 +46,14 @@ mod send;
 #[cfg(test)]
 mod tests;
 mod timers;
+mod wire;
 
 /// Bytes handed to one send at most; larger backlogs go out over several sends.
 const MAX_SEND: usize = 4 << 20;
 const MAX_IOV: usize = 64;
+/// With a wire transform: encoded bytes waiting to be sent at most (plus one batch), so a
+/// writer stays within about SNDHWM of what the kernel took.
+const WIRE_BATCH: usize = 256 << 10;
 /// Bytes a paused connection may stash before it stops receiving.
 const STASH_LIMIT: usize = 1 << 20;
 
@@ -108,7 +114,8 @@ struct Conn {
     /// The ZMTP session (handshake, decoding, control frames, outbound frame walk).
     zmtp: ZmtpSession,
     /// A send is in flight: (pipe data was truncated, committed-message snapshot taken
-    /// before it). Its lease, held by the driver, has the rest.
+    /// before it). Its lease, held by the driver, has the rest. With a wire transform the
+    /// send carries encoded bytes and this is only the in-flight mark.
     sending: Option<(bool, u64)>,
     /// The iovec array of the last send's lease, kept for reuse.
     iov: pipe::IovArray,
@@ -130,6 +137,8 @@ struct Conn {
     subs_seq: u64,
     /// STREAM: raw bytes (or length-prefixed messages) instead of ZMTP.
     stream: Option<StreamSession>,
+    /// The connection's wire transform, if the context has one (`crate::wire`).
+    wire: Option<Box<wire::WireConn>>,
 }
 
 enum Ep {

@@ -18,6 +18,8 @@ use crate::protocol::{frame, Command, HandshakeConfig, SocketType};
 use crate::runtime::context::Context;
 use crate::session::ZmtpSession;
 use crate::socket::{Socket, DONTWAIT};
+use crate::wire::testing::{Xor, XorFactory};
+use crate::wire::WireTransform;
 
 struct Harness {
     net: Arc<Mutex<MemNet>>,
@@ -30,6 +32,9 @@ struct Harness {
     peer: ZmtpSession,
     peer_ready: bool,
     peer_in: (pipe::Writer, pipe::Reader),
+    /// With a wire transform: the peer's own (it encodes what `push` sends and decodes what
+    /// the engine sent).
+    peer_wire: Option<Xor>,
     _pair: (UnixStream, UnixStream),
 }
 
@@ -41,9 +46,19 @@ impl Harness {
     /// A socket of type `ty` (options applied before bind) with one accepted connection; the
     /// handshake has not started on the peer's side.
     fn new(ty: SocketType, opts: &[SocketOption]) -> Harness {
+        Harness::build(ty, opts, false)
+    }
+
+    /// `new` with the test transform (`wire::testing::Xor`) on both ends.
+    fn with_wire(ty: SocketType, opts: &[SocketOption]) -> Harness {
+        Harness::build(ty, opts, true)
+    }
+
+    fn build(ty: SocketType, opts: &[SocketOption], wire: bool) -> Harness {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let net = Arc::new(Mutex::new(MemNet::default()));
-        let ctx = Context::with_mem_driver(MemDriver::new(net.clone())).expect("context");
+        let factory = wire.then(|| Arc::new(XorFactory) as Arc<dyn crate::wire::WireFactory>);
+        let ctx = Context::with_mem_driver(MemDriver::new(net.clone()), factory).expect("context");
         let mut sock = ctx.socket(ty).expect("socket");
         for o in opts {
             sock.set_option(o.clone()).expect("option");
@@ -74,6 +89,7 @@ impl Harness {
             peer,
             peer_ready: false,
             peer_in: pipe::pipe(1000),
+            peer_wire: wire.then(Xor::default),
             _pair: pair,
         };
         h.pump();
@@ -101,12 +117,38 @@ impl Harness {
         panic!("reactor still busy after 10000 turns");
     }
 
-    /// Bytes from the peer, delivered by the next `pump`.
+    /// Bytes from the peer (through its transform, if any), delivered by the next `pump`.
     fn push(&mut self, bytes: &[u8]) {
+        let mut encoded = Vec::new();
+        let bytes = match self.peer_wire.as_mut() {
+            Some(w) => {
+                w.encode(bytes, &mut encoded).expect("encode");
+                &encoded[..]
+            }
+            None => bytes,
+        };
+        self.push_raw(bytes);
+    }
+
+    /// Bytes from the peer exactly as given.
+    fn push_raw(&mut self, bytes: &[u8]) {
         assert!(
             lock(&self.net).push_inbound(self.key, bytes),
             "connection open"
         );
+    }
+
+    /// What the engine sent since the last call, decoded by the peer's transform if any.
+    fn take_sent(&mut self) -> Vec<u8> {
+        let raw = lock(&self.net).take_sent(self.key);
+        match self.peer_wire.as_mut() {
+            Some(w) => {
+                let mut plain = Vec::new();
+                w.decode(&raw, &mut plain).expect("engine's records");
+                plain
+            }
+            None => raw,
+        }
     }
 
     fn set_window(&mut self, bytes: usize) {
@@ -116,7 +158,7 @@ impl Harness {
     /// Hand what the engine sent to the peer session; queue the peer's answers for the
     /// engine. Returns the data bytes the peer's session decoded (whole frames).
     fn peer_read(&mut self) -> Vec<u8> {
-        let mut bytes = lock(&self.net).take_sent(self.key);
+        let mut bytes = self.take_sent();
         if !self.peer_ready {
             let (n, done) = self
                 .peer
@@ -370,5 +412,141 @@ fn hostile_bytes_end_with_typed_reasons() {
         DisconnectReason::Handshake,
         "handshake failed: bad greeting signature".into()
     )));
+    h.finish();
+}
+
+// ---- with a wire transform (`crate::wire`) ------------------------------------------------
+
+#[test]
+fn wire_transform_carries_handshake_and_data_both_ways() {
+    let mut h = Harness::with_wire(SocketType::Pair, &[]);
+    let raw = lock(&h.net).take_sent(h.key);
+    assert_eq!(raw.len(), 2 + 64, "one record holding the greeting");
+    assert_ne!(raw[2], 0xFF, "not the plain greeting");
+    let mut greeting = Vec::new();
+    h.peer_wire
+        .as_mut()
+        .unwrap()
+        .decode(&raw, &mut greeting)
+        .unwrap();
+    assert_eq!((greeting[0], greeting[9], greeting[10]), (0xFF, 0x7F, 3));
+    let (n, _) = h.peer.handle_handshake(&greeting).unwrap();
+    assert_eq!(n, 64);
+    h.peer_read();
+    h.handshake();
+    h.sock().send(b"hello", 0).unwrap();
+    h.pump();
+    assert_eq!(h.peer_read(), frames(&[(false, b"hello")]));
+    h.push(&frames(&[(true, b"a"), (false, b"b")]));
+    h.pump();
+    assert_eq!(h.sock().recv_bytes(DONTWAIT).unwrap(), b"a");
+    assert_eq!(h.sock().recv_bytes(DONTWAIT).unwrap(), b"b");
+    // Received bytes split anywhere, even inside a record header.
+    let mut wire = Vec::new();
+    h.peer_wire
+        .as_mut()
+        .unwrap()
+        .encode(&frames(&[(false, b"split")]), &mut wire)
+        .unwrap();
+    for b in wire {
+        h.push_raw(&[b]);
+        h.pump();
+    }
+    assert_eq!(h.sock().recv_bytes(DONTWAIT).unwrap(), b"split");
+    h.finish();
+}
+
+#[test]
+fn wire_transform_survives_partial_sends() {
+    let mut h = Harness::with_wire(SocketType::Pair, &[]);
+    h.handshake();
+    let big = vec![7u8; 5000];
+    h.sock()
+        .send_multipart(&[&big[..], b"end"], DONTWAIT)
+        .unwrap();
+    h.sock().send(b"second", DONTWAIT).unwrap();
+    let want = frames(&[(true, &big), (false, b"end"), (false, b"second")]);
+    let mut got = Vec::new();
+    let mut rounds = 0;
+    while got.len() < want.len() {
+        // 7 bytes per round: records and frames cut anywhere.
+        h.set_window(7);
+        h.pump();
+        got.extend(h.peer_read());
+        rounds += 1;
+        assert!(
+            rounds < 5000,
+            "no progress: {} of {}",
+            got.len(),
+            want.len()
+        );
+    }
+    assert_eq!(got, want);
+    h.finish();
+}
+
+/// LINGER -1: everything queued (here: encoded) reaches the peer before the close.
+#[test]
+fn lingering_ends_once_everything_left() {
+    for wire in [false, true] {
+        let mut h = Harness::build(SocketType::Pair, &[SocketOption::Linger(-1)], wire);
+        h.handshake();
+        h.set_window(100);
+        for i in 0..50u8 {
+            h.sock().send(&[i; 300], DONTWAIT).unwrap();
+        }
+        drop(h.sock.take());
+        let mut got = Vec::new();
+        for _ in 0..1000 {
+            h.set_window(100);
+            h.pump();
+            got.extend(h.peer_read());
+            if !h.is_open() {
+                break;
+            }
+        }
+        assert!(
+            !h.is_open(),
+            "closed once everything was sent (wire {wire})"
+        );
+        let parts: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 300]).collect();
+        let want = frames(&parts.iter().map(|p| (false, &p[..])).collect::<Vec<_>>());
+        assert!(
+            got == want,
+            "every message before the close (wire {wire}): {} of {} bytes",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+#[test]
+fn wire_transform_errors_close_that_connection() {
+    // During the handshake: a handshake failure.
+    let mut h = Harness::with_wire(SocketType::Pair, &[]);
+    h.push_raw(&[0, 0]);
+    h.pump();
+    assert!(!h.is_open());
+    let ev = h.events();
+    assert!(ev.contains(&MonitorEventKind::HandshakeFailedProtocol(
+        "xor: bad record length 0".into()
+    )));
+    assert!(ev.contains(&MonitorEventKind::Disconnected(
+        DisconnectReason::Handshake,
+        "wire transform: xor: bad record length 0".into()
+    )));
+    h.finish();
+    // Bytes without the transform (an HTTP request, say) after the handshake.
+    let mut h = Harness::with_wire(SocketType::Pair, &[]);
+    h.handshake();
+    h.push_raw(b"GET / HTTP/1.1\r\n");
+    h.pump();
+    assert_eq!(
+        h.disconnected(),
+        (
+            DisconnectReason::Transport,
+            "wire transform: xor: bad record length 18245".into()
+        )
+    );
     h.finish();
 }
