@@ -30,6 +30,8 @@ pub(super) trait Balanced: Routing {
 }
 
 /// A peer with room for a new message (round-robin), blocking per `nowait`/`deadline`.
+/// The common case (one peer with room) is inlined into the send; the rest is not.
+#[inline]
 pub(super) fn pick<H: Balanced>(
     h: &mut H,
     core: &mut Core,
@@ -43,6 +45,16 @@ pub(super) fn pick<H: Balanced>(
             return Ok(s);
         }
     }
+    pick_slow(h, core, nowait, deadline)
+}
+
+#[inline(never)]
+fn pick_slow<H: Balanced>(
+    h: &mut H,
+    core: &mut Core,
+    nowait: bool,
+    deadline: &mut Deadline,
+) -> Result<usize> {
     loop {
         core.process_inbox(h);
         let this = h.lb();
