@@ -17,10 +17,11 @@ pub(super) struct WireConn {
     plain: Vec<u8>,
     /// Plain bytes of the send being encoded (kept for its capacity).
     scratch: Vec<u8>,
-    /// Encoded bytes not yet sent start at `tx_off`. The buffer is in the send's lease while
-    /// one is in flight, and `tx` empty meanwhile.
+    /// Encoded bytes not yet sent start at `tx_off`. While a send is in flight the buffer is
+    /// in its lease (from `inflight_off`), and `tx` is empty with `tx_off` 0.
     tx: Vec<u8>,
     tx_off: usize,
+    inflight_off: usize,
 }
 
 impl WireConn {
@@ -31,6 +32,7 @@ impl WireConn {
             scratch: Vec::new(),
             tx: Vec::new(),
             tx_off: 0,
+            inflight_off: 0,
         }
     }
 
@@ -112,10 +114,11 @@ impl State {
         if c.sending.is_some() || w.pending() == 0 {
             return false;
         }
+        w.inflight_off = std::mem::take(&mut w.tx_off);
         let lease = SendLease::new(
             std::mem::take(&mut c.iov),
             std::mem::take(&mut w.tx),
-            w.tx_off,
+            w.inflight_off,
         );
         c.sending = Some((false, 0));
         reqs.push(Req::Send {
@@ -153,7 +156,7 @@ impl State {
             }
         };
         w.tx = tx;
-        w.tx_off += sent;
+        w.tx_off = w.inflight_off + sent;
         if w.pending() == 0 {
             w.tx.clear();
             w.tx_off = 0;
