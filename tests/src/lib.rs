@@ -118,6 +118,28 @@ pub fn ctx(backend: Backend) -> Context {
     ctx
 }
 
+/// Sends `msg` without blocking until everything between `tx` and a reader that does not
+/// read is full: a send fails with EAGAIN and POLLOUT does not come back within `settle` (the
+/// reactor may still be moving bytes when a send first fails). Returns how many messages were
+/// accepted; fails the test if that does not happen within `limit`.
+pub fn fill_until_full(tx: &mut Socket, msg: &[u8], settle: Duration, limit: Duration) -> usize {
+    let mut sent = 0;
+    let deadline = Instant::now() + limit;
+    loop {
+        match tx.send(msg, ringlink::DONTWAIT) {
+            Ok(()) => sent += 1,
+            Err(Error::Again) => {
+                let mut items = [ringlink::PollItem::socket(tx, ringlink::POLLOUT)];
+                if ringlink::poll(&mut items, Some(settle)).unwrap() == 0 {
+                    return sent;
+                }
+            }
+            Err(e) => panic!("send: {e}"),
+        }
+        assert!(Instant::now() < deadline, "never became full after {sent}");
+    }
+}
+
 /// Sets RCVTIMEO and SNDTIMEO to [`IO_TIMEOUT_MS`] and a short linger.
 pub fn recv_timeout(sock: &mut Socket) {
     for opt in [

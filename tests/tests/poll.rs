@@ -160,22 +160,12 @@ both_backends!(poll_pollout_returns_when_hwm_drains, |backend| {
     set_opt(&mut tx, SocketOption::SndBuf(4096));
     connect(&mut tx, &ep);
     // Fill every queue on the way until a non-blocking send fails.
-    let mut sent = 0u32;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match tx.send(&[7u8; 1000], ringlink::DONTWAIT) {
-            Ok(()) => sent += 1,
-            Err(Error::Again) => {
-                // The reactor may still be draining into the kernel: settle by polling.
-                let mut items = [PollItem::socket(&mut tx, POLLOUT)];
-                if poll(&mut items, Some(Duration::from_millis(200))).unwrap() == 0 {
-                    break;
-                }
-            }
-            Err(e) => panic!("send: {e}"),
-        }
-        assert!(Instant::now() < deadline, "never became full after {sent}");
-    }
+    let sent = fill_until_full(
+        &mut tx,
+        &[7u8; 1000],
+        Duration::from_millis(200),
+        Duration::from_secs(10),
+    );
     assert_eq!(
         tx.events().unwrap() & POLLOUT,
         0,

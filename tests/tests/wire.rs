@@ -100,26 +100,13 @@ both_backends!(sndhwm_still_holds_with_a_transform, |backend| {
     set_opt(&mut tx, SocketOption::SndBuf(4096));
     connect(&mut tx, &ep);
     let msg = vec![5u8; 10_000];
-    let mut sent = 0usize;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match tx.send(&msg, DONTWAIT) {
-            Ok(()) => sent += 1,
-            Err(Error::Again) => {
-                // Full here, but the reactor may still be moving bytes: full for good once
-                // nothing moves for a while (the reader never reads).
-                let mut items = [ringlink::PollItem::socket(&mut tx, ringlink::POLLOUT)];
-                if ringlink::poll(&mut items, Some(Duration::from_millis(300))).unwrap() == 0 {
-                    break;
-                }
-            }
-            Err(e) => panic!("send: {e}"),
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never full after {sent} messages"
-        );
-    }
+    // Full for good once nothing moves for 300 ms (the reader never reads).
+    let sent = fill_until_full(
+        &mut tx,
+        &msg,
+        Duration::from_millis(300),
+        Duration::from_secs(30),
+    );
     // RCVHWM + SNDHWM + socket buffers + the 1 MiB stash + two 256 KiB encoded batches:
     // far below what an unbounded encoder would have swallowed in 30 s.
     assert!(

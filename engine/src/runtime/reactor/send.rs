@@ -65,14 +65,11 @@ impl State {
                 continue;
             }
             (_, c.iov) = c.zmtp.handle_sent(0, lease);
-            if self.send_wire(slot, reqs) {
+            if c.wire.as_ref().is_some_and(|w| w.pending() > 0) {
                 // Encoded bytes go out first; the idle checks below run once they have.
+                self.send_wire(slot, reqs);
                 return;
             }
-            let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
-                return;
-            };
-            let c = &mut **c;
             // Nothing to send: stop looking at the pipe unless data raced in.
             let Some(out) = c.out.as_mut() else { break };
             if !matches!(c.phase, Phase::Active) {
