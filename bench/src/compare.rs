@@ -367,7 +367,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 
     let meta = report::Meta::collect(&started);
-    let md = report::markdown(&meta, &cfg, &plan, &records);
+    let mut md = report::markdown(&meta, &cfg, &plan, &records);
+    md.push_str(&crate::verdict::verdicts(&cfg, &plan, &records));
     print!("{md}");
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;

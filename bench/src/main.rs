@@ -14,6 +14,7 @@ mod runner;
 mod scale;
 mod soak;
 mod stats;
+mod verdict;
 
 use std::process::ExitCode;
 

@@ -100,7 +100,7 @@ fn ratio_columns(test: Test) -> &'static [(&'static str, &'static str)] {
 
 /// `metric` of `imp` in `case`, indexed by repetition (`None` = failed, missing or not a
 /// finite number).
-fn series(
+pub(crate) fn series(
     records: &[Record],
     case: &Case,
     imp: Impl,
@@ -120,12 +120,12 @@ fn series(
     v
 }
 
-fn summary(values: &[Option<f64>]) -> Option<Summary> {
+pub(crate) fn summary(values: &[Option<f64>]) -> Option<Summary> {
     Summary::of(&values.iter().flatten().copied().collect::<Vec<_>>())
 }
 
 /// Paired ratios of `metric` between `a` and `b` (see [`paired_ratios`]).
-fn ratios(
+pub(crate) fn ratios(
     records: &[Record],
     case: &Case,
     a: Impl,

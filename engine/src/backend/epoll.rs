@@ -221,6 +221,7 @@ impl EpollDriver {
                     0,
                 )
             };
+            let from = reqs.len();
             if n > 0 {
                 on_event(
                     Event::Received {
@@ -259,6 +260,15 @@ impl EpollDriver {
             // The callback may have closed or paused the connection.
             let e = &self.entries[slot];
             if e.key != Some(key) {
+                return false;
+            }
+            // A `StopRecv` the callback queued takes effect before the next read, so that a
+            // connection whose inbound pipe filled up reads no further ahead of its reader.
+            let asked = reqs[from..]
+                .iter()
+                .any(|r| matches!(r, Req::StopRecv { key: k } if *k == key));
+            if asked {
+                self.entries[slot].recv_on = false;
                 return false;
             }
         }

@@ -92,6 +92,10 @@ pub(super) struct BufRing {
     /// the next completion's data starts in buffer `bid`.
     pub(super) inc: bool,
     off: Vec<u32>,
+    /// Per buffer: ranges of it that a paused connection holds (delivered later, in place).
+    holds: Vec<u32>,
+    /// Per buffer: the kernel is done with it, but `holds` keep it from going back.
+    retired: Vec<bool>,
 }
 
 impl BufRing {
@@ -109,6 +113,8 @@ impl BufRing {
             step: cfg.initial.clamp(1, cfg.count),
             inc: false,
             off: vec![0; cfg.count as usize],
+            holds: vec![0; cfg.count as usize],
+            retired: vec![false; cfg.count as usize],
         };
         r.grow();
         Ok(r)
@@ -123,6 +129,17 @@ impl BufRing {
         }
         self.provided = to;
         self.publish();
+    }
+
+    /// No buffer is held or waiting to go back (tests).
+    #[cfg(test)]
+    pub(super) fn all_returned(&self) -> bool {
+        self.holds.iter().all(|&h| h == 0) && self.retired.iter().all(|&r| !r)
+    }
+
+    /// Bytes of the buffers handed to the kernel so far, less `reserve` buffers.
+    pub(super) fn holdable(&self, reserve: u16) -> usize {
+        self.provided.saturating_sub(reserve) as usize * self.size as usize
     }
 
     pub(super) fn entries(&self) -> *mut types::BufRingEntry {
@@ -151,28 +168,54 @@ impl BufRing {
         }
     }
 
-    /// The `len` bytes a completion delivered in buffer `bid`.
-    pub(super) fn data(&self, bid: u16, len: usize) -> &[u8] {
-        let start = self.off[bid as usize] as usize;
-        assert!(bid < self.count && start + len <= self.size as usize);
-        // SAFETY: the kernel filled `len` bytes of buffer `bid` from `start` and gave them to
-        // us (the CQE); it will not touch them again (incremental mode only appends past them,
-        // and a retired buffer waits until we push it back).
+    /// A completion delivered `len` bytes in buffer `bid`: where they start. The buffer's
+    /// fill offset advances (incremental mode, `F_BUF_MORE`), or the buffer is retired: it
+    /// goes back to the kernel once `release` finds no range of it held.
+    pub(super) fn take(&mut self, bid: u16, len: usize, flags: u32) -> u32 {
+        let b = bid as usize;
+        assert!(bid < self.count && self.off[b] as usize + len <= self.size as usize);
+        let start = self.off[b];
+        if self.inc && cqueue::buffer_more(flags) {
+            self.off[b] += len as u32;
+        } else {
+            self.off[b] = 0;
+            self.retired[b] = true;
+        }
+        start
+    }
+
+    /// The `len` bytes at `start` in buffer `bid` (a range `take` returned, not yet released).
+    pub(super) fn data(&self, bid: u16, start: u32, len: usize) -> &[u8] {
+        assert!(bid < self.count && start as usize + len <= self.size as usize);
+        // SAFETY: the kernel filled these bytes of buffer `bid` and reported them in a CQE;
+        // it does not touch them again (incremental mode only appends past them, and a
+        // retired buffer waits until `release` pushes it back).
         unsafe {
             std::slice::from_raw_parts(
-                self.bufs.ptr.add(bid as usize * self.size as usize + start),
+                self.bufs
+                    .ptr
+                    .add(bid as usize * self.size as usize + start as usize),
                 len,
             )
         }
     }
 
-    /// The data of a completion on `bid` was consumed: advance within the buffer, or give
-    /// the buffer back when the kernel is done with it.
-    pub(super) fn consumed(&mut self, bid: u16, len: usize, flags: u32) {
-        if self.inc && cqueue::buffer_more(flags) {
-            self.off[bid as usize] += len as u32;
-        } else {
-            self.off[bid as usize] = 0;
+    /// Keep a range of `bid` for later delivery (its buffer stays out of the ring).
+    pub(super) fn hold(&mut self, bid: u16) {
+        self.holds[bid as usize] += 1;
+    }
+
+    /// A held range of `bid` was delivered or dropped.
+    pub(super) fn unhold(&mut self, bid: u16) {
+        self.holds[bid as usize] -= 1;
+        self.release(bid);
+    }
+
+    /// Give `bid` back to the kernel if it is retired and nothing of it is held.
+    pub(super) fn release(&mut self, bid: u16) {
+        let b = bid as usize;
+        if self.retired[b] && self.holds[b] == 0 {
+            self.retired[b] = false;
             self.push(bid);
             self.publish();
         }

@@ -8,6 +8,7 @@
 //! `user_data` = key << 8 | op, and the key carries a generation, so a late completion for a
 //! closed connection is recognised and dropped.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -20,8 +21,11 @@ use super::{Driver, Event, Key, Req};
 use crate::pipe::SendLease;
 
 mod bufring;
+mod held;
+mod watch;
 pub(crate) use bufring::BufConfig;
 use bufring::{BufRing, BGID, PBUF_RING_INC};
+use held::Held;
 
 const OP_ACCEPT: u64 = 1;
 const OP_CONNECT: u64 = 2;
@@ -50,6 +54,12 @@ struct Slot {
     msg: Option<Box<libc::msghdr>>,
     /// The lease of the send in flight (its memory is the kernel's until the completion).
     send: Option<SendLease>,
+    /// Received while the reactor had stopped receiving (its inbound pipe is at RCVHWM):
+    /// kept in the provided buffers, in order, and delivered on `StartRecv`. Copying them
+    /// aside instead cost a second copy of nearly every byte of a throughput run, since a
+    /// multishot receive reads ahead of the application by as much as the socket holds.
+    held: VecDeque<Held>,
+    held_bytes: usize,
 }
 
 // SAFETY: the raw pointers (mmapped buffer ring, msghdrs) are owned by the driver and move
@@ -74,6 +84,10 @@ pub(crate) struct UringDriver {
     watch_armed: Vec<bool>,
     /// Watched fds that fired since the last report: (index, revents).
     watch_hits: Vec<(usize, i16)>,
+    /// Connections restarted (`StartRecv`) with held data to deliver before new data.
+    redeliver: Vec<Key>,
+    /// Bytes held by all connections (`Slot::held`).
+    held_total: usize,
 }
 
 /// Check that io_uring and the operations we use are available.
@@ -158,6 +172,8 @@ impl UringDriver {
             watch_set: Vec::new(),
             watch_armed: Vec::new(),
             watch_hits: Vec::new(),
+            redeliver: Vec::new(),
+            held_total: 0,
         };
         d.arm_wake();
         Ok(d)
@@ -182,14 +198,14 @@ impl UringDriver {
         if self.slots.len() <= s {
             self.slots.resize_with(s + 1, Slot::default);
         }
-        let slot = &mut self.slots[s];
-        if slot.key != Some(key) {
-            *slot = Slot {
+        if self.slots[s].key != Some(key) {
+            self.drop_held(s);
+            self.slots[s] = Slot {
                 key: Some(key),
                 ..Slot::default()
             };
         }
-        slot
+        &mut self.slots[s]
     }
 
     fn live(&mut self, key: Key) -> Option<&mut Slot> {
@@ -207,67 +223,6 @@ impl UringDriver {
         .build()
         .user_data(ud(Key::WAKE, OP_WAKE));
         self.push(e);
-    }
-
-    /// Arm a one-shot POLL_ADD for each watched fd that has none in the kernel. A different
-    /// list than last time replaces the old one (cancelled, under a new generation).
-    fn arm_watches(&mut self, watch: &mut [libc::pollfd]) {
-        let same = watch.len() == self.watch_set.len()
-            && watch
-                .iter()
-                .zip(&self.watch_set)
-                .all(|(w, &(fd, ev))| w.fd == fd && w.events == ev);
-        if !same {
-            self.cancel_watches();
-            self.watch_set = watch.iter().map(|w| (w.fd, w.events)).collect();
-            self.watch_armed = vec![false; watch.len()];
-        }
-        for (i, w) in watch.iter_mut().enumerate().take(1 << 16) {
-            w.revents = 0;
-            if self.watch_armed[i] {
-                continue;
-            }
-            self.watch_armed[i] = true;
-            let e = opcode::PollAdd::new(types::Fd(w.fd), w.events as u16 as u32)
-                .build()
-                .user_data(ud(Key(self.watch_gen << 16 | i as u64), OP_WATCH));
-            self.push(e);
-        }
-    }
-
-    /// Report the watched fds that fired.
-    fn report_watches(&mut self, watch: &mut [libc::pollfd]) {
-        for (i, revents) in self.watch_hits.drain(..) {
-            if let Some(w) = watch.get_mut(i) {
-                w.revents |= revents;
-            }
-        }
-    }
-
-    /// Cancel every armed watch (their completions, of an old generation, are ignored when
-    /// they come) and submit now, not at the next turn: an armed poll holds a reference to
-    /// the fd's file, which the caller may close as soon as its wait returns.
-    fn cancel_watches(&mut self) {
-        let mut any = false;
-        for i in 0..self.watch_armed.len() {
-            if std::mem::take(&mut self.watch_armed[i]) {
-                let target = ud(Key(self.watch_gen << 16 | i as u64), OP_WATCH);
-                let e = opcode::AsyncCancel::new(target)
-                    .build()
-                    .user_data(ud(Key::WAKE, OP_CANCEL));
-                self.push(e);
-                any = true;
-            }
-        }
-        self.watch_set.clear();
-        self.watch_armed.clear();
-        self.watch_hits.clear();
-        self.watch_gen = (self.watch_gen + 1) & 0xFF_FFFF_FFFF;
-        if any {
-            if let Err(e) = self.ring.submit() {
-                log::warn!("io_uring submit failed: {e}");
-            }
-        }
     }
 
     fn arm_recv(&mut self, key: Key) {
@@ -320,16 +275,13 @@ impl UringDriver {
                 let s = self.slot(key);
                 s.fd = fd;
                 s.recv_wanted = true;
-                self.arm_recv(key);
-            }
-            Req::StopRecv { key } => {
-                if let Some(s) = self.live(key) {
-                    s.recv_wanted = false;
-                    if s.recv_armed {
-                        self.cancel(key, ud(key, OP_RECV));
-                    }
+                if s.held.is_empty() {
+                    self.arm_recv(key);
+                } else {
+                    self.redeliver.push(key);
                 }
             }
+            Req::StopRecv { key } => self.stop_recv(key),
             Req::Send { key, fd, lease } => {
                 let s = self.slot(key);
                 s.fd = fd;
@@ -367,6 +319,9 @@ impl UringDriver {
             }
             Req::Close { key, fd } => {
                 let raw = fd.as_raw_fd();
+                if self.live(key).is_some() {
+                    self.drop_held(key.slot());
+                }
                 let s = self.slot(key);
                 s.fd = raw;
                 s.recv_wanted = false;
@@ -401,19 +356,6 @@ impl UringDriver {
             s.inflight = s.inflight.saturating_sub(1);
             if s.inflight == 0 && s.closing.is_some() {
                 self.finish_close(key);
-            }
-        }
-    }
-
-    /// A watched fd's poll completed (key = watch generation << 16 | index).
-    fn on_watch(&mut self, key: Key, res: i32) {
-        let i = (key.0 & 0xFFFF) as usize;
-        if key.0 >> 16 == self.watch_gen && i < self.watch_armed.len() {
-            self.watch_armed[i] = false;
-            // An fd the kernel cannot poll (closed meanwhile, ...) reads as POLLNVAL.
-            let revents = if res >= 0 { res as i16 } else { libc::POLLNVAL };
-            if revents != 0 {
-                self.watch_hits.push((i, revents));
             }
         }
     }
@@ -478,16 +420,19 @@ impl UringDriver {
         let mut rearm = false;
         if res > 0 {
             let bid = cqueue::buffer_select(flags).expect("multishot recv without buffer");
-            if !closing {
-                on_event(
-                    Event::Received {
-                        key,
-                        data: self.bufs.data(bid, res as usize),
-                    },
-                    reqs,
-                );
+            let len = res as usize;
+            let start = self.bufs.take(bid, len, flags);
+            if closing {
+                self.bufs.release(bid);
+            } else if self.hold(key, bid, start, len, reqs, on_event) {
+                self.bufs.hold(bid);
+            } else {
+                let from = reqs.len();
+                let data = self.bufs.data(bid, start, len);
+                on_event(Event::Received { key, data }, reqs);
+                self.bufs.release(bid);
+                self.stop_if_asked(key, reqs, from);
             }
-            self.bufs.consumed(bid, res as usize, flags);
             rearm = true;
         } else if res == -libc::ENOBUFS {
             // The ring ran dry. With a few connections that only means the
@@ -498,11 +443,24 @@ impl UringDriver {
             }
             rearm = true;
         } else if res != -libc::ECANCELED && !closing {
-            let err = (res < 0).then(|| io::Error::from_raw_os_error(-res));
-            if let Some(s) = self.live(key) {
-                s.recv_wanted = false;
+            let errno = (res < 0).then_some(-res);
+            let held = match self.live(key) {
+                Some(s) => {
+                    s.recv_wanted = false;
+                    if !s.held.is_empty() {
+                        // After the held data.
+                        s.held.push_back(Held::End(errno));
+                        true
+                    } else {
+                        false
+                    }
+                }
+                None => false,
+            };
+            if !held {
+                let err = errno.map(io::Error::from_raw_os_error);
+                on_event(Event::RecvClosed { key, err }, reqs);
             }
-            on_event(Event::RecvClosed { key, err }, reqs);
         }
         if !more {
             if let Some(s) = self.live(key) {
@@ -546,7 +504,8 @@ impl UringDriver {
                 // A completion for a slot that was already closed and reused: only a provided
                 // buffer may need to go back.
                 if let Some(bid) = cqueue::buffer_select(flags) {
-                    self.bufs.consumed(bid, res.max(0) as usize, flags);
+                    self.bufs.take(bid, res.max(0) as usize, flags);
+                    self.bufs.release(bid);
                 }
                 return;
             }
@@ -599,13 +558,25 @@ impl Driver for UringDriver {
     where
         F: FnMut(Event<'_>, &mut Vec<Req>),
     {
-        for r in reqs.drain(..) {
-            self.apply(r);
+        // Held data is delivered before anything new; what the reactor asks in reaction is
+        // applied in this same turn, and the turn does not block (the reactor has news).
+        let mut redelivered = false;
+        loop {
+            for r in reqs.drain(..) {
+                self.apply(r);
+            }
+            if self.redeliver.is_empty() {
+                break;
+            }
+            redelivered = true;
+            for key in std::mem::take(&mut self.redeliver) {
+                self.redeliver(key, reqs, &mut on_event);
+            }
         }
         if !watch.is_empty() {
             self.arm_watches(watch);
         }
-        let busy = !self.closed.is_empty();
+        let busy = redelivered || !self.closed.is_empty();
         let res = match (busy, timeout) {
             (false, None) => self.ring.submit_and_wait(1),
             (false, Some(t)) if !t.is_zero() => {

@@ -1,5 +1,7 @@
-//! The io_uring driver on this kernel: incremental buffer consumption where supported.
+//! The io_uring driver on this kernel: incremental buffer consumption where supported, and
+//! holding what a stopped connection's receive read ahead.
 
+use super::super::sys::EventFd;
 use super::*;
 
 /// Kernel >= 6.12 accepts incremental buffer consumption; older kernels fall back.
@@ -30,4 +32,221 @@ fn incremental_buffer_ring_where_supported() {
 fn unsafe_zeroed_utsname() -> libc::utsname {
     // SAFETY: utsname is plain old data; all-zero is valid.
     unsafe { std::mem::zeroed() }
+}
+
+/// What a test driver reported, in order.
+#[derive(PartialEq)]
+enum Seen {
+    Data(Vec<u8>),
+    Closed,
+}
+
+impl std::fmt::Debug for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Seen::Data(d) => write!(f, "Data({} bytes)", d.len()),
+            Seen::Closed => write!(f, "Closed"),
+        }
+    }
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// A stream socket pair whose one end has `len` bytes written and then shut down, and a
+/// driver receiving on the other end.
+fn driver_with_pending(
+    cfg: BufConfig,
+    len: usize,
+) -> (EventFd, UringDriver, OwnedFd, Key, Vec<u8>) {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    // Returned first, so the caller drops it after the driver.
+    let efd = EventFd::new().unwrap();
+    let d = UringDriver::new(efd.fd(), true, cfg).unwrap();
+    let (mut tx, rx) = UnixStream::pair().unwrap();
+    let data = pattern(len);
+    tx.write_all(&data).unwrap();
+    tx.shutdown(std::net::Shutdown::Write).unwrap();
+    drop(tx);
+    (efd, d, OwnedFd::from(rx), Key::new(3, 1), data)
+}
+
+/// Poll until `done` or a generous deadline, recording events; the reactor's part is played
+/// by `react`, which may queue requests.
+fn run(
+    d: &mut UringDriver,
+    reqs: &mut Vec<Req>,
+    seen: &mut Vec<Seen>,
+    mut react: impl FnMut(&Seen, &mut Vec<Req>),
+    done: impl Fn(&UringDriver, &[Seen]) -> bool,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done(d, seen) {
+        assert!(std::time::Instant::now() < deadline, "timed out: {seen:?}");
+        d.poll(
+            reqs,
+            Some(Duration::from_millis(50)),
+            &mut [],
+            |ev, reqs| {
+                let s = match ev {
+                    Event::Received { data, .. } => Seen::Data(data.to_vec()),
+                    Event::RecvClosed { .. } => Seen::Closed,
+                    _ => return,
+                };
+                react(&s, reqs);
+                seen.push(s);
+            },
+        )
+        .unwrap();
+    }
+}
+
+fn bytes(seen: &[Seen]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for s in seen {
+        if let Seen::Data(d) = s {
+            v.extend_from_slice(d);
+        }
+    }
+    v
+}
+
+/// A receive stopped after its first completion keeps what the multishot receive read ahead
+/// in the buffer ring (no event), including the end of the stream, and delivers it in order,
+/// the end last, once it restarts.
+#[test]
+fn stopped_receive_holds_read_ahead_and_delivers_it_in_order_on_restart() {
+    let small = BufConfig {
+        count: 64,
+        size: 4096,
+        initial: 64,
+    };
+    let (_wake, mut d, rx, key, data) = driver_with_pending(small, 100 * 1024);
+    let fd = rx.as_raw_fd();
+    let mut reqs = vec![Req::StartRecv { key, fd }];
+    let mut seen = Vec::new();
+    // Stop at the first data, as a reactor whose pipe filled up does; wait until the
+    // cancellation ended the receive (nothing armed, nothing more will come).
+    run(
+        &mut d,
+        &mut reqs,
+        &mut seen,
+        |_, reqs| {
+            if !reqs.iter().any(|r| matches!(r, Req::StopRecv { .. })) {
+                reqs.push(Req::StopRecv { key });
+            }
+        },
+        |d, seen| !seen.is_empty() && !d.slots[key.slot()].recv_armed,
+    );
+    assert_eq!(seen.len(), 1, "events after the stop: {seen:?}");
+    let held = d.slots[key.slot()].held.len();
+    assert!(
+        held > 0,
+        "nothing was read ahead (the hold was not exercised)"
+    );
+    reqs.retain(|r| !matches!(r, Req::StopRecv { .. }));
+    reqs.push(Req::StartRecv { key, fd });
+    run(
+        &mut d,
+        &mut reqs,
+        &mut seen,
+        |_, _| {},
+        |_, seen| seen.last() == Some(&Seen::Closed),
+    );
+    assert_eq!(bytes(&seen).len(), data.len());
+    assert!(bytes(&seen) == data, "bytes out of order");
+    assert_eq!(seen.iter().filter(|s| **s == Seen::Closed).count(), 1);
+    assert_eq!(d.held_total, 0);
+    drop(rx);
+}
+
+/// Holding stops short of the ring's reserve for other connections: the rest is delivered
+/// even though receiving is stopped (the reactor stashes it), still in order.
+#[test]
+fn hold_beyond_the_rings_reserve_is_delivered_in_order() {
+    let tiny = BufConfig {
+        count: 16,
+        size: 4096,
+        initial: 16,
+    };
+    let (_wake, mut d, rx, key, data) = driver_with_pending(tiny, 100 * 1024);
+    let fd = rx.as_raw_fd();
+    let mut reqs = vec![Req::StartRecv { key, fd }];
+    let mut seen = Vec::new();
+    let mut stopped = false;
+    run(
+        &mut d,
+        &mut reqs,
+        &mut seen,
+        |_, reqs| {
+            if !stopped {
+                stopped = true;
+                reqs.push(Req::StopRecv { key });
+            }
+        },
+        |d, seen| !seen.is_empty() && !d.slots[key.slot()].recv_armed,
+    );
+    assert!(
+        seen.len() > 1,
+        "a stopped receive held more than the ring's reserve allows: {seen:?}"
+    );
+    assert!(d.held_total <= (16 - held::HOLD_RESERVE as usize) * 4096);
+    reqs.push(Req::StartRecv { key, fd });
+    run(
+        &mut d,
+        &mut reqs,
+        &mut seen,
+        |_, _| {},
+        |_, seen| seen.last() == Some(&Seen::Closed),
+    );
+    assert!(bytes(&seen) == data, "bytes lost or out of order");
+    drop(rx);
+}
+
+/// Closing a connection that holds data gives its buffers back.
+#[test]
+fn close_releases_held_buffers() {
+    let small = BufConfig {
+        count: 64,
+        size: 4096,
+        initial: 64,
+    };
+    let (_wake, mut d, rx, key, _) = driver_with_pending(small, 100 * 1024);
+    let fd = rx.as_raw_fd();
+    let mut reqs = vec![Req::StartRecv { key, fd }];
+    let mut seen = Vec::new();
+    run(
+        &mut d,
+        &mut reqs,
+        &mut seen,
+        |_, reqs| {
+            if !reqs.iter().any(|r| matches!(r, Req::StopRecv { .. })) {
+                reqs.push(Req::StopRecv { key });
+            }
+        },
+        |d, seen| !seen.is_empty() && !d.slots[key.slot()].recv_armed,
+    );
+    assert!(d.held_total > 0, "nothing held");
+    reqs.retain(|r| !matches!(r, Req::StopRecv { .. }));
+    reqs.push(Req::Close { key, fd: rx });
+    let mut closed = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !closed {
+        assert!(std::time::Instant::now() < deadline, "no Closed");
+        d.poll(
+            &mut reqs,
+            Some(Duration::from_millis(50)),
+            &mut [],
+            |ev, _| {
+                if let Event::Closed { .. } = ev {
+                    closed = true;
+                }
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(d.held_total, 0);
+    assert!(d.bufs.all_returned(), "held buffers were not given back");
 }

@@ -54,8 +54,6 @@ const MAX_IOV: usize = 64;
 /// With a wire transform: encoded bytes waiting to be sent at most (plus one batch), so a
 /// writer stays within about SNDHWM of what the kernel took.
 const WIRE_BATCH: usize = 256 << 10;
-/// Bytes a paused connection may stash before it stops receiving.
-const STASH_LIMIT: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKind {
@@ -119,9 +117,8 @@ struct Conn {
     sending: Option<(bool, u64)>,
     /// The iovec array of the last send's lease, kept for reuse.
     iov: pipe::IovArray,
-    /// The inbound pipe reached RCVHWM: new bytes wait in `stash[stash_off..]`; receiving
-    /// stops only once the stash exceeds STASH_LIMIT (so a reader hovering around the mark
-    /// does not cause a stop/re-arm per receive buffer).
+    /// The inbound pipe reached RCVHWM and receiving stopped (`recv::pause`); bytes the
+    /// driver delivered anyway wait in `stash[stash_off..]`.
     paused: bool,
     stash: Vec<u8>,
     stash_off: usize,

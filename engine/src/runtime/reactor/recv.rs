@@ -23,17 +23,14 @@ impl State {
                 c.stash.drain(..c.stash_off);
                 c.stash_off = 0;
             }
+            // The driver delivers data after a `StopRecv` only when it cannot hold it (epoll
+            // stops reading at once; io_uring keeps what is in flight in its buffers up to a
+            // limit): keep it until the reader makes room.
             c.stash.extend_from_slice(data);
-            if !c.recv_stopped && c.stash.len() - c.stash_off > STASH_LIMIT {
-                c.recv_stopped = true;
-                reqs.push(Req::StopRecv {
-                    key: Key::new(slot, c.gen),
-                });
-            }
             return;
         }
         if c.stream.is_some() {
-            if let Err(e) = self.decode_stream(slot, data) {
+            if let Err(e) = self.decode_stream(slot, data, reqs) {
                 self.disconnect(slot, e, reqs);
             }
             return;
@@ -104,7 +101,7 @@ impl State {
                     c.sock.notify_ready(c.peer_id);
                 }
                 if inn.is_full() && inn.wait_for_space() {
-                    c.paused = true;
+                    pause(c, slot, reqs);
                 }
             }
         }
@@ -123,7 +120,12 @@ impl State {
     }
 
     /// STREAM: the session turns received bytes into messages; commit them.
-    pub(super) fn decode_stream(&mut self, slot: usize, data: &[u8]) -> Result<(), CloseReason> {
+    pub(super) fn decode_stream(
+        &mut self,
+        slot: usize,
+        data: &[u8],
+        reqs: &mut Vec<Req>,
+    ) -> Result<(), CloseReason> {
         let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
             return Ok(());
         };
@@ -136,7 +138,7 @@ impl State {
                 c.sock.notify_ready(c.peer_id);
             }
             if inn.is_full() && inn.wait_for_space() {
-                c.paused = true;
+                pause(c, slot, reqs);
             }
         }
         Ok(())
@@ -198,5 +200,19 @@ impl State {
                 fd: c.raw,
             });
         }
+    }
+}
+
+/// The inbound pipe reached RCVHWM: stop receiving until the reader makes room (`resume`).
+/// At once, not after a stash of read-ahead: receiving on into a copy aside would copy twice
+/// nearly every byte of a stream whose reader is the slower side (measured: 95 % of a 64 B
+/// throughput run went through such a stash).
+fn pause(c: &mut Conn, slot: usize, reqs: &mut Vec<Req>) {
+    c.paused = true;
+    if !c.recv_stopped {
+        c.recv_stopped = true;
+        reqs.push(Req::StopRecv {
+            key: Key::new(slot, c.gen),
+        });
     }
 }
