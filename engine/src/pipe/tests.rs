@@ -445,3 +445,30 @@ fn lease_outlives_both_pipe_ends() {
     assert_eq!(got[4..13], [2, 0, 0, 0, 0, 0, 0, 0x23, 0x28]);
     assert!(got[13..].iter().all(|&b| b == 7) && got.len() == 1 + n);
 }
+
+/// `peek` remembers how far the current chunk was readable; bytes and shared bodies
+/// published after that, in the same chunk, are still found, in order, and a consume that
+/// crosses the remembered end takes the careful path.
+#[test]
+fn peek_cache_sees_later_publications_in_order() {
+    let (mut w, mut r) = pipe(0);
+    w.write_frame(&[0, 3], b"abc");
+    w.commit(1);
+    assert_eq!(r.peek(), &[0, 3, b'a', b'b', b'c']);
+    r.consume(2);
+    let body: SharedBytes = b"XYZ".to_vec().into();
+    w.write_shared(&[0, 3], &body);
+    w.write_frame(&[0, 3], b"def");
+    w.commit(2);
+    // Still the remembered piece first, then the rest.
+    assert_eq!(r.peek(), b"abc");
+    r.consume(3);
+    assert_eq!(r.peek(), &[0, 3]);
+    r.consume(1);
+    assert_eq!(r.peek(), &[3]);
+    r.consume(1);
+    assert_eq!(r.peek(), b"XYZ");
+    r.consume(3);
+    assert_eq!(drain(&mut r), [0, 3, b'd', b'e', b'f']);
+    assert!(r.peek().is_empty());
+}

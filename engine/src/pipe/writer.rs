@@ -330,6 +330,21 @@ impl Writer {
         self.msgs_written.saturating_sub(self.read_cache) >= hwm
     }
 
+    /// How many more messages fit below HWM (`u64::MAX` without one); refreshes the
+    /// reader's count only when none seem to.
+    pub(crate) fn room(&mut self) -> u64 {
+        let hwm = self.shared.hwm;
+        if hwm == 0 {
+            return u64::MAX;
+        }
+        let used = self.msgs_written.saturating_sub(self.read_cache);
+        if used < hwm {
+            return hwm - used;
+        }
+        self.read_cache = self.shared.msgs_read.load(Ordering::Acquire);
+        hwm.saturating_sub(self.msgs_written.saturating_sub(self.read_cache))
+    }
+
     /// Announce that the writer is blocked at HWM. Returns false if space appeared meanwhile
     /// (then the writer must not wait).
     pub(crate) fn wait_for_space(&mut self) -> bool {

@@ -77,6 +77,14 @@ pub(super) trait Routing {
         true
     }
 
+    /// Whether `accept` may drop a message for its content (SUB filtering); CONFLATE is
+    /// checked by the caller. A batch receive takes runs of messages without asking
+    /// `accept` per message only when this is false.
+    #[inline]
+    fn filters(&self) -> bool {
+        false
+    }
+
     /// STREAM: connect/disconnect notifications `(peer id, payload)` due before more data.
     fn notices(&mut self) -> Option<&mut VecDeque<(Vec<u8>, Vec<u8>)>> {
         None
@@ -393,6 +401,38 @@ impl Core {
             self.finish_batch(touched);
             self.flush();
         }
+    }
+
+    /// Append single-frame messages `item(from..to)` for peer `s`, which has room for all of
+    /// them, published with one commit (the batch's fast path when one peer takes
+    /// everything; `batch_write` commits each). In inline mode `to` must not pass the next
+    /// multiple of 256, where this starts sending as `batch_commit` does. Returns `to`.
+    pub(super) fn batch_run<'a>(
+        &mut self,
+        s: usize,
+        from: usize,
+        to: usize,
+        item: &impl Fn(usize) -> &'a [u8],
+        touched: &mut Vec<usize>,
+    ) -> usize {
+        let p = &mut self.peers[s];
+        let mut hdr = [0u8; frame::MAX_HEADER];
+        for i in from..to {
+            let data = item(i);
+            let hl = frame::encode_header(&mut hdr, false, false, data.len() as u64);
+            p.out.write_frame(&hdr[..hl], data);
+        }
+        let n = (to - from) as u64;
+        p.out.commit_quiet(n);
+        if p.batch == 0 {
+            touched.push(s);
+        }
+        p.batch += n;
+        if self.inline && to % 256 == 0 {
+            self.finish_batch(touched);
+            self.flush();
+        }
+        to
     }
 
     pub(super) fn finish_batch(&mut self, touched: &mut Vec<usize>) {

@@ -132,6 +132,23 @@ pub(super) fn send_many<'a, H: Balanced>(
         if sent == count {
             break Ok(sent);
         }
+        // One peer: as many messages as it has room for, with one commit (up to the next
+        // multiple of 256 in inline mode, where the batch starts sending there).
+        core.process_inbox(h);
+        if let [s] = h.lb().order[..] {
+            let p = &mut core.peers[s];
+            if !p.out.reader_gone() {
+                let room = p.out.room().min((count - sent) as u64) as usize;
+                if room > 0 {
+                    let mut to = sent + room;
+                    if core.inline {
+                        to = to.min((sent / 256 + 1) * 256);
+                    }
+                    sent = core.batch_run(s, sent, to, &item, &mut touched);
+                    continue;
+                }
+            }
+        }
         let s = match pick(h, core, true, &mut deadline) {
             Ok(s) => s,
             Err(Error::Again) => {

@@ -201,6 +201,10 @@ impl Routing for Pattern {
         each!(self, x => x.accept(core, slot))
     }
 
+    fn filters(&self) -> bool {
+        each!(self, x => x.filters())
+    }
+
     fn notices(&mut self) -> Option<&mut std::collections::VecDeque<(Vec<u8>, Vec<u8>)>> {
         each!(self, x => x.notices())
     }

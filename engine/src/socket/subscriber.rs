@@ -55,6 +55,11 @@ impl Routing for Subscriber {
         }
         self.matches_all || self.filter_head(core, slot)
     }
+
+    #[inline]
+    fn filters(&self) -> bool {
+        !self.xsub && !self.matches_all
+    }
 }
 
 impl Subscriber {
