@@ -22,6 +22,8 @@ pub struct Impl {
     pub inline: bool,
     /// `ContextBuilder::spin(--spin-us)`: busy-poll before blocking.
     pub spin: bool,
+    /// io_uring with `UringFeatures::NONE` (the `-plain` rows): what the features are worth.
+    pub plain: bool,
     /// Tests this implementation runs in when `--impls` is not given.
     pub default_in: &'static [Test],
 }
@@ -46,7 +48,18 @@ const fn rl(
         batch,
         inline,
         spin,
+        plain: false,
         default_in,
+    }
+}
+
+/// The same row with every io_uring feature off.
+const fn plain(name: &'static str, base: Impl) -> Impl {
+    Impl {
+        name,
+        plain: true,
+        default_in: NONE,
+        ..base
     }
 }
 
@@ -57,12 +70,13 @@ impl Impl {
         batch: false,
         inline: false,
         spin: false,
+        plain: false,
         default_in: BOTH,
     };
 
     /// Every implementation, in the order runs are interleaved within a repetition.
     #[rustfmt::skip]
-    pub const ALL: [Impl; 12] = [
+    pub const ALL: [Impl; 14] = [
         //  name                            backend batch  inline spin   default in
         rl("ringlink-uring",               Uring, false, false, false, BOTH),
         rl("ringlink-epoll",               Epoll, false, false, false, BOTH),
@@ -76,6 +90,8 @@ impl Impl {
         rl("ringlink-epoll-inline-spin",   Epoll, false, true,  true,  NONE),
         // With reactor threads, spinning competes with the peer for the 2 vCPUs.
         rl("ringlink-uring-spin",          Uring, false, false, true,  NONE),
+        plain("ringlink-uring-plain",        rl("", Uring, false, false, false, NONE)),
+        plain("ringlink-uring-inline-plain", rl("", Uring, false, true,  false, NONE)),
         Impl::LIBZMQ,
     ];
 
@@ -109,6 +125,9 @@ impl Impl {
         if self.spin {
             m.push_str("-spin");
         }
+        if self.plain {
+            m.push_str("-plain");
+        }
         m
     }
 
@@ -120,6 +139,7 @@ impl Impl {
             && (differ == Field::Batch || self.batch == other.batch)
             && (differ == Field::Inline || self.inline == other.inline)
             && (differ == Field::Spin || self.spin == other.spin)
+            && (differ == Field::Plain || self.plain == other.plain)
     }
 }
 
@@ -136,6 +156,7 @@ enum Field {
     Batch,
     Inline,
     Spin,
+    Plain,
 }
 
 impl Field {
@@ -146,6 +167,7 @@ impl Field {
             Field::Batch => i.batch,
             Field::Inline => i.inline,
             Field::Spin => i.spin,
+            Field::Plain => i.backend == Some(Uring) && !i.plain,
         }
     }
 }
@@ -164,6 +186,8 @@ pub enum PairKind {
     InlineVsThreaded,
     /// Spinning against not spinning, same backend, API and context mode.
     SpinVsNoSpin,
+    /// io_uring with its optional features (`UringFeatures`) against without them.
+    FeaturesVsPlain,
 }
 
 impl PairKind {
@@ -174,6 +198,7 @@ impl PairKind {
             PairKind::BatchVsPerMessage => "batch vs per-message",
             PairKind::InlineVsThreaded => "inline vs threaded",
             PairKind::SpinVsNoSpin => "spin vs no spin",
+            PairKind::FeaturesVsPlain => "uring features vs plain",
         }
     }
 }
@@ -195,6 +220,7 @@ pub fn pairs(impls: &[Impl]) -> Vec<(PairKind, Impl, Impl)> {
         (PairKind::BatchVsPerMessage, Field::Batch),
         (PairKind::InlineVsThreaded, Field::Inline),
         (PairKind::SpinVsNoSpin, Field::Spin),
+        (PairKind::FeaturesVsPlain, Field::Plain),
     ] {
         for a in impls.iter().filter(|a| field.on(a)) {
             for b in impls.iter().filter(|b| !field.on(b)) {
@@ -515,8 +541,38 @@ mod tests {
                 "inline-spin",
                 "inline-spin",
                 "threaded-spin",
+                "threaded-plain",
+                "inline-plain",
                 "libzmq"
             ]
+        );
+    }
+
+    #[test]
+    fn plain_rows_pair_only_with_their_featured_twin() {
+        let p = pairs(&by_name(&[
+            "ringlink-uring",
+            "ringlink-epoll",
+            "ringlink-uring-plain",
+            "ringlink-uring-inline",
+            "ringlink-uring-inline-plain",
+        ]));
+        let names = |k: PairKind| -> Vec<(&str, &str)> {
+            p.iter()
+                .filter(|(kind, _, _)| *kind == k)
+                .map(|(_, a, b)| (a.name, b.name))
+                .collect()
+        };
+        assert_eq!(
+            names(PairKind::FeaturesVsPlain),
+            [
+                ("ringlink-uring", "ringlink-uring-plain"),
+                ("ringlink-uring-inline", "ringlink-uring-inline-plain")
+            ]
+        );
+        assert_eq!(
+            names(PairKind::UringVsEpoll),
+            [("ringlink-uring", "ringlink-epoll")]
         );
     }
 

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use ringlink::{
-    Backend, Context, PollItem, Socket, SocketOption, SocketType, DONTWAIT, POLLIN, SNDMORE,
+    Backend, Context, PollItem, Socket, SocketOption, SocketType, UringFeatures, DONTWAIT, POLLIN,
+    SNDMORE,
 };
 
 use crate::impls::Kind;
@@ -92,6 +93,8 @@ pub struct SocketConfig {
     pub spin: Option<Duration>,
     /// Run-to-completion context without a reactor thread (ringlink only).
     pub inline: bool,
+    /// io_uring without its optional features (`UringFeatures::NONE`; ringlink only).
+    pub plain: bool,
 }
 
 /// A ringlink socket and the context that drives it.
@@ -119,14 +122,22 @@ fn rl_err(what: &str) -> impl Fn(ringlink::Error) -> String + '_ {
 /// Opens a context on exactly `backend` (no silent fallback: an epoll run labelled
 /// "uring" would make the comparison meaningless). It has one reactor thread (libzmq's
 /// default of one I/O thread), or none (`io_threads(0)`, run-to-completion,
-/// `single_thread`: each peer process is one thread) if `inline`.
+/// `single_thread`: each peer process is one thread) if `inline`. `plain`: io_uring
+/// without its optional features.
 pub fn ringlink_context(
     backend: Backend,
     inline: bool,
     spin: Option<Duration>,
+    plain: bool,
 ) -> Result<Context, String> {
+    let features = if plain {
+        UringFeatures::NONE
+    } else {
+        UringFeatures::default()
+    };
     let ctx = Context::builder()
         .backend(backend)
+        .uring_features(features)
         .io_threads(if inline { 0 } else { 1 })
         .single_thread(inline)
         .spin(spin.unwrap_or(Duration::ZERO))
@@ -145,7 +156,7 @@ pub fn ringlink_context(
 impl RinglinkSocket {
     /// A context (see [`ringlink_context`]) and one socket in it.
     pub fn open(backend: Backend, cfg: &SocketConfig) -> Result<RinglinkSocket, String> {
-        let ctx = ringlink_context(backend, cfg.inline, cfg.spin)?;
+        let ctx = ringlink_context(backend, cfg.inline, cfg.spin, cfg.plain)?;
         RinglinkSocket::new(&ctx, cfg)
     }
 

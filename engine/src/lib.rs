@@ -55,7 +55,7 @@ mod transport;
 pub mod wire;
 
 pub use backend::sys::raise_fd_limit;
-pub use backend::Backend;
+pub use backend::{Backend, UringFeatures};
 pub use error::{Error, Result};
 pub use monitor::{DisconnectReason, Monitor, MonitorEvent, MonitorEventKind};
 pub use options::{OptionName, SocketOption, StreamFraming};

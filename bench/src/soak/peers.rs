@@ -36,7 +36,7 @@ fn rl(what: &'static str) -> impl Fn(ringlink::Error) -> String {
 }
 
 fn open(p: &PeerOpts, ty: SocketType) -> Result<(ringlink::Context, Socket), String> {
-    let ctx = ringlink_context(p.backend, false, None)?;
+    let ctx = ringlink_context(p.backend, false, None, false)?;
     let mut s = ctx.socket(ty).map_err(rl("socket"))?;
     s.set_option(SocketOption::SndHwm(p.hwm))
         .map_err(rl("SNDHWM"))?;

@@ -42,6 +42,44 @@ impl Backend {
     }
 }
 
+/// io_uring features the driver uses where the kernel has them (each falls back silently
+/// where it does not). All on by default; turning one off measures what it is worth
+/// (`ringlink-bench compare` runs the `-plain` variants with all of them off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UringFeatures {
+    /// Register the ring's fd and enter through its index (`IORING_ENTER_REGISTERED_RING`,
+    /// Linux 5.18): no file-table lookup per `io_uring_enter`. Used by reactor threads
+    /// only: a registration belongs to the thread that made it and keeps the ring alive
+    /// until that thread undoes it or exits, and an inline context may be dropped on
+    /// another thread than the one that drove it.
+    pub registered_ring: bool,
+    /// `IORING_SETUP_NO_SQARRAY` (Linux 6.6): the kernel reads submissions straight from
+    /// the ring, without the index array.
+    pub no_sqarray: bool,
+    /// Before blocking in `io_uring_enter`, look at the completion queue: completions
+    /// already there are handled without a system call.
+    pub reap_before_wait: bool,
+}
+
+impl UringFeatures {
+    /// Every feature off: the plain ring of earlier versions.
+    pub const NONE: UringFeatures = UringFeatures {
+        registered_ring: false,
+        no_sqarray: false,
+        reap_before_wait: false,
+    };
+}
+
+impl Default for UringFeatures {
+    fn default() -> Self {
+        UringFeatures {
+            registered_ring: true,
+            no_sqarray: true,
+            reap_before_wait: true,
+        }
+    }
+}
+
 /// Identifies one endpoint (listener or connection) of a reactor: slot and generation, so a
 /// completion for a closed endpoint can never reach the slot's next occupant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -167,9 +205,11 @@ impl AnyDriver {
         backend: Backend,
         wake_fd: RawFd,
         single_issuer: bool,
+        features: UringFeatures,
     ) -> io::Result<AnyDriver> {
         if backend == Backend::Uring {
-            match uring::UringDriver::new(wake_fd, single_issuer, uring::BufConfig::default()) {
+            let cfg = uring::BufConfig::default();
+            match uring::UringDriver::new(wake_fd, single_issuer, cfg, features) {
                 Ok(d) => return Ok(AnyDriver::Uring(d)),
                 Err(e) => log::warn!("io_uring ring setup failed ({e}); using epoll"),
             }

@@ -9,7 +9,7 @@ use super::inline::{open_inline, Inline};
 use super::reactor::Reactor;
 use super::reactor_set::ReactorSet;
 use super::shared::{Cmd, InprocRegistry, ReactorHandle, SocketShared};
-use crate::backend::{self, AnyDriver, Backend};
+use crate::backend::{self, AnyDriver, Backend, UringFeatures};
 use crate::error::{Error, Result};
 use crate::protocol::SocketType;
 use crate::wire::{Factory, WireFactory};
@@ -23,6 +23,7 @@ pub struct ContextBuilder {
     spin: Duration,
     single_thread: bool,
     wire: Option<Factory>,
+    uring: UringFeatures,
 }
 
 impl Default for ContextBuilder {
@@ -34,6 +35,7 @@ impl Default for ContextBuilder {
             spin: Duration::ZERO,
             single_thread: false,
             wire: None,
+            uring: UringFeatures::default(),
         }
     }
 }
@@ -79,6 +81,13 @@ impl ContextBuilder {
     /// `Error::InvalidArgument` instead of driving the ring.
     pub fn single_thread(mut self, yes: bool) -> Self {
         self.single_thread = yes;
+        self
+    }
+
+    /// Which io_uring features to use where the kernel has them (default: all); see
+    /// [`UringFeatures`]. No effect on the epoll backend.
+    pub fn uring_features(mut self, f: UringFeatures) -> Self {
+        self.uring = f;
         self
     }
 
@@ -137,6 +146,12 @@ impl ContextBuilder {
                 peers.clone(),
                 self.spin,
                 self.single_thread,
+                // A registration is per thread, and an inline context may be dropped on
+                // another thread than the one that drove it.
+                UringFeatures {
+                    registered_ring: false,
+                    ..self.uring
+                },
             )?;
             return Ok(Context {
                 inner: Arc::new(CtxInner {
@@ -168,6 +183,7 @@ impl ContextBuilder {
                 .as_ref()
                 .and_then(|c| c.get(i % c.len().max(1)).copied());
             let spin = self.spin;
+            let features = self.uring;
             let t = crate::backend::sys::with_signals_blocked(|| {
                 std::thread::Builder::new()
                     .name(format!("ringlink-io-{i}"))
@@ -175,7 +191,7 @@ impl ContextBuilder {
                         if let Some(core) = core {
                             core_affinity::set_for_current(core);
                         }
-                        run_reactor(backend, h, peers, spin, tx)
+                        run_reactor(backend, features, h, peers, spin, tx)
                     })
             })?;
             threads.push(t);
@@ -208,12 +224,13 @@ impl ContextBuilder {
 
 fn run_reactor(
     backend: Backend,
+    features: UringFeatures,
     h: Arc<ReactorHandle>,
     peers: Arc<ReactorSet>,
     spin: Duration,
     ready: mpsc::Sender<std::io::Result<Backend>>,
 ) {
-    match AnyDriver::open(backend, h.parker.fd(), true) {
+    match AnyDriver::open(backend, h.parker.fd(), true, features) {
         Ok(d) => {
             let _ = ready.send(Ok(d.backend()));
             drop(ready);

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::reactor::Reactor;
 use super::reactor_set::ReactorSet;
 use super::shared::{Parker, ReactorHandle};
-use crate::backend::sys;
+use crate::backend::{sys, UringFeatures};
 use crate::backend::{AnyDriver, Backend};
 
 /// The reactor of an inline context.
@@ -39,8 +39,9 @@ pub(crate) fn open_inline(
     peers: Arc<ReactorSet>,
     spin: Duration,
     single_thread: bool,
+    features: UringFeatures,
 ) -> std::io::Result<(InlineReactor, Backend)> {
-    let d = AnyDriver::open(backend, h.parker.fd(), single_thread)?;
+    let d = AnyDriver::open(backend, h.parker.fd(), single_thread, features)?;
     let actual = d.backend();
     Ok((Reactor::new(h, d, peers, spin), actual))
 }

@@ -17,10 +17,12 @@ use std::time::Duration;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::sys::syscall;
-use super::{Driver, Event, Key, Req};
+use super::{Driver, Event, Key, Req, UringFeatures};
 use crate::pipe::SendLease;
+use enter::Enter;
 
 mod bufring;
+mod enter;
 mod held;
 mod watch;
 pub(crate) use bufring::BufConfig;
@@ -68,6 +70,8 @@ unsafe impl Send for UringDriver {}
 
 pub(crate) struct UringDriver {
     ring: IoUring,
+    enter: Enter,
+    reap_before_wait: bool,
     slots: Vec<Slot>,
     bufs: BufRing,
     wake_fd: RawFd,
@@ -124,23 +128,39 @@ pub(crate) fn probe() -> io::Result<()> {
 
 impl UringDriver {
     /// `single_issuer`: only the calling thread will ever drive this ring.
+    /// `features.registered_ring` registers the ring fd for the calling thread, which must
+    /// then be the one that drives and drops the driver.
     pub(crate) fn new(
         wake_fd: RawFd,
         single_issuer: bool,
         cfg: BufConfig,
+        features: UringFeatures,
     ) -> io::Result<UringDriver> {
-        let mut b = IoUring::builder();
-        b.setup_cqsize(8192);
-        // TASKRUN_FLAG lets a non-blocking `submit()` see (IORING_SQ_TASKRUN) that deferred
-        // completion work is pending and enter with GETEVENTS only then. A ring that several
-        // threads take turns driving keeps the default task-work mode: completions are posted
-        // promptly whichever thread submitted the operation (see runtime/inline.rs).
-        if single_issuer {
-            b.setup_single_issuer()
-                .setup_defer_taskrun()
-                .setup_taskrun_flag();
-        }
-        let ring = b.build(1024)?;
+        let build = |no_sqarray: bool| {
+            let mut b = IoUring::builder();
+            b.setup_cqsize(8192);
+            // TASKRUN_FLAG lets a non-blocking `submit()` see (IORING_SQ_TASKRUN) that
+            // deferred completion work is pending and enter with GETEVENTS only then. A ring
+            // that several threads take turns driving keeps the default task-work mode:
+            // completions are posted promptly whichever thread submitted the operation (see
+            // runtime/inline.rs).
+            if single_issuer {
+                b.setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .setup_taskrun_flag();
+            }
+            if no_sqarray {
+                b.setup_no_sqarray();
+            }
+            b.build(1024)
+        };
+        let ring = match build(features.no_sqarray) {
+            // Kernels before 6.6 refuse the flag.
+            Err(e) if features.no_sqarray && e.raw_os_error() == Some(libc::EINVAL) => {
+                build(false)?
+            }
+            r => r?,
+        };
         let mut bufs = BufRing::new(cfg)?;
         // SAFETY: the ring memory is page aligned, initialised, and lives as long as the
         // driver; it is unregistered implicitly when the ring is dropped (the ring field is
@@ -160,8 +180,11 @@ impl UringDriver {
                     .register_buf_ring_with_flags(addr, cfg.count, BGID, 0)?,
             }
         }
+        let enter = Enter::new(&ring, features.registered_ring);
         let mut d = UringDriver {
             ring,
+            enter,
+            reap_before_wait: features.reap_before_wait,
             slots: Vec::new(),
             bufs,
             wake_fd,
@@ -187,10 +210,15 @@ impl UringDriver {
                 return;
             }
             // SQ full: submit what we have and retry.
-            if let Err(err) = self.ring.submit() {
+            if let Err(err) = self.submit() {
                 log::warn!("io_uring submit failed: {err}");
             }
         }
+    }
+
+    /// Submit what is queued without waiting.
+    pub(super) fn submit(&mut self) -> io::Result<usize> {
+        self.enter.enter(&mut self.ring, false, None)
     }
 
     fn slot(&mut self, key: Key) -> &mut Slot {
@@ -576,16 +604,18 @@ impl Driver for UringDriver {
         if !watch.is_empty() {
             self.arm_watches(watch);
         }
-        let busy = redelivered || !self.closed.is_empty();
+        let mut busy = redelivered || !self.closed.is_empty();
+        if self.reap_before_wait && !busy && timeout != Some(Duration::ZERO) {
+            // Completions already posted (and nothing to submit, no deferred work): handle
+            // them now instead of entering the kernel to learn about them.
+            let sq = self.ring.submission();
+            let quiet = sq.is_empty() && !sq.taskrun() && !sq.cq_overflow();
+            drop(sq);
+            busy = quiet && !self.ring.completion().is_empty();
+        }
         let res = match (busy, timeout) {
-            (false, None) => self.ring.submit_and_wait(1),
-            (false, Some(t)) if !t.is_zero() => {
-                let ts = types::Timespec::new()
-                    .sec(t.as_secs())
-                    .nsec(t.subsec_nanos());
-                let args = types::SubmitArgs::new().timespec(&ts);
-                self.ring.submitter().submit_with_args(1, &args)
-            }
+            (false, None) => self.enter.enter(&mut self.ring, true, None),
+            (false, Some(t)) if !t.is_zero() => self.enter.enter(&mut self.ring, true, Some(t)),
             // Non-blocking: submit and reap what completed, without arming a kernel timer
             // for a zero wait. With nothing to submit and no deferred completion work
             // pending (TASKRUN flag), the CQ can be read without a syscall at all, which is
@@ -597,7 +627,7 @@ impl Driver for UringDriver {
                 if idle {
                     Ok(0)
                 } else {
-                    self.ring.submit()
+                    self.submit()
                 }
             }
         };
@@ -642,6 +672,7 @@ impl Driver for UringDriver {
 
 impl Drop for UringDriver {
     fn drop(&mut self) {
+        self.enter.unregister(&self.ring);
         // Descriptors still open in closing slots are closed by their OwnedFd. The ring is
         // torn down before the buffer memory (field order), so the kernel never writes into
         // unmapped buffers.

@@ -8,7 +8,13 @@ use super::*;
 #[test]
 fn incremental_buffer_ring_where_supported() {
     let efd = super::super::sys::EventFd::new().unwrap();
-    let d = UringDriver::new(efd.fd(), true, BufConfig::default()).unwrap();
+    let d = UringDriver::new(
+        efd.fd(),
+        true,
+        BufConfig::default(),
+        UringFeatures::default(),
+    )
+    .unwrap();
     let mut u: libc::utsname = unsafe_zeroed_utsname();
     // SAFETY: `u` is a valid utsname for the kernel to fill.
     assert_eq!(unsafe { libc::uname(&mut u) }, 0);
@@ -60,11 +66,19 @@ fn driver_with_pending(
     cfg: BufConfig,
     len: usize,
 ) -> (EventFd, UringDriver, OwnedFd, Key, Vec<u8>) {
+    driver_with_features(cfg, len, UringFeatures::default())
+}
+
+fn driver_with_features(
+    cfg: BufConfig,
+    len: usize,
+    features: UringFeatures,
+) -> (EventFd, UringDriver, OwnedFd, Key, Vec<u8>) {
     use std::io::Write;
     use std::os::unix::net::UnixStream;
     // Returned first, so the caller drops it after the driver.
     let efd = EventFd::new().unwrap();
-    let d = UringDriver::new(efd.fd(), true, cfg).unwrap();
+    let d = UringDriver::new(efd.fd(), true, cfg, features).unwrap();
     let (mut tx, rx) = UnixStream::pair().unwrap();
     let data = pattern(len);
     tx.write_all(&data).unwrap();
@@ -249,4 +263,57 @@ fn close_releases_held_buffers() {
     }
     assert_eq!(d.held_total, 0);
     assert!(d.bufs.all_returned(), "held buffers were not given back");
+}
+
+/// Every io_uring feature on, and all off: the same bytes arrive, and the ring fd is
+/// registered only when asked (this kernel has registered rings).
+#[test]
+fn features_on_and_off_move_the_same_bytes() {
+    for features in [UringFeatures::default(), UringFeatures::NONE] {
+        let (_wake, mut d, rx, key, data) =
+            driver_with_features(BufConfig::default(), 100 * 1024, features);
+        assert_eq!(d.enter.is_registered(), features.registered_ring);
+        let fd = rx.as_raw_fd();
+        let mut reqs = vec![Req::StartRecv { key, fd }];
+        let mut seen = Vec::new();
+        run(
+            &mut d,
+            &mut reqs,
+            &mut seen,
+            |_, _| {},
+            |_, seen| seen.last() == Some(&Seen::Closed),
+        );
+        assert!(
+            bytes(&seen) == data,
+            "{features:?}: bytes lost or out of order"
+        );
+        drop(rx);
+    }
+}
+
+/// A wait with a timeout and nothing to complete returns (through the registered ring
+/// index and through the fd alike).
+#[test]
+fn timed_wait_returns_without_completions() {
+    for features in [UringFeatures::default(), UringFeatures::NONE] {
+        let efd = EventFd::new().unwrap();
+        let mut d = UringDriver::new(efd.fd(), true, BufConfig::default(), features).unwrap();
+        let mut reqs = Vec::new();
+        let start = std::time::Instant::now();
+        for _ in 0..3 {
+            d.poll(
+                &mut reqs,
+                Some(Duration::from_millis(20)),
+                &mut [],
+                |_, _| {},
+            )
+            .unwrap();
+        }
+        assert!(
+            start.elapsed() >= Duration::from_millis(60),
+            "{features:?}: the waits did not wait ({:?})",
+            start.elapsed()
+        );
+        drop(d);
+    }
 }

@@ -60,7 +60,7 @@ impl UringDriver {
         self.watch_hits.clear();
         self.watch_gen = (self.watch_gen + 1) & 0xFF_FFFF_FFFF;
         if any {
-            if let Err(e) = self.ring.submit() {
+            if let Err(e) = self.submit() {
                 log::warn!("io_uring submit failed: {e}");
             }
         }

@@ -1,0 +1,181 @@
+//! Entering the ring: `io_uring_enter` through the registered ring index where the ring fd
+//! is registered (`IORING_REGISTER_RING_FDS`: the kernel skips the file-table lookup on every
+//! enter), else through the fd, as the io-uring crate does (whose `Submitter` keeps a
+//! registration only for its own short lifetime, so the driver enters by itself).
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use io_uring::IoUring;
+
+const IORING_ENTER_GETEVENTS: u32 = 1;
+const IORING_ENTER_EXT_ARG: u32 = 8;
+const IORING_ENTER_REGISTERED_RING: u32 = 16;
+const IORING_REGISTER_RING_FDS: u32 = 20;
+const IORING_UNREGISTER_RING_FDS: u32 = 21;
+
+/// `struct io_uring_rsrc_update`.
+#[repr(C)]
+struct RsrcUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
+
+/// `struct io_uring_getevents_arg`.
+#[repr(C)]
+struct GeteventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    min_wait_usec: u32,
+    ts: u64,
+}
+
+/// `struct __kernel_timespec`.
+#[repr(C)]
+struct KernelTimespec {
+    sec: i64,
+    nsec: i64,
+}
+
+/// How this ring is entered.
+pub(super) struct Enter {
+    /// The registered index of the ring fd, if registered (by the thread that drives the
+    /// ring, which is the only one that may use it: registrations are per thread).
+    registered: Option<u32>,
+    thread: std::thread::ThreadId,
+}
+
+impl Enter {
+    /// Register `ring`'s fd for the calling thread if `register`; without it, or if the
+    /// kernel refuses (older than 5.18, or 16 rings registered by this thread), enter
+    /// through the fd.
+    pub(super) fn new(ring: &IoUring, register: bool) -> Enter {
+        let mut registered = None;
+        if register {
+            let mut up = RsrcUpdate {
+                offset: u32::MAX,
+                resv: 0,
+                data: ring.as_raw_fd() as u64,
+            };
+            // SAFETY: `up` is a valid io_uring_rsrc_update for the one entry passed.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_io_uring_register,
+                    ring.as_raw_fd(),
+                    IORING_REGISTER_RING_FDS,
+                    &mut up as *mut RsrcUpdate,
+                    1u32,
+                )
+            };
+            if r == 1 {
+                registered = Some(up.offset);
+            } else {
+                log::debug!(
+                    "io_uring ring fd registration refused ({}); entering through the fd",
+                    io::Error::last_os_error()
+                );
+            }
+        }
+        Enter {
+            registered,
+            thread: std::thread::current().id(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn is_registered(&self) -> bool {
+        self.registered.is_some()
+    }
+
+    /// Submit what is queued and, if `wait`, wait for at least one completion (at most
+    /// `timeout`; None = until one comes). Adds GETEVENTS also when deferred completion
+    /// work or a CQ overflow is pending, as the crate's `submit` does.
+    pub(super) fn enter(
+        &self,
+        ring: &mut IoUring,
+        wait: bool,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        let sq = ring.submission();
+        let to_submit = sq.len() as u32;
+        let mut flags = 0;
+        if wait || sq.taskrun() || sq.cq_overflow() {
+            flags |= IORING_ENTER_GETEVENTS;
+        }
+        drop(sq);
+        let (fd, extra) = match self.registered {
+            Some(i) => (i as i32, IORING_ENTER_REGISTERED_RING),
+            None => (ring.as_raw_fd(), 0),
+        };
+        let ts;
+        let arg;
+        let (argp, argsz) = match timeout.filter(|_| wait) {
+            Some(t) => {
+                ts = KernelTimespec {
+                    sec: t.as_secs() as i64,
+                    nsec: t.subsec_nanos() as i64,
+                };
+                arg = GeteventsArg {
+                    sigmask: 0,
+                    sigmask_sz: 0,
+                    min_wait_usec: 0,
+                    ts: &ts as *const KernelTimespec as u64,
+                };
+                flags |= IORING_ENTER_EXT_ARG;
+                (
+                    &arg as *const GeteventsArg as *const libc::c_void,
+                    std::mem::size_of::<GeteventsArg>(),
+                )
+            }
+            None => (std::ptr::null(), 0),
+        };
+        // SAFETY: `argp`/`argsz` describe a live io_uring_getevents_arg (whose `ts` points at
+        // a live timespec) or are null/0; every queued SQE points at memory that outlives
+        // its operation (the driver's push contract).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                fd,
+                to_submit,
+                u32::from(wait),
+                flags | extra,
+                argp,
+                argsz,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        }
+    }
+
+    /// Drop the registration (on the thread that made it; elsewhere it cannot be undone and
+    /// lasts until that thread exits).
+    pub(super) fn unregister(&mut self, ring: &IoUring) {
+        let Some(offset) = self.registered.take() else {
+            return;
+        };
+        if std::thread::current().id() != self.thread {
+            log::warn!("io_uring ring dropped off its thread: its fd registration stays");
+            return;
+        }
+        let mut up = RsrcUpdate {
+            offset,
+            resv: 0,
+            data: 0,
+        };
+        // SAFETY: as in `new`.
+        unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                ring.as_raw_fd(),
+                IORING_UNREGISTER_RING_FDS,
+                &mut up as *mut RsrcUpdate,
+                1u32,
+            )
+        };
+    }
+}
