@@ -137,11 +137,6 @@ impl BufRing {
         self.holds.iter().all(|&h| h == 0) && self.retired.iter().all(|&r| !r)
     }
 
-    /// Bytes of the buffers handed to the kernel so far, less `reserve` buffers.
-    pub(super) fn holdable(&self, reserve: u16) -> usize {
-        self.provided.saturating_sub(reserve) as usize * self.size as usize
-    }
-
     pub(super) fn entries(&self) -> *mut types::BufRingEntry {
         self.ring.ptr as *mut types::BufRingEntry
     }

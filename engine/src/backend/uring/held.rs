@@ -19,12 +19,10 @@ pub(super) enum Held {
 }
 
 /// Bytes one stopped connection may hold in provided buffers (a multishot receive reads
-/// ahead by up to the whole ring, 1 MiB at first, in one turn). Beyond that, or when holding
-/// would leave fewer than `HOLD_RESERVE` buffers to the other connections and the ring cannot
-/// grow, received data is delivered anyway (the reactor copies it aside): a connection whose
-/// application does not read never takes the buffers every other connection receives into.
+/// ahead by up to the whole ring, 1 MiB at first, in one turn); beyond that, received data
+/// is delivered anyway (the reactor copies it aside). Holds also end when another
+/// connection finds the ring dry (`spill_all`).
 pub(super) const HOLD_LIMIT: usize = 1 << 20;
-pub(super) const HOLD_RESERVE: u16 = 8;
 
 impl UringDriver {
     /// Give back every buffer range slot `s` holds (its connection is closing or gone).
@@ -97,7 +95,7 @@ impl UringDriver {
         self.arm_recv(key);
     }
     /// Whether received data for `key` is to be held (its receiving is stopped, or older data
-    /// is held). Past the limits, the held data is delivered first and the new data after
+    /// is held). Past `HOLD_LIMIT`, the held data is delivered first and the new data after
     /// it (false), in order.
     pub(super) fn hold<F>(
         &mut self,
@@ -117,34 +115,63 @@ impl UringDriver {
         if s.recv_wanted && s.held.is_empty() {
             return false;
         }
-        let mine = s.held_bytes + len <= HOLD_LIMIT;
-        if mine && self.held_total + len > self.bufs.holdable(HOLD_RESERVE) {
-            self.bufs.grow();
+        if s.held_bytes + len > HOLD_LIMIT {
+            self.spill(key.slot(), reqs, on_event);
+            return false;
         }
-        if mine && self.held_total + len <= self.bufs.holdable(HOLD_RESERVE) {
-            self.held_total += len;
-            let s = self.live(key).expect("checked above");
-            s.held_bytes += len;
-            s.held.push_back(Held::Data {
-                bid,
-                start,
-                len: len as u32,
-            });
-            return true;
-        }
-        let s = self.live(key).expect("checked above");
-        let (bytes, held) = (
-            std::mem::take(&mut s.held_bytes),
-            std::mem::take(&mut s.held),
-        );
-        self.held_total -= bytes;
-        for h in held {
-            if let Held::Data { bid, start, len } = h {
-                let data = self.bufs.data(bid, start, len as usize);
-                on_event(Event::Received { key, data }, reqs);
-                self.bufs.unhold(bid);
+        s.held_bytes += len;
+        s.held.push_back(Held::Data {
+            bid,
+            start,
+            len: len as u32,
+        });
+        self.held_total += len;
+        true
+    }
+
+    /// Deliver everything slot `s` holds now, in order (its connection is still stopped: the
+    /// reactor copies the data aside), and give the buffers back.
+    pub(super) fn spill<F>(&mut self, s: usize, reqs: &mut Vec<Req>, on_event: &mut F)
+    where
+        F: FnMut(Event<'_>, &mut Vec<Req>),
+    {
+        let Some(slot) = self.slots.get_mut(s) else {
+            return;
+        };
+        let Some(key) = slot.key else {
+            return;
+        };
+        self.held_total -= std::mem::take(&mut slot.held_bytes);
+        for h in std::mem::take(&mut slot.held) {
+            match h {
+                Held::Data { bid, start, len } => {
+                    let data = self.bufs.data(bid, start, len as usize);
+                    on_event(Event::Received { key, data }, reqs);
+                    self.bufs.unhold(bid);
+                }
+                Held::End(err) => {
+                    let err = err.map(io::Error::from_raw_os_error);
+                    on_event(Event::RecvClosed { key, err }, reqs);
+                }
             }
         }
-        false
+    }
+
+    /// A receiving connection found the ring dry while stopped ones hold buffers: they give
+    /// them back (their data goes to the reactor's stash), so that a connection whose
+    /// application does not read never keeps the others from receiving. Holding is only
+    /// a way to skip a copy while buffers are plentiful.
+    pub(super) fn spill_all<F>(&mut self, reqs: &mut Vec<Req>, on_event: &mut F)
+    where
+        F: FnMut(Event<'_>, &mut Vec<Req>),
+    {
+        for s in 0..self.slots.len() {
+            if self.held_total == 0 {
+                return;
+            }
+            if !self.slots[s].held.is_empty() {
+                self.spill(s, reqs, on_event);
+            }
+        }
     }
 }

@@ -176,10 +176,13 @@ fn stopped_receive_holds_read_ahead_and_delivers_it_in_order_on_restart() {
     drop(rx);
 }
 
-/// Holding stops short of the ring's reserve for other connections: the rest is delivered
-/// even though receiving is stopped (the reactor stashes it), still in order.
+/// A connection that finds the ring dry while a stopped one holds its buffers gets them:
+/// the held data is delivered (the reactor would stash it), still in order, and both
+/// streams arrive whole.
 #[test]
-fn hold_beyond_the_rings_reserve_is_delivered_in_order() {
+fn a_dry_ring_takes_back_what_stopped_connections_hold() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
     let tiny = BufConfig {
         count: 16,
         size: 4096,
@@ -189,34 +192,75 @@ fn hold_beyond_the_rings_reserve_is_delivered_in_order() {
     let fd = rx.as_raw_fd();
     let mut reqs = vec![Req::StartRecv { key, fd }];
     let mut seen = Vec::new();
-    let mut stopped = false;
+    // A stops at its first data and holds what its receive read ahead: most of the ring.
     run(
         &mut d,
         &mut reqs,
         &mut seen,
         |_, reqs| {
-            if !stopped {
-                stopped = true;
+            if !reqs.iter().any(|r| matches!(r, Req::StopRecv { .. })) {
                 reqs.push(Req::StopRecv { key });
             }
         },
         |d, seen| !seen.is_empty() && !d.slots[key.slot()].recv_armed,
     );
+    reqs.retain(|r| !matches!(r, Req::StopRecv { .. }));
+    assert_eq!(seen.len(), 1, "A got data while stopped: {seen:?}");
     assert!(
-        seen.len() > 1,
-        "a stopped receive held more than the ring's reserve allows: {seen:?}"
+        d.held_total > 8 * 4096,
+        "A holds only {} bytes: the ring was not taken",
+        d.held_total
     );
-    assert!(d.held_total <= (16 - held::HOLD_RESERVE as usize) * 4096);
+    // B starts receiving 40 KiB: the ring is dry, A's holds come back.
+    let (mut tx_b, rx_b) = UnixStream::pair().unwrap();
+    let data_b = pattern(40 * 1024);
+    tx_b.write_all(&data_b).unwrap();
+    drop(tx_b);
+    let rx_b = OwnedFd::from(rx_b);
+    let key_b = Key::new(5, 1);
+    reqs.push(Req::StartRecv {
+        key: key_b,
+        fd: rx_b.as_raw_fd(),
+    });
+    let (mut got_a, mut got_b, mut closed_b) = (bytes(&seen), Vec::new(), false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !closed_b {
+        assert!(std::time::Instant::now() < deadline, "B never finished");
+        d.poll(
+            &mut reqs,
+            Some(Duration::from_millis(50)),
+            &mut [],
+            |ev, _| match ev {
+                Event::Received { key: k, data } if k == key => got_a.extend_from_slice(data),
+                Event::Received { key: k, data } if k == key_b => got_b.extend_from_slice(data),
+                Event::RecvClosed { key: k, .. } if k == key_b => closed_b = true,
+                _ => {}
+            },
+        )
+        .unwrap();
+    }
+    assert!(got_b == data_b, "B's bytes lost or out of order");
+    assert!(
+        got_a.len() > seen_len(&seen),
+        "A's holds were not given back"
+    );
+    assert_eq!(d.held_total, 0);
+    // A restarts and gets the rest, in order.
+    let mut rest = vec![Seen::Data(got_a)];
     reqs.push(Req::StartRecv { key, fd });
     run(
         &mut d,
         &mut reqs,
-        &mut seen,
+        &mut rest,
         |_, _| {},
         |_, seen| seen.last() == Some(&Seen::Closed),
     );
-    assert!(bytes(&seen) == data, "bytes lost or out of order");
-    drop(rx);
+    assert!(bytes(&rest) == data, "A's bytes lost or out of order");
+    drop((rx, rx_b));
+}
+
+fn seen_len(seen: &[Seen]) -> usize {
+    bytes(seen).len()
 }
 
 /// Closing a connection that holds data gives its buffers back.
