@@ -463,14 +463,15 @@ impl UringDriver {
             }
             rearm = true;
         } else if res == -libc::ENOBUFS {
-            // The ring ran dry. Buffers held for stopped connections come back first (if
-            // this one still receives). Beyond that, with a few connections it only means
-            // the application is behind (the buffers come back as it reads); with many
-            // receiving at once the ring is too small: provide more (up to the max).
+            // The ring ran dry. Buffers held for stopped connections come back (if this one
+            // still receives). With a few connections a dry ring only means the application
+            // is behind (the buffers come back as it reads); with many receiving at once the
+            // ring is too small: provide more (up to the max), holds or not.
             let receiving = self.live(key).is_some_and(|s| s.recv_wanted);
             if receiving && !closing && self.held_total > 0 {
                 self.spill_all(reqs, on_event);
-            } else if self.slots.iter().filter(|s| s.recv_armed).nth(2).is_some() {
+            }
+            if self.slots.iter().filter(|s| s.recv_armed).nth(2).is_some() {
                 self.bufs.grow();
             }
             rearm = true;
