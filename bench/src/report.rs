@@ -556,13 +556,14 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
     use crate::impls::Transport;
 
-    fn config(reps: usize) -> Config {
+    /// A thr-only PAIR 64 B configuration (also the verdict tests').
+    pub(crate) fn config(reps: usize) -> Config {
         Config {
             reps,
             tests: vec![Test::Thr],

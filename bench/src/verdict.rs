@@ -226,10 +226,9 @@ pub fn verdicts(cfg: &Config, plan: &[(Case, Vec<Impl>)], records: &[Record]) ->
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::impls::Transport;
+    use crate::report::tests::config;
 
     const CASE: Case = Case {
         test: Test::Thr,
@@ -238,26 +237,6 @@ mod tests {
         size: 64,
         count: 1000,
     };
-
-    fn config() -> Config {
-        Config {
-            reps: 1,
-            tests: vec![Test::Thr],
-            patterns: vec![Pattern::Pair],
-            transports: vec![Transport::Tcp],
-            sizes: vec![64],
-            impls: None,
-            count: Some(1000),
-            roundtrips: 100,
-            warmup: 10,
-            hwm: 1000,
-            batch: 1024,
-            spin_us: 50,
-            threads: false,
-            timeout: Duration::from_secs(20),
-            out: None,
-        }
-    }
 
     /// A record with CPU per message 30000 / rate (so a faster run uses less CPU).
     fn thr(name: &str, rx: f64) -> Record {
@@ -285,7 +264,7 @@ mod tests {
         ];
         let records: Vec<Record> = rates.iter().map(|&(n, v)| thr(n, v)).collect();
         let impls = records.iter().map(|r| r.imp).collect();
-        let out = verdicts(&config(), &[(CASE, impls)], &records);
+        let out = verdicts(&config(1), &[(CASE, impls)], &records);
         let line = |start: &str| {
             out.lines()
                 .find(|l| l.starts_with(start))

@@ -117,6 +117,24 @@ fn run(
     }
 }
 
+/// Play a reactor whose pipe fills at the first data of `key`: stop receiving then, and
+/// poll until the cancellation ended the receive (nothing armed, nothing more will come).
+/// The `StopRecv` is consumed.
+fn stop_at_first_data(d: &mut UringDriver, reqs: &mut Vec<Req>, seen: &mut Vec<Seen>, key: Key) {
+    run(
+        d,
+        reqs,
+        seen,
+        |_, reqs| {
+            if !reqs.iter().any(|r| matches!(r, Req::StopRecv { .. })) {
+                reqs.push(Req::StopRecv { key });
+            }
+        },
+        |d, seen| !seen.is_empty() && !d.slots[key.slot()].recv_armed,
+    );
+    reqs.retain(|r| !matches!(r, Req::StopRecv { .. }));
+}
+
 fn bytes(seen: &[Seen]) -> Vec<u8> {
     let mut v = Vec::new();
     for s in seen {
@@ -141,26 +159,13 @@ fn stopped_receive_holds_read_ahead_and_delivers_it_in_order_on_restart() {
     let fd = rx.as_raw_fd();
     let mut reqs = vec![Req::StartRecv { key, fd }];
     let mut seen = Vec::new();
-    // Stop at the first data, as a reactor whose pipe filled up does; wait until the
-    // cancellation ended the receive (nothing armed, nothing more will come).
-    run(
-        &mut d,
-        &mut reqs,
-        &mut seen,
-        |_, reqs| {
-            if !reqs.iter().any(|r| matches!(r, Req::StopRecv { .. })) {
-                reqs.push(Req::StopRecv { key });
-            }
-        },
-        |d, seen| !seen.is_empty() && !d.slots[key.slot()].recv_armed,
-    );
+    stop_at_first_data(&mut d, &mut reqs, &mut seen, key);
     assert_eq!(seen.len(), 1, "events after the stop: {seen:?}");
     let held = d.slots[key.slot()].held.len();
     assert!(
         held > 0,
         "nothing was read ahead (the hold was not exercised)"
     );
-    reqs.retain(|r| !matches!(r, Req::StopRecv { .. }));
     reqs.push(Req::StartRecv { key, fd });
     run(
         &mut d,
@@ -193,18 +198,7 @@ fn a_dry_ring_takes_back_what_stopped_connections_hold() {
     let mut reqs = vec![Req::StartRecv { key, fd }];
     let mut seen = Vec::new();
     // A stops at its first data and holds what its receive read ahead: most of the ring.
-    run(
-        &mut d,
-        &mut reqs,
-        &mut seen,
-        |_, reqs| {
-            if !reqs.iter().any(|r| matches!(r, Req::StopRecv { .. })) {
-                reqs.push(Req::StopRecv { key });
-            }
-        },
-        |d, seen| !seen.is_empty() && !d.slots[key.slot()].recv_armed,
-    );
-    reqs.retain(|r| !matches!(r, Req::StopRecv { .. }));
+    stop_at_first_data(&mut d, &mut reqs, &mut seen, key);
     assert_eq!(seen.len(), 1, "A got data while stopped: {seen:?}");
     assert!(
         d.held_total > 8 * 4096,
@@ -275,19 +269,8 @@ fn close_releases_held_buffers() {
     let fd = rx.as_raw_fd();
     let mut reqs = vec![Req::StartRecv { key, fd }];
     let mut seen = Vec::new();
-    run(
-        &mut d,
-        &mut reqs,
-        &mut seen,
-        |_, reqs| {
-            if !reqs.iter().any(|r| matches!(r, Req::StopRecv { .. })) {
-                reqs.push(Req::StopRecv { key });
-            }
-        },
-        |d, seen| !seen.is_empty() && !d.slots[key.slot()].recv_armed,
-    );
+    stop_at_first_data(&mut d, &mut reqs, &mut seen, key);
     assert!(d.held_total > 0, "nothing held");
-    reqs.retain(|r| !matches!(r, Req::StopRecv { .. }));
     reqs.push(Req::Close { key, fd: rx });
     let mut closed = false;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);

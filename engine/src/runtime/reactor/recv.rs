@@ -95,16 +95,7 @@ impl State {
         };
         let r = c.zmtp.handle_bytes(Instant::now, data, c.inn.as_mut());
         let msgs = c.zmtp.take_marked();
-        if msgs > 0 {
-            if let Some(inn) = c.inn.as_mut() {
-                if inn.commit_marked(msgs) {
-                    c.sock.notify_ready(c.peer_id);
-                }
-                if inn.is_full() && inn.wait_for_space() {
-                    pause(c, slot, reqs);
-                }
-            }
-        }
+        commit_decoded(c, slot, msgs, reqs);
         let queued = r?;
         if let Some(at) = c.zmtp.poll_timeout() {
             if c.hb_timer.is_none_or(|t| at < t) {
@@ -133,14 +124,7 @@ impl State {
             return Ok(());
         };
         let msgs = session.handle_bytes(data, inn)?;
-        if msgs > 0 {
-            if inn.commit_marked(msgs) {
-                c.sock.notify_ready(c.peer_id);
-            }
-            if inn.is_full() && inn.wait_for_space() {
-                pause(c, slot, reqs);
-            }
-        }
+        commit_decoded(c, slot, msgs, reqs);
         Ok(())
     }
 
@@ -199,6 +183,22 @@ impl State {
                 key: Key::new(slot, c.gen),
                 fd: c.raw,
             });
+        }
+    }
+}
+
+/// Publish the `msgs` whole messages the session decoded into the inbound pipe, tell the
+/// socket if its reader was idle, and pause at RCVHWM.
+fn commit_decoded(c: &mut Conn, slot: usize, msgs: u64, reqs: &mut Vec<Req>) {
+    if msgs == 0 {
+        return;
+    }
+    if let Some(inn) = c.inn.as_mut() {
+        if inn.commit_marked(msgs) {
+            c.sock.notify_ready(c.peer_id);
+        }
+        if inn.is_full() && inn.wait_for_space() {
+            pause(c, slot, reqs);
         }
     }
 }
