@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the C library in release mode and install it under PREFIX (default /usr/local):
-#   PREFIX/lib/libringlink.so, PREFIX/lib/libringlink.a, PREFIX/include/ringlink.h,
+#   PREFIX/lib/libringlink.so.X.Y.Z (+ links libringlink.so.X, libringlink.so), PREFIX/lib/libringlink.a, PREFIX/include/ringlink.h,
 #   PREFIX/lib/pkgconfig/ringlink.pc
 # then: cc prog.c $(pkg-config --cflags --libs ringlink)
 # (for a non-standard PREFIX set PKG_CONFIG_PATH=PREFIX/lib/pkgconfig, and LD_LIBRARY_PATH or
@@ -21,7 +21,11 @@ version="$(sed -n 's/^#define RL_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/
 "$here/dist.sh" "$target/release/libringlink.a" "$target/release/dist/libringlink.a"
 install -d "$prefix/lib/pkgconfig" "$prefix/include"
 install -m 0644 "$target/release/dist/libringlink.a" "$prefix/lib/"
-install -m 0755 "$target/release/libringlink.so" "$prefix/lib/"
+# The shared library under its full version, with the SONAME link programs load at run time
+# (libringlink.so.0) and the development link the linker finds (-lringlink).
+install -m 0755 "$target/release/libringlink.so" "$prefix/lib/libringlink.so.$version"
+ln -sf "libringlink.so.$version" "$prefix/lib/libringlink.so.${version%%.*}"
+ln -sf "libringlink.so.${version%%.*}" "$prefix/lib/libringlink.so"
 install -m 0644 "$here/include/ringlink.h" "$prefix/include/"
 sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" "$here/ringlink.pc.in" \
     > "$prefix/lib/pkgconfig/ringlink.pc"

@@ -157,51 +157,6 @@
 // `rl_msg_get` property: 1 if more frames of the message follow (libzmq `ZMQ_MORE`).
 #define RL_MORE 1
 
-// A message can be received / the fd is readable.
-#define RL_POLLIN 1
-
-// A message can be sent / the fd is writable.
-#define RL_POLLOUT 2
-
-// Error condition (raw file descriptors only).
-#define RL_POLLERR 4
-
-// Socket type PAIR (libzmq `ZMQ_PAIR`).
-#define RL_PAIR 0
-
-// Socket type PUB (libzmq `ZMQ_PUB`).
-#define RL_PUB 1
-
-// Socket type SUB (libzmq `ZMQ_SUB`).
-#define RL_SUB 2
-
-// Socket type REQ (libzmq `ZMQ_REQ`).
-#define RL_REQ 3
-
-// Socket type REP (libzmq `ZMQ_REP`).
-#define RL_REP 4
-
-// Socket type DEALER (libzmq `ZMQ_DEALER`).
-#define RL_DEALER 5
-
-// Socket type ROUTER (libzmq `ZMQ_ROUTER`).
-#define RL_ROUTER 6
-
-// Socket type PULL (libzmq `ZMQ_PULL`).
-#define RL_PULL 7
-
-// Socket type PUSH (libzmq `ZMQ_PUSH`).
-#define RL_PUSH 8
-
-// Socket type XPUB (libzmq `ZMQ_XPUB`).
-#define RL_XPUB 9
-
-// Socket type XSUB (libzmq `ZMQ_XSUB`).
-#define RL_XSUB 10
-
-// Socket type STREAM (libzmq `ZMQ_STREAM`).
-#define RL_STREAM 11
-
 // Option (binary, 1..=255 bytes, first byte not 0): this socket's routing id.
 #define RL_ROUTING_ID 5
 
@@ -214,6 +169,18 @@
 // Option (int, read-only): 1 if the last frame received with `rl_recv`/`rl_msg_recv` has
 // more frames after it.
 #define RL_RCVMORE 13
+
+// Option (int, read-only): a file descriptor that becomes readable when the socket's
+// readiness may have changed (libzmq `ZMQ_FD`), for epoll, libuv or asyncio loops. Edge
+// style: when it fires, read `RL_EVENTS` and send/receive until `EAGAIN`, then wait on it
+// again. Never read from or close it. Asking for it costs every later wake-up of this
+// socket an eventfd write, so ask only for sockets driven by an event loop. Needs reactor
+// threads (`RL_IO_THREADS` >= 1): in inline mode nothing progresses while the loop waits.
+#define RL_FD 14
+
+// Option (int, read-only): what the socket can do now, `RL_POLLIN` and/or `RL_POLLOUT`
+// (libzmq `ZMQ_EVENTS`). Reading it re-arms `RL_FD`.
+#define RL_EVENTS 15
 
 // Option (int, read-only): the socket type (`RL_PAIR`, ...).
 #define RL_TYPE 16
@@ -345,6 +312,51 @@
 // the peer.
 #define RL_STREAM_FRAMING_LENGTH_PREFIXED 1
 
+// A message can be received / the fd is readable.
+#define RL_POLLIN 1
+
+// A message can be sent / the fd is writable.
+#define RL_POLLOUT 2
+
+// Error condition (raw file descriptors only).
+#define RL_POLLERR 4
+
+// Socket type PAIR (libzmq `ZMQ_PAIR`).
+#define RL_PAIR 0
+
+// Socket type PUB (libzmq `ZMQ_PUB`).
+#define RL_PUB 1
+
+// Socket type SUB (libzmq `ZMQ_SUB`).
+#define RL_SUB 2
+
+// Socket type REQ (libzmq `ZMQ_REQ`).
+#define RL_REQ 3
+
+// Socket type REP (libzmq `ZMQ_REP`).
+#define RL_REP 4
+
+// Socket type DEALER (libzmq `ZMQ_DEALER`).
+#define RL_DEALER 5
+
+// Socket type ROUTER (libzmq `ZMQ_ROUTER`).
+#define RL_ROUTER 6
+
+// Socket type PULL (libzmq `ZMQ_PULL`).
+#define RL_PULL 7
+
+// Socket type PUSH (libzmq `ZMQ_PUSH`).
+#define RL_PUSH 8
+
+// Socket type XPUB (libzmq `ZMQ_XPUB`).
+#define RL_XPUB 9
+
+// Socket type XSUB (libzmq `ZMQ_XSUB`).
+#define RL_XSUB 10
+
+// Socket type STREAM (libzmq `ZMQ_STREAM`).
+#define RL_STREAM 11
+
 // Largest routing id, in bytes (sizes the id buffer of `rl_recv_batch_routed`).
 #define RL_ROUTING_ID_MAX 255
 
@@ -356,13 +368,6 @@ typedef struct rl_monitor_t rl_monitor_t;
 
 // An opaque socket handle (libzmq's `void *socket`).
 typedef struct rl_socket_t rl_socket_t;
-
-// One buffer: `data` points to `len` bytes (`data` may be NULL when `len` is 0). Laid out
-// like POSIX `struct iovec`.
-typedef struct {
-  const void *data;
-  size_t len;
-} rl_iovec_t;
 
 // One monitor event, filled by `rl_monitor_recv`.
 typedef struct {
@@ -410,6 +415,17 @@ typedef struct {
   short revents;
 } rl_pollitem_t;
 
+// One buffer: `data` points to `len` bytes (`data` may be NULL when `len` is 0). Laid out
+// like POSIX `struct iovec`.
+typedef struct {
+  const void *data;
+  size_t len;
+} rl_iovec_t;
+
+// Called by `rl_recv_with` with the frame's bytes (valid only during the call), its size,
+// 1 if more frames of the message follow (else 0), and the caller's `arg`.
+typedef void (*rl_recv_fn)(const void *data, size_t len, int more, void *arg);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -430,54 +446,6 @@ const char *rl_strerror(int errnum);
 // # Safety
 // Non-NULL pointers must be valid for writing one `int`. Thread-safe.
 void rl_version(int *major, int *minor, int *patch);
-
-// Send `count` single-frame messages, `msgs[i]` each (copied), with one hand-off to the
-// engine for the whole batch (DEALER: spread round-robin over peers with room; PAIR).
-// `flags`: `RL_DONTWAIT` or 0 (`RL_SNDMORE` is `EINVAL`).
-//
-// Returns how many were sent: `count`, or fewer when `RL_DONTWAIT`/SNDTIMEO stopped the call
-// after at least one (the rest was not sent: call again from there); -1 with `EAGAIN` if
-// none could be sent, `ENOTSUP` (ROUTER: use `rl_send_routed`), `RL_EFSM` (a multipart
-// message is half sent with `RL_SNDMORE`), `EINVAL` (`count` > INT_MAX), `EFAULT`,
-// `RL_ETERM`.
-//
-// # Safety
-// `s` is NULL or a live socket handle; `msgs` valid for reading `count` iovecs and their
-// buffers. Uses the socket: `EBUSY` while another thread is inside a call on it.
-int rl_send_batch(rl_socket_t *s, const rl_iovec_t *msgs, size_t count, int flags);
-
-// Send the same `len`-byte payload `count` times as single-frame messages, batched like
-// `rl_send_batch` (same flags, return values and errors).
-//
-// # Safety
-// `s` is NULL or a live socket handle; `data` valid for reading `len` bytes. Uses the socket:
-// `EBUSY` while another thread is inside a call on it.
-int rl_send_repeat(rl_socket_t *s, const void *data, size_t len, size_t count, int flags);
-
-// Send `count` two-frame messages `[ids[i], payloads[i]]` in one call. On ROUTER that is
-// routing id + payload: unknown ids are dropped silently (and counted as sent) unless
-// ROUTER_MANDATORY, which makes them fail with `EHOSTUNREACH`. On STREAM it is peer id +
-// payload, always mandatory (a full peer: `EAGAIN` / wait), and a close payload (empty, or
-// `0x00` with `RL_STREAM_FRAMING_LENGTH_PREFIXED`) closes that peer. Both are one hand-off
-// per peer for the whole batch. On other types the id is simply the first frame.
-// `flags`: `RL_DONTWAIT` or 0.
-//
-// Returns how many messages were sent; when message i (i >= 1) fails, the call returns i
-// (messages 0..i went out, i and later did not; calling again from i reports the error).
-// -1 with errno (as `rl_send`) if the first one fails, `EINVAL` (`count` > INT_MAX or
-// `RL_SNDMORE` in flags), `EFAULT`.
-//
-// On ROUTER the whole batch is one engine hand-off per peer (`Socket::send_routed_batch`);
-// on other socket types it is one engine call per frame.
-//
-// # Safety
-// `s` is NULL or a live socket handle; `ids` and `payloads` valid for reading `count`
-// iovecs and their buffers. Uses the socket: `EBUSY` while another thread is inside a call on it.
-int rl_send_routed(rl_socket_t *s,
-                   const rl_iovec_t *ids,
-                   const rl_iovec_t *payloads,
-                   size_t count,
-                   int flags);
 
 // Receive many frames into one buffer: frame i occupies `lens[i]` bytes, packed back to back
 // from `buf`; at most `max` frames (`lens` has `max` entries). On PAIR/DEALER each
@@ -775,6 +743,32 @@ int rl_msg_send(rl_msg_t *msg, rl_socket_t *s, int flags);
 // As `rl_msg_send`.
 int rl_msg_recv(rl_msg_t *msg, rl_socket_t *s, int flags);
 
+// Set a socket option (libzmq `zmq_setsockopt`). Int options take `optvallen ==
+// sizeof(int)`, `RL_MAXMSGSIZE` an `int64_t`, the binary options (`RL_ROUTING_ID`,
+// `RL_CONNECT_ROUTING_ID`, `RL_SUBSCRIBE`, `RL_UNSUBSCRIBE`, `RL_XPUB_WELCOME_MSG`) their
+// bytes (`optval` may be NULL when `optvallen` is 0). Most options apply to connections made
+// afterwards (set them before bind/connect). Returns 0, or -1 with `EINVAL` (unknown or
+// read-only option, wrong length, bad value, option of another socket type), `EFAULT`.
+//
+// # Safety
+// `s` is NULL or a live socket handle; `optval` is valid for reading `optvallen` bytes.
+// Uses the socket: `EBUSY` while another thread is inside a call on it.
+int rl_setsockopt(rl_socket_t *s, int option, const void *optval, size_t optvallen);
+
+// Read a socket option (libzmq `zmq_getsockopt`). `*optvallen` gives the buffer's size and
+// receives the value's size. Int options need room for an `int`, `RL_MAXMSGSIZE` for an
+// `int64_t`, `RL_ROUTING_ID` / `RL_XPUB_WELCOME_MSG` for the bytes, `RL_LAST_ENDPOINT` for
+// the string and its NUL. Unlike libzmq, the XPUB, CONFLATE, REQ and STREAM options can be
+// read back. Returns 0, or -1 with `EINVAL` (unknown or write-only option such as
+// `RL_SUBSCRIBE` and `RL_CONNECT_ROUTING_ID`, buffer too small), `EFAULT` (NULL
+// `optval`/`optvallen`).
+//
+// # Safety
+// `s` is NULL or a live socket handle; `optvallen` is NULL or valid, `optval` is NULL or valid for
+// writing `*optvallen` bytes. Uses the socket: `EBUSY` while another thread is inside a call on
+// it.
+int rl_getsockopt(rl_socket_t *s, int option, void *optval, size_t *optvallen);
+
 // Wait until at least one item is ready, like `zmq_poll`: `timeout_ms` -1 waits forever,
 // 0 only checks. Fills every item's `revents` and returns the number of ready items (0 on
 // timeout), or -1 with errno: `EFAULT` (NULL `items` with `nitems` > 0), `ENOTSOCK` (a
@@ -785,6 +779,115 @@ int rl_msg_recv(rl_msg_t *msg, rl_socket_t *s, int flags);
 // live socket handle. Uses each socket: `EBUSY` while another thread is inside a call on
 // one of them.
 int rl_poll(rl_pollitem_t *items, int nitems, long timeout_ms);
+
+// Forward messages between `frontend` and `backend` (libzmq `zmq_proxy`), also copying each
+// one, frame by frame, to `capture` unless it is NULL. Runs until the context is shut down
+// or terminated, then returns -1 with `RL_ETERM`; also -1 with `EINTR` (a signal handler ran
+// on this thread), `ENOTSUP` (neither socket can receive, or a receiving socket faces one
+// that cannot send), `EINVAL` (the same socket twice), `EFAULT`, `EBUSY`.
+//
+// # Safety
+// `frontend` and `backend` are NULL or live socket handles, `capture` NULL or one. All of
+// them are held for the whole call: `EBUSY` for other threads using them meanwhile.
+int rl_proxy(rl_socket_t *frontend, rl_socket_t *backend, rl_socket_t *capture);
+
+// `rl_proxy` steered through `control` (libzmq `zmq_proxy_steerable`): one-frame commands
+// `PAUSE`, `RESUME`, `TERMINATE` (the call returns 0) and `STATISTICS` (answered with 8
+// frames of native-endian `uint64_t`: frames and bytes received by the frontend, sent by
+// it, received by the backend and sent by it). Errors as `rl_proxy`.
+//
+// # Safety
+// As `rl_proxy`; `control` is NULL or a live socket handle, held for the whole call too.
+int rl_proxy_steerable(rl_socket_t *frontend,
+                       rl_socket_t *backend,
+                       rl_socket_t *capture,
+                       rl_socket_t *control);
+
+// Send `count` single-frame messages, `msgs[i]` each (copied), with one hand-off to the
+// engine for the whole batch (DEALER: spread round-robin over peers with room; PAIR).
+// `flags`: `RL_DONTWAIT` or 0 (`RL_SNDMORE` is `EINVAL`).
+//
+// Returns how many were sent: `count`, or fewer when `RL_DONTWAIT`/SNDTIMEO stopped the call
+// after at least one (the rest was not sent: call again from there); -1 with `EAGAIN` if
+// none could be sent, `ENOTSUP` (ROUTER: use `rl_send_routed`), `RL_EFSM` (a multipart
+// message is half sent with `RL_SNDMORE`), `EINVAL` (`count` > INT_MAX), `EFAULT`,
+// `RL_ETERM`.
+//
+// # Safety
+// `s` is NULL or a live socket handle; `msgs` valid for reading `count` iovecs and their
+// buffers. Uses the socket: `EBUSY` while another thread is inside a call on it.
+int rl_send_batch(rl_socket_t *s, const rl_iovec_t *msgs, size_t count, int flags);
+
+// Send the same `len`-byte payload `count` times as single-frame messages, batched like
+// `rl_send_batch` (same flags, return values and errors).
+//
+// # Safety
+// `s` is NULL or a live socket handle; `data` valid for reading `len` bytes. Uses the socket:
+// `EBUSY` while another thread is inside a call on it.
+int rl_send_repeat(rl_socket_t *s, const void *data, size_t len, size_t count, int flags);
+
+// Send `count` two-frame messages `[ids[i], payloads[i]]` in one call. On ROUTER that is
+// routing id + payload: unknown ids are dropped silently (and counted as sent) unless
+// ROUTER_MANDATORY, which makes them fail with `EHOSTUNREACH`. On STREAM it is peer id +
+// payload, always mandatory (a full peer: `EAGAIN` / wait), and a close payload (empty, or
+// `0x00` with `RL_STREAM_FRAMING_LENGTH_PREFIXED`) closes that peer. Both are one hand-off
+// per peer for the whole batch. On other types the id is simply the first frame.
+// `flags`: `RL_DONTWAIT` or 0.
+//
+// Returns how many messages were sent; when message i (i >= 1) fails, the call returns i
+// (messages 0..i went out, i and later did not; calling again from i reports the error).
+// -1 with errno (as `rl_send`) if the first one fails, `EINVAL` (`count` > INT_MAX or
+// `RL_SNDMORE` in flags), `EFAULT`.
+//
+// On ROUTER the whole batch is one engine hand-off per peer (`Socket::send_routed_batch`);
+// on other socket types it is one engine call per frame.
+//
+// # Safety
+// `s` is NULL or a live socket handle; `ids` and `payloads` valid for reading `count`
+// iovecs and their buffers. Uses the socket: `EBUSY` while another thread is inside a call on it.
+int rl_send_routed(rl_socket_t *s,
+                   const rl_iovec_t *ids,
+                   const rl_iovec_t *payloads,
+                   size_t count,
+                   int flags);
+
+// Send the two-frame message `[id, data]` `count` times, batched like `rl_send_routed` (same
+// flags, routing rules, return values and errors): on ROUTER `count` messages to the peer
+// `id`, one engine hand-off per 256 messages; on other types the id is the first frame.
+//
+// # Safety
+// `s` is NULL or a live socket handle; `id` valid for reading `idlen` bytes, `data` for
+// `len` bytes. Uses the socket: `EBUSY` while another thread is inside a call on it.
+int rl_send_routed_repeat(rl_socket_t *s,
+                          const void *id,
+                          size_t idlen,
+                          const void *data,
+                          size_t len,
+                          size_t count,
+                          int flags);
+
+// Send `count` multipart messages in one call: message j has `parts[j]` (>= 1) frames, taken
+// in order from `frames` (which holds the sum of `parts` iovecs). Made for PUB topic +
+// payload pairs and envelopes. `flags`: `RL_DONTWAIT` or 0. Each message goes out whole: a
+// message whose first frame is accepted is sent completely.
+//
+// Returns how many messages were sent: `count`, or fewer when `RL_DONTWAIT`/SNDTIMEO stopped
+// the call after at least one; -1 with errno (as `rl_send`) if the first message fails,
+// `EINVAL` (a `parts[j]` of 0, `count` > INT_MAX, `RL_SNDMORE` in flags), `EFAULT`.
+//
+// The engine takes the frames one by one (one engine call per frame; a single hand-off per
+// batch as in `rl_send_batch` is not done yet), but peers are woken once per flush, not per
+// message, and the caller crosses the C boundary once.
+//
+// # Safety
+// `s` is NULL or a live socket handle; `parts` valid for reading `count` entries and
+// `frames` for their sum of iovecs and buffers. Uses the socket: `EBUSY` while another thread
+// is inside a call on it.
+int rl_send_multipart_batch(rl_socket_t *s,
+                            const rl_iovec_t *frames,
+                            const size_t *parts,
+                            size_t count,
+                            int flags);
 
 // Create a socket of `type` (libzmq `zmq_socket`): `RL_PAIR` ... `RL_STREAM`. The first
 // socket of a context builds it (starts the reactor threads).
@@ -840,32 +943,6 @@ int rl_unbind(rl_socket_t *s, const char *endpoint);
 // Uses the socket: `EBUSY` while another thread is inside a call on it.
 int rl_disconnect(rl_socket_t *s, const char *endpoint);
 
-// Set a socket option (libzmq `zmq_setsockopt`). Int options take `optvallen ==
-// sizeof(int)`, `RL_MAXMSGSIZE` an `int64_t`, the binary options (`RL_ROUTING_ID`,
-// `RL_CONNECT_ROUTING_ID`, `RL_SUBSCRIBE`, `RL_UNSUBSCRIBE`, `RL_XPUB_WELCOME_MSG`) their
-// bytes (`optval` may be NULL when `optvallen` is 0). Most options apply to connections made
-// afterwards (set them before bind/connect). Returns 0, or -1 with `EINVAL` (unknown or
-// read-only option, wrong length, bad value, option of another socket type), `EFAULT`.
-//
-// # Safety
-// `s` is NULL or a live socket handle; `optval` is valid for reading `optvallen` bytes.
-// Uses the socket: `EBUSY` while another thread is inside a call on it.
-int rl_setsockopt(rl_socket_t *s, int option, const void *optval, size_t optvallen);
-
-// Read a socket option (libzmq `zmq_getsockopt`). `*optvallen` gives the buffer's size and
-// receives the value's size. Int options need room for an `int`, `RL_MAXMSGSIZE` for an
-// `int64_t`, `RL_ROUTING_ID` / `RL_XPUB_WELCOME_MSG` for the bytes, `RL_LAST_ENDPOINT` for
-// the string and its NUL. Unlike libzmq, the XPUB, CONFLATE, REQ and STREAM options can be
-// read back. Returns 0, or -1 with `EINVAL` (unknown or write-only option such as
-// `RL_SUBSCRIBE` and `RL_CONNECT_ROUTING_ID`, buffer too small), `EFAULT` (NULL
-// `optval`/`optvallen`).
-//
-// # Safety
-// `s` is NULL or a live socket handle; `optvallen` is NULL or valid, `optval` is NULL or valid for
-// writing `*optvallen` bytes. Uses the socket: `EBUSY` while another thread is inside a call on
-// it.
-int rl_getsockopt(rl_socket_t *s, int option, void *optval, size_t *optvallen);
-
 // Send one frame of `len` bytes (copied; libzmq `zmq_send`). `flags`: `RL_SNDMORE` (more
 // frames of this message follow), `RL_DONTWAIT`. Blocks while every peer is at SNDHWM (up to
 // SNDTIMEO). ROUTER: the first frame of a message is the peer's routing id.
@@ -898,6 +975,21 @@ int rl_send_const(rl_socket_t *s, const void *buf, size_t len, int flags);
 // `s` is NULL or a live socket handle; `buf` valid for writing `len` bytes. Uses the socket:
 // `EBUSY` while another thread is inside a call on it.
 int rl_recv(rl_socket_t *s, void *buf, size_t len, int flags);
+
+// Receive one frame of any size without copying it out first (ringlink): `fn` is called
+// exactly once, inside this call, with the frame still in the socket's queue, and the frame
+// is consumed when it returns. This is how a binding builds its own object of the exact
+// size (no intermediate buffer, no allocation by ringlink). Blocks and fails as `rl_recv`;
+// `RL_RCVMORE` is updated. `fn` must not call into this socket (that is `EBUSY`); other
+// sockets are fine.
+//
+// Returns the frame's size (clamped to INT_MAX), or -1 with `EAGAIN`, `EINTR`, `RL_ETERM`,
+// `ENOTSUP`, `EFAULT` (NULL `fn`); `fn` is not called then.
+//
+// # Safety
+// `s` is NULL or a live socket handle; `fn` is safe to call with `arg`. Uses the socket:
+// `EBUSY` while another thread is inside a call on it.
+int rl_recv_with(rl_socket_t *s, rl_recv_fn fn, void *arg, int flags);
 
 // Perform pending I/O now without blocking (ringlink). Needed only with `RL_IO_THREADS`
 // = 0 (inline mode), where I/O progresses inside ringlink calls: call it before doing other

@@ -15,8 +15,9 @@
 //! gives `EFAULT`, a closed (or wrong kind of) socket handle `ENOTSOCK`, a socket another
 //! thread is inside a call on `EBUSY` (`socket::SockRef`).
 //!
-//! Module map: `ctx.rs` (contexts), `socket.rs` (sockets, options, send/recv), `msg.rs`
-//! (`rl_msg_t`), `batch.rs` (batch calls), `poll.rs` (`rl_poll`), `monitor.rs` (socket
+//! Module map: `ctx.rs` (contexts), `socket.rs` (sockets, send/recv), `options.rs` (socket
+//! options), `msg.rs`
+//! (`rl_msg_t`), `send_batch.rs` / `batch.rs` (batch sends / receives), `proxy.rs` (`rl_proxy`), `poll.rs` (`rl_poll`), `monitor.rs` (socket
 //! monitors).
 
 #![allow(non_camel_case_types)] // C names: rl_ctx_t, rl_msg_t, ...
@@ -34,14 +35,20 @@ mod ctx;
 mod handles;
 mod monitor;
 mod msg;
+mod options;
 mod poll;
+mod proxy;
+mod send_batch;
 mod socket;
 
 pub use batch::*;
 pub use ctx::*;
 pub use monitor::*;
 pub use msg::*;
+pub use options::*;
 pub use poll::*;
+pub use proxy::*;
+pub use send_batch::*;
 pub use socket::*;
 
 // ----- version -----------------------------------------------------------------------------

@@ -271,6 +271,64 @@ fn shared_library_exports_only_the_api() {
     assert_eq!(global, api);
 }
 
+/// `libringlink.so` carries the SONAME `libringlink.so.0`: a program linked with `-lringlink`
+/// records that name (not the unversioned one) and runs through the versioned symlink
+/// `install.sh` makes.
+#[test]
+fn shared_library_has_a_soname_programs_record() {
+    let libs = libs();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ringlink-ffi-soname");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let soname = "libringlink.so.0";
+    let real = format!("libringlink.so.{}", env!("CARGO_PKG_VERSION"));
+    std::fs::copy(&libs.shared, dir.join(&real)).unwrap();
+    std::os::unix::fs::symlink(&real, dir.join(soname)).unwrap();
+    std::os::unix::fs::symlink(soname, dir.join("libringlink.so")).unwrap();
+    let dynamic = |file: &Path| {
+        let out = Command::new("readelf")
+            .arg("-d")
+            .arg(file)
+            .output()
+            .expect("run readelf");
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(
+        dynamic(&libs.shared).contains(&format!("Library soname: [{soname}]")),
+        "no SONAME {soname} in {}",
+        libs.shared.display()
+    );
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = dir.join("version.c");
+    std::fs::write(
+        &src,
+        "#include <ringlink.h>\n#include <stdio.h>\nint main(void) { int a, b, c; \
+         rl_version(&a, &b, &c); printf(\"%d.%d.%d\\n\", a, b, c); return 0; }\n",
+    )
+    .unwrap();
+    let exe = dir.join("version");
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .arg("-I")
+        .arg(manifest.join("include"))
+        .arg(&src)
+        .arg("-L")
+        .arg(&dir)
+        .args(["-lringlink", "-o"])
+        .arg(&exe)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "linking against libringlink.so failed");
+    assert!(dynamic(&exe).contains(&format!("Shared library: [{soname}]")));
+    let out = Command::new(&exe)
+        .env("LD_LIBRARY_PATH", &dir)
+        .output()
+        .expect("run the program");
+    assert!(out.status.success(), "{out:?}");
+    let v = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(v.trim(), env!("CARGO_PKG_VERSION"));
+}
+
 /// A C program links the distributable archive together with a second Rust static library
 /// (its own std, rust_eh_personality and compiler builtins), in either order, and both work,
 /// panics caught inside each included.
