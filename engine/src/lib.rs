@@ -50,6 +50,8 @@ mod runtime;
 mod session;
 mod socket;
 mod sync;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod transport;
 #[doc(hidden)]
 pub mod wire;
@@ -59,7 +61,7 @@ pub use backend::{Backend, UringFeatures};
 pub use error::{Error, Result};
 pub use monitor::{DisconnectReason, Monitor, MonitorEvent, MonitorEventKind};
 pub use options::{OptionName, SocketOption, StreamFraming};
-pub use protocol::SocketType;
+pub use protocol::{ParseSocketTypeError, SocketType};
 pub use proxy::{proxy, proxy_steerable};
 pub use runtime::context::{Context, ContextBuilder};
 pub use socket::{poll, PeerStats, PollItem, Socket, DONTWAIT, POLLERR, POLLIN, POLLOUT, SNDMORE};

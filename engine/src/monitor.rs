@@ -127,3 +127,18 @@ impl Monitor {
         self.queue.fd.fd()
     }
 }
+
+/// The fd of [`Monitor::fd`].
+impl std::os::fd::AsRawFd for Monitor {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd()
+    }
+}
+
+/// The fd of [`Monitor::fd`], borrowed for the monitor's lifetime. Never read from or close it.
+#[cfg(not(loom))]
+impl std::os::fd::AsFd for Monitor {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.queue.fd.as_fd()
+    }
+}

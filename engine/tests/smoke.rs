@@ -81,3 +81,38 @@ fn pair_tcp_inline_uring() {
 fn pair_tcp_inline_epoll() {
     pair_roundtrip_in(ctx(Backend::Epoll, 0), Backend::Epoll, "tcp://127.0.0.1:*");
 }
+
+/// The conveniences a Rust user reaches for first: `subscribe`/`unsubscribe`, `recv_string`
+/// (invalid UTF-8 handed back as bytes, not lost), `SocketType: FromStr`, `AsFd`.
+#[test]
+fn subscribe_recv_string_and_parsing() {
+    use std::os::fd::{AsFd, AsRawFd};
+    assert_eq!("dealer".parse::<SocketType>(), Ok(SocketType::Dealer));
+    assert_eq!("XPUB".parse::<SocketType>(), Ok(SocketType::XPub));
+    let err = "nope".parse::<SocketType>().unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    for b in [Backend::Uring, Backend::Epoll] {
+        let ctx = ctx(b, 1);
+        let mut xpub = ctx.socket(SocketType::XPub).unwrap();
+        xpub.set_option(SocketOption::RcvTimeo(10_000)).unwrap();
+        xpub.bind("inproc://smoke-sub").unwrap();
+        let mut sub = ctx.socket(SocketType::Sub).unwrap();
+        sub.set_option(SocketOption::RcvTimeo(10_000)).unwrap();
+        sub.connect("inproc://smoke-sub").unwrap();
+        assert_eq!(sub.as_fd().as_raw_fd(), sub.as_raw_fd());
+        sub.subscribe("news").unwrap();
+        assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x01news");
+        xpub.send(b"news: ok", 0).unwrap();
+        xpub.send(b"sport", 0).unwrap();
+        xpub.send(b"news\xff", 0).unwrap();
+        assert_eq!(sub.recv_string(0).unwrap(), Ok("news: ok".to_string()));
+        assert_eq!(sub.recv_string(0).unwrap(), Err(b"news\xff".to_vec()));
+        sub.unsubscribe("news").unwrap();
+        assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x00news");
+        let mut pair = ctx.socket(SocketType::Pair).unwrap();
+        assert!(matches!(
+            pair.subscribe("x"),
+            Err(ringlink::Error::InvalidArgument(_))
+        ));
+    }
+}

@@ -269,6 +269,10 @@ impl EventFd {
         self.0.as_raw_fd()
     }
 
+    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.0)
+    }
+
     /// Add one to the counter: makes the fd readable.
     pub(crate) fn signal(&self) {
         let one: u64 = 1;

@@ -135,6 +135,31 @@ impl fmt::Display for SocketType {
     }
 }
 
+/// Parses a socket type name in any case (`"dealer"`, `"XPUB"`), e.g. from a command line or
+/// a configuration file. (The wire takes exact names: [`SocketType::from_bytes`].)
+impl std::str::FromStr for SocketType {
+    type Err = ParseSocketTypeError;
+
+    fn from_str(s: &str) -> Result<SocketType, ParseSocketTypeError> {
+        SocketType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ParseSocketTypeError(s.to_owned()))
+    }
+}
+
+/// A name that is not a socket type (from [`SocketType`]'s `FromStr`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseSocketTypeError(String);
+
+impl fmt::Display for ParseSocketTypeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown socket type {:?} (expected PAIR, PUB, SUB, REQ, REP, DEALER, ROUTER, PULL, PUSH, XPUB, XSUB or STREAM)", self.0)
+    }
+}
+
+impl std::error::Error for ParseSocketTypeError {}
+
 /// Why a peer was disconnected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProtocolError {

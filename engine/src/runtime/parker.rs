@@ -33,6 +33,12 @@ impl Parker {
         self.fd.fd()
     }
 
+    /// The eventfd, borrowed (there is none in the loom model).
+    #[cfg(not(loom))]
+    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// Wake the owner if it is (about to be) parked. Call after publishing the work.
     #[inline]
     pub(crate) fn unpark(&self) {
@@ -45,6 +51,11 @@ impl Parker {
     /// Signal the fd unconditionally.
     pub(crate) fn signal(&self) {
         self.fd.signal();
+    }
+
+    /// Whether `watch` was called.
+    pub(crate) fn is_watched(&self) -> bool {
+        self.watched.load(Ordering::Relaxed)
     }
 
     /// From now on every `unpark` signals the fd (it is watched by a poller).

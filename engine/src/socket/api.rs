@@ -52,6 +52,35 @@ impl Socket {
         self.recv_frame(flags, |body, _| body.to_vec())
     }
 
+    /// Receive one frame as a string: `Ok(Ok(text))`, or `Ok(Err(bytes))` when the frame is
+    /// not UTF-8 (the frame is consumed either way, so nothing is lost; the `zmq` crate's
+    /// shape).
+    ///
+    /// # Errors
+    /// As [`Socket::recv_bytes`].
+    pub fn recv_string(&mut self, flags: i32) -> Result<std::result::Result<String, Vec<u8>>> {
+        let bytes = self.recv_bytes(flags)?;
+        Ok(String::from_utf8(bytes).map_err(|e| e.into_bytes()))
+    }
+
+    /// SUB/XSUB: receive messages whose first frame starts with `topic` (empty: everything).
+    /// Counted, as libzmq's: each `subscribe` needs its own [`Socket::unsubscribe`].
+    /// Shorthand for `set_option(SocketOption::Subscribe(..))`.
+    ///
+    /// # Errors
+    /// `Error::InvalidArgument` on other socket types (XPUB: only with `XpubManual`).
+    pub fn subscribe(&mut self, topic: impl AsRef<[u8]>) -> Result<()> {
+        self.set_option(crate::SocketOption::Subscribe(topic.as_ref().to_vec()))
+    }
+
+    /// SUB/XSUB: drop one subscription made with [`Socket::subscribe`].
+    ///
+    /// # Errors
+    /// As [`Socket::subscribe`].
+    pub fn unsubscribe(&mut self, topic: impl AsRef<[u8]>) -> Result<()> {
+        self.set_option(crate::SocketOption::Unsubscribe(topic.as_ref().to_vec()))
+    }
+
     /// Receive all frames of the next message.
     pub fn recv_multipart(&mut self, flags: i32) -> Result<Vec<Vec<u8>>> {
         let mut parts = vec![self.recv_bytes(flags)?];
@@ -138,7 +167,7 @@ impl Socket {
     pub fn send(&mut self, data: &[u8], flags: i32) -> Result<()> {
         self.core.check_term()?;
         let core = &mut self.core;
-        match &mut self.pattern {
+        let r = match &mut self.pattern {
             Pattern::Pair(p) => lb::send(p, core, data, flags),
             Pattern::Dealer(p) => lb::send(p, core, data, flags),
             Pattern::Push(p) => lb::send(p, core, data, flags),
@@ -149,6 +178,20 @@ impl Socket {
             Pattern::Req(r) => r.send(core, data, flags),
             Pattern::Rep(r) => r.send(core, data, flags),
             Pattern::Sub(_) | Pattern::Pull(_) => Err(Error::NotSupported),
+        };
+        if let Err(Error::Again) = r {
+            self.send_blocked();
+        }
+        r
+    }
+
+    /// A send stopped at the high-water mark. If an event loop watches [`Socket::fd`], ask
+    /// the full peers to report free space now, so the fd fires when room appears (as
+    /// libzmq's does after `EAGAIN`) without the loop having to read [`Socket::events`] first.
+    #[cold]
+    fn send_blocked(&mut self) {
+        if self.core.shared.parker.is_watched() {
+            self.can_send();
         }
     }
 
@@ -181,7 +224,7 @@ impl Socket {
     ) -> Result<usize> {
         self.core.check_term()?;
         let core = &mut self.core;
-        match &mut self.pattern {
+        let r = match &mut self.pattern {
             Pattern::Pub(p) | Pattern::XPub(p) => p.send_many(core, count, flags, item),
             Pattern::Pair(p) => lb::send_many(p, core, count, flags, item),
             Pattern::Dealer(p) => lb::send_many(p, core, count, flags, item),
@@ -193,7 +236,11 @@ impl Socket {
             | Pattern::Pull(_)
             | Pattern::Req(_)
             | Pattern::Rep(_) => Err(Error::NotSupported),
+        };
+        if matches!(r, Err(Error::Again)) || matches!(r, Ok(n) if n < count) {
+            self.send_blocked();
         }
+        r
     }
 
     /// ROUTER (and STREAM, always mandatory, an empty payload closing the peer as in `send`):
@@ -210,7 +257,7 @@ impl Socket {
     ) -> Result<usize> {
         self.core.check_term()?;
         let core = &mut self.core;
-        match &mut self.pattern {
+        let r = match &mut self.pattern {
             Pattern::Router(r) => {
                 let mandatory = core.opts.router_mandatory;
                 router::send_batch(r, core, msgs, flags, mandatory, |_, core, s, data, t, n| {
@@ -229,6 +276,10 @@ impl Socket {
             | Pattern::Pull(_)
             | Pattern::Req(_)
             | Pattern::Rep(_) => Err(Error::NotSupported),
+        };
+        if matches!(r, Err(Error::Again)) || matches!(r, Ok(n) if n < msgs.len()) {
+            self.send_blocked();
         }
+        r
     }
 }

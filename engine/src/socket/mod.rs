@@ -124,8 +124,8 @@ impl Socket {
     /// set them before bind/connect).
     pub fn set_option(&mut self, opt: SocketOption) -> Result<()> {
         match &opt {
-            SocketOption::Subscribe(t) => return self.subscribe(t, true),
-            SocketOption::Unsubscribe(t) => return self.subscribe(t, false),
+            SocketOption::Subscribe(t) => return self.set_subscription(t, true),
+            SocketOption::Unsubscribe(t) => return self.set_subscription(t, false),
             _ => {}
         }
         if let Some((group, only)) = OptGroup::of(&opt) {
@@ -151,7 +151,7 @@ impl Socket {
     }
 
     /// SUBSCRIBE / UNSUBSCRIBE socket options.
-    fn subscribe(&mut self, topic: &[u8], on: bool) -> Result<()> {
+    fn set_subscription(&mut self, topic: &[u8], on: bool) -> Result<()> {
         let core = &mut self.core;
         match &mut self.pattern {
             Pattern::Sub(s) | Pattern::XSub(s) => s.subscribe(core, topic, on),
@@ -263,6 +263,12 @@ impl Socket {
         self.core.shared.parker.fd()
     }
 
+    /// Whether this socket's context runs inline (no reactor threads): then I/O progresses
+    /// only inside calls on its sockets, never while an event loop waits on [`Socket::fd`].
+    pub fn is_inline(&self) -> bool {
+        self.core.inline
+    }
+
     /// What the socket can do now without blocking: `POLLIN` (a message can be received)
     /// and/or `POLLOUT` (a message can be sent) (libzmq's ZMQ_EVENTS). Resets [`Socket::fd`].
     pub fn events(&mut self) -> Result<i16> {
@@ -322,6 +328,23 @@ impl Socket {
     /// threads do the I/O). Use it before going off to other work with messages queued.
     pub fn flush(&mut self) {
         self.core.flush();
+    }
+}
+
+/// The readiness fd of [`Socket::fd`] (asking for it starts the fd's signalling).
+impl std::os::fd::AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd()
+    }
+}
+
+/// The readiness fd of [`Socket::fd`], borrowed for the socket's lifetime (for
+/// `tokio::io::unix::AsyncFd`, `mio`, `polling`, ...). Never read from or close it.
+#[cfg(not(loom))]
+impl std::os::fd::AsFd for Socket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.core.shared.parker.watch();
+        self.core.shared.parker.as_fd()
     }
 }
 

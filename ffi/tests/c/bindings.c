@@ -69,6 +69,30 @@ static void readiness(void) {
 
     CHECK(rl_close(srv) == 0);
     CHECK(rl_close(cli) == 0);
+
+    /* A send that fails with EAGAIN at SNDHWM arms the fd by itself: an event loop that
+     * sends until EAGAIN and then waits on the fd (without reading RL_EVENTS in between, as
+     * libzmq allows) is woken when the peer makes room. */
+    rl_socket_t *pull = rl_socket(ctx, RL_PULL), *push = rl_socket(ctx, RL_PUSH);
+    set_int(pull, RL_RCVHWM, 1);
+    set_int(push, RL_SNDHWM, 1);
+    set_int(pull, RL_LINGER, 0);
+    set_int(push, RL_LINGER, 0);
+    CHECK(rl_bind(pull, "inproc://bindings-room") == 0);
+    CHECK(rl_connect(push, "inproc://bindings-room") == 0);
+    int pfd = get_int(push, RL_FD);
+    CHECK(get_int(push, RL_EVENTS) & RL_POLLOUT); /* resets the fd while there is room */
+    int queued = 0;
+    while (rl_send(push, "x", 1, RL_DONTWAIT) == 1)
+        queued++;
+    CHECK(rl_errno() == EAGAIN && queued >= 1);
+    char x;
+    CHECK(rl_recv(pull, &x, 1, 0) == 1);
+    CHECK(readable(pfd, TIMEOUT_MS));
+    wait_events(push, pfd, RL_POLLOUT);
+    CHECK(rl_send(push, "y", 1, RL_DONTWAIT) == 1);
+    CHECK(rl_close(pull) == 0);
+    CHECK(rl_close(push) == 0);
     CHECK(rl_ctx_term(ctx) == 0);
 }
 
