@@ -30,6 +30,8 @@
 //! # Ok::<(), ringlink::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod backend;
 /// Internals for `ringlink-bench`'s micro-benchmarks; not API.
 #[doc(hidden)]

@@ -58,8 +58,11 @@ pub enum MonitorEventKind {
 /// One event: what happened, on which endpoint, and the peer's routing id if known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitorEvent {
+    /// What happened (with its details).
     pub kind: MonitorEventKind,
+    /// The endpoint: the connection's, or the listener's for listening/accept/close events.
     pub endpoint: String,
+    /// The peer's routing id, once the handshake told it (a ROUTER's id for the peer).
     pub peer_routing_id: Option<Vec<u8>>,
 }
 

@@ -111,39 +111,73 @@ pub enum StreamFraming {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OptionName {
+    /// [`SocketOption::SndHwm`].
     SndHwm,
+    /// [`SocketOption::RcvHwm`].
     RcvHwm,
+    /// [`SocketOption::Linger`].
     Linger,
+    /// [`SocketOption::SndTimeo`].
     SndTimeo,
+    /// [`SocketOption::RcvTimeo`].
     RcvTimeo,
+    /// [`SocketOption::RoutingId`].
     RoutingId,
+    /// [`SocketOption::RouterMandatory`].
     RouterMandatory,
+    /// [`SocketOption::RouterHandover`].
     RouterHandover,
+    /// [`SocketOption::ProbeRouter`].
     ProbeRouter,
+    /// [`SocketOption::ReconnectIvl`].
     ReconnectIvl,
+    /// [`SocketOption::ReconnectIvlMax`].
     ReconnectIvlMax,
+    /// [`SocketOption::Immediate`].
     Immediate,
+    /// [`SocketOption::MaxMsgSize`].
     MaxMsgSize,
+    /// [`SocketOption::HeartbeatIvl`].
     HeartbeatIvl,
+    /// [`SocketOption::HeartbeatTtl`].
     HeartbeatTtl,
+    /// [`SocketOption::HeartbeatTimeout`].
     HeartbeatTimeout,
+    /// [`SocketOption::HandshakeIvl`].
     HandshakeIvl,
+    /// [`SocketOption::SndBuf`].
     SndBuf,
+    /// [`SocketOption::RcvBuf`].
     RcvBuf,
+    /// [`SocketOption::Ipv6`].
     Ipv6,
+    /// [`SocketOption::Backlog`].
     Backlog,
+    /// [`SocketOption::ReqRelaxed`].
     ReqRelaxed,
+    /// [`SocketOption::ReqCorrelate`].
     ReqCorrelate,
+    /// [`SocketOption::XpubVerbose`].
     XpubVerbose,
+    /// [`SocketOption::XpubVerboser`].
     XpubVerboser,
+    /// [`SocketOption::XpubManual`].
     XpubManual,
+    /// [`SocketOption::XpubManualLastValue`].
     XpubManualLastValue,
+    /// [`SocketOption::XpubNoDrop`].
     XpubNoDrop,
+    /// [`SocketOption::XpubWelcomeMsg`].
     XpubWelcomeMsg,
+    /// [`SocketOption::InvertMatching`].
     InvertMatching,
+    /// [`SocketOption::OnlyFirstSubscribe`].
     OnlyFirstSubscribe,
+    /// [`SocketOption::Conflate`].
     Conflate,
+    /// [`SocketOption::StreamNotify`].
     StreamNotify,
+    /// [`SocketOption::StreamFraming`].
     StreamFraming,
 }
 

@@ -101,6 +101,14 @@ impl ContextBuilder {
         self
     }
 
+    /// Make the context: probes io_uring (unless epoll was asked for) and falls back to
+    /// epoll with a logged warning when it is unavailable. Threads start with the first
+    /// socket.
+    ///
+    /// # Errors
+    /// `Error::Io` when the chosen backend cannot be set up (an explicit `Backend::Uring` on a
+    /// kernel without io_uring, a file-descriptor limit); `Error::InvalidArgument` for a
+    /// `RINGLINK_BACKEND` other than `uring` or `epoll`.
     pub fn build(self) -> Result<Context> {
         let requested = match self.backend {
             Some(b) => Some(b),
@@ -312,10 +320,15 @@ impl std::fmt::Debug for Context {
 
 impl Context {
     /// A context with default settings (see [`ContextBuilder`]).
+    /// A context with the defaults: io_uring (epoll where unavailable), one reactor thread.
+    ///
+    /// # Errors
+    /// As [`ContextBuilder::build`].
     pub fn new() -> Result<Context> {
         ContextBuilder::default().build()
     }
 
+    /// A builder for a context with other settings (backend, I/O threads, inline mode).
     pub fn builder() -> ContextBuilder {
         ContextBuilder::default()
     }

@@ -4,8 +4,8 @@
 //! * **Frame formats.** Pipes hold ZMTP frames, so the socket layer writes them and the
 //!   session reads them with one codec: [`crate::protocol::frame`] (headers), plus the two
 //!   messages whose layout is not a plain frame of application bytes, built here only:
-//!   ZMTP 3.0's subscription message ([`legacy_subscription`]) and the STREAM socket's zlink
-//!   length prefix ([`length_prefix`], [`LENGTH_PREFIX_LEN`]).
+//!   ZMTP 3.0's subscription message (`legacy_subscription`) and the STREAM socket's zlink
+//!   length prefix (`length_prefix`, `LENGTH_PREFIX_LEN`).
 //! * **Transform.** An optional per-connection [`WireTransform`] sits between the driver and
 //!   the session (for a TLS or CURVE layer, or WebSocket framing). The reactor asks the
 //!   context's [`WireFactory`] for one whenever a connection starts; received bytes are
