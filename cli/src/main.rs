@@ -17,9 +17,41 @@ const FAILED: u8 = 1;
 const USAGE: u8 = 2;
 const TIMED_OUT: u8 = 3;
 
+/// `ringlink-cat --generate-man` prints the roff man page, `--generate-completions SHELL`
+/// (bash, zsh, fish, elvish, powershell) a completion script, both made from the argument
+/// parser itself. None: not such an invocation.
+fn generate(args: Vec<std::ffi::OsString>) -> Option<ExitCode> {
+    let args: Vec<&str> = args.iter().map(|a| a.to_str().unwrap_or("")).collect();
+    let mut out = std::io::stdout();
+    match args.as_slice() {
+        ["--generate-man"] => {
+            let written = clap_mangen::Man::new(args::command()).render(&mut out);
+            Some(if written.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(FAILED)
+            })
+        }
+        ["--generate-completions", shell] => {
+            let Ok(shell) = shell.parse::<clap_complete::Shell>() else {
+                eprintln!(
+                    "ringlink-cat: unknown shell {shell:?} (bash, zsh, fish, elvish, powershell)"
+                );
+                return Some(ExitCode::from(USAGE));
+            };
+            clap_complete::generate(shell, &mut args::command(), "ringlink-cat", &mut out);
+            Some(ExitCode::SUCCESS)
+        }
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
     if std::env::var_os("RINGLINK_LOG").is_some() {
         env_logger::Builder::from_env("RINGLINK_LOG").init();
+    }
+    if let Some(code) = generate(std::env::args_os().skip(1).collect()) {
+        return code;
     }
     let cfg = match args::parse(std::env::args_os()) {
         Ok(cfg) => cfg,

@@ -486,3 +486,33 @@ both_backends!(sub_cat_subscribes_and_pub_cat_publishes, |backend| {
     out.expect_success("xpub cat");
     assert_eq!(out.stdout, ["\\x01zz"]);
 });
+
+/// The man page and the completion scripts come from the argument parser: every option is
+/// in them, and an unknown shell is a usage error.
+#[test]
+fn man_page_and_completions_are_generated() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ringlink-cat"))
+            .args(args)
+            .output()
+            .expect("run ringlink-cat")
+    };
+    let man = run(&["--generate-man"]);
+    assert!(man.status.success());
+    let man = String::from_utf8(man.stdout).unwrap();
+    assert!(man.contains(".TH ringlink-cat 1"), "{man}");
+    for opt in ["subscribe", "routing\\-id", "separator", "timeout"] {
+        assert!(man.contains(opt), "man page lacks {opt}");
+    }
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = run(&["--generate-completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            script.contains("hwm") && script.contains("backend"),
+            "{shell}"
+        );
+    }
+    let bad = run(&["--generate-completions", "nosh"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
