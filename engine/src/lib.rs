@@ -66,7 +66,9 @@ pub use options::{OptionName, SocketOption, StreamFraming};
 pub use protocol::{ParseSocketTypeError, SocketType};
 pub use proxy::{proxy, proxy_steerable};
 pub use runtime::context::{Context, ContextBuilder};
-pub use socket::{poll, PeerStats, PollItem, Socket, DONTWAIT, POLLERR, POLLIN, POLLOUT, SNDMORE};
+pub use socket::{
+    poll, PeerStats, PollItem, Socket, SocketStats, DONTWAIT, POLLERR, POLLIN, POLLOUT, SNDMORE,
+};
 
 /// The README's example is compiled and run as a doctest.
 #[cfg(doctest)]

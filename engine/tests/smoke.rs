@@ -116,3 +116,93 @@ fn subscribe_recv_string_and_parsing() {
         ));
     }
 }
+
+/// `Socket::stats`: messages and wire bytes both ways, drops at the high-water mark and for
+/// unknown routing ids, and connection events, on both backends.
+#[test]
+fn stats_count_messages_bytes_drops_and_events() {
+    use ringlink::MonitorEventKind as K;
+    use std::time::Duration;
+    let wait_for = |m: &ringlink::Monitor, want: fn(&K) -> bool| loop {
+        let ev = m
+            .recv(Some(Duration::from_secs(20)))
+            .unwrap()
+            .expect("event within 20 s");
+        if want(&ev.kind) {
+            return;
+        }
+    };
+    for b in [Backend::Uring, Backend::Epoll] {
+        let ctx = ctx(b, 1);
+        let mut srv = ctx.socket(SocketType::Pair).unwrap();
+        srv.set_option(SocketOption::RcvTimeo(20_000)).unwrap();
+        let mon = srv.monitor().unwrap();
+        srv.bind("tcp://127.0.0.1:*").unwrap();
+        let mut cli = ctx.socket(SocketType::Pair).unwrap();
+        cli.connect(&srv.last_endpoint().unwrap()).unwrap();
+        for _ in 0..10 {
+            cli.send(&[7u8; 64], 0).unwrap();
+        }
+        for _ in 0..10 {
+            assert_eq!(srv.recv_bytes(0).unwrap().len(), 64);
+        }
+        let (c, s) = (cli.stats(), srv.stats());
+        assert_eq!((c.msgs_sent, s.msgs_received), (10, 10), "{b:?}");
+        assert!(s.bytes_received >= 10 * 66, "{s:?}");
+        assert_eq!(s.connects, 1, "{s:?}");
+        assert_eq!(
+            s.msgs_dropped + s.reconnects + s.handshake_failures,
+            0,
+            "{s:?}"
+        );
+        drop(cli);
+        wait_for(&mon, |k| matches!(k, K::Disconnected(..)));
+        let s = srv.stats();
+        assert_eq!((s.disconnects, s.msgs_received), (1, 10), "{s:?}");
+        // The client's wire bytes: 10 frames of 2 + 64 bytes after the handshake.
+        drop(srv);
+
+        // ROUTER: an unknown routing id is dropped (and counted) without ROUTER_MANDATORY.
+        let mut router = ctx.socket(SocketType::Router).unwrap();
+        router.send(b"nobody", ringlink::SNDMORE).unwrap();
+        router.send(b"lost", 0).unwrap();
+        assert_eq!(router.stats().msgs_dropped, 1);
+        assert_eq!(
+            router
+                .send_routed_batch(&[(b"x", b"y"), (b"z", b"w")], 0)
+                .unwrap(),
+            2
+        );
+        assert_eq!(router.stats().msgs_dropped, 3);
+
+        // XPUB: a subscriber at its high-water mark misses messages; each is counted once.
+        let mut xpub = ctx.socket(SocketType::XPub).unwrap();
+        xpub.set_option(SocketOption::SndHwm(2)).unwrap();
+        xpub.set_option(SocketOption::RcvTimeo(20_000)).unwrap();
+        xpub.bind("inproc://smoke-stats").unwrap();
+        let mut sub = ctx.socket(SocketType::Sub).unwrap();
+        sub.set_option(SocketOption::RcvHwm(2)).unwrap();
+        sub.connect("inproc://smoke-stats").unwrap();
+        sub.subscribe("").unwrap();
+        assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x01");
+        for _ in 0..100 {
+            xpub.send(b"m", 0).unwrap();
+        }
+        let x = xpub.stats();
+        assert_eq!(x.msgs_sent + x.msgs_dropped, 100, "{x:?}");
+        assert!(x.msgs_dropped >= 90, "{x:?}");
+
+        // A connect with nobody listening is retried (and counted).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut lonely = ctx.socket(SocketType::Dealer).unwrap();
+        lonely.set_option(SocketOption::ReconnectIvl(10)).unwrap();
+        let m = lonely.monitor().unwrap();
+        lonely.connect(&format!("tcp://127.0.0.1:{port}")).unwrap();
+        wait_for(&m, |k| matches!(k, K::ConnectRetried(_)));
+        assert!(lonely.stats().reconnects >= 1);
+    }
+}

@@ -426,6 +426,29 @@ typedef struct {
 // 1 if more frames of the message follow (else 0), and the caller's `arg`.
 typedef void (*rl_recv_fn)(const void *data, size_t len, int more, void *arg);
 
+// A socket's counters since it was created (`rl_socket_stats`).
+typedef struct {
+  // Messages queued to peers (PUB: each subscriber's copy).
+  uint64_t msgs_sent;
+  // Messages that arrived from peers (read or not yet).
+  uint64_t msgs_received;
+  // Bytes sent on tcp/ipc connections, as on the wire (ZMTP framing included).
+  uint64_t bytes_sent;
+  // Bytes received on tcp/ipc connections, as on the wire.
+  uint64_t bytes_received;
+  // Messages dropped: PUB/XPUB to a subscriber at HWM, ROUTER to a full peer or an unknown
+  // routing id (without `RL_ROUTER_MANDATORY`).
+  uint64_t msgs_dropped;
+  // Connections established (connected or accepted).
+  uint64_t connects;
+  // Connect attempts retried after a failure.
+  uint64_t reconnects;
+  // Handshakes that failed.
+  uint64_t handshake_failures;
+  // Connections that ended.
+  uint64_t disconnects;
+} rl_socket_stats_t;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1000,6 +1023,18 @@ int rl_recv_with(rl_socket_t *s, rl_recv_fn fn, void *arg, int flags);
 // `s` is NULL or a live socket handle. Uses the socket: `EBUSY` while another thread is inside a
 // call on it.
 int rl_flush(rl_socket_t *s);
+
+// Read a socket's counters into `*out` (ringlink). `size` is `sizeof(rl_socket_stats_t)`
+// as the caller knows it: a program built against an older header with a shorter struct
+// gets the fields it knows, and new fields are only ever added at the end. Reading costs a
+// walk over the socket's peers; keeping the counters costs the message path nothing.
+//
+// Returns 0, or -1 with `EFAULT` (NULL), `EINVAL` (`size` smaller than one field).
+//
+// # Safety
+// `s` is NULL or a live socket handle; `out` is NULL or valid for writing `size` bytes. Uses
+// the socket: `EBUSY` while another thread is inside a call on it.
+int rl_socket_stats(rl_socket_t *s, rl_socket_stats_t *out, size_t size);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -17,7 +17,8 @@
 //!
 //! Module map: `ctx.rs` (contexts), `socket.rs` (sockets, send/recv), `options.rs` (socket
 //! options), `msg.rs`
-//! (`rl_msg_t`), `send_batch.rs` / `batch.rs` (batch sends / receives), `proxy.rs` (`rl_proxy`), `poll.rs` (`rl_poll`), `monitor.rs` (socket
+//! (`rl_msg_t`), `send_batch.rs` / `batch.rs` (batch sends / receives), `proxy.rs` (`rl_proxy`), `stats.rs`
+//! (`rl_socket_stats`), `poll.rs` (`rl_poll`), `monitor.rs` (socket
 //! monitors).
 
 #![allow(non_camel_case_types)] // C names: rl_ctx_t, rl_msg_t, ...
@@ -40,6 +41,7 @@ mod poll;
 mod proxy;
 mod send_batch;
 mod socket;
+mod stats;
 
 pub use batch::*;
 pub use ctx::*;
@@ -50,6 +52,7 @@ pub use poll::*;
 pub use proxy::*;
 pub use send_batch::*;
 pub use socket::*;
+pub use stats::*;
 
 // ----- version -----------------------------------------------------------------------------
 

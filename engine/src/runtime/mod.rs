@@ -17,3 +17,4 @@ pub(crate) mod parker;
 pub(crate) mod reactor;
 pub(crate) mod reactor_set;
 pub(crate) mod shared;
+pub(crate) mod stats;

@@ -113,6 +113,8 @@ pub(crate) struct SocketShared {
     pub(crate) monitor: Mutex<Option<Arc<crate::monitor::MonitorQueue>>>,
     /// SUB/XSUB: the subscriptions every new connection is told about (reconnects included).
     pub(crate) subs: Mutex<SubSet>,
+    /// What the reactors count for `Socket::stats`.
+    pub(crate) stats: super::stats::LinkStats,
 }
 
 /// A SUB/XSUB socket's subscriptions as reactors see them. `seq` counts changes: a
@@ -134,6 +136,7 @@ impl SocketShared {
             closed: AtomicBool::new(false),
             monitor: Mutex::new(None),
             subs: Mutex::new(SubSet::default()),
+            stats: Default::default(),
         })
     }
 
@@ -187,6 +190,7 @@ impl SocketShared {
         endpoint: &str,
         peer: Option<&[u8]>,
     ) {
+        self.stats.event(&kind);
         let mut m = self.monitor.lock().unwrap();
         if let Some(q) = m.as_ref() {
             if Arc::strong_count(q) == 1 {

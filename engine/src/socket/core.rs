@@ -116,6 +116,12 @@ pub(super) struct Core {
     pub(super) touched: Vec<usize>,
     /// Inline context (cached: checked per message).
     pub(super) inline: bool,
+    /// Messages sent to / received from peers that are gone (for `Socket::stats`; the live
+    /// peers' counts are their pipes').
+    pub(super) retired_sent: u64,
+    pub(super) retired_received: u64,
+    /// Messages dropped: a full peer (PUB, ROUTER) or an unroutable id (ROUTER).
+    pub(super) dropped: u64,
 }
 
 impl Core {
@@ -137,6 +143,9 @@ impl Core {
             unflushed: 0,
             touched: Vec::new(),
             inline,
+            retired_sent: 0,
+            retired_received: 0,
+            dropped: 0,
         }
     }
 
@@ -196,6 +205,8 @@ impl Core {
     pub(super) fn remove_peer<H: Routing>(&mut self, h: &mut H, slot: usize) {
         h.detached(self, slot);
         let p = self.peers.remove(slot);
+        self.retired_sent += p.out.msgs_written();
+        self.retired_received += p.inn.msgs_committed();
         self.by_id.remove(&p.id);
         self.active.retain(|&s| s != slot);
         if self.cur_out == Some(slot) {

@@ -25,6 +25,7 @@ mod publisher;
 mod rep;
 mod req;
 mod router;
+mod stats;
 mod stream;
 mod subscriber;
 pub(crate) mod trie;
@@ -33,6 +34,7 @@ pub(crate) mod trie;
 mod testutil;
 
 pub use poll::{poll, PollItem, POLLERR, POLLIN, POLLOUT};
+pub use stats::SocketStats;
 
 use std::os::fd::RawFd;
 use std::sync::Arc;

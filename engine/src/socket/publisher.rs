@@ -274,7 +274,9 @@ impl Publisher {
             self.match_peers(core, data);
             if !self.xpub || !core.opts.xpub_nodrop {
                 let peers = &mut core.peers;
+                let matched = self.dist.matched.len();
                 self.dist.matched.retain(|&s| !peers[s].out.is_full());
+                core.dropped += (matched - self.dist.matched.len()) as u64;
                 return Ok(());
             }
             let mut must_wait = false;

@@ -164,11 +164,13 @@ impl Router {
                 return Err(Error::HostUnreachable);
             }
             core.dropping = true;
+            core.dropped += 1;
             return Ok(());
         };
         if core.peers[s].out.is_full() {
             if !mandatory {
                 core.dropping = true;
+                core.dropped += 1;
                 return Ok(());
             }
             if core.snd_nowait(flags) {
@@ -223,11 +225,13 @@ pub(super) fn send_batch<H: Routed, R: AsRef<[u8]>, P: AsRef<[u8]>>(
             if mandatory {
                 break partial(done, Error::HostUnreachable);
             }
+            core.dropped += 1;
             done += 1;
             continue;
         };
         while core.peers[s].out.is_full() {
             if !mandatory {
+                core.dropped += 1;
                 done += 1;
                 continue 'batch;
             }

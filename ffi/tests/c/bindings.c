@@ -164,6 +164,20 @@ static void recv_with(void) {
     free_frames(&f);
     free(payload);
 
+    /* Counters: two messages (one of two frames) and their wire bytes. */
+    rl_socket_stats_t st;
+    memset(&st, 0xff, sizeof st);
+    CHECK(rl_socket_stats(srv, &st, sizeof st) == 0);
+    CHECK(st.msgs_received == 2 && st.connects == 1 && st.msgs_dropped == 0);
+    CHECK(st.bytes_received > big);
+    CHECK(rl_socket_stats(cli, &st, sizeof st) == 0);
+    CHECK(st.msgs_sent == 2 && st.bytes_sent > big);
+    uint64_t first[2] = {0, 12345};
+    CHECK(rl_socket_stats(cli, (rl_socket_stats_t *)(void *)first, sizeof first[0]) == 0);
+    CHECK(first[0] == 2 && first[1] == 12345); /* an older, shorter struct: nothing past it */
+    CHECK_ERR(rl_socket_stats(cli, NULL, sizeof st), EFAULT);
+    CHECK_ERR(rl_socket_stats(cli, &st, 4), EINVAL);
+
     /* A send-only socket cannot receive. */
     rl_socket_t *push = rl_socket(ctx, RL_PUSH);
     CHECK_ERR(rl_recv_with(push, collect, &f, RL_DONTWAIT), ENOTSUP);

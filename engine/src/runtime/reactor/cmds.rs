@@ -229,7 +229,8 @@ impl State {
                 }
             }
             Event::Received { key, data } => {
-                if self.conn(key).is_some() {
+                if let Some(c) = self.conn(key) {
+                    c.sock.stats.received(data.len());
                     self.on_received(key.slot(), data, reqs);
                 }
             }
@@ -257,7 +258,10 @@ impl State {
             }
             Event::Sent { key, result, lease } => {
                 // A stale key's lease just ends: the kernel is done with it.
-                if self.conn(key).is_some() {
+                if let Some(c) = self.conn(key) {
+                    if let Ok(n) = &result {
+                        c.sock.stats.sent(*n);
+                    }
                     self.on_sent(key.slot(), result, lease, reqs);
                 }
             }
