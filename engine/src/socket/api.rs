@@ -185,6 +185,25 @@ impl Socket {
         r
     }
 
+    /// Send one frame whose body the caller already holds in shared memory, without copying
+    /// it: connections over tcp/ipc send it straight from `body` (the reference is released
+    /// once the kernel took the bytes); inproc peers, which read frames in place, get a copy.
+    /// Bodies under 8 KiB are copied anyway (cheaper than the reference counting and the
+    /// extra iovec). PUB/XPUB share one body among all subscribers. Flags, routing and errors
+    /// as [`Socket::send`] (ROUTER: the routing id frame goes first with `send`).
+    ///
+    /// # Errors
+    /// As [`Socket::send`].
+    pub fn send_shared(&mut self, body: &std::sync::Arc<[u8]>, flags: i32) -> Result<()> {
+        if body.len() < super::dist::SHARE_MIN {
+            return self.send(body, flags);
+        }
+        self.core.share = Some(body.clone());
+        let r = self.send(body, flags);
+        self.core.share = None;
+        r
+    }
+
     /// A send stopped at the high-water mark. If an event loop watches [`Socket::fd`], ask
     /// the full peers to report free space now, so the fd fires when room appears (as
     /// libzmq's does after `EAGAIN`) without the loop having to read [`Socket::events`] first.

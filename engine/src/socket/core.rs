@@ -122,6 +122,9 @@ pub(super) struct Core {
     pub(super) retired_received: u64,
     /// Messages dropped: a full peer (PUB, ROUTER) or an unroutable id (ROUTER).
     pub(super) dropped: u64,
+    /// During `Socket::send_shared`: the caller's body, referenced by reactor-read pipes
+    /// instead of copied into them.
+    pub(super) share: Option<Arc<[u8]>>,
 }
 
 impl Core {
@@ -146,6 +149,7 @@ impl Core {
             retired_sent: 0,
             retired_received: 0,
             dropped: 0,
+            share: None,
         }
     }
 
@@ -360,7 +364,14 @@ impl Core {
         let mut hdr = [0u8; frame::MAX_HEADER];
         let hl = frame::encode_header(&mut hdr, more, false, data.len() as u64);
         let p = &mut self.peers[s];
-        p.out.write_frame(&hdr[..hl], data);
+        match &self.share {
+            // The reactor sends the body from the caller's buffer (`send_shared`).
+            // (Only this very frame: REQ/REP write envelope frames in the same call.)
+            Some(body) if matches!(p.link, Link::Reactor(_)) && is_body(body, data) => {
+                p.out.write_shared(&hdr[..hl], body)
+            }
+            _ => p.out.write_frame(&hdr[..hl], data),
+        }
         if more {
             return;
         }
@@ -474,4 +485,9 @@ pub(super) fn partial(done: usize, e: Error) -> Result<usize> {
     } else {
         Err(e)
     }
+}
+
+/// Whether `data` is `body` itself (the frame `Socket::send_shared` is sending).
+pub(super) fn is_body(body: &[u8], data: &[u8]) -> bool {
+    std::ptr::eq(body, data)
 }

@@ -3,13 +3,13 @@
 
 #![forbid(unsafe_code)]
 
-use super::core::Core;
+use super::core::{is_body, Core};
 use crate::protocol::frame;
 use crate::runtime::shared::Link;
 
 /// Bodies from this size up are shared between subscribers' pipes instead of copied into each
 /// (below it a copy is cheaper than the reference counting and the extra iovec).
-const SHARE_MIN: usize = 8 * 1024;
+pub(super) const SHARE_MIN: usize = 8 * 1024;
 
 /// The targets of the message being sent and the per-slot marks used to choose them.
 #[derive(Default)]
@@ -48,14 +48,17 @@ impl Dist {
         let hl = frame::encode_header(&mut hdr, more, false, data.len() as u64);
         // A large body going to several connections is copied once and shared: each reactor
         // sends it from the same buffer. (inproc peers read frames in place: they get copies.)
-        let shared: Option<std::sync::Arc<[u8]>> = (data.len() >= SHARE_MIN
-            && self
-                .matched
-                .iter()
-                .filter(|&&s| matches!(core.peers[s].link, Link::Reactor(_)))
-                .nth(1)
-                .is_some())
-        .then(|| data.into());
+        let shared: Option<std::sync::Arc<[u8]>> =
+            core.share.clone().filter(|b| is_body(b, data)).or_else(|| {
+                (data.len() >= SHARE_MIN
+                    && self
+                        .matched
+                        .iter()
+                        .filter(|&&s| matches!(core.peers[s].link, Link::Reactor(_)))
+                        .nth(1)
+                        .is_some())
+                .then(|| data.into())
+            });
         for &s in &self.matched {
             let p = &mut core.peers[s];
             match (&shared, &p.link) {
