@@ -70,7 +70,9 @@ impl Socket {
     /// # Errors
     /// `Error::InvalidArgument` on other socket types (XPUB: only with `XpubManual`).
     pub fn subscribe(&mut self, topic: impl AsRef<[u8]>) -> Result<()> {
-        self.set_option(crate::SocketOption::Subscribe(topic.as_ref().to_vec()))
+        self.set_option(crate::options::SocketOption::Subscribe(
+            topic.as_ref().to_vec(),
+        ))
     }
 
     /// SUB/XSUB: drop one subscription made with [`Socket::subscribe`].
@@ -78,7 +80,9 @@ impl Socket {
     /// # Errors
     /// As [`Socket::subscribe`].
     pub fn unsubscribe(&mut self, topic: impl AsRef<[u8]>) -> Result<()> {
-        self.set_option(crate::SocketOption::Unsubscribe(topic.as_ref().to_vec()))
+        self.set_option(crate::options::SocketOption::Unsubscribe(
+            topic.as_ref().to_vec(),
+        ))
     }
 
     /// Receive all frames of the next message.

@@ -174,7 +174,11 @@ impl Router {
                 return Ok(());
             }
             if core.snd_nowait(flags) {
-                return Err(Error::Again);
+                // Ask the peer to report free space (so a watched fd fires when it comes),
+                // or go on if it appeared meanwhile.
+                if core.peers[s].out.wait_for_space() {
+                    return Err(Error::Again);
+                }
             }
             let mut deadline = Deadline::new(core.opts.sndtimeo);
             loop {
@@ -238,7 +242,11 @@ pub(super) fn send_batch<H: Routed, R: AsRef<[u8]>, P: AsRef<[u8]>>(
             // Let the reactor drain what we queued, then wait for room.
             core.finish_batch(&mut touched);
             if nowait {
-                break 'batch partial(done, Error::Again);
+                // As in `send`: the full peer reports free space when it comes.
+                if core.peers[s].out.wait_for_space() {
+                    break 'batch partial(done, Error::Again);
+                }
+                continue;
             }
             if core.peers[s].out.wait_for_space() {
                 if let Err(e) = core.wait(deadline.get()) {

@@ -267,6 +267,11 @@ impl Stream {
                 break;
             }
             if nowait {
+                // Ask the peer to report free space (so a watched fd fires when it comes), or
+                // go on if it appeared meanwhile.
+                if !p.out.wait_for_space() {
+                    break;
+                }
                 return Err(Error::Again);
             }
             if p.out.wait_for_space() {

@@ -1,0 +1,127 @@
+"""ringlink's constants as IntEnums (values from the C header, through the native module)."""
+
+from __future__ import annotations
+
+import errno as _errno
+from enum import IntEnum, IntFlag
+
+from . import _ringlink as _rl
+
+__all__ = ["SocketType", "SocketOption", "Flag", "PollEvent", "Event", "ContextOption", "Errno"]
+
+
+class SocketType(IntEnum):
+    PAIR = _rl.PAIR
+    PUB = _rl.PUB
+    SUB = _rl.SUB
+    REQ = _rl.REQ
+    REP = _rl.REP
+    DEALER = _rl.DEALER
+    ROUTER = _rl.ROUTER
+    PULL = _rl.PULL
+    PUSH = _rl.PUSH
+    XPUB = _rl.XPUB
+    XSUB = _rl.XSUB
+    STREAM = _rl.STREAM
+
+
+class SocketOption(IntEnum):
+    ROUTING_ID = _rl.ROUTING_ID
+    SUBSCRIBE = _rl.SUBSCRIBE
+    UNSUBSCRIBE = _rl.UNSUBSCRIBE
+    SNDBUF = _rl.SNDBUF
+    RCVBUF = _rl.RCVBUF
+    RCVMORE = _rl.RCVMORE
+    FD = _rl.FD
+    EVENTS = _rl.EVENTS
+    TYPE = _rl.TYPE
+    LINGER = _rl.LINGER
+    RECONNECT_IVL = _rl.RECONNECT_IVL
+    BACKLOG = _rl.BACKLOG
+    RECONNECT_IVL_MAX = _rl.RECONNECT_IVL_MAX
+    MAXMSGSIZE = _rl.MAXMSGSIZE
+    SNDHWM = _rl.SNDHWM
+    RCVHWM = _rl.RCVHWM
+    RCVTIMEO = _rl.RCVTIMEO
+    SNDTIMEO = _rl.SNDTIMEO
+    LAST_ENDPOINT = _rl.LAST_ENDPOINT
+    ROUTER_MANDATORY = _rl.ROUTER_MANDATORY
+    IMMEDIATE = _rl.IMMEDIATE
+    XPUB_VERBOSE = _rl.XPUB_VERBOSE
+    IPV6 = _rl.IPV6
+    PROBE_ROUTER = _rl.PROBE_ROUTER
+    REQ_CORRELATE = _rl.REQ_CORRELATE
+    REQ_RELAXED = _rl.REQ_RELAXED
+    CONFLATE = _rl.CONFLATE
+    ROUTER_HANDOVER = _rl.ROUTER_HANDOVER
+    CONNECT_ROUTING_ID = _rl.CONNECT_ROUTING_ID
+    HANDSHAKE_IVL = _rl.HANDSHAKE_IVL
+    XPUB_NODROP = _rl.XPUB_NODROP
+    XPUB_MANUAL = _rl.XPUB_MANUAL
+    XPUB_WELCOME_MSG = _rl.XPUB_WELCOME_MSG
+    STREAM_NOTIFY = _rl.STREAM_NOTIFY
+    INVERT_MATCHING = _rl.INVERT_MATCHING
+    HEARTBEAT_IVL = _rl.HEARTBEAT_IVL
+    HEARTBEAT_TTL = _rl.HEARTBEAT_TTL
+    HEARTBEAT_TIMEOUT = _rl.HEARTBEAT_TIMEOUT
+    XPUB_VERBOSER = _rl.XPUB_VERBOSER
+    XPUB_MANUAL_LAST_VALUE = _rl.XPUB_MANUAL_LAST_VALUE
+    ONLY_FIRST_SUBSCRIBE = _rl.ONLY_FIRST_SUBSCRIBE
+    STREAM_FRAMING = _rl.STREAM_FRAMING
+
+
+class Flag(IntFlag):
+    DONTWAIT = _rl.DONTWAIT
+    NOBLOCK = _rl.DONTWAIT
+    SNDMORE = _rl.SNDMORE
+
+
+class PollEvent(IntFlag):
+    POLLIN = _rl.POLLIN
+    POLLOUT = _rl.POLLOUT
+    POLLERR = _rl.POLLERR
+
+
+class Event(IntFlag):
+    CONNECTED = _rl.EVENT_CONNECTED
+    CONNECT_DELAYED = _rl.EVENT_CONNECT_DELAYED
+    CONNECT_RETRIED = _rl.EVENT_CONNECT_RETRIED
+    LISTENING = _rl.EVENT_LISTENING
+    BIND_FAILED = _rl.EVENT_BIND_FAILED
+    ACCEPTED = _rl.EVENT_ACCEPTED
+    ACCEPT_FAILED = _rl.EVENT_ACCEPT_FAILED
+    CLOSED = _rl.EVENT_CLOSED
+    CLOSE_FAILED = _rl.EVENT_CLOSE_FAILED
+    DISCONNECTED = _rl.EVENT_DISCONNECTED
+    MONITOR_STOPPED = _rl.EVENT_MONITOR_STOPPED
+    HANDSHAKE_FAILED_NO_DETAIL = _rl.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    HANDSHAKE_SUCCEEDED = _rl.EVENT_HANDSHAKE_SUCCEEDED
+    HANDSHAKE_FAILED_PROTOCOL = _rl.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    ALL = _rl.EVENT_ALL
+
+
+class ContextOption(IntEnum):
+    IO_THREADS = _rl.IO_THREADS
+    MSG_T_SIZE = _rl.MSG_T_SIZE
+    IPV6 = _rl.CTX_IPV6
+    BACKEND = _rl.BACKEND
+
+
+class Errno(IntEnum):
+    EAGAIN = _errno.EAGAIN
+    EINVAL = _errno.EINVAL
+    EFAULT = _errno.EFAULT
+    EINTR = _errno.EINTR
+    EBUSY = _errno.EBUSY
+    EMSGSIZE = _errno.EMSGSIZE
+    ENOTSUP = _errno.ENOTSUP
+    ENOTSOCK = _errno.ENOTSOCK
+    EHOSTUNREACH = _errno.EHOSTUNREACH
+    EADDRINUSE = _errno.EADDRINUSE
+    EPROTONOSUPPORT = _errno.EPROTONOSUPPORT
+    ENOENT = _errno.ENOENT
+    EEXIST = _errno.EEXIST
+    ETERM = _rl.ETERM
+    EFSM = _rl.EFSM
+    ENOCOMPATPROTO = _rl.ENOCOMPATPROTO
+    EINTERNAL = _rl.EINTERNAL
