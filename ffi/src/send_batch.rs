@@ -185,19 +185,32 @@ pub unsafe extern "C" fn rl_send_routed(
                 .collect();
             return Ok(sock.send_routed_batch(&pairs, f).map_err(eno)? as c_int);
         }
-        for (i, (id, p)) in ids.iter().zip(payloads).enumerate() {
-            let r = sock
-                .send(id.as_ref(), f | RL_SNDMORE)
-                .and_then(|()| sock.send(p.as_ref(), f));
-            if let Err(e) = r {
-                if i == 0 {
-                    return Err(eno(e));
-                }
-                return Ok(i as c_int);
-            }
-        }
-        Ok(count as c_int)
+        send_pairs_each(&mut sock, count, f, |i| {
+            (ids[i].as_ref(), payloads[i].as_ref())
+        })
     })
+}
+
+/// `rl_send_routed` on types without routing: `[id, payload]` as two plain frames per
+/// message, one engine call per frame. Returns how many went; an error only if the first did
+/// not.
+fn send_pairs_each<'a>(
+    sock: &mut Socket,
+    count: usize,
+    f: c_int,
+    pair: impl Fn(usize) -> (&'a [u8], &'a [u8]),
+) -> Res<c_int> {
+    for i in 0..count {
+        let (id, p) = pair(i);
+        let r = sock.send(id, f | RL_SNDMORE).and_then(|()| sock.send(p, f));
+        if let Err(e) = r {
+            if i == 0 {
+                return Err(eno(e));
+            }
+            return Ok(i as c_int);
+        }
+    }
+    Ok(count as c_int)
 }
 
 /// Messages per engine call of `rl_send_routed_repeat` on ROUTER/STREAM: the batch is built
@@ -229,22 +242,17 @@ pub unsafe extern "C" fn rl_send_routed_repeat(
         // SAFETY: forwarded caller contract.
         let payload = unsafe { bytes_arg(data, len) }?;
         let f = flags & RL_DONTWAIT;
-        let routed = matches!(sock.socket_type(), SocketType::Router | SocketType::Stream);
+        if !matches!(sock.socket_type(), SocketType::Router | SocketType::Stream) {
+            return send_pairs_each(&mut sock, count, f, |_| (id, payload));
+        }
         let chunk = [(id, payload); REPEAT_CHUNK];
         let mut sent = 0;
         while sent < count {
             let n = (count - sent).min(REPEAT_CHUNK);
-            let r = if routed {
-                sock.send_routed_batch(&chunk[..n], f)
-            } else {
-                sock.send(id, f | RL_SNDMORE)
-                    .and_then(|()| sock.send(payload, f))
-                    .map(|()| 1)
-            };
-            match r {
+            match sock.send_routed_batch(&chunk[..n], f) {
                 Ok(k) => {
                     sent += k;
-                    if k < n && routed {
+                    if k < n {
                         break;
                     }
                 }
