@@ -52,6 +52,55 @@ def test_send_recv_multipart_poll():
     run(main())
 
 
+def _wait_fd_readable(fd):
+    import select
+
+    assert select.select([fd], [], [], 20)[0] == [fd], "readiness fd never fired"
+
+
+def test_poll_survives_wakeup_consumed_by_final_events_read(monkeypatch):
+    # The message arrives after the polls were checked but before the handler's last
+    # RL_EVENTS read, which re-arms (drains) the fd: the waiting poll must still resolve.
+    async def main():
+        with rla.Context() as ctx:
+            a, b = make_pair(ctx, ringlink.PAIR, ringlink.PAIR)
+            await b.send(b"warm")
+            assert await a.recv() == b"warm"
+            orig = rla.Socket._resolve_polls
+            fired = []
+
+            def resolve_then_deliver(self):
+                orig(self)
+                if self is a and not fired and self._poll_q:
+                    fired.append(1)
+                    _rl.Socket.send(b, b"late", ringlink.DONTWAIT)
+                    _wait_fd_readable(a._fd)
+
+            monkeypatch.setattr(rla.Socket, "_resolve_polls", resolve_then_deliver)
+            assert await asyncio.wait_for(a.poll(), 20) == ringlink.POLLIN
+            assert fired
+            assert await a.recv() == b"late"
+
+    run(main())
+
+
+def test_events_read_while_waiting_keeps_the_wakeup():
+    # A user reading EVENTS re-arms the fd; a pending receive must not lose its wake-up.
+    async def main():
+        with rla.Context() as ctx:
+            a, b = make_pair(ctx, ringlink.PAIR, ringlink.PAIR)
+            pending = asyncio.ensure_future(a.recv())
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            assert not pending.done()
+            await b.send(b"x")
+            _wait_fd_readable(a._fd)
+            assert a.getsockopt(ringlink.SocketOption.EVENTS) & ringlink.POLLIN
+            assert await asyncio.wait_for(pending, 20) == b"x"
+
+    run(main())
+
+
 def test_async_for_and_recv_many():
     async def main():
         with rla.Context() as ctx:

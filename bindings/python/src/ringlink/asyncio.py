@@ -185,9 +185,22 @@ class Socket(_SyncSocket):
         # Edge style: readiness that arrived while the queues ran may have been consumed by
         # the EVENTS read above without a new wake-up; read it again (this also re-arms the
         # descriptor) and run once more if an operation can now go on.
-        ev = _sync_getsockopt(self, SocketOption.EVENTS)
-        if (ev & _POLLIN and self._recv_q) or (ev & _POLLOUT and self._send_q) or (self._stash and self._recv_q):
+        # Waiting polls count too: their readiness may be what that read just consumed.
+        ev = self._current_events()
+        if (
+            (ev & _POLLIN and self._recv_q)
+            or (ev & _POLLOUT and self._send_q)
+            or any(ev & flags for _fut, flags, _timer in self._poll_q)
+        ):
             self._schedule()
+
+    def getsockopt(self, option: int) -> Any:  # type: ignore[override]
+        """As the synchronous ``getsockopt``; reading ``EVENTS`` re-arms the readiness fd, so
+        queued operations and polls get a turn afterwards (their wake-up may have been it)."""
+        value = _sync_getsockopt(self, option)
+        if option == SocketOption.EVENTS and (self._recv_q or self._send_q or self._poll_q):
+            self._schedule()
+        return value
 
     def _current_events(self) -> int:
         ev = _sync_getsockopt(self, SocketOption.EVENTS)
