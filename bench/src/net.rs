@@ -220,7 +220,7 @@ impl RinglinkSocket {
     }
 
     /// ROUTER: reads the routing-id frame of the next message into `self.id`.
-    fn recv_id(&mut self, flags: i32) -> Result<(), ringlink::Error> {
+    fn recv_id(&mut self, flags: ringlink::Flags) -> Result<(), ringlink::Error> {
         let mut id = [0u8; 256];
         let n = self.sock.recv(&mut id, flags)?;
         self.id.clear();
@@ -231,7 +231,8 @@ impl RinglinkSocket {
     /// Receives one message into `self.buf` (after its routing id, for a ROUTER).
     fn recv_payload(&mut self) -> Result<usize, String> {
         if self.router {
-            self.recv_id(0).map_err(rl_err("recv id"))?;
+            self.recv_id(ringlink::Flags::empty())
+                .map_err(rl_err("recv id"))?;
         }
         let n = self.sock.recv(&mut self.buf, 0).map_err(rl_err("recv"))?;
         if n > self.buf.len() {
@@ -654,7 +655,7 @@ pub fn drive_until_stdin(sock: &mut Socket) -> Result<(), String> {
         PollItem::socket(sock, 0),
         PollItem::fd(libc::STDIN_FILENO, ringlink::POLLIN),
     ];
-    while items[1].revents == 0 {
+    while items[1].revents.is_empty() {
         ringlink::poll(&mut items, None).map_err(rl_err("poll (driving until released)"))?;
     }
     Ok(())

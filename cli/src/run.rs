@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
 use std::thread;
 
-use ringlink::{poll, Context, PollItem, Socket, SocketOption, DONTWAIT, POLLIN};
+use ringlink::{poll, Context, Flags, PollItem, Socket, SocketOption, DONTWAIT, POLLIN};
 
 use crate::args::{Config, InputSpec, Mode};
 use crate::format::{parse_bytes, split_frames, Printer};
@@ -196,7 +196,7 @@ fn send(sock: &mut Socket, parts: &[Vec<u8>]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn recv(sock: &mut Socket, flags: i32) -> ringlink::Result<Msg> {
+fn recv(sock: &mut Socket, flags: ringlink::Flags) -> ringlink::Result<Msg> {
     let m = sock.recv_multipart(flags)?;
     RECEIVED.fetch_add(1, Ordering::Relaxed);
     Ok(m)
@@ -215,7 +215,7 @@ fn send_all(sock: &mut Socket, input: &mut Input, count: Option<u64>) -> Result<
 fn recv_all(sock: &mut Socket, out: &mut Output, count: Option<u64>) -> Result<(), Failure> {
     let mut n = 0;
     while !reached(count, n) {
-        out.print(&recv(sock, 0).map_err(engine("receive"))?)?;
+        out.print(&recv(sock, Flags::empty()).map_err(engine("receive"))?)?;
         n += 1;
     }
     Ok(())
@@ -232,7 +232,7 @@ fn request(
     while !reached(count, n) {
         let Some(msg) = input.next()? else { break };
         send(sock, &msg)?;
-        out.print(&recv(sock, 0).map_err(engine("receive"))?)?;
+        out.print(&recv(sock, Flags::empty()).map_err(engine("receive"))?)?;
         n += 1;
     }
     Ok(())
@@ -248,7 +248,7 @@ fn reply(
 ) -> Result<(), Failure> {
     let mut n = 0;
     while !reached(count, n) {
-        out.print(&recv(sock, 0).map_err(engine("receive"))?)?;
+        out.print(&recv(sock, Flags::empty()).map_err(engine("receive"))?)?;
         let Some(answer) = input.next()? else { break };
         send(sock, &answer)?;
         n += 1;
@@ -259,7 +259,7 @@ fn reply(
 fn echo(sock: &mut Socket, out: &mut Output, count: Option<u64>) -> Result<(), Failure> {
     let mut n = 0;
     while !reached(count, n) {
-        let msg = recv(sock, 0).map_err(engine("receive"))?;
+        let msg = recv(sock, Flags::empty()).map_err(engine("receive"))?;
         out.print(&msg)?;
         send(sock, &msg)?;
         n += 1;
@@ -298,8 +298,8 @@ fn both(
                 items.push(PollItem::fd(wake_rx.as_raw_fd(), POLLIN));
             }
             poll(&mut items, None).map_err(engine("poll"))?;
-            let woken = items.get(1).is_some_and(|it| it.revents != 0);
-            (items[0].revents & POLLIN != 0, woken)
+            let woken = items.get(1).is_some_and(|it| !it.revents.is_empty());
+            (items[0].revents.contains(POLLIN), woken)
         };
         if woken {
             let mut buf = [0u8; 256];

@@ -33,8 +33,8 @@ fn main() -> ringlink::Result<()> {
         let ready = poll(&mut items, Some(Duration::from_secs(10)))?;
         assert!(ready > 0, "nothing within 10 s");
         let (work_ready, control_ready) = (
-            items[0].revents & POLLIN != 0,
-            items[1].revents & POLLIN != 0,
+            items[0].revents.contains(POLLIN),
+            items[1].revents.contains(POLLIN),
         );
         if work_ready {
             work.recv_bytes(0)?;

@@ -12,7 +12,7 @@
 //! * `wire`: the wire seam: the one optional per-connection byte transform between driver and
 //!   session (TLS, CURVE, WebSocket plug in here) and the message layouts that are not plain
 //!   frames (ZMTP 3.0 subscriptions, the STREAM length prefix).
-//! * [`protocol`]: sans-IO ZMTP codec (greeting, frames, commands, handshake, heartbeats).
+//! * `protocol`: sans-IO ZMTP codec (greeting, frames, commands, handshake, heartbeats).
 //! * `pipe`: lock-free byte pipes between application threads and reactors, and the send
 //!   lease that owns a send's bytes until the kernel is done.
 //! * `transport`: endpoints (parsing, addresses, resolution, listening sockets).
@@ -33,7 +33,8 @@
 #![warn(missing_docs)]
 
 mod backend;
-/// Internals for `ringlink-bench`'s micro-benchmarks; not API.
+/// Internals for `ringlink-bench`'s micro-benchmarks; not API (feature `internals`).
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod bench_hooks;
 pub mod error;
@@ -46,7 +47,13 @@ mod loom_tests;
 mod monitor;
 mod options;
 mod pipe;
+/// The ZMTP codec and handshake (sans-IO); public only for the fuzzers and micro-benchmarks
+/// (feature `internals`), not API.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod protocol;
+#[cfg(not(feature = "internals"))]
+mod protocol;
 mod proxy;
 mod runtime;
 mod session;
@@ -55,8 +62,13 @@ mod sync;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 mod transport;
+/// The wire-transform seam (a byte transform between the codec and the socket); public only
+/// for the test suites (feature `internals`), not API yet.
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod wire;
+#[cfg(not(feature = "internals"))]
+mod wire;
 
 pub use backend::sys::raise_fd_limit;
 pub use backend::{Backend, UringFeatures};
@@ -67,7 +79,8 @@ pub use protocol::{ParseSocketTypeError, SocketType};
 pub use proxy::{proxy, proxy_steerable};
 pub use runtime::context::{Context, ContextBuilder};
 pub use socket::{
-    poll, PeerStats, PollItem, Socket, SocketStats, DONTWAIT, POLLERR, POLLIN, POLLOUT, SNDMORE,
+    poll, Flags, PeerStats, PollEvents, PollItem, Socket, SocketStats, DONTWAIT, POLLERR, POLLIN,
+    POLLOUT, SNDMORE,
 };
 
 /// The README's example is compiled and run as a doctest.

@@ -92,6 +92,93 @@ pub enum SocketOption {
     StreamFraming(StreamFraming),
 }
 
+/// Milliseconds for a time option: rounded up (a non-zero wait never becomes "do not wait")
+/// and capped at `i32::MAX`; `None` is libzmq's -1 (infinite).
+fn millis(t: Option<Duration>) -> i32 {
+    t.map_or(-1, |t| {
+        let ms = t.as_nanos().div_ceil(1_000_000);
+        i32::try_from(ms).unwrap_or(i32::MAX)
+    })
+}
+
+/// The time options from [`Duration`]s (the variants hold libzmq's milliseconds).
+impl SocketOption {
+    /// [`SocketOption::Linger`]: `None` keeps unsent messages until they are sent.
+    pub fn linger(t: Option<Duration>) -> SocketOption {
+        SocketOption::Linger(millis(t))
+    }
+
+    /// [`SocketOption::SndTimeo`]: `None` blocks until the send can proceed.
+    pub fn send_timeout(t: Option<Duration>) -> SocketOption {
+        SocketOption::SndTimeo(millis(t))
+    }
+
+    /// [`SocketOption::RcvTimeo`]: `None` blocks until a message arrives.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use ringlink::{Context, SocketOption, SocketType};
+    /// let ctx = Context::new()?;
+    /// let mut s = ctx.socket(SocketType::Pull)?;
+    /// s.set_option(SocketOption::recv_timeout(Some(Duration::from_millis(250))))?;
+    /// assert!(matches!(s.recv_bytes(0), Err(ringlink::Error::Again)));
+    /// # Ok::<(), ringlink::Error>(())
+    /// ```
+    pub fn recv_timeout(t: Option<Duration>) -> SocketOption {
+        SocketOption::RcvTimeo(millis(t))
+    }
+
+    /// [`SocketOption::ReconnectIvl`].
+    pub fn reconnect_interval(t: Duration) -> SocketOption {
+        SocketOption::ReconnectIvl(millis(Some(t)))
+    }
+
+    /// [`SocketOption::ReconnectIvlMax`].
+    pub fn reconnect_interval_max(t: Duration) -> SocketOption {
+        SocketOption::ReconnectIvlMax(millis(Some(t)))
+    }
+
+    /// [`SocketOption::HeartbeatIvl`].
+    pub fn heartbeat_interval(t: Duration) -> SocketOption {
+        SocketOption::HeartbeatIvl(millis(Some(t)))
+    }
+
+    /// [`SocketOption::HeartbeatTtl`].
+    pub fn heartbeat_ttl(t: Duration) -> SocketOption {
+        SocketOption::HeartbeatTtl(millis(Some(t)))
+    }
+
+    /// [`SocketOption::HeartbeatTimeout`].
+    pub fn heartbeat_timeout(t: Duration) -> SocketOption {
+        SocketOption::HeartbeatTimeout(millis(Some(t)))
+    }
+
+    /// [`SocketOption::HandshakeIvl`].
+    pub fn handshake_interval(t: Duration) -> SocketOption {
+        SocketOption::HandshakeIvl(millis(Some(t)))
+    }
+
+    /// A time option's value as a [`Duration`]: `Some(None)` for infinite (-1),
+    /// `Some(Some(t))` for a finite time, `None` if this is not a time option.
+    pub fn duration(&self) -> Option<Option<Duration>> {
+        match *self {
+            SocketOption::Linger(ms)
+            | SocketOption::SndTimeo(ms)
+            | SocketOption::RcvTimeo(ms)
+            | SocketOption::ReconnectIvl(ms)
+            | SocketOption::ReconnectIvlMax(ms)
+            | SocketOption::HeartbeatIvl(ms)
+            | SocketOption::HeartbeatTtl(ms)
+            | SocketOption::HeartbeatTimeout(ms)
+            | SocketOption::HandshakeIvl(ms) => {
+                Some(u64::try_from(ms).ok().map(Duration::from_millis))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// STREAM socket framing (`SocketOption::StreamFraming`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StreamFraming {
@@ -444,6 +531,28 @@ mod tests {
         assert_eq!((o.sndhwm, o.rcvhwm), (1000, 1000));
         assert_eq!(o.linger, None);
         assert_eq!(o.reconnect_ivl, Some(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn durations_round_up_to_milliseconds_and_back() {
+        use SocketOption as O;
+        assert_eq!(O::recv_timeout(None), O::RcvTimeo(-1));
+        assert_eq!(O::recv_timeout(Some(Duration::ZERO)), O::RcvTimeo(0));
+        assert_eq!(
+            O::send_timeout(Some(Duration::from_micros(1))),
+            O::SndTimeo(1)
+        );
+        assert_eq!(O::linger(Some(Duration::from_micros(1500))), O::Linger(2));
+        assert_eq!(
+            O::heartbeat_interval(Duration::from_secs(u64::MAX)),
+            O::HeartbeatIvl(i32::MAX)
+        );
+        assert_eq!(O::Linger(-1).duration(), Some(None));
+        assert_eq!(
+            O::handshake_interval(Duration::from_secs(3)).duration(),
+            Some(Some(Duration::from_secs(3)))
+        );
+        assert_eq!(O::SndHwm(5).duration(), None);
     }
 
     #[test]

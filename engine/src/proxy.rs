@@ -16,7 +16,9 @@
 
 use crate::error::{Error, Result};
 use crate::protocol::SocketType;
-use crate::socket::{poll, PollItem, Socket, DONTWAIT, POLLIN, POLLOUT, SNDMORE};
+use crate::socket::{
+    poll, Flags, PollEvents, PollItem, Socket, DONTWAIT, POLLIN, POLLOUT, SNDMORE,
+};
 
 /// Messages moved from one source per wake-up before the other direction and the control
 /// socket get a turn (libzmq's `proxy_burst_size`).
@@ -100,11 +102,11 @@ fn sends(ty: SocketType) -> bool {
     !matches!(ty, SocketType::Pull | SocketType::Sub)
 }
 
-fn more_flag(more: bool) -> i32 {
+fn more_flag(more: bool) -> Flags {
     if more {
         SNDMORE
     } else {
-        0
+        Flags::empty()
     }
 }
 
@@ -132,7 +134,7 @@ fn run(
     let mut paused = false;
     loop {
         // Wait for input on a source, or for room on a destination whose message is held.
-        let (mut want_f, mut want_b) = (0, 0);
+        let (mut want_f, mut want_b) = (PollEvents::empty(), PollEvents::empty());
         if !paused {
             if forth {
                 if held_fb.is_empty() {
@@ -158,10 +160,10 @@ fn run(
                 items.push(PollItem::socket(c, POLLIN));
             }
             poll(&mut items, None)?;
-            let c = items.get(2).map_or(0, |it| it.revents);
+            let c = items.get(2).map_or(PollEvents::empty(), |it| it.revents);
             (items[0].revents, items[1].revents, c)
         };
-        if got_c & POLLIN != 0 {
+        if got_c.contains(POLLIN) {
             let c = control.as_deref_mut().expect("polled only if present");
             match command(c, &stats)? {
                 Some(Command::Pause) => paused = true,
@@ -183,7 +185,7 @@ fn run(
         if paused {
             continue;
         }
-        if forth && (got_f & POLLIN != 0 || got_b & POLLOUT != 0) {
+        if forth && (got_f.contains(POLLIN) || got_b.contains(POLLOUT)) {
             forward(
                 frontend,
                 backend,
@@ -193,7 +195,7 @@ fn run(
                 &mut stats.back_out,
             )?;
         }
-        if back && (got_b & POLLIN != 0 || got_f & POLLOUT != 0) {
+        if back && (got_b.contains(POLLIN) || got_f.contains(POLLOUT)) {
             forward(
                 backend,
                 frontend,

@@ -29,7 +29,7 @@
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::Interest;
 
-use crate::{Error, Result, Socket, DONTWAIT, POLLIN, POLLOUT};
+use crate::{Error, PollEvents, Result, Socket, DONTWAIT, POLLIN, POLLOUT};
 
 /// A [`Socket`] with awaitable sends and receives, for a tokio runtime (see the module
 /// docs). One task uses it at a time (`&mut self`), as a plain socket.
@@ -79,7 +79,7 @@ impl AsyncSocket {
     /// socket to report `want` (`POLLIN` / `POLLOUT`) in between.
     async fn io<R>(
         &mut self,
-        want: i16,
+        want: PollEvents,
         mut op: impl FnMut(&mut Socket) -> Result<R>,
     ) -> Result<R> {
         loop {
@@ -90,7 +90,7 @@ impl AsyncSocket {
             let mut guard = self.inner.readable_mut().await.map_err(Error::Io)?;
             // Reading the events resets the fd before the state is checked, so a change
             // after this point signals it again.
-            if guard.get_inner_mut().events()? & want == 0 {
+            if !guard.get_inner_mut().events()?.intersects(want) {
                 guard.clear_ready();
             }
         }
@@ -101,9 +101,10 @@ impl AsyncSocket {
     ///
     /// # Errors
     /// `Error::Terminated` once the context is shut down; `Error::Io` from tokio.
-    pub async fn poll(&mut self, events: i16) -> Result<i16> {
+    pub async fn poll(&mut self, events: impl Into<PollEvents>) -> Result<PollEvents> {
+        let events = events.into();
         self.io(events, |s| match s.events()? & events {
-            0 => Err(Error::Again),
+            ev if ev.is_empty() => Err(Error::Again),
             ev => Ok(ev),
         })
         .await

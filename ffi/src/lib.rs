@@ -308,8 +308,8 @@ mod tests {
         assert_eq!(RL_ENOCOMPATPROTO, ENOCOMPATPROTO);
         assert_eq!(RL_ETERM, ETERM);
         assert_eq!(RL_EINTERNAL, HAUSNUMERO + 100);
-        assert_eq!(RL_DONTWAIT, engine::DONTWAIT);
-        assert_eq!(RL_SNDMORE, engine::SNDMORE);
+        assert_eq!(RL_DONTWAIT, engine::DONTWAIT.bits());
+        assert_eq!(RL_SNDMORE, engine::SNDMORE.bits());
     }
 
     #[test]

@@ -284,7 +284,7 @@ pub unsafe extern "C" fn rl_getsockopt(
             RL_TYPE => type_to_int(sock.socket_type()).to_ne_bytes().to_vec(),
             RL_RCVMORE => c_int::from(sock.rcvmore()).to_ne_bytes().to_vec(),
             RL_FD => sock.fd().to_ne_bytes().to_vec(),
-            RL_EVENTS => c_int::from(sock.events().map_err(eno)?)
+            RL_EVENTS => c_int::from(sock.events().map_err(eno)?.bits())
                 .to_ne_bytes()
                 .to_vec(),
             RL_LAST_ENDPOINT => {

@@ -85,7 +85,7 @@ pub unsafe extern "C" fn rl_poll(
         };
         let ready = engine::poll(&mut polled, timeout).map_err(eno)?;
         for (e, p) in entries.iter_mut().zip(&polled) {
-            e.revents = p.revents;
+            e.revents = p.revents.bits();
         }
         Ok(ready as c_int)
     })

@@ -187,7 +187,7 @@ both_backends!(events_follow_the_alternation, |backend| {
     let mut b = socket(&ctx, SocketType::Req);
     connect(&mut b, &ep);
     // A REQ with no request outstanding has nothing to receive.
-    assert_eq!(a.events().unwrap() & ringlink::POLLIN, 0);
+    assert!(!a.events().unwrap().contains(ringlink::POLLIN));
     a.send(b"1", 0).unwrap();
     b.send(b"2", 0).unwrap();
     let first = recv_parts(&mut rep, "first request");

@@ -13,6 +13,9 @@
 //! * [`heartbeat`]: PING/PONG liveness timers.
 
 #![forbid(unsafe_code)]
+// Without the `internals` feature this module is private: the parts that only the fuzzers
+// and the codec benchmarks call (whole-frame builders, legacy parsers) are unused then.
+#![cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 
 use std::fmt;
 

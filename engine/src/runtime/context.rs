@@ -12,7 +12,9 @@ use super::shared::{Cmd, InprocRegistry, ReactorHandle, SocketShared};
 use crate::backend::{self, AnyDriver, Backend, UringFeatures};
 use crate::error::{Error, Result};
 use crate::protocol::SocketType;
-use crate::wire::{Factory, WireFactory};
+use crate::wire::Factory;
+#[cfg(any(test, feature = "internals"))]
+use crate::wire::WireFactory;
 
 /// Builds a [`Context`].
 #[derive(Debug, Clone)]
@@ -95,6 +97,7 @@ impl ContextBuilder {
     /// [`crate::wire`]): the seam a TLS, CURVE or WebSocket layer plugs into. Peers must use
     /// the same transform. Hidden: the interface may change when the first real transform
     /// lands; today it serves the test suites (`RINGLINK_TEST_WIRE=xor`).
+    #[cfg(feature = "internals")]
     #[doc(hidden)]
     pub fn wire_transform(mut self, factory: Arc<dyn WireFactory>) -> Self {
         self.wire = Some(Factory(factory));
@@ -319,7 +322,6 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// A context with default settings (see [`ContextBuilder`]).
     /// A context with the defaults: io_uring (epoll where unavailable), one reactor thread.
     ///
     /// # Errors

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use super::pattern::Pattern;
-use super::{lb, router, Socket, DONTWAIT, SNDMORE};
+use super::{lb, router, Flags, Socket, DONTWAIT_BIT, SNDMORE_BIT};
 use crate::error::{Error, Result};
 
 impl Socket {
@@ -28,7 +28,14 @@ impl Socket {
 
     /// Receive one frame into `buf`; returns the frame's full size (the copy is truncated to
     /// `buf.len()`, as zmq_recv does).
-    pub fn recv(&mut self, buf: &mut [u8], flags: i32) -> Result<usize> {
+    ///
+    /// # Errors
+    /// `Again` with `DONTWAIT` (or when RCVTIMEO passes) and nothing queued; `NotSupported`
+    /// on send-only types (PUB, PUSH); `State` where the pattern forbids it now (REQ before
+    /// a request, REP before the reply); `Interrupted` when a signal ends the wait;
+    /// `Terminated` once the context is shut down.
+    pub fn recv(&mut self, buf: &mut [u8], flags: impl Into<Flags>) -> Result<usize> {
+        let flags = flags.into().bits();
         self.recv_frame(flags, |body, _| {
             let n = body.len().min(buf.len());
             buf[..n].copy_from_slice(&body[..n]);
@@ -39,7 +46,12 @@ impl Socket {
     /// Receive one frame and hand it to `f` in place, without copying it out of the
     /// socket's queue: `f(body, more)`; returns what `f` returns. The borrow ends with `f`,
     /// after which the frame is consumed.
-    pub fn recv_with<R>(&mut self, flags: i32, f: impl FnOnce(&[u8], bool) -> R) -> Result<R> {
+    pub fn recv_with<R>(
+        &mut self,
+        flags: impl Into<Flags>,
+        f: impl FnOnce(&[u8], bool) -> R,
+    ) -> Result<R> {
+        let flags = flags.into().bits();
         let mut f = Some(f);
         self.recv_frame(flags, |body, more| {
             let f = f.take().expect("recv_frame calls its callback once");
@@ -48,7 +60,26 @@ impl Socket {
     }
 
     /// Receive one frame as a new vector.
-    pub fn recv_bytes(&mut self, flags: i32) -> Result<Vec<u8>> {
+    ///
+    /// # Errors
+    /// As [`Socket::recv`].
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlink::{Context, SocketType, DONTWAIT};
+    /// let ctx = Context::new()?;
+    /// let mut pull = ctx.socket(SocketType::Pull)?;
+    /// pull.bind("inproc://recv-bytes-doc")?;
+    /// let mut push = ctx.socket(SocketType::Push)?;
+    /// push.connect("inproc://recv-bytes-doc")?;
+    /// push.send(b"job 1", 0)?;
+    /// assert_eq!(pull.recv_bytes(0)?, b"job 1");
+    /// // Nothing left: a non-blocking receive says so instead of waiting.
+    /// assert!(matches!(pull.recv_bytes(DONTWAIT), Err(ringlink::Error::Again)));
+    /// # Ok::<(), ringlink::Error>(())
+    /// ```
+    pub fn recv_bytes(&mut self, flags: impl Into<Flags>) -> Result<Vec<u8>> {
+        let flags = flags.into().bits();
         self.recv_frame(flags, |body, _| body.to_vec())
     }
 
@@ -58,7 +89,11 @@ impl Socket {
     ///
     /// # Errors
     /// As [`Socket::recv_bytes`].
-    pub fn recv_string(&mut self, flags: i32) -> Result<std::result::Result<String, Vec<u8>>> {
+    pub fn recv_string(
+        &mut self,
+        flags: impl Into<Flags>,
+    ) -> Result<std::result::Result<String, Vec<u8>>> {
+        let flags = flags.into().bits();
         let bytes = self.recv_bytes(flags)?;
         Ok(String::from_utf8(bytes).map_err(|e| e.into_bytes()))
     }
@@ -86,11 +121,28 @@ impl Socket {
     }
 
     /// Receive all frames of the next message.
-    pub fn recv_multipart(&mut self, flags: i32) -> Result<Vec<Vec<u8>>> {
+    ///
+    /// # Errors
+    /// As [`Socket::recv`] (only for the first frame: the rest of a message is queued with it).
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlink::{Context, SocketType};
+    /// let ctx = Context::new()?;
+    /// let mut a = ctx.socket(SocketType::Pair)?;
+    /// a.bind("inproc://multipart-doc")?;
+    /// let mut b = ctx.socket(SocketType::Pair)?;
+    /// b.connect("inproc://multipart-doc")?;
+    /// b.send_multipart(&["header", "body"], 0)?;
+    /// assert_eq!(a.recv_multipart(0)?, [b"header".to_vec(), b"body".to_vec()]);
+    /// # Ok::<(), ringlink::Error>(())
+    /// ```
+    pub fn recv_multipart(&mut self, flags: impl Into<Flags>) -> Result<Vec<Vec<u8>>> {
+        let flags = flags.into().bits();
         let mut parts = vec![self.recv_bytes(flags)?];
         while self.core.rcvmore {
             // The rest of the message is already queued (messages are committed whole).
-            parts.push(self.recv_bytes(flags & !DONTWAIT)?);
+            parts.push(self.recv_bytes(flags & !DONTWAIT_BIT)?);
         }
         Ok(parts)
     }
@@ -100,7 +152,40 @@ impl Socket {
     /// then takes whole messages while they fit. ROUTER messages start with the routing id
     /// frame. Returns the number of frames written; a message too big for the whole buffer
     /// fails with `MessageTooLarge(needed)` and stays queued.
-    pub fn recv_batch(&mut self, buf: &mut [u8], lens: &mut [usize], flags: i32) -> Result<usize> {
+    ///
+    /// # Errors
+    /// As [`Socket::recv`]; `MessageTooLarge` (above); `InvalidArgument` when `lens` cannot
+    /// hold one message's frames; `NotSupported` on PUB, XPUB, PUSH, REQ and REP.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlink::{Context, SocketType};
+    /// let ctx = Context::new()?;
+    /// let mut pull = ctx.socket(SocketType::Pull)?;
+    /// pull.bind("inproc://batch-doc")?;
+    /// let mut push = ctx.socket(SocketType::Push)?;
+    /// push.connect("inproc://batch-doc")?;
+    /// assert_eq!(push.send_batch(&["a", "bb", "ccc"], 0)?, 3);
+    /// let (mut buf, mut lens) = ([0u8; 4096], [0usize; 64]);
+    /// let mut got = Vec::new();
+    /// while got.len() < 3 {
+    ///     let n = pull.recv_batch(&mut buf, &mut lens, 0)?;
+    ///     let mut off = 0;
+    ///     for &len in &lens[..n] {
+    ///         got.push(buf[off..off + len].to_vec());
+    ///         off += len;
+    ///     }
+    /// }
+    /// assert_eq!(got, [b"a".to_vec(), b"bb".to_vec(), b"ccc".to_vec()]);
+    /// # Ok::<(), ringlink::Error>(())
+    /// ```
+    pub fn recv_batch(
+        &mut self,
+        buf: &mut [u8],
+        lens: &mut [usize],
+        flags: impl Into<Flags>,
+    ) -> Result<usize> {
+        let flags = flags.into().bits();
         self.recv_batch_inner(buf, lens, None, flags)
     }
 
@@ -111,14 +196,18 @@ impl Socket {
         buf: &mut [u8],
         lens: &mut [usize],
         more: &mut [bool],
-        flags: i32,
+        flags: impl Into<Flags>,
     ) -> Result<usize> {
+        let flags = flags.into().bits();
         self.recv_batch_inner(buf, lens, Some(more), flags)
     }
 
     /// Non-blocking `recv_batch`: `Ok(0)` when nothing is queued.
+    ///
+    /// # Errors
+    /// As [`Socket::recv_batch`], without `Again`.
     pub fn drain(&mut self, buf: &mut [u8], lens: &mut [usize]) -> Result<usize> {
-        match self.recv_batch_inner(buf, lens, None, DONTWAIT) {
+        match self.recv_batch_inner(buf, lens, None, DONTWAIT_BIT) {
             Err(Error::Again) => Ok(0),
             r => r,
         }
@@ -167,8 +256,34 @@ impl Socket {
     }
 
     /// Send one frame; `SNDMORE` in flags means more frames of this message follow.
+    ///
+    /// # Errors
+    /// `Again` with `DONTWAIT` (or when SNDTIMEO passes) while every eligible peer is at its
+    /// high-water mark (PAIR, DEALER and PUSH also before any peer is connected);
+    /// `HostUnreachable` for an unknown routing id on ROUTER with ROUTER_MANDATORY and on
+    /// STREAM; `NotSupported` on receive-only types (SUB, PULL); `State` where the pattern
+    /// forbids it now (REQ awaiting a reply, REP before a request); `Interrupted` when a
+    /// signal ends the wait; `Terminated` once the context is shut down.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlink::{Context, SocketType, SNDMORE};
+    /// let ctx = Context::new()?;
+    /// let mut router = ctx.socket(SocketType::Router)?;
+    /// router.bind("inproc://send-doc")?;
+    /// let mut dealer = ctx.socket(SocketType::Dealer)?;
+    /// dealer.connect("inproc://send-doc")?;
+    /// dealer.send(b"hello", 0)?;
+    /// let id = router.recv_bytes(0)?; // ROUTER: the sender's routing id comes first
+    /// assert_eq!(router.recv_bytes(0)?, b"hello");
+    /// router.send(&id, SNDMORE)?;
+    /// router.send(b"world", 0)?;
+    /// assert_eq!(dealer.recv_bytes(0)?, b"world");
+    /// # Ok::<(), ringlink::Error>(())
+    /// ```
     #[inline]
-    pub fn send(&mut self, data: &[u8], flags: i32) -> Result<()> {
+    pub fn send(&mut self, data: &[u8], flags: impl Into<Flags>) -> Result<()> {
+        let flags = flags.into().bits();
         self.core.check_term()?;
         let core = &mut self.core;
         let r = match &mut self.pattern {
@@ -198,7 +313,12 @@ impl Socket {
     ///
     /// # Errors
     /// As [`Socket::send`].
-    pub fn send_shared(&mut self, body: &std::sync::Arc<[u8]>, flags: i32) -> Result<()> {
+    pub fn send_shared(
+        &mut self,
+        body: &std::sync::Arc<[u8]>,
+        flags: impl Into<Flags>,
+    ) -> Result<()> {
+        let flags = flags.into().bits();
         if body.len() < super::dist::SHARE_MIN {
             return self.send(body, flags);
         }
@@ -219,23 +339,50 @@ impl Socket {
     }
 
     /// Send all parts of one message.
-    pub fn send_multipart<T: AsRef<[u8]>>(&mut self, parts: &[T], flags: i32) -> Result<()> {
+    ///
+    /// # Errors
+    /// As [`Socket::send`].
+    pub fn send_multipart<T: AsRef<[u8]>>(
+        &mut self,
+        parts: &[T],
+        flags: impl Into<Flags>,
+    ) -> Result<()> {
+        let flags = flags.into().bits();
         let n = parts.len();
         for (i, p) in parts.iter().enumerate() {
-            let more = if i + 1 < n { SNDMORE } else { 0 };
-            self.send(p.as_ref(), (flags & !SNDMORE) | more)?;
+            let more = if i + 1 < n { SNDMORE_BIT } else { 0 };
+            self.send(p.as_ref(), (flags & !SNDMORE_BIT) | more)?;
         }
         Ok(())
     }
 
     /// Send each item as a single-frame message with one hand-off per peer for the whole
     /// batch. Returns how many were sent (fewer only with DONTWAIT or SNDTIMEO).
-    pub fn send_batch<T: AsRef<[u8]>>(&mut self, msgs: &[T], flags: i32) -> Result<usize> {
+    ///
+    /// # Errors
+    /// As [`Socket::send`], returned only when not even the first message could go;
+    /// `NotSupported` on types without a batch path (ROUTER and STREAM use
+    /// [`Socket::send_routed_batch`]).
+    pub fn send_batch<T: AsRef<[u8]>>(
+        &mut self,
+        msgs: &[T],
+        flags: impl Into<Flags>,
+    ) -> Result<usize> {
+        let flags = flags.into().bits();
         self.send_many(msgs.len(), flags, |i| msgs[i].as_ref())
     }
 
     /// Send `payload` `count` times (single-frame messages), batched like `send_batch`.
-    pub fn send_repeat(&mut self, payload: &[u8], count: usize, flags: i32) -> Result<usize> {
+    ///
+    /// # Errors
+    /// As [`Socket::send_batch`].
+    pub fn send_repeat(
+        &mut self,
+        payload: &[u8],
+        count: usize,
+        flags: impl Into<Flags>,
+    ) -> Result<usize> {
+        let flags = flags.into().bits();
         self.send_many(count, flags, |_| payload)
     }
 
@@ -276,8 +423,9 @@ impl Socket {
     pub fn send_routed_batch<R: AsRef<[u8]>, P: AsRef<[u8]>>(
         &mut self,
         msgs: &[(R, P)],
-        flags: i32,
+        flags: impl Into<Flags>,
     ) -> Result<usize> {
+        let flags = flags.into().bits();
         self.core.check_term()?;
         let core = &mut self.core;
         let r = match &mut self.pattern {

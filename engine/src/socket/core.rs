@@ -17,7 +17,7 @@ use crate::protocol::{frame, SocketType};
 use crate::runtime::hub::Hub;
 use crate::runtime::shared::{Link, NewPeer, SocketInbox, SocketShared};
 
-use super::DONTWAIT;
+use super::DONTWAIT_BIT;
 
 /// A send/receive timeout, turned into an instant only when the call actually has to wait
 /// (no clock read on the fast path).
@@ -163,13 +163,13 @@ impl Core {
     /// Whether a receive must not block (DONTWAIT or RCVTIMEO 0).
     #[inline]
     pub(super) fn rcv_nowait(&self, flags: i32) -> bool {
-        flags & DONTWAIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO)
+        flags & DONTWAIT_BIT != 0 || self.opts.rcvtimeo == Some(Duration::ZERO)
     }
 
     /// Whether a send must not block (DONTWAIT or SNDTIMEO 0).
     #[inline]
     pub(super) fn snd_nowait(&self, flags: i32) -> bool {
-        flags & DONTWAIT != 0 || self.opts.sndtimeo == Some(Duration::ZERO)
+        flags & DONTWAIT_BIT != 0 || self.opts.sndtimeo == Some(Duration::ZERO)
     }
 
     // ----- peers -------------------------------------------------------------------------

@@ -18,7 +18,31 @@ impl Socket {
         Arc::new(self.core.opts.clone())
     }
 
-    /// Bind to a local endpoint (`tcp://host:port`, `tcp://*:*`, `ipc:///path`, `ipc://@name`).
+    /// Bind to a local endpoint (`tcp://host:port`, `tcp://*:*`, `ipc:///path`, `ipc://@name`,
+    /// `inproc://name`). A `*` port picks a free one: read it back with
+    /// [`Socket::last_endpoint`].
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a malformed endpoint; `ProtocolNotSupported` for another
+    /// transport; `Io` when the address is in use or cannot be bound (`EADDRINUSE`, ...);
+    /// `Terminated` once the context is shut down.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlink::{Context, SocketType};
+    /// let ctx = Context::new()?;
+    /// let mut rep = ctx.socket(SocketType::Rep)?;
+    /// rep.bind("tcp://127.0.0.1:*")?;
+    /// let endpoint = rep.last_endpoint().expect("bound");
+    /// assert!(endpoint.starts_with("tcp://127.0.0.1:"));
+    /// let mut req = ctx.socket(SocketType::Req)?;
+    /// req.connect(&endpoint)?;
+    /// req.send(b"ping", 0)?;
+    /// assert_eq!(rep.recv_bytes(0)?, b"ping");
+    /// rep.send(b"pong", 0)?;
+    /// assert_eq!(req.recv_bytes(0)?, b"pong");
+    /// # Ok::<(), ringlink::Error>(())
+    /// ```
     pub fn bind(&mut self, endpoint: &str) -> Result<()> {
         self.core.check_term()?;
         let ep = transport::parse(endpoint)?;
@@ -51,6 +75,11 @@ impl Socket {
 
     /// Connect to a remote endpoint; returns at once (the connection is made, and remade after
     /// failures, in the background).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a malformed endpoint; `ProtocolNotSupported` for another
+    /// transport; `Io` when a host name cannot be resolved; `Terminated` once the context is
+    /// shut down. A peer that is not there yet is not an error (see [`Socket::monitor`]).
     pub fn connect(&mut self, endpoint: &str) -> Result<()> {
         self.core.check_term()?;
         let ep = transport::parse(endpoint)?;

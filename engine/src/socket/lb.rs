@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use super::core::{partial, Core, Deadline, Routing};
-use super::SNDMORE;
+use super::SNDMORE_BIT;
 use crate::error::{Error, Result};
 
 /// Peers in send order and the round-robin cursor.
@@ -91,7 +91,7 @@ fn pick_slow<H: Balanced>(
 /// Send one frame load-balanced (PAIR, DEALER, PUSH).
 #[inline]
 pub(super) fn send<H: Balanced>(h: &mut H, core: &mut Core, data: &[u8], flags: i32) -> Result<()> {
-    let more = flags & SNDMORE != 0;
+    let more = flags & SNDMORE_BIT != 0;
     let s = match core.cur_out {
         Some(s) => s,
         None => {

@@ -15,6 +15,7 @@ mod core;
 mod dealer;
 mod dist;
 mod endpoints;
+mod flags;
 mod fq;
 mod lb;
 mod pair;
@@ -33,7 +34,8 @@ pub(crate) mod trie;
 #[cfg(test)]
 mod testutil;
 
-pub use poll::{poll, PollItem, POLLERR, POLLIN, POLLOUT};
+pub use flags::{Flags, PollEvents, DONTWAIT, POLLERR, POLLIN, POLLOUT, SNDMORE};
+pub use poll::{poll, PollItem};
 pub use stats::SocketStats;
 
 use std::os::fd::RawFd;
@@ -51,10 +53,9 @@ use crate::runtime::shared::{CloseAck, Cmd, SocketShared};
 use self::core::Core;
 use self::pattern::{OptGroup, Pattern};
 
-/// Do not block (send/recv fail with `Error::Again` instead).
-pub const DONTWAIT: i32 = 1;
-/// More frames of this message follow.
-pub const SNDMORE: i32 = 2;
+/// The flag bits as the patterns see them (the public calls take [`Flags`]).
+const DONTWAIT_BIT: i32 = Flags::DONTWAIT.bits();
+const SNDMORE_BIT: i32 = Flags::SNDMORE.bits();
 
 /// What [`Socket::peers`] reports about one connected peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +125,10 @@ impl Socket {
 
     /// Set an option. Most options apply to connections made after the call (as in libzmq,
     /// set them before bind/connect).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a value out of range or an option this socket type does not
+    /// have (e.g. `Subscribe` on a PUSH); `Terminated` once the context is shut down.
     pub fn set_option(&mut self, opt: SocketOption) -> Result<()> {
         match &opt {
             SocketOption::Subscribe(t) => return self.set_subscription(t, true),
@@ -273,13 +278,16 @@ impl Socket {
 
     /// What the socket can do now without blocking: `POLLIN` (a message can be received)
     /// and/or `POLLOUT` (a message can be sent) (libzmq's ZMQ_EVENTS). Resets [`Socket::fd`].
-    pub fn events(&mut self) -> Result<i16> {
+    ///
+    /// # Errors
+    /// `Terminated` once the context is shut down.
+    pub fn events(&mut self) -> Result<PollEvents> {
         self.core.check_term()?;
         self.core.shared.parker.reset();
         if self.core.inline {
             self.core.flush();
         }
-        let mut ev = 0;
+        let mut ev = PollEvents::empty();
         if self.has_in() {
             ev |= POLLIN;
         }

@@ -5,17 +5,10 @@
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use super::Socket;
+use super::{PollEvents, Socket, POLLERR, POLLIN, POLLOUT};
 use crate::error::Result;
 use crate::runtime::hub::Hub;
 use crate::runtime::shared::{Parker, SocketShared};
-
-/// `poll`/`events`: a message can be received.
-pub const POLLIN: i16 = 1;
-/// `poll`/`events`: a message can be sent.
-pub const POLLOUT: i16 = 2;
-/// `poll`: error condition (raw file descriptors only).
-pub const POLLERR: i16 = 4;
 
 /// One entry of [`poll`]: a ringlink socket or a raw file descriptor, the events asked for,
 /// and (after the call) the events that are ready.
@@ -23,29 +16,29 @@ pub struct PollItem<'a> {
     socket: Option<&'a mut Socket>,
     fd: RawFd,
     /// `POLLIN` | `POLLOUT` (| `POLLERR` for raw fds).
-    pub events: i16,
+    pub events: PollEvents,
     /// Filled by `poll`.
-    pub revents: i16,
+    pub revents: PollEvents,
 }
 
 impl<'a> PollItem<'a> {
     /// Poll a ringlink socket.
-    pub fn socket(s: &'a mut Socket, events: i16) -> PollItem<'a> {
+    pub fn socket(s: &'a mut Socket, events: impl Into<PollEvents>) -> PollItem<'a> {
         PollItem {
             socket: Some(s),
             fd: -1,
-            events,
-            revents: 0,
+            events: events.into(),
+            revents: PollEvents::empty(),
         }
     }
 
     /// Poll a raw file descriptor (POLLIN/POLLOUT/POLLERR as in poll(2)).
-    pub fn fd(fd: RawFd, events: i16) -> PollItem<'a> {
+    pub fn fd(fd: RawFd, events: impl Into<PollEvents>) -> PollItem<'a> {
         PollItem {
             socket: None,
             fd,
-            events,
-            revents: 0,
+            events: events.into(),
+            revents: PollEvents::empty(),
         }
     }
 }
@@ -54,6 +47,27 @@ impl<'a> PollItem<'a> {
 /// check), like `zmq_poll`. Returns the number of ready items (0 on timeout). Sockets of
 /// inline contexts are driven while waiting (the raw fds are watched by the reactor's own
 /// wait then). A signal ends the wait with `Error::Interrupted`.
+///
+/// # Errors
+/// `Interrupted` (above); `Terminated` when a polled socket's context is shut down; `Io`
+/// from poll(2) on the raw fds.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ringlink::{poll, Context, PollItem, SocketType, POLLIN};
+/// let ctx = Context::new()?;
+/// let mut a = ctx.socket(SocketType::Pair)?;
+/// a.bind("inproc://poll-doc")?;
+/// let mut b = ctx.socket(SocketType::Pair)?;
+/// b.connect("inproc://poll-doc")?;
+/// b.send(b"ready", 0)?;
+/// let mut items = [PollItem::socket(&mut a, POLLIN)];
+/// assert_eq!(poll(&mut items, Some(Duration::from_secs(10)))?, 1);
+/// assert!(items[0].revents.contains(POLLIN));
+/// assert_eq!(a.recv_bytes(0)?, b"ready");
+/// # Ok::<(), ringlink::Error>(())
+/// ```
 pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usize> {
     let deadline = timeout.map(|t| Instant::now() + t);
     // Allocates only when raw fds are polled: a poll that finds a socket ready costs no
@@ -64,14 +78,14 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
         let mut inline_ctx: Option<Hub> = None;
         raw.clear();
         for it in items.iter_mut() {
-            it.revents = 0;
+            it.revents = PollEvents::empty();
             if let Some(s) = it.socket.as_deref_mut() {
                 s.core.shared.parker.watch();
                 it.revents = s.events()? & it.events;
                 if s.core.inline && inline_ctx.is_none() {
                     inline_ctx = Some(s.core.hub.clone());
                 }
-                if it.revents != 0 {
+                if !it.revents.is_empty() {
                     ready += 1;
                 }
             }
@@ -80,7 +94,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
         for it in items.iter().filter(|it| it.socket.is_none()) {
             raw.push(libc::pollfd {
                 fd: it.fd,
-                events: it.events & (POLLIN | POLLOUT),
+                events: (it.events & (POLLIN | POLLOUT)).bits(),
                 revents: 0,
             });
         }
@@ -134,7 +148,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
                     it.revents = s.events()? & it.events;
                 }
             }
-            return Ok(items.iter().filter(|it| it.revents != 0).count());
+            return Ok(items.iter().filter(|it| !it.revents.is_empty()).count());
         }
     }
 }
@@ -144,14 +158,12 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Result<usi
 fn take_raw_revents(items: &mut [PollItem<'_>], raw: &[libc::pollfd]) -> usize {
     let mut n = 0;
     for (it, p) in items.iter_mut().filter(|it| it.socket.is_none()).zip(raw) {
-        let r = (p.revents & (libc::POLLIN | libc::POLLOUT)) & it.events
-            | if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-                POLLERR
-            } else {
-                0
-            };
+        let mut r = PollEvents::from(p.revents & (libc::POLLIN | libc::POLLOUT)) & it.events;
+        if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+            r |= POLLERR;
+        }
         it.revents = r;
-        if r != 0 {
+        if !r.is_empty() {
             n += 1;
         }
     }

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use super::core::{partial, Core, Deadline, Routing};
 use super::dist::Dist;
 use super::trie::{Added, PeerTrie};
-use super::SNDMORE;
+use super::SNDMORE_BIT;
 use crate::error::{Error, Result};
 
 /// XPUB stops reading upstream once this many frames wait for the application (flow
@@ -336,7 +336,7 @@ impl Publisher {
 
     /// Send: the frame goes to every chosen peer.
     pub(super) fn send(&mut self, core: &mut Core, data: &[u8], flags: i32) -> Result<()> {
-        let more = flags & SNDMORE != 0;
+        let more = flags & SNDMORE_BIT != 0;
         if !self.dist.more {
             let mut deadline = Deadline::new(core.opts.sndtimeo);
             self.begin(core, data, core.snd_nowait(flags), &mut deadline)?;

@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 use super::core::{Core, Deadline, Routing};
-use super::SNDMORE;
+use super::SNDMORE_BIT;
 use crate::error::{Error, Result};
 
 #[derive(Default)]
@@ -80,7 +80,7 @@ impl Rep {
     /// The reply goes to the peer of the last request, behind its envelope. A peer that
     /// left or is full loses the reply (as a ROUTER drops it).
     pub(super) fn send(&mut self, core: &mut Core, data: &[u8], flags: i32) -> Result<()> {
-        let more = flags & SNDMORE != 0;
+        let more = flags & SNDMORE_BIT != 0;
         if core.cur_out.is_none() && !core.dropping {
             let Some(pid) = self.peer else {
                 return Err(Error::State);

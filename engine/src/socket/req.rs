@@ -7,7 +7,7 @@
 
 use super::core::{Core, Deadline, Routing};
 use super::lb::{self, Balanced, Lb};
-use super::SNDMORE;
+use super::SNDMORE_BIT;
 use crate::error::{Error, Result};
 
 #[derive(Default)]
@@ -54,7 +54,7 @@ impl Req {
     /// A new request starts with [request id (REQ_CORRELATE)][empty delimiter] to one peer
     /// (lb); its last frame arms the wait for that peer's reply.
     pub(super) fn send(&mut self, core: &mut Core, data: &[u8], flags: i32) -> Result<()> {
-        let more = flags & SNDMORE != 0;
+        let more = flags & SNDMORE_BIT != 0;
         let s = match core.cur_out {
             Some(s) => s,
             None => {

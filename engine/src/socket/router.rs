@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::core::{partial, Core, Deadline, Routing};
-use super::SNDMORE;
+use super::SNDMORE_BIT;
 use crate::error::{Error, Result};
 use crate::runtime::shared::NewPeer;
 
@@ -141,7 +141,7 @@ impl Router {
 
     #[inline]
     pub(super) fn send(&mut self, core: &mut Core, data: &[u8], flags: i32) -> Result<()> {
-        let more = flags & SNDMORE != 0;
+        let more = flags & SNDMORE_BIT != 0;
         if let Some(s) = core.cur_out {
             core.write(s, data, more);
             if !more {

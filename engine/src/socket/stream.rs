@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use super::core::{Core, Deadline, Routing};
 use super::fq::BatchOut;
 use super::router::{self, RidTable, Routed};
-use super::SNDMORE;
+use super::SNDMORE_BIT;
 use crate::error::{Error, Result};
 use crate::options::StreamFraming;
 use crate::runtime::shared::NewPeer;
@@ -231,7 +231,7 @@ impl Stream {
     /// Send: frame 1 names the peer (with SNDMORE), frame 2 is the payload (its MORE flag is
     /// ignored: the next frame names a peer again).
     pub(super) fn send(&mut self, core: &mut Core, data: &[u8], flags: i32) -> Result<()> {
-        let more = flags & SNDMORE != 0;
+        let more = flags & SNDMORE_BIT != 0;
         if let Some(s) = core.cur_out.take() {
             if Stream::is_close(core, data) {
                 self.close(core, s);

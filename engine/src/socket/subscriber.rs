@@ -8,7 +8,7 @@
 use super::core::{Core, Peer, Routing};
 use super::dist::Dist;
 use super::trie::CountTrie;
-use super::SNDMORE;
+use super::SNDMORE_BIT;
 use crate::error::Result;
 use crate::protocol::frame;
 use crate::runtime::hub::Hub;
@@ -133,7 +133,7 @@ impl Subscriber {
     /// XSUB send: a frame `[0x01|0x00][topic]` is a (un)subscription (only a message's first
     /// frame with ONLY_FIRST_SUBSCRIBE); anything else is user data for every publisher.
     pub(super) fn send(&mut self, core: &mut Core, data: &[u8], flags: i32) -> Result<()> {
-        let more = flags & SNDMORE != 0;
+        let more = flags & SNDMORE_BIT != 0;
         let first = !self.send_more;
         self.send_more = more;
         let check = !self.send_data && (first || !core.opts.only_first_subscribe);

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use crate::protocol::frame;
 
+#[cfg(any(test, feature = "internals"))]
 pub mod testing;
 
 /// A per-connection byte transform between the driver and the session.
