@@ -1,0 +1,24 @@
+//! zlink's service layer on ringlink's public socket API (zlink-spec §5): a registry that
+//! receivers register with and that discoveries, gateways and SPOT nodes read.
+//!
+//! Built so far: the message codec ([`wire`], zlink's frame layouts) and the
+//! [`Registry`](registry::Registry) with its sans-IO state machine
+//! ([`RegistryState`](registry::RegistryState)). Discovery, Receiver, Gateway and SPOT follow
+//! (issue 14).
+//!
+//! ```
+//! use ringlink::Context;
+//! use ringlink_services::registry::Registry;
+//! let ctx = Context::new()?;
+//! let mut reg = Registry::builder(&ctx)
+//!     .endpoints("tcp://127.0.0.1:*", "tcp://127.0.0.1:*")
+//!     .start()?;
+//! assert!(reg.pub_endpoint().starts_with("tcp://127.0.0.1:"));
+//! assert!(reg.list()?.services.is_empty());
+//! # Ok::<(), ringlink::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod registry;
+pub mod wire;
