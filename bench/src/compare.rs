@@ -16,8 +16,9 @@ const USAGE: &str = "\
 usage: ringlink-bench compare [options]
 
 Runs throughput and ping-pong latency for ringlink (io_uring and epoll; reactor thread or
-inline context; per-message or batch API; spin) and libzmq, each run in two fresh
-processes, implementations interleaved in every repetition. Prints a Markdown summary on
+inline context; per-message or batch API; spin), libzmq and the Rust peers rzmq and zeromq
+(zmq.rs; tcp only; no PAIR, STREAM or ROUTER_ROUTER_POLL: reported as n/a), each run in
+two fresh processes, implementations interleaved in every repetition. Prints a Markdown summary on
 stdout and writes results.json, results.md and results.txt (RESULT lines) under the
 results directory. Every combination of test x pattern x transport x size is one table.
 
@@ -317,7 +318,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let impls = cfg.impls_for(c.test);
             let runs = impls
                 .into_iter()
-                .filter(|i| c.pattern.runs(i, c.transport))
+                .filter(|i| i.unsupported(c.pattern, c.transport, cfg.threads).is_none())
                 .collect::<Vec<_>>();
             (c, runs)
         })
@@ -328,7 +329,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let total: usize = plan.iter().map(|(_, impls)| impls.len() * cfg.reps).sum();
     eprintln!(
-        "ringlink-bench compare: {total} runs in {} tables ({} reps), HWM {} (SNDHWM = RCVHWM, every socket; PUBSUB: 0), {} per run, one I/O thread per context (libzmq default), OS socket buffers, watchdog {} s",
+        "ringlink-bench compare: {total} runs in {} tables ({} reps), HWM {} (SNDHWM = RCVHWM, every socket; PUBSUB: 0), {} per run, one I/O thread per context (libzmq default; rzmq/zeromq: their tokio runtime), OS socket buffers, watchdog {} s",
         plan.len(),
         cfg.reps,
         cfg.hwm,
@@ -368,6 +369,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     let meta = report::Meta::collect(&started);
     let mut md = report::markdown(&meta, &cfg, &plan, &records);
+    md.push_str(&crate::verdict_peers::section(&cfg, &plan, &records));
     md.push_str(&crate::verdict::verdicts(&cfg, &plan, &records));
     print!("{md}");
     std::fs::create_dir_all(&out_dir)

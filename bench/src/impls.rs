@@ -1,20 +1,65 @@
 //! The implementations and tests the comparison knows about.
 //!
-//! An implementation is data: a library/backend plus three switches (batch API, inline
-//! run-to-completion context, spin before blocking). Everything else (how peers open their
-//! sockets, which ratios are reported, which runs are in the default set) is derived from
-//! these fields, so adding a variant is one line in [`Impl::ALL`].
+//! An implementation is data: a library (ringlink on a backend, libzmq, rzmq, zeromq) plus
+//! switches (batch API, inline run-to-completion context, spin before blocking). Everything
+//! else (how peers open their sockets, which ratios are reported, which runs are in the
+//! default set) is derived from these fields, so adding a variant is one line in
+//! [`Impl::ALL`].
 
 use ringlink::Backend::{self, Epoll, Uring};
 use serde::{Serialize, Serializer};
+
+/// The tokio runtime a tokio-based peer library runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// `#[tokio::main(flavor = "current_thread")]`: the application task and the library's
+    /// I/O tasks share one thread.
+    CurrentThread,
+    /// `#[tokio::main]`: the role runs in `block_on` on the main thread, the library's tasks
+    /// on tokio's default worker pool (one worker per CPU).
+    MultiThread,
+}
+
+impl Flavour {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavour::CurrentThread => "current_thread",
+            Flavour::MultiThread => "multi_thread",
+        }
+    }
+}
+
+/// The library an [`Impl`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Library {
+    /// ringlink on this backend.
+    Ringlink(Backend),
+    /// libzmq through the `zmq` crate (bundled 4.3.4).
+    Libzmq,
+    /// rzmq (pure Rust, tokio); `uring`: its io_uring backend for TCP sessions.
+    Rzmq { flavour: Flavour, uring: bool },
+    /// zeromq (zmq.rs, pure Rust, tokio).
+    Zeromq { flavour: Flavour },
+}
+
+impl Library {
+    /// The library's name, as a word: `ringlink`, `libzmq`, `rzmq`, `zeromq`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Library::Ringlink(_) => "ringlink",
+            Library::Libzmq => "libzmq",
+            Library::Rzmq { .. } => "rzmq",
+            Library::Zeromq { .. } => "zeromq",
+        }
+    }
+}
 
 /// One implementation (library + configuration + API style) under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Impl {
     /// The name used on the command line and in every report.
     pub name: &'static str,
-    /// ringlink on this backend; `None` = libzmq.
-    pub backend: Option<Backend>,
+    pub lib: Library,
     /// `send_batch` / `send_repeat` / `recv_batch` instead of one call per message
     /// (throughput only: a ping-pong has one message in flight).
     pub batch: bool,
@@ -44,7 +89,7 @@ const fn rl(
 ) -> Impl {
     Impl {
         name,
-        backend: Some(backend),
+        lib: Library::Ringlink(backend),
         batch,
         inline,
         spin,
@@ -63,20 +108,27 @@ const fn plain(name: &'static str, base: Impl) -> Impl {
     }
 }
 
-impl Impl {
-    pub const LIBZMQ: Impl = Impl {
-        name: "libzmq",
-        backend: None,
+/// A row of another library (per-message API, its own threading).
+const fn other(name: &'static str, lib: Library, default_in: &'static [Test]) -> Impl {
+    Impl {
+        name,
+        lib,
         batch: false,
         inline: false,
         spin: false,
         plain: false,
-        default_in: BOTH,
-    };
+        default_in,
+    }
+}
+
+use Flavour::{CurrentThread, MultiThread};
+
+impl Impl {
+    pub const LIBZMQ: Impl = other("libzmq", Library::Libzmq, BOTH);
 
     /// Every implementation, in the order runs are interleaved within a repetition.
     #[rustfmt::skip]
-    pub const ALL: [Impl; 14] = [
+    pub const ALL: [Impl; 19] = [
         //  name                            backend batch  inline spin   default in
         rl("ringlink-uring",               Uring, false, false, false, BOTH),
         rl("ringlink-epoll",               Epoll, false, false, false, BOTH),
@@ -93,6 +145,15 @@ impl Impl {
         plain("ringlink-uring-plain",        rl("", Uring, false, false, false, NONE)),
         plain("ringlink-uring-inline-plain", rl("", Uring, false, true,  false, NONE)),
         Impl::LIBZMQ,
+        // The Rust peers (issue 17). The bare names run the faster tokio flavour
+        // (current_thread, measured against multi_thread: the `-mt` rows); rzmq's io_uring
+        // backend is faster for some throughput patterns, slower for a ping-pong and for
+        // PUBSUB / ROUTER_ROUTER than its tokio sessions, so it is an `--impls` row.
+        other("rzmq",        Library::Rzmq { flavour: CurrentThread, uring: false }, BOTH),
+        other("rzmq-mt",     Library::Rzmq { flavour: MultiThread,   uring: false }, NONE),
+        other("rzmq-uring",  Library::Rzmq { flavour: CurrentThread, uring: true  }, NONE),
+        other("zeromq",      Library::Zeromq { flavour: CurrentThread }, BOTH),
+        other("zeromq-mt",   Library::Zeromq { flavour: MultiThread },   NONE),
     ];
 
     pub fn parse(s: &str) -> Option<Impl> {
@@ -100,7 +161,49 @@ impl Impl {
     }
 
     pub fn is_libzmq(&self) -> bool {
-        self.backend.is_none()
+        self.lib == Library::Libzmq
+    }
+
+    pub fn is_ringlink(&self) -> bool {
+        self.backend().is_some()
+    }
+
+    /// The ringlink backend (`None` for the other libraries).
+    pub fn backend(&self) -> Option<Backend> {
+        match self.lib {
+            Library::Ringlink(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Why this implementation cannot run `pattern` over `transport` (`mode_threads`: both
+    /// ends as threads of one process), or `None` if it can. Reported as "n/a" rows.
+    pub fn unsupported(
+        &self,
+        pattern: Pattern,
+        transport: Transport,
+        mode_threads: bool,
+    ) -> Option<&'static str> {
+        if pattern == Pattern::Stream && transport == Transport::Inproc {
+            return Some("STREAM is raw TCP/IPC: no inproc");
+        }
+        if self.inline && (transport == Transport::Inproc || mode_threads) {
+            return Some("an inline context is single-threaded: no two-thread mode");
+        }
+        if matches!(self.lib, Library::Ringlink(_) | Library::Libzmq) {
+            return None;
+        }
+        match pattern {
+            Pattern::Pair => Some("the library has no PAIR socket type"),
+            Pattern::Stream => Some("the library has no STREAM socket type"),
+            Pattern::RouterRouterPoll => {
+                Some("the library has no zmq_poll and no non-blocking receive to drain with")
+            }
+            _ if transport != Transport::Tcp || mode_threads => {
+                Some("the Rust peers are wired for tcp between two processes only")
+            }
+            _ => None,
+        }
     }
 
     /// Batching has no meaning for a ping-pong with one message in flight.
@@ -115,8 +218,14 @@ impl Impl {
 
     /// The execution mode without the backend: `threaded`, `inline-batch`, `inline-spin`, …
     pub fn mode(&self) -> String {
-        if self.is_libzmq() {
-            return "libzmq".to_string();
+        match self.lib {
+            Library::Ringlink(_) => {}
+            Library::Libzmq => return "libzmq".to_string(),
+            Library::Rzmq { flavour, uring } => {
+                let io = if uring { "-io_uring" } else { "" };
+                return format!("rzmq-{}{io}", flavour.name());
+            }
+            Library::Zeromq { flavour } => return format!("zeromq-{}", flavour.name()),
         }
         let mut m = String::from(if self.inline { "inline" } else { "threaded" });
         if self.batch {
@@ -133,9 +242,9 @@ impl Impl {
 
     /// Same ringlink configuration apart from the fields `differ` is allowed to change.
     fn same_except(&self, other: &Impl, differ: Field) -> bool {
-        !self.is_libzmq()
-            && !other.is_libzmq()
-            && (differ == Field::Backend || self.backend == other.backend)
+        self.is_ringlink()
+            && other.is_ringlink()
+            && (differ == Field::Backend || self.backend() == other.backend())
             && (differ == Field::Batch || self.batch == other.batch)
             && (differ == Field::Inline || self.inline == other.inline)
             && (differ == Field::Spin || self.spin == other.spin)
@@ -163,11 +272,11 @@ impl Field {
     /// Whether `i` is on the A side (numerator) of a pair differing in this field.
     fn on(self, i: &Impl) -> bool {
         match self {
-            Field::Backend => i.backend == Some(Uring),
+            Field::Backend => i.backend() == Some(Uring),
             Field::Batch => i.batch,
             Field::Inline => i.inline,
             Field::Spin => i.spin,
-            Field::Plain => i.backend == Some(Uring) && !i.plain,
+            Field::Plain => i.backend() == Some(Uring) && !i.plain,
         }
     }
 }
@@ -178,6 +287,10 @@ impl Field {
 pub enum PairKind {
     /// A ringlink implementation against libzmq.
     VsLibzmq,
+    /// A ringlink implementation against an rzmq row.
+    VsRzmq,
+    /// A ringlink implementation against a zeromq (zmq.rs) row.
+    VsZeromq,
     /// io_uring against epoll, same mode.
     UringVsEpoll,
     /// Batch API against one call per message, same backend and context mode.
@@ -194,6 +307,8 @@ impl PairKind {
     pub fn label(self) -> &'static str {
         match self {
             PairKind::VsLibzmq => "vs libzmq",
+            PairKind::VsRzmq => "vs rzmq",
+            PairKind::VsZeromq => "vs zeromq",
             PairKind::UringVsEpoll => "uring vs epoll",
             PairKind::BatchVsPerMessage => "batch vs per-message",
             PairKind::InlineVsThreaded => "inline vs threaded",
@@ -207,13 +322,19 @@ impl PairKind {
 /// [`PairKind`], each group in the order of `impls`.
 pub fn pairs(impls: &[Impl]) -> Vec<(PairKind, Impl, Impl)> {
     let mut v = Vec::new();
-    if let Some(&z) = impls.iter().find(|i| i.is_libzmq()) {
-        v.extend(
-            impls
-                .iter()
-                .filter(|i| !i.is_libzmq())
-                .map(|&a| (PairKind::VsLibzmq, a, z)),
-        );
+    for (kind, lib) in [
+        (PairKind::VsLibzmq, "libzmq"),
+        (PairKind::VsRzmq, "rzmq"),
+        (PairKind::VsZeromq, "zeromq"),
+    ] {
+        for &b in impls.iter().filter(|i| i.lib.name() == lib) {
+            v.extend(
+                impls
+                    .iter()
+                    .filter(|i| i.is_ringlink())
+                    .map(|&a| (kind, a, b)),
+            );
+        }
     }
     for (kind, field) in [
         (PairKind::UringVsEpoll, Field::Backend),
@@ -384,16 +505,6 @@ impl Pattern {
         }
     }
 
-    /// Whether `imp` can run this pattern over `transport`: STREAM is tcp/ipc only, and
-    /// inproc runs both ends as threads of one process, which inline (single-thread)
-    /// contexts cannot.
-    pub fn runs(self, imp: &Impl, transport: Transport) -> bool {
-        if self == Pattern::Stream && transport == Transport::Inproc {
-            return false;
-        }
-        !(transport == Transport::Inproc && imp.inline)
-    }
-
     /// The HWM every socket of a run gets: the configured one, except PUBSUB (unlimited,
     /// because a PUB drops at the HWM and a throughput run must not lose messages).
     pub fn hwm(self, configured: i32) -> i32 {
@@ -464,178 +575,5 @@ impl Serialize for Transport {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn by_name(names: &[&str]) -> Vec<Impl> {
-        names
-            .iter()
-            .map(|n| Impl::parse(n).expect("known implementation"))
-            .collect()
-    }
-
-    fn names(p: &[(PairKind, Impl, Impl)]) -> Vec<String> {
-        p.iter()
-            .map(|(_, a, b)| format!("{}/{}", a.name, b.name))
-            .collect()
-    }
-
-    #[test]
-    fn names_are_unique_and_parse() {
-        for (i, a) in Impl::ALL.iter().enumerate() {
-            assert_eq!(Impl::parse(a.name), Some(*a));
-            assert!(Impl::ALL[i + 1..].iter().all(|b| b.name != a.name));
-        }
-    }
-
-    #[test]
-    fn default_sets() {
-        let set = |t| -> Vec<&str> {
-            Impl::ALL
-                .iter()
-                .filter(|i| i.default_for(t))
-                .map(|i| i.name)
-                .collect()
-        };
-        assert_eq!(
-            set(Test::Thr),
-            [
-                "ringlink-uring",
-                "ringlink-epoll",
-                "ringlink-uring-batch",
-                "ringlink-epoll-batch",
-                "ringlink-uring-inline",
-                "ringlink-epoll-inline",
-                "ringlink-uring-inline-batch",
-                "ringlink-epoll-inline-batch",
-                "libzmq"
-            ]
-        );
-        assert_eq!(
-            set(Test::Lat),
-            [
-                "ringlink-uring",
-                "ringlink-epoll",
-                "ringlink-uring-inline",
-                "ringlink-epoll-inline",
-                "ringlink-uring-inline-spin",
-                "libzmq"
-            ]
-        );
-    }
-
-    #[test]
-    fn modes() {
-        let m: Vec<String> = Impl::ALL.iter().map(Impl::mode).collect();
-        assert_eq!(
-            m,
-            [
-                "threaded",
-                "threaded",
-                "threaded-batch",
-                "threaded-batch",
-                "inline",
-                "inline",
-                "inline-batch",
-                "inline-batch",
-                "inline-spin",
-                "inline-spin",
-                "threaded-spin",
-                "threaded-plain",
-                "inline-plain",
-                "libzmq"
-            ]
-        );
-    }
-
-    #[test]
-    fn plain_rows_pair_only_with_their_featured_twin() {
-        let p = pairs(&by_name(&[
-            "ringlink-uring",
-            "ringlink-epoll",
-            "ringlink-uring-plain",
-            "ringlink-uring-inline",
-            "ringlink-uring-inline-plain",
-        ]));
-        let names = |k: PairKind| -> Vec<(&str, &str)> {
-            p.iter()
-                .filter(|(kind, _, _)| *kind == k)
-                .map(|(_, a, b)| (a.name, b.name))
-                .collect()
-        };
-        assert_eq!(
-            names(PairKind::FeaturesVsPlain),
-            [
-                ("ringlink-uring", "ringlink-uring-plain"),
-                ("ringlink-uring-inline", "ringlink-uring-inline-plain")
-            ]
-        );
-        assert_eq!(
-            names(PairKind::UringVsEpoll),
-            [("ringlink-uring", "ringlink-epoll")]
-        );
-    }
-
-    #[test]
-    fn pairs_cover_libzmq_backends_batch_inline_and_spin() {
-        let p = pairs(&by_name(&[
-            "ringlink-uring",
-            "ringlink-epoll",
-            "ringlink-uring-batch",
-            "ringlink-uring-inline",
-            "ringlink-uring-inline-spin",
-            "libzmq",
-        ]));
-        assert_eq!(
-            names(&p),
-            [
-                "ringlink-uring/libzmq",
-                "ringlink-epoll/libzmq",
-                "ringlink-uring-batch/libzmq",
-                "ringlink-uring-inline/libzmq",
-                "ringlink-uring-inline-spin/libzmq",
-                "ringlink-uring/ringlink-epoll",
-                "ringlink-uring-batch/ringlink-uring",
-                "ringlink-uring-inline/ringlink-uring",
-                "ringlink-uring-inline-spin/ringlink-uring-inline",
-            ]
-        );
-        assert_eq!(p[5].0, PairKind::UringVsEpoll);
-        assert_eq!(p[8].0, PairKind::SpinVsNoSpin);
-    }
-
-    #[test]
-    fn patterns_parse_and_map_to_socket_kinds() {
-        assert_eq!(Pattern::parse("dealer-router"), Some(Pattern::DealerRouter));
-        assert_eq!(Pattern::parse("ROUTER_ROUTER"), Some(Pattern::RouterRouter));
-        assert_eq!(Pattern::parse("pubsub"), Some(Pattern::PubSub));
-        assert_eq!(Pattern::parse("PUSH-PULL"), Some(Pattern::PushPull));
-        assert_eq!(Pattern::parse("nope"), None);
-        assert!(!Pattern::ReqRep.supports(Test::Thr));
-        assert!(Pattern::ReqRep.supports(Test::Lat));
-        assert_eq!(Pattern::PubSub.hwm(1000), 0);
-        assert_eq!(Pattern::Pair.hwm(1000), 1000);
-        let batch = Impl::parse("ringlink-uring-batch").unwrap();
-        let inline = Impl::parse("ringlink-uring-inline").unwrap();
-        assert!(Pattern::Stream.runs(&batch, Transport::Tcp));
-        assert!(!Pattern::Stream.runs(&batch, Transport::Inproc));
-        assert!(!Pattern::Pair.runs(&inline, Transport::Inproc));
-        assert!(Pattern::Pair.runs(&batch, Transport::Inproc));
-        assert_eq!(Pattern::RouterRouter.connect_kind(), Kind::Router);
-        assert_eq!(Pattern::DealerRouter.bind_kind(), Kind::Router);
-        assert_eq!(Pattern::DealerRouter.connect_kind(), Kind::Dealer);
-        assert!(Pattern::DealerRouter.supports(Test::Lat));
-        assert!(!Pattern::DealerDealer.supports(Test::Lat));
-        assert!(Pattern::RouterRouter.supports(Test::Thr));
-        assert_eq!(Transport::parse("ipc"), Some(Transport::Ipc));
-        assert!(Transport::Ipc
-            .bind_endpoint(3)
-            .starts_with("ipc://@ringlink-bench-"));
-    }
-
-    #[test]
-    fn no_pairs_without_partners() {
-        assert!(pairs(&by_name(&["ringlink-uring-inline-batch"])).is_empty());
-        assert!(pairs(&by_name(&["libzmq"])).is_empty());
-    }
-}
+#[path = "impls_tests.rs"]
+mod tests;

@@ -1,5 +1,6 @@
 //! `ringlink-bench`: compares ringlink (io_uring and epoll backends, reactor-thread and
-//! inline contexts, per-message and batch APIs) with libzmq on the same machine, using the methodology of the project's libzmq
+//! inline contexts, per-message and batch APIs) with libzmq and the Rust peers rzmq and
+//! zeromq (zmq.rs) on the same machine, using the methodology of the project's libzmq
 //! baselines (`tools/baseline/zmq_bench.c`): two processes per run, receiver-side rates,
 //! interleaved repetitions and paired ratios. See `docs/benchmarks.md`.
 
@@ -9,12 +10,15 @@ mod compare;
 mod impls;
 mod net;
 mod peer;
+mod peers;
 mod report;
+mod report_notes;
 mod runner;
 mod scale;
 mod soak;
 mod stats;
 mod verdict;
+mod verdict_peers;
 
 use std::process::ExitCode;
 
@@ -22,7 +26,7 @@ const USAGE: &str = "\
 usage: ringlink-bench <command> [options]
 
 commands:
-  compare    interleaved throughput and latency comparison with libzmq
+  compare    interleaved throughput and latency comparison with libzmq, rzmq and zeromq
              (`ringlink-bench compare --help` for its options)
   scale      many connections: 1,000-connection fan-in into one ROUTER, fan-out of one
              PUB to 100 SUBs, and RSS per idle connection with 10,000 open

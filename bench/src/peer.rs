@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use crate::cli::Opts;
-use crate::impls::{Impl, Kind, Pattern, Transport};
+use crate::impls::{Impl, Kind, Library, Pattern, Transport};
 use crate::net::{
     ringlink_context, zmq_type, BenchSocket, RinglinkSocket, SocketConfig, ZmqSocket, RX_TIMEOUT_MS,
 };
@@ -19,16 +19,16 @@ use crate::net::{
 pub const SUBCOMMAND: &str = "__peer";
 
 /// Routing ids of the ROUTER_ROUTER ends (as in `zmq_bench.c`).
-const RX_ID: &[u8] = b"RX";
-const TX_ID: &[u8] = b"TX";
+pub const RX_ID: &[u8] = b"RX";
+pub const TX_ID: &[u8] = b"TX";
 
 /// How long a ROUTER sender retries until its peer is routable.
-const ROUTABLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const ROUTABLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// First byte of a warm-up message; measured messages start with [`MEASURED`] followed by
 /// the little-endian sequence number (the layout of `zmq_bench.c`).
-const WARMUP: u8 = b'W';
-const MEASURED: u8 = b'M';
+pub const WARMUP: u8 = b'W';
+pub const MEASURED: u8 = b'M';
 /// Marker byte + 8-byte sequence number.
 pub const MIN_THR_SIZE: usize = 9;
 
@@ -171,15 +171,17 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     let bind_side = matches!(a.role, Role::ThrRecv | Role::LatServer);
     let cfg = socket_config(&a, bind_side);
-    match a.imp.backend {
-        Some(backend) => {
+    match a.imp.lib {
+        Library::Ringlink(backend) => {
             let mut s = RinglinkSocket::open(backend, &cfg)?;
             exit_with(run_role(&mut s, &a))
         }
-        None => {
+        Library::Libzmq => {
             let mut s = ZmqSocket::open(&cfg)?;
             exit_with(run_role(&mut s, &a))
         }
+        Library::Rzmq { flavour, uring } => exit_with(crate::peers::rzmq::run(&a, flavour, uring)),
+        Library::Zeromq { flavour } => exit_with(crate::peers::zeromq::run(&a, flavour)),
     }
 }
 
@@ -210,8 +212,8 @@ fn socket_config(a: &PeerArgs, bind_side: bool) -> SocketConfig {
 fn run_threads(a: &PeerArgs) -> Result<(), String> {
     let start = Usage::now();
     let (rx_cfg, tx_cfg) = (socket_config(a, true), socket_config(a, false));
-    match a.imp.backend {
-        Some(backend) => {
+    match a.imp.lib {
+        Library::Ringlink(backend) => {
             if a.imp.inline {
                 return Err("thread mode needs a context with a reactor thread".into());
             }
@@ -220,7 +222,10 @@ fn run_threads(a: &PeerArgs) -> Result<(), String> {
             let tx = RinglinkSocket::new(&ctx, &tx_cfg)?;
             two_threads(rx, tx, a)?;
         }
-        None => {
+        Library::Rzmq { .. } | Library::Zeromq { .. } => {
+            return Err(format!("{}: no thread mode", a.imp.name));
+        }
+        Library::Libzmq => {
             let ctx = zmq::Context::new();
             let open = |cfg: &SocketConfig| {
                 let s = ctx
@@ -389,53 +394,92 @@ fn thr_recv<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
         return thr_recv_stream(s, a);
     }
     let poll = a.pattern == Pattern::RouterRouterPoll;
-    let mut received: u64 = 0;
-    let mut out_of_order: u64 = 0;
-    let mut next: u64 = 0;
-    let (mut t_first, mut t_last) = (0i64, 0i64);
-    let last = a.count - 1;
+    let mut check = SeqCheck::new(a.count);
     let mut finished = false;
     while !finished {
-        let each = |msg: &[u8]| {
-            if msg.len() < MIN_THR_SIZE || msg[0] != MEASURED {
-                return false; // warm-up (or foreign) message
-            }
-            let mut seq = [0u8; 8];
-            seq.copy_from_slice(&msg[1..MIN_THR_SIZE]);
-            let seq = u64::from_le_bytes(seq);
-            if received == 0 {
-                t_first = now_ns();
-            }
-            received += 1;
-            if seq != next {
-                out_of_order += 1;
-            }
-            next = seq + 1;
-            if seq == last {
-                t_last = now_ns();
-                return true;
-            }
-            false
-        };
         let step = if poll {
-            s.poll_drain(each)
+            s.poll_drain(|m| check.on(m))
         } else {
-            s.recv_each(each)
+            s.recv_each(|m| check.on(m))
         };
         match step {
             Ok(done) => finished = done,
             // A receive timeout ends the run; the parent reports the shortfall as lost.
-            Err(e) if received > 0 => {
-                eprintln!("receiver: {e} after {received} measured messages");
+            Err(e) if check.received > 0 => {
+                eprintln!("receiver: {e} after {} measured messages", check.received);
                 break;
             }
             Err(e) => return Err(e),
         }
     }
-    Ok(format!(
-        "received={received} lost={} out_of_order={out_of_order} rx_first_ns={t_first} rx_last_ns={t_last}",
-        a.count.saturating_sub(received)
-    ))
+    Ok(check.result())
+}
+
+/// The throughput receiver's per-message work, the same for every library: skip warm-up
+/// messages, count measured ones, check their sequence numbers, and read the clock only at
+/// the first and the last one (a clock read per message would be a measurable share of a
+/// 64 B message).
+pub struct SeqCheck {
+    pub received: u64,
+    out_of_order: u64,
+    next: u64,
+    count: u64,
+    t_first: i64,
+    t_last: i64,
+}
+
+impl SeqCheck {
+    pub fn new(count: u64) -> SeqCheck {
+        SeqCheck {
+            received: 0,
+            out_of_order: 0,
+            next: 0,
+            count,
+            t_first: 0,
+            t_last: 0,
+        }
+    }
+
+    /// Accounts for one received payload; true once the last measured message is in.
+    pub fn on(&mut self, msg: &[u8]) -> bool {
+        if msg.len() < MIN_THR_SIZE || msg[0] != MEASURED {
+            return false; // warm-up (or foreign) message
+        }
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&msg[1..MIN_THR_SIZE]);
+        let seq = u64::from_le_bytes(seq);
+        if self.received == 0 {
+            self.t_first = now_ns();
+        }
+        self.received += 1;
+        if seq != self.next {
+            self.out_of_order += 1;
+        }
+        self.next = seq + 1;
+        if seq == self.count - 1 {
+            self.t_last = now_ns();
+            return true;
+        }
+        false
+    }
+
+    /// The receiver's `RESULT` fields.
+    pub fn result(&self) -> String {
+        format!(
+            "received={} lost={} out_of_order={} rx_first_ns={} rx_last_ns={}",
+            self.received,
+            self.count.saturating_sub(self.received),
+            self.out_of_order,
+            self.t_first,
+            self.t_last
+        )
+    }
+}
+
+/// Writes the measured-message header (marker + little-endian sequence number) into `msg`.
+pub fn stamp(msg: &mut [u8], seq: u64) {
+    msg[0] = MEASURED;
+    msg[1..MIN_THR_SIZE].copy_from_slice(&seq.to_le_bytes());
 }
 
 /// STREAM receiver: raw bytes arrive in arbitrary pieces, so it counts bytes; the clock
@@ -499,18 +543,16 @@ fn thr_send<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String> {
         while seq < a.count {
             let n = usize::try_from((a.count - seq).min(batch as u64)).unwrap_or(batch);
             for m in chunk.chunks_exact_mut(a.size).take(n) {
-                m[0] = MEASURED;
-                m[1..MIN_THR_SIZE].copy_from_slice(&seq.to_le_bytes());
+                stamp(m, seq);
                 seq += 1;
             }
             let msgs: Vec<&[u8]> = chunk.chunks_exact(a.size).take(n).collect();
             s.send_all(&msgs)?;
         }
     } else {
-        msg[0] = MEASURED;
         t_first = now_ns();
         for seq in 0..a.count {
-            msg[1..MIN_THR_SIZE].copy_from_slice(&seq.to_le_bytes());
+            stamp(&mut msg, seq);
             s.send(&msg)?;
         }
     }
@@ -564,17 +606,27 @@ fn lat_client<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<String, String>
         reply(s)?;
         rtts.push(t.elapsed());
     }
-    let total = start.elapsed();
+    Ok(lat_result(&mut rtts, start.elapsed()))
+}
+
+/// The latency client's `RESULT` fields from its round-trip times (sorted here) and the
+/// wall time of all of them.
+pub fn lat_result(rtts: &mut [Duration], total: Duration) -> String {
     rtts.sort_unstable();
+    let count = rtts.len().max(1);
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let pct = |p: usize| us(rtts[(count * p / 1000).min(count - 1)]);
-    Ok(format!(
-        "roundtrips={count} mean_half_rtt_us={:.3} rtt_p50_us={:.3} rtt_p99_us={:.3} rtt_p999_us={:.3} rtt_min_us={:.3} rtt_max_us={:.3}",
+    let pct = |p: usize| {
+        rtts.get((count * p / 1000).min(count - 1))
+            .map_or(0.0, |&d| us(d))
+    };
+    format!(
+        "roundtrips={} mean_half_rtt_us={:.3} rtt_p50_us={:.3} rtt_p99_us={:.3} rtt_p999_us={:.3} rtt_min_us={:.3} rtt_max_us={:.3}",
+        rtts.len(),
         us(total) / (2.0 * count as f64),
         pct(500),
         pct(990),
         pct(999),
-        us(rtts[0]),
-        us(rtts[count - 1]),
-    ))
+        pct(0),
+        rtts.last().map_or(0.0, |&d| us(d)),
+    )
 }

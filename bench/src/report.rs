@@ -7,8 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Serialize, Serializer};
 
 use crate::compare::{Case, Config, Record};
-use crate::impls::{pairs, Impl, PairKind, Pattern, Test};
+use crate::impls::{pairs, Impl, PairKind, Test};
 use crate::net::libzmq_version;
+use crate::report_notes as notes;
 use crate::runner::Metrics;
 use crate::stats::{paired_ratios, Summary};
 
@@ -148,73 +149,6 @@ fn short(imp: Impl) -> &'static str {
     imp.name.strip_prefix("ringlink-").unwrap_or(imp.name)
 }
 
-fn title(case: &Case, cfg: &Config) -> String {
-    let (p, t) = (case.pattern.name(), case.transport.name());
-    match case.test {
-        Test::Thr => format!(
-            "Throughput: {p} over {t}, {} B × {} messages (after {} warm-up)",
-            case.size, case.count, cfg.warmup
-        ),
-        Test::Lat => format!(
-            "Latency: {p} ping-pong over {t}, {} B, {} timed round trips (after {} warm-up)",
-            case.size, case.count, cfg.warmup
-        ),
-    }
-}
-
-/// What a table's pattern does differently from PAIR (empty for PAIR).
-fn pattern_note(case: &Case) -> &'static str {
-    match (case.pattern, case.test) {
-        (Pattern::Pair, _) => "",
-        (Pattern::DealerDealer, _) => "DEALER (connects, sends) → DEALER (binds, receives).",
-        (Pattern::DealerRouter, Test::Thr) => {
-            "DEALER (connects, sends) → ROUTER (binds): each message arrives as [routing id]\
-             [payload]; rates count messages, not frames. `-batch`: the DEALER uses \
-             `send_batch`, the ROUTER `recv_batch` (routing-id frames included in the batch)."
-        }
-        (Pattern::DealerRouter, Test::Lat) => {
-            "DEALER client sends the payload; the ROUTER echo server receives [routing id]\
-             [payload] and replies [routing id][payload]."
-        }
-        (Pattern::RouterRouter, _) => {
-            "ROUTER (ROUTING_ID `TX`, ROUTER_MANDATORY, connects) sends [`RX`][payload] to a \
-             ROUTER (ROUTING_ID `RX`, binds). Before the warm-up the sender retries \
-             non-blocking sends until `RX` is routable (EHOSTUNREACH until then). `-batch`: \
-             the sender uses `send_routed_batch`, the receiver `recv_batch`."
-        }
-        (Pattern::RouterRouterPoll, _) => {
-            "As ROUTER_ROUTER, but the receiver waits in poll (POLLIN) and then receives \
-             everything queued without blocking (`-batch`: `drain`), as zlink's \
-             ROUTER_ROUTER_POLL."
-        }
-        (Pattern::PubSub, _) => {
-            "PUB → SUB subscribed to everything. The sender is an XPUB (same send path as \
-             PUB) that waits for the subscription before the warm-up; SNDHWM = RCVHWM = 0 \
-             (unlimited) on both ends, so nothing is dropped (zlink's methodology)."
-        }
-        (Pattern::Stream, _) => {
-            "STREAM → STREAM over raw TCP: the sender learns the receiver's id from the \
-             connect notification and sends [id][payload]; bytes arrive in arbitrary pieces, \
-             so the receiver counts bytes (rates are size-equivalent messages). `-batch`: \
-             `send_routed_batch` / `recv_batch`."
-        }
-        (Pattern::PushPull, _) => "PUSH (connects, sends) → PULL (binds, receives).",
-        (Pattern::ReqRep, _) => {
-            "REQ client sends the payload and waits for the reply; the REP echo server \
-             strips and restores the envelope."
-        }
-    }
-}
-
-/// The transports of the session, as the report describes them.
-fn transports_line(cfg: &Config) -> String {
-    cfg.transports
-        .iter()
-        .map(|t| t.describe())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 pub fn markdown(
     meta: &Meta,
     cfg: &Config,
@@ -233,7 +167,7 @@ pub fn markdown(
          `-spin` variants busy-poll {} µs before blocking; `-batch` variants send {} messages \
          per `send_batch` and receive with `recv_batch` into a 1 MiB buffer. libzmq {} \
          (bundled with the `zmq` crate, static).\n",
-        transports_line(cfg),
+        notes::transports_line(cfg),
         cfg.hwm,
         cfg.reps,
         cfg.spin_us,
@@ -256,12 +190,14 @@ pub fn markdown(
          divided by the messages moved (warm-up included; a round trip is 2 messages). Peak \
          RSS = `ru_maxrss` of each process.\n"
     );
+    let all: Vec<Impl> = plan.iter().flat_map(|(_, i)| i.iter().copied()).collect();
+    s.push_str(&notes::libraries(&all));
 
     for (case, impls) in plan {
         let test = &case.test;
         let cols = columns(*test);
-        let _ = writeln!(s, "## {}\n", title(case, cfg));
-        let note = pattern_note(case);
+        let _ = writeln!(s, "## {}\n", notes::title(case, cfg));
+        let note = notes::pattern_note(case);
         if !note.is_empty() {
             let _ = writeln!(s, "{note}\n");
         }
@@ -286,6 +222,14 @@ pub fn markdown(
                 );
             }
             s.push('\n');
+        }
+        for (imp, why) in notes::not_applicable(cfg, case) {
+            let _ = writeln!(
+                s,
+                "| {} | n/a | {why} |{}",
+                imp.name,
+                " – |".repeat(cols.len() - 1)
+            );
         }
         let pairs = pairs(impls);
         if !pairs.is_empty() {
@@ -560,7 +504,7 @@ pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::impls::Transport;
+    use crate::impls::{Pattern, Transport};
 
     /// A thr-only PAIR 64 B configuration (also the verdict tests').
     pub(crate) fn config(reps: usize) -> Config {

@@ -76,6 +76,10 @@ pub fn throughput(spec: &RunSpec) -> Result<Metrics, String> {
             &spec.peer(Role::ThrSend, Some(&ep)).to_args(),
             true,
         )?;
+        if crate::peers::relays_subscription(spec.imp.lib, spec.pattern) {
+            rx.value(crate::peers::SUBSCRIBED)?;
+            tx.tell("go")?;
+        }
         let r = parse_kv(&rx.value("RESULT")?);
         let t = parse_kv(&tx.value("RESULT")?);
         let rx_usage = rx.usage()?;

@@ -25,7 +25,7 @@ use serde::{Serialize, Serializer};
 use crate::charts::{self, Chart, Group};
 use crate::cli::Opts;
 use crate::compare::default_results_root;
-use crate::impls::{pairs, Impl, Kind, PairKind, Transport};
+use crate::impls::{pairs, Impl, Kind, Library, PairKind, Transport};
 use crate::net::{ringlink_context, BenchSocket, RinglinkSocket, SocketConfig, ZmqSocket};
 use crate::peer::{announce, emit, exit_with, now_ns, wait_for_parent, Usage, SUBCOMMAND};
 use crate::report::{self, Meta};
@@ -199,6 +199,12 @@ impl ScaleConfig {
         o.finish()?;
         if c.tests.is_empty() || c.impls.is_empty() {
             return Err("--tests and --impls must not be empty".into());
+        }
+        if let Some(i) = c.impls.iter().find(|i| !i.is_ringlink() && !i.is_libzmq()) {
+            return Err(format!(
+                "scale runs ringlink and libzmq only, not {}",
+                i.name
+            ));
         }
         if c.reps == 0
             || c.conns == 0
@@ -771,8 +777,8 @@ fn fd_count() -> usize {
 pub fn peer_main(args: &[String]) -> Result<(), String> {
     let p = PeerOpts::from_args(args)?;
     let max_sockets = p.conns + 16;
-    match p.imp.backend {
-        Some(backend) => {
+    match p.imp.lib {
+        Library::Ringlink(backend) => {
             ringlink::raise_fd_limit();
             let ctx = ringlink_context(
                 backend,
@@ -789,7 +795,10 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
                 RinglinkSocket::new(&ctx, &p.socket_config(kind))
             }))
         }
-        None => {
+        Library::Rzmq { .. } | Library::Zeromq { .. } => {
+            Err(format!("scale: {} is not supported", p.imp.name))
+        }
+        Library::Libzmq => {
             raise_nofile();
             let ctx = RawZmq::new(max_sockets)?;
             if p.role.starts_with("fanout") {

@@ -170,7 +170,7 @@ pub fn verdicts(cfg: &Config, plan: &[(Case, Vec<Impl>)], records: &[Record]) ->
     for (case, impls) in small_thr(plan) {
         let best = impls
             .iter()
-            .filter(|i| i.backend.is_some() && !i.batch)
+            .filter(|i| i.is_ringlink() && !i.batch)
             .filter_map(|i| {
                 paired(records, cfg, case, impls, i.name, "libzmq", "rx_kmsg_s").map(|v| (i, v))
             })
@@ -199,7 +199,7 @@ pub fn verdicts(cfg: &Config, plan: &[(Case, Vec<Impl>)], records: &[Record]) ->
     {
         let best = impls
             .iter()
-            .filter(|i| i.backend.is_some())
+            .filter(|i| i.is_ringlink())
             .filter_map(|i| paired(records, cfg, case, impls, i.name, "libzmq", "rx_kmsg_s"))
             .max_by(f64::total_cmp);
         if let Some(v) = best {

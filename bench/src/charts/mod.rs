@@ -150,9 +150,15 @@ pub fn run_label(name: &str, ok: usize, total: usize) -> String {
     }
 }
 
-/// One hue per library / backend, so the same backend reads the same in every chart.
+/// One hue per library / backend (ringlink io_uring blue, epoll orange, libzmq grey, rzmq
+/// purple, zeromq red), so the same library reads the same in every chart.
 pub fn impl_color(name: &str) -> &'static str {
-    if name.contains("uring") {
+    // The peer libraries first: `rzmq-uring` is rzmq, not ringlink's io_uring.
+    if name.starts_with("rzmq") {
+        "#8e44ad"
+    } else if name.starts_with("zeromq") {
+        "#c0392b"
+    } else if name.contains("uring") {
         "#3b6fb6"
     } else if name.contains("epoll") {
         "#e08a2c"
