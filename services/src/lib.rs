@@ -1,10 +1,11 @@
 //! zlink's service layer on ringlink's public socket API (zlink-spec §5): a registry that
 //! receivers register with and that discoveries, gateways and SPOT nodes read.
 //!
-//! Built so far: the message codec ([`wire`], zlink's frame layouts) and the
-//! [`Registry`](registry::Registry) with its sans-IO state machine
-//! ([`RegistryState`](registry::RegistryState)). Discovery, Receiver, Gateway and SPOT follow
-//! (issue 14).
+//! Built so far: the message codec ([`wire`], zlink's frame layouts), the
+//! [`Registry`](registry::Registry) and the [`Discovery`](discovery::Discovery), each a sans-IO
+//! state machine ([`RegistryState`](registry::RegistryState),
+//! [`DiscoveryState`](discovery::DiscoveryState)) driven by an event-driven worker thread.
+//! Receiver, Gateway and SPOT follow (issue 14).
 //!
 //! ```
 //! use ringlink::Context;
@@ -20,5 +21,6 @@
 
 #![warn(missing_docs)]
 
+pub mod discovery;
 pub mod registry;
 pub mod wire;
