@@ -3,87 +3,112 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use clap::{ArgAction, Args};
 use serde::{Serialize, Serializer};
 
-use crate::cli::Opts;
+use crate::cli;
 use crate::impls::{Impl, Pattern, Test, Transport};
 use crate::peer::MIN_THR_SIZE;
 use crate::report;
 use crate::runner::{self, Metrics, RunSpec};
 use crate::stats::fmt_num;
 
-const USAGE: &str = "\
-usage: ringlink-bench compare [options]
-
+/// The description `compare --help` starts with.
+pub const LONG_ABOUT: &str = "\
 Runs throughput and ping-pong latency for ringlink (io_uring and epoll; reactor thread or
 inline context; per-message or batch API; spin), libzmq and the Rust peers rzmq and zeromq
 (zmq.rs; tcp only; no PAIR, STREAM or ROUTER_ROUTER_POLL: reported as n/a), each run in
 two fresh processes, implementations interleaved in every repetition. Prints a Markdown summary on
 stdout and writes results.json, results.md and results.txt (RESULT lines) under the
-results directory. Every combination of test x pattern x transport x size is one table.
+results directory. Every combination of test x pattern x transport x size is one table.";
 
-options:
-  --reps N          repetitions per implementation            [7]
-  --tests LIST      thr,lat                                   [thr,lat]
-  --patterns LIST   PAIR,PUBSUB,DEALER_DEALER,DEALER_ROUTER,ROUTER_ROUTER,
-                    ROUTER_ROUTER_POLL,STREAM,PUSH_PULL,REQ_REP or `all`  [all]
-                    (thr: all but REQ_REP; lat: PAIR, DEALER_ROUTER, REQ_REP; PUBSUB runs
-                    with HWM 0 so the publisher drops nothing; STREAM: tcp/ipc)
-  --transports LIST tcp,ipc,inproc                            [tcp]
-                    (inproc: both ends are threads of one process, one context; inline
-                    contexts do not apply)
-  --mode MODE       proc (two processes) or thread (two threads, one context)  [proc]
-  --sizes LIST      message sizes in bytes (thr needs >= 9)   [64]  (--size: one size)
-  --impls LIST      comma-separated implementation names      [the default sets below]
-  --count N         measured messages per throughput run      [200000 for <= 1 KiB,
-                                                               20000 above]
-  --roundtrips N    timed round trips per latency run         [10000]
-  --warmup N        warm-up messages / round trips            [1000]
-  --hwm N           SNDHWM and RCVHWM of every socket         [1000]
-  --batch N         messages per send_batch call (batch impls) [1024]
-  --spin-us N       busy-poll time of the -spin impls, µs     [50]
-  --timeout-s N     kill a run's processes after N seconds    [20]
-  --out DIR         results directory                         [<workspace>/results/<UTC timestamp>]
-
-implementations (thr/lat: in the default set of that test; batch ones never run lat):
-";
-
-/// `USAGE` plus one line per implementation.
-fn usage() -> String {
-    let mut s = USAGE.to_string();
+/// The end of `compare --help`: one line per implementation with the tests whose default
+/// set it is in.
+pub fn impls_help() -> String {
+    let mut s = String::from(
+        "Implementations (thr/lat: in the default set of that test; batch ones never run lat):\n",
+    );
     for i in Impl::ALL {
         let def: Vec<&str> = [Test::Thr, Test::Lat]
             .into_iter()
             .filter(|&t| i.default_for(t))
             .map(Test::name)
             .collect();
-        s.push_str(&format!("  {:<29} {}\n", i.name, def.join(",")));
+        let line = format!("  {:<29} {}", i.name, def.join(","));
+        s.push_str(line.trim_end());
+        s.push('\n');
     }
     s
 }
 
-/// Everything `compare` was asked to do.
-#[derive(Serialize)]
+/// Everything `compare` was asked to do: its command-line options.
+#[derive(Args, Serialize)]
 pub struct Config {
+    /// Repetitions per implementation
+    #[arg(long, value_name = "N", default_value_t = 7)]
     pub reps: usize,
-    pub tests: Vec<Test>,
-    pub patterns: Vec<Pattern>,
-    pub transports: Vec<Transport>,
-    pub sizes: Vec<usize>,
-    pub impls: Option<Vec<Impl>>,
-    /// `None`: scaled by size ([`default_count`]).
+    /// Tests: thr (throughput) and/or lat (latency)
+    #[arg(long, value_name = "LIST", default_value = "thr,lat",
+          value_parser = cli::list("test", Test::parse))]
+    pub tests: std::vec::Vec<Test>,
+    /// PAIR,PUBSUB,DEALER_DEALER,DEALER_ROUTER,ROUTER_ROUTER,ROUTER_ROUTER_POLL,STREAM,PUSH_PULL,REQ_REP
+    /// (case-insensitive) or `all` (thr: all but REQ_REP; lat: PAIR, DEALER_ROUTER, REQ_REP;
+    /// PUBSUB runs with HWM 0 so the publisher drops nothing; STREAM: tcp/ipc)
+    #[arg(long, value_name = "LIST", default_value = "all", value_parser = patterns)]
+    pub patterns: std::vec::Vec<Pattern>,
+    /// tcp,ipc,inproc (inproc: both ends are threads of one process, one context; inline
+    /// contexts do not apply)
+    #[arg(long, value_name = "LIST", default_value = "tcp",
+          value_parser = cli::list("transport", Transport::parse))]
+    pub transports: std::vec::Vec<Transport>,
+    /// Message sizes in bytes (thr needs >= 9); `--size N` is the one-size form
+    #[arg(long, visible_alias = "size", value_name = "LIST", default_value = "64",
+          value_parser = cli::list("size", |s| s.parse::<usize>().ok()))]
+    pub sizes: std::vec::Vec<usize>,
+    /// Comma-separated implementation names [default: the default sets listed below]
+    #[arg(long, value_name = "LIST", value_parser = cli::list("implementation", Impl::parse))]
+    pub impls: Option<std::vec::Vec<Impl>>,
+    /// Measured messages per throughput run [default: 200000 for sizes <= 1 KiB, 20000 above]
+    // `None`: scaled by size ([`default_count`]).
+    #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+    /// Timed round trips per latency run
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub roundtrips: u64,
+    /// Warm-up messages / round trips
+    #[arg(long, value_name = "N", default_value_t = 1000)]
     pub warmup: u64,
+    /// SNDHWM and RCVHWM of every socket
+    #[arg(long, value_name = "N", default_value_t = 1000)]
     pub hwm: i32,
+    /// Messages per send_batch call (batch implementations)
+    #[arg(long, value_name = "N", default_value_t = 1024)]
     pub batch: usize,
+    /// Busy-poll time of the -spin implementations, µs
+    #[arg(long, value_name = "N", default_value_t = 50)]
     pub spin_us: u64,
-    /// Thread mode for every transport (inproc always runs in thread mode).
+    /// proc (two processes) or thread (two threads, one context); inproc always runs in
+    /// thread mode
+    #[arg(long = "mode", value_name = "MODE", default_value = "proc", action = ArgAction::Set,
+          value_parser = PossibleValuesParser::new(["proc", "thread"]).map(|m| m == "thread"))]
     pub threads: bool,
+    /// Kill a run's processes after N seconds
+    #[arg(long = "timeout-s", value_name = "N", default_value = "20", value_parser = cli::secs)]
     #[serde(rename = "timeout_s", serialize_with = "secs")]
     pub timeout: Duration,
+    /// Results directory [default: <workspace>/results/<UTC timestamp>]
+    #[arg(long, value_name = "DIR")]
     #[serde(skip)]
     pub out: Option<PathBuf>,
+}
+
+/// `--patterns`: a list of patterns or `all`.
+fn patterns(text: &str) -> Result<Vec<Pattern>, String> {
+    if text.trim().eq_ignore_ascii_case("all") {
+        return Ok(Pattern::ALL.to_vec());
+    }
+    cli::list("pattern", Pattern::parse)(text)
 }
 
 fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -91,61 +116,9 @@ fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Config {
-    /// `Ok(None)` means `--help` was printed.
-    fn parse(args: &[String]) -> Result<Option<Config>, String> {
-        let mut o = Opts::parse(args)?;
-        if o.help() {
-            print!("{}", usage());
-            return Ok(None);
-        }
-        let tests = list(o.string("tests"), "thr,lat", "test", Test::parse)?;
-        let patterns = match o.string("patterns") {
-            Some(p) if p.eq_ignore_ascii_case("all") => Pattern::ALL.to_vec(),
-            None => Pattern::ALL.to_vec(),
-            p => list(p, "PAIR", "pattern", Pattern::parse)?,
-        };
-        let threads = match o.string("mode").as_deref() {
-            None | Some("proc") => false,
-            Some("thread") => true,
-            Some(m) => return Err(format!("--mode: `{m}` is neither proc nor thread")),
-        };
-        let transports = list(o.string("transports"), "tcp", "transport", Transport::parse)?;
-        let sizes = match (o.string("sizes"), o.string("size")) {
-            (Some(_), Some(_)) => return Err("give --sizes or --size, not both".into()),
-            (sizes, size) => list(sizes.or(size), "64", "size", |s| s.parse().ok())?,
-        };
-        let impls = o
-            .string("impls")
-            .map(|list| {
-                list.split(',')
-                    .map(|i| {
-                        Impl::parse(i.trim()).ok_or_else(|| format!("unknown implementation `{i}`"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
-        let c = Config {
-            reps: o.get("reps", 7)?,
-            tests,
-            patterns,
-            transports,
-            sizes,
-            impls,
-            count: o
-                .string("count")
-                .map(|c| c.parse())
-                .transpose()
-                .map_err(|_| "--count: not a number".to_string())?,
-            roundtrips: o.get("roundtrips", 10_000)?,
-            warmup: o.get("warmup", 1000)?,
-            hwm: o.get("hwm", 1000)?,
-            batch: o.get("batch", 1024)?,
-            spin_us: o.get("spin-us", 50)?,
-            threads,
-            timeout: Duration::from_secs(o.get("timeout-s", 20)?),
-            out: o.string("out").map(PathBuf::from),
-        };
-        o.finish()?;
+    /// The checks that span several options or that clap's value parsers do not make.
+    pub fn validate(&self) -> Result<(), String> {
+        let c = self;
         if c.timeout.is_zero() {
             return Err("--timeout-s must be >= 1".into());
         }
@@ -160,7 +133,7 @@ impl Config {
         if c.tests.contains(&Test::Thr) && c.sizes.iter().any(|&s| s < MIN_THR_SIZE) {
             return Err(format!("throughput needs sizes >= {MIN_THR_SIZE}"));
         }
-        Ok(Some(c))
+        Ok(())
     }
 
     /// Every (test, pattern, transport, size) combination to run, in run order: all
@@ -228,26 +201,6 @@ pub fn default_count(size: usize) -> u64 {
     }
 }
 
-/// Parses a comma-separated list (or `default`) with `parse`; `what` names it in errors.
-fn list<T>(
-    given: Option<String>,
-    default: &str,
-    what: &str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<Vec<T>, String> {
-    let text = given.unwrap_or_else(|| default.to_string());
-    let v = text
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| parse(t).ok_or_else(|| format!("unknown {what} `{t}`")))
-        .collect::<Result<Vec<T>, String>>()?;
-    if v.is_empty() {
-        return Err(format!("empty {what} list"));
-    }
-    Ok(v)
-}
-
 /// One table of the report: a test of one pattern over one transport at one size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Case {
@@ -294,10 +247,8 @@ fn one_based<S: Serializer>(rep: &usize, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(*rep as u64 + 1)
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let Some(cfg) = Config::parse(args)? else {
-        return Ok(());
-    };
+/// Runs the comparison `cfg` describes (validated).
+pub fn run(cfg: &Config) -> Result<(), String> {
     let started = report::utc_timestamp();
     let out_dir = match &cfg.out {
         Some(dir) => dir.clone(),
@@ -368,9 +319,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 
     let meta = report::Meta::collect(&started);
-    let mut md = report::markdown(&meta, &cfg, &plan, &records);
-    md.push_str(&crate::verdict_peers::section(&cfg, &plan, &records));
-    md.push_str(&crate::verdict::verdicts(&cfg, &plan, &records));
+    let mut md = report::markdown(&meta, cfg, &plan, &records);
+    md.push_str(&crate::verdict_peers::section(cfg, &plan, &records));
+    md.push_str(&crate::verdict::verdicts(cfg, &plan, &records));
     print!("{md}");
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
@@ -379,7 +330,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))
     };
     write("results.md", md.clone())?;
-    write("results.json", report::json(&meta, &cfg, &plan, &records)?)?;
+    write("results.json", report::json(&meta, cfg, &plan, &records)?)?;
     write("results.txt", report::result_lines(&meta, &records))?;
     let charts = crate::charts::write_compare_charts(&out_dir, &records)?;
     eprintln!(
@@ -439,9 +390,49 @@ fn progress(r: &Record, reps: usize, labelled: bool) -> String {
 mod tests {
     use super::*;
 
+    fn try_parse(s: &str) -> Result<Config, String> {
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            config: Config,
+        }
+        let argv = std::iter::once("compare").chain(s.split_whitespace());
+        let c = <Cmd as clap::Parser>::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .config;
+        c.validate()?;
+        Ok(c)
+    }
+
     fn parse(s: &str) -> Config {
-        let args: Vec<String> = s.split_whitespace().map(str::to_string).collect();
-        Config::parse(&args).expect("parses").expect("not --help")
+        try_parse(s).expect("parses")
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = parse("");
+        assert_eq!(c.reps, 7);
+        assert_eq!(c.tests, [Test::Thr, Test::Lat]);
+        assert_eq!(c.patterns, Pattern::ALL);
+        assert_eq!(c.transports, [Transport::Tcp]);
+        assert_eq!(c.sizes, [64]);
+        assert!(c.impls.is_none() && c.count.is_none() && c.out.is_none());
+        assert_eq!(
+            (c.roundtrips, c.warmup, c.hwm, c.batch, c.spin_us),
+            (10_000, 1000, 1000, 1024, 50)
+        );
+        assert!(!c.threads);
+        assert_eq!(c.timeout, Duration::from_secs(20));
+        let c = parse(
+            "--reps=2 --tests thr --patterns ALL --mode thread --impls libzmq,ringlink-uring \
+             --count 5000 --hwm 0 --timeout-s 3 --out /tmp/x",
+        );
+        assert_eq!((c.reps, c.count, c.hwm), (2, Some(5000), 0));
+        assert_eq!(c.patterns, Pattern::ALL);
+        assert!(c.threads);
+        assert_eq!(c.impls.as_deref().map(<[Impl]>::len), Some(2));
+        assert_eq!(c.timeout, Duration::from_secs(3));
+        assert_eq!(c.out, Some(PathBuf::from("/tmp/x")));
     }
 
     #[test]
@@ -496,10 +487,7 @@ mod tests {
 
     #[test]
     fn bad_lists_are_rejected() {
-        let bad = |s: &str| {
-            let args: Vec<String> = s.split_whitespace().map(str::to_string).collect();
-            Config::parse(&args).is_err()
-        };
+        let bad = |s: &str| try_parse(s).is_err();
         assert!(bad("--patterns PUBSUB,NOPE"));
         assert!(bad("--transports udp"));
         assert!(bad("--mode fibers"));
@@ -510,5 +498,10 @@ mod tests {
         assert!(bad("--sizes 8"));
         assert!(bad("--size 64 --sizes 64"));
         assert!(bad("--count 1"));
+        assert!(bad("--count x"));
+        assert!(bad("--impls libzmq,nope"));
+        assert!(bad("--timeout-s 0"));
+        assert!(bad("--reps 1 --reps 2"));
+        assert!(bad("--bogus 1"));
     }
 }

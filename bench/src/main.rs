@@ -22,35 +22,28 @@ mod verdict_peers;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-usage: ringlink-bench <command> [options]
+use clap::{CommandFactory, Parser};
 
-commands:
-  compare    interleaved throughput and latency comparison with libzmq, rzmq and zeromq
-             (`ringlink-bench compare --help` for its options)
-  scale      many connections: 1,000-connection fan-in into one ROUTER, fan-out of one
-             PUB to 100 SUBs, and RSS per idle connection with 10,000 open
-             (`ringlink-bench scale --help`)
-  soak       sustained PUSH/PULL, DEALER/ROUTER and PUB/SUB on both backends with
-             sequence checks, RSS and rate sampled over time (`ringlink-bench soak --help`)
-";
+use cli::{check, Cli, Command};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (cmd, rest) = match args.split_first() {
-        Some((cmd, rest)) => (cmd.as_str(), rest),
-        None => ("help", &[][..]),
-    };
-    let result = match cmd {
-        "compare" => compare::run(rest),
-        "scale" => scale::run(rest),
-        "soak" => soak::run(rest),
-        peer::SUBCOMMAND => peer::main(rest),
-        "help" | "-h" | "--help" => {
-            print!("{USAGE}");
-            Ok(())
+    let result = match Cli::parse().command {
+        None => Cli::command()
+            .print_help()
+            .map_err(|e| format!("writing the help: {e}")),
+        Some(Command::Compare(cfg)) => {
+            check("compare", cfg.validate());
+            compare::run(&cfg)
         }
-        other => Err(format!("unknown command `{other}`\n{USAGE}")),
+        Some(Command::Scale(cfg)) => {
+            check("scale", cfg.validate());
+            scale::run(&cfg)
+        }
+        Some(Command::Soak(cfg)) => {
+            check("soak", cfg.validate());
+            soak::run(&cfg)
+        }
+        Some(Command::Peer { args }) => peer::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

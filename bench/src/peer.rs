@@ -9,7 +9,9 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use crate::cli::Opts;
+use clap::Parser;
+
+use crate::cli;
 use crate::impls::{Impl, Kind, Library, Pattern, Transport};
 use crate::net::{
     ringlink_context, zmq_type, BenchSocket, RinglinkSocket, SocketConfig, ZmqSocket, RX_TIMEOUT_MS,
@@ -75,22 +77,35 @@ impl Role {
     }
 }
 
-/// Everything a peer needs; built by the parent, round-tripped through argv.
-#[derive(Debug, Clone)]
+/// Everything a peer needs; built by the parent, round-tripped through argv
+/// ([`PeerArgs::to_args`], parsed back by clap).
+#[derive(Debug, Clone, PartialEq, Parser)]
+#[command(name = SUBCOMMAND, about = "One end of a compare run (started by the parent)")]
 pub struct PeerArgs {
+    #[arg(value_parser = cli::one("role", Role::parse))]
     pub role: Role,
+    #[arg(long = "impl", value_parser = cli::one("impl", Impl::parse))]
     pub imp: Impl,
+    #[arg(long, default_value = "PAIR", value_parser = cli::one("pattern", Pattern::parse))]
     pub pattern: Pattern,
+    #[arg(long, default_value = "tcp", value_parser = cli::one("transport", Transport::parse))]
     pub transport: Transport,
+    #[arg(long, default_value_t = 64)]
     pub size: usize,
     /// Measured messages (thr) or timed round trips (lat).
+    #[arg(long, default_value_t = 0)]
     pub count: u64,
+    #[arg(long, default_value_t = 0)]
     pub warmup: u64,
+    #[arg(long, default_value_t = 1000)]
     pub hwm: i32,
     /// Messages per `send_batch` call (batch implementations only).
+    #[arg(long, default_value_t = 1024)]
     pub batch: usize,
+    #[arg(long, default_value_t = 0)]
     pub spin_us: u64,
     /// Where to connect (connecting roles only).
+    #[arg(long)]
     pub endpoint: Option<String>,
 }
 
@@ -116,33 +131,14 @@ impl PeerArgs {
         v
     }
 
+    /// Parses `args` (the role and its options, as [`to_args`](Self::to_args) wrote them
+    /// after the subcommand).
     fn from_args(args: &[String]) -> Result<PeerArgs, String> {
-        let (role, rest) = args.split_first().ok_or("peer: missing role")?;
-        let role = Role::parse(role).ok_or_else(|| format!("peer: unknown role `{role}`"))?;
-        let mut o = Opts::parse(rest)?;
-        let imp = o.string("impl").ok_or("peer: --impl missing")?;
-        let imp = Impl::parse(&imp).ok_or_else(|| format!("peer: unknown impl `{imp}`"))?;
-        let pattern = o.string("pattern").unwrap_or_else(|| "PAIR".into());
-        let pattern =
-            Pattern::parse(&pattern).ok_or_else(|| format!("peer: unknown pattern `{pattern}`"))?;
-        let transport = o.string("transport").unwrap_or_else(|| "tcp".into());
-        let transport = Transport::parse(&transport)
-            .ok_or_else(|| format!("peer: unknown transport `{transport}`"))?;
-        let a = PeerArgs {
-            role,
-            imp,
-            pattern,
-            transport,
-            size: o.get("size", 64)?,
-            count: o.get("count", 0)?,
-            warmup: o.get("warmup", 0)?,
-            hwm: o.get("hwm", 1000)?,
-            batch: o.get("batch", 1024)?,
-            spin_us: o.get("spin-us", 0)?,
-            endpoint: o.string("endpoint"),
-        };
-        o.finish()?;
-        let min_size = match role {
+        let a = PeerArgs::try_parse_from(
+            std::iter::once(SUBCOMMAND).chain(args.iter().map(String::as_str)),
+        )
+        .map_err(|e| e.to_string().trim_end().to_string())?;
+        let min_size = match a.role {
             Role::ThrRecv | Role::ThrSend | Role::ThrThreads => MIN_THR_SIZE,
             Role::LatServer | Role::LatClient | Role::LatThreads => 1,
         };
@@ -629,4 +625,64 @@ pub fn lat_result(rtts: &mut [Duration], total: Duration) -> String {
         pct(0),
         rtts.last().map_or(0.0, |&d| us(d)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_args_round_trip() {
+        for (role, endpoint) in [
+            (Role::ThrRecv, None),
+            (Role::LatClient, Some("tcp://127.0.0.1:5555".to_string())),
+            (Role::ThrThreads, None),
+        ] {
+            let a = PeerArgs {
+                role,
+                imp: Impl::parse("ringlink-epoll-inline-batch").expect("known"),
+                pattern: Pattern::RouterRouterPoll,
+                transport: Transport::Ipc,
+                size: 100,
+                count: 3,
+                warmup: 0,
+                hwm: -1,
+                batch: 7,
+                spin_us: 9,
+                endpoint,
+            };
+            let argv = a.to_args();
+            assert_eq!(argv[0], SUBCOMMAND);
+            assert_eq!(PeerArgs::from_args(&argv[1..]), Ok(a));
+        }
+    }
+
+    #[test]
+    fn peer_defaults_and_errors() {
+        let args = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        let a = PeerArgs::from_args(&args("lat-server --impl libzmq --count 1")).expect("parses");
+        assert_eq!(
+            (
+                a.pattern,
+                a.transport,
+                a.size,
+                a.warmup,
+                a.hwm,
+                a.batch,
+                a.spin_us
+            ),
+            (Pattern::Pair, Transport::Tcp, 64, 0, 1000, 1024, 0)
+        );
+        assert_eq!(a.endpoint, None);
+        for bad in [
+            "thr-recv --count 1",
+            "nope --impl libzmq --count 1",
+            "thr-recv --impl nope --count 1",
+            "thr-recv --impl libzmq",
+            "thr-recv --impl libzmq --count 1 --size 8",
+            "thr-recv --impl libzmq --count 1 --bogus 2",
+        ] {
+            assert!(PeerArgs::from_args(&args(bad)).is_err(), "{bad}");
+        }
+    }
 }

@@ -23,7 +23,8 @@ use std::time::Instant;
 
 use ringlink::{Context, Socket, SocketOption, SocketType};
 
-use super::{PeerOpts, RawZmq, ScaleConfig, SCALE_RX_TIMEOUT_MS};
+use super::peers::RawZmq;
+use super::{PeerOpts, ScaleConfig, SCALE_RX_TIMEOUT_MS};
 use crate::impls::Impl;
 use crate::peer::{emit, now_ns, wait_for_parent, Usage};
 use crate::runner::{num, parse_kv, with_peers, Metrics};

@@ -4,12 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
+use clap::{Args, Parser};
 use ringlink::{Backend, SocketType};
 use serde::Serialize;
 
 use super::wire::MIN_SIZE;
-use super::USAGE;
-use crate::cli::Opts;
+use crate::cli;
 use crate::peer::SUBCOMMAND;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -97,23 +98,54 @@ pub(super) fn backend_parse(s: &str) -> Option<Backend> {
     }
 }
 
-/// Everything `soak` was asked to do.
-#[derive(Debug, Serialize)]
+/// Everything `soak` was asked to do: its command-line options.
+#[derive(Debug, Args, Serialize)]
 pub struct SoakConfig {
+    /// Total run time, split evenly over the combinations
+    #[arg(long = "duration", value_name = "SECS", default_value_t = 60.0)]
     pub duration_s: f64,
-    pub patterns: Vec<SoakPattern>,
+    /// PUSH_PULL,DEALER_ROUTER,PUB_SUB (case-insensitive; PUBSUB = PUB_SUB)
+    #[arg(long, value_name = "LIST", default_value = "PUSH_PULL,DEALER_ROUTER,PUB_SUB",
+          value_parser = unique_list("pattern", SoakPattern::parse))]
+    pub patterns: std::vec::Vec<SoakPattern>,
+    /// uring,epoll (io_uring = uring)
+    #[arg(long, value_name = "LIST", default_value = "uring,epoll",
+          value_parser = unique_list("backend", backend_parse))]
     #[serde(serialize_with = "backend_names")]
-    pub backends: Vec<Backend>,
+    pub backends: std::vec::Vec<Backend>,
+    /// batch (send_batch / recv_batch) or message (one call per message)
+    #[arg(long, value_name = "API", default_value = "batch",
+          value_parser = cli::one("api", Api::parse))]
     pub api: Api,
+    /// Message size (>= 16)
+    #[arg(long, value_name = "BYTES", default_value_t = 64)]
     pub size: usize,
+    /// Messages per send_batch call
+    #[arg(long, value_name = "N", default_value_t = 256)]
     pub batch: usize,
+    /// SNDHWM = RCVHWM of both sockets
+    #[arg(long, value_name = "N", default_value_t = 1000)]
     pub hwm: i32,
+    /// Minimum receiver mean rate
+    #[arg(long, value_name = "MSG_S", default_value_t = 1_000_000.0)]
     pub min_rate: f64,
+    /// Allowed RSS deviation after warm-up, percent
+    #[arg(long, value_name = "P", default_value_t = 10.0)]
     pub rss_tolerance_pct: f64,
+    /// Warm-up share of each combination's run, percent
+    #[arg(long, value_name = "P", default_value_t = 10.0)]
     pub warmup_pct: f64,
+    /// Minimum warm-up, seconds
+    #[arg(long, value_name = "S", default_value_t = 2.0)]
     pub warmup_min_s: f64,
+    /// Sampling interval, ms
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub sample_ms: u64,
+    /// A send blocked / no message received this long (seconds) fails the run
+    #[arg(long, value_name = "S", default_value_t = 5)]
     pub stall_s: u64,
+    /// Results directory [default: <workspace>/results/<UTC timestamp>-soak]
+    #[arg(long, value_name = "DIR")]
     #[serde(skip)]
     pub out: Option<PathBuf>,
 }
@@ -122,68 +154,28 @@ fn backend_names<S: serde::Serializer>(b: &[Backend], s: S) -> Result<S::Ok, S::
     s.collect_seq(b.iter().map(|b| b.name()))
 }
 
-fn parse_list<T>(
-    text: Option<String>,
-    default: &[T],
-    what: &str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<Vec<T>, String>
-where
-    T: Clone + PartialEq,
-{
-    let Some(text) = text else {
-        return Ok(default.to_vec());
-    };
-    let mut v: Vec<T> = Vec::new();
-    for t in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let x = parse(t).ok_or_else(|| format!("unknown {what} `{t}`"))?;
-        if !v.contains(&x) {
-            v.push(x);
-        }
-    }
-    if v.is_empty() {
-        return Err(format!("empty {what} list"));
-    }
-    Ok(v)
+/// [`cli::list`] without repeats (a pattern or backend named twice runs once).
+fn unique_list<T: Clone + PartialEq + Send + Sync + 'static>(
+    what: &'static str,
+    parse: fn(&str) -> Option<T>,
+) -> impl TypedValueParser<Value = Vec<T>> {
+    cli::list(what, parse).map(|mut v: Vec<T>| {
+        let mut seen = Vec::with_capacity(v.len());
+        v.retain(|x| {
+            let new = !seen.contains(x);
+            if new {
+                seen.push(x.clone());
+            }
+            new
+        });
+        v
+    })
 }
 
 impl SoakConfig {
-    /// `Ok(None)` means `--help` was printed.
-    pub(super) fn parse(args: &[String]) -> Result<Option<SoakConfig>, String> {
-        let mut o = Opts::parse(args)?;
-        if o.help() {
-            print!("{USAGE}");
-            return Ok(None);
-        }
-        let api = o.string("api").unwrap_or_else(|| "batch".into());
-        let c = SoakConfig {
-            duration_s: o.get("duration", 60.0)?,
-            patterns: parse_list(
-                o.string("patterns"),
-                &SoakPattern::ALL,
-                "pattern",
-                SoakPattern::parse,
-            )?,
-            backends: parse_list(
-                o.string("backends"),
-                &[Backend::Uring, Backend::Epoll],
-                "backend",
-                backend_parse,
-            )?,
-            api: Api::parse(&api)
-                .ok_or_else(|| format!("--api: `{api}` is neither batch nor message"))?,
-            size: o.get("size", 64)?,
-            batch: o.get("batch", 256)?,
-            hwm: o.get("hwm", 1000)?,
-            min_rate: o.get("min-rate", 1_000_000.0)?,
-            rss_tolerance_pct: o.get("rss-tolerance-pct", 10.0)?,
-            warmup_pct: o.get("warmup-pct", 10.0)?,
-            warmup_min_s: o.get("warmup-min-s", 2.0)?,
-            sample_ms: o.get("sample-ms", 1000)?,
-            stall_s: o.get("stall-s", 5)?,
-            out: o.string("out").map(PathBuf::from),
-        };
-        o.finish()?;
+    /// The checks that span several options or that clap's value parsers do not make.
+    pub fn validate(&self) -> Result<(), String> {
+        let c = self;
         if c.size < MIN_SIZE {
             return Err(format!("--size must be >= {MIN_SIZE}"));
         }
@@ -214,7 +206,7 @@ impl SoakConfig {
                 c.combinations().len()
             ));
         }
-        Ok(Some(c))
+        Ok(())
     }
 
     /// Every (pattern, backend) to run, in run order.
@@ -239,19 +231,31 @@ impl SoakConfig {
     }
 }
 
-/// Arguments of one soak peer process (round-tripped through argv).
-#[derive(Debug, Clone, PartialEq)]
+/// Arguments of one soak peer process (round-tripped through argv: [`PeerOpts::to_args`],
+/// parsed back by clap).
+#[derive(Debug, Clone, PartialEq, Parser)]
+#[command(name = SUBCOMMAND, about = "One end of a soak run (started by the parent)")]
 pub(super) struct PeerOpts {
     pub(super) role: String,
+    #[arg(long, value_parser = cli::one("pattern", SoakPattern::parse))]
     pub(super) pattern: SoakPattern,
+    #[arg(long, value_parser = cli::one("backend", backend_parse))]
     pub(super) backend: Backend,
+    #[arg(long, value_parser = cli::one("api", Api::parse))]
     pub(super) api: Api,
+    #[arg(long, default_value_t = 64)]
     pub(super) size: usize,
+    #[arg(long, default_value_t = 256)]
     pub(super) batch: usize,
+    #[arg(long, default_value_t = 1000)]
     pub(super) hwm: i32,
+    #[arg(long, default_value_t = 1000)]
     pub(super) duration_ms: u64,
+    #[arg(long, default_value_t = 1000)]
     pub(super) sample_ms: u64,
+    #[arg(long, default_value_t = 5000)]
     pub(super) stall_ms: u64,
+    #[arg(long)]
     pub(super) endpoint: Option<String>,
 }
 
@@ -297,28 +301,11 @@ impl PeerOpts {
         v
     }
 
+    /// Parses `args` (the role and its options, as [`to_args`](Self::to_args) wrote them
+    /// after the subcommand).
     pub(super) fn from_args(args: &[String]) -> Result<PeerOpts, String> {
-        let (role, rest) = args.split_first().ok_or("peer: missing role")?;
-        let mut o = Opts::parse(rest)?;
-        let pattern = o.string("pattern").ok_or("peer: --pattern missing")?;
-        let backend = o.string("backend").ok_or("peer: --backend missing")?;
-        let api = o.string("api").ok_or("peer: --api missing")?;
-        let p = PeerOpts {
-            role: role.clone(),
-            pattern: SoakPattern::parse(&pattern)
-                .ok_or_else(|| format!("peer: unknown pattern `{pattern}`"))?,
-            backend: backend_parse(&backend)
-                .ok_or_else(|| format!("peer: unknown backend `{backend}`"))?,
-            api: Api::parse(&api).ok_or_else(|| format!("peer: unknown api `{api}`"))?,
-            size: o.get("size", 64)?,
-            batch: o.get("batch", 256)?,
-            hwm: o.get("hwm", 1000)?,
-            duration_ms: o.get("duration-ms", 1000)?,
-            sample_ms: o.get("sample-ms", 1000)?,
-            stall_ms: o.get("stall-ms", 5000)?,
-            endpoint: o.string("endpoint"),
-        };
-        o.finish()?;
+        let argv = std::iter::once(SUBCOMMAND).chain(args.iter().map(String::as_str));
+        let p = PeerOpts::try_parse_from(argv).map_err(|e| e.to_string().trim_end().to_string())?;
         if p.size < MIN_SIZE || p.batch == 0 || p.sample_ms == 0 {
             return Err(format!(
                 "peer: needs --size >= {MIN_SIZE}, --batch and --sample-ms >= 1"
@@ -329,27 +316,33 @@ impl PeerOpts {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::{is_peer_role, SEND_ROLE};
+pub(super) mod tests {
+    use super::super::{is_peer_role, RECV_ROLE, SEND_ROLE};
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_string).collect()
+    /// `soak` with the options in `s`, validated.
+    pub(in crate::soak) fn parse(s: &str) -> Result<SoakConfig, String> {
+        #[derive(Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            config: SoakConfig,
+        }
+        let argv = std::iter::once("soak").chain(s.split_whitespace());
+        let c = Cmd::try_parse_from(argv).map_err(|e| e.to_string())?.config;
+        c.validate()?;
+        Ok(c)
     }
 
     #[test]
     fn defaults_and_options() {
-        let c = SoakConfig::parse(&[]).unwrap().unwrap();
+        let c = parse("").unwrap();
         assert_eq!(c.combinations().len(), 6);
         assert_eq!(c.per_run(), Duration::from_secs(10));
         assert_eq!(c.warmup(c.per_run()), Duration::from_secs(2));
         assert_eq!(c.warmup(Duration::from_secs(100)), Duration::from_secs(10));
         assert_eq!(c.api, Api::Batch);
-        let c = SoakConfig::parse(&args(
-            "--duration 30 --patterns pubsub,PUSH_PULL --backends epoll --api message",
-        ))
-        .unwrap()
-        .unwrap();
+        let c = parse("--duration 30 --patterns pubsub,PUSH_PULL --backends epoll --api message")
+            .unwrap();
         assert_eq!(
             c.combinations(),
             vec![
@@ -358,25 +351,66 @@ mod tests {
             ]
         );
         assert_eq!(c.per_run(), Duration::from_secs(15));
-        assert!(
-            SoakConfig::parse(&args("--duration 12")).is_err(),
-            "2 s each"
+        assert!(parse("--duration 12").is_err(), "2 s each");
+        assert!(parse("--size 8").is_err());
+        assert!(parse("--backends kqueue").is_err());
+        assert!(parse("--bogus 1").is_err());
+        assert!(parse("--api both").is_err());
+        assert!(parse("--duration x").is_err());
+        assert!(parse("--hwm 1 --hwm 2").is_err());
+        let c = parse("--patterns PUB_SUB,pubsub --backends io_uring,uring,epoll").unwrap();
+        assert_eq!(c.patterns, [SoakPattern::PubSub], "repeats run once");
+        assert_eq!(c.backends, [Backend::Uring, Backend::Epoll]);
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = parse("").unwrap();
+        assert_eq!(c.duration_s, 60.0);
+        assert_eq!(c.patterns, SoakPattern::ALL);
+        assert_eq!(c.backends, [Backend::Uring, Backend::Epoll]);
+        assert_eq!((c.size, c.batch, c.hwm), (64, 256, 1000));
+        assert_eq!(
+            (
+                c.min_rate,
+                c.rss_tolerance_pct,
+                c.warmup_pct,
+                c.warmup_min_s
+            ),
+            (1_000_000.0, 10.0, 10.0, 2.0)
         );
-        assert!(SoakConfig::parse(&args("--size 8")).is_err());
-        assert!(SoakConfig::parse(&args("--backends kqueue")).is_err());
-        assert!(SoakConfig::parse(&args("--bogus 1")).is_err());
+        assert_eq!((c.sample_ms, c.stall_s), (1000, 5));
+        assert!(c.out.is_none());
     }
 
     #[test]
     fn peer_args_round_trip() {
-        let c = SoakConfig::parse(&args("--duration 60 --api message"))
-            .unwrap()
-            .unwrap();
+        let c = parse("--duration 60 --api message").unwrap();
         let mut p = PeerOpts::new(&c, SEND_ROLE, SoakPattern::DealerRouter, Backend::Epoll);
         p.endpoint = Some("tcp://127.0.0.1:5555".into());
         let a = p.to_args();
         assert_eq!(a[0], SUBCOMMAND);
         assert!(is_peer_role(&a[1]));
         assert_eq!(PeerOpts::from_args(&a[1..]).unwrap(), p);
+        p.endpoint = None;
+        p.role = RECV_ROLE.into();
+        assert_eq!(PeerOpts::from_args(&p.to_args()[1..]).unwrap(), p);
+    }
+
+    #[test]
+    fn peer_errors() {
+        let args = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        let ok = "soak-send --pattern PUSH_PULL --backend epoll --api batch";
+        let p = PeerOpts::from_args(&args(ok)).unwrap();
+        assert_eq!((p.size, p.batch, p.hwm), (64, 256, 1000));
+        assert_eq!((p.duration_ms, p.sample_ms, p.stall_ms), (1000, 1000, 5000));
+        for bad in [
+            "soak-send --backend epoll --api batch",
+            "soak-send --pattern PUSH_PULL --backend kqueue --api batch",
+            "soak-send --pattern PUSH_PULL --backend epoll --api batch --size 8",
+            "soak-send --pattern PUSH_PULL --backend epoll --api batch --extra 1",
+        ] {
+            assert!(PeerOpts::from_args(&args(bad)).is_err(), "{bad}");
+        }
     }
 }

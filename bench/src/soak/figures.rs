@@ -312,7 +312,7 @@ mod tests {
 
     #[test]
     fn checks_name_every_failure() {
-        let c = SoakConfig::parse(&[]).unwrap().unwrap();
+        let c = super::super::config::tests::parse("").unwrap();
         let rss = |ok| RssStats {
             ref_t_s: 2.0,
             ref_kib: 8192,

@@ -45,14 +45,14 @@ use serde::Serialize;
 
 use crate::compare::default_results_root;
 use crate::report::{utc_timestamp, Meta};
-use config::{Api, SoakConfig};
+use config::Api;
+pub use config::SoakConfig;
 use session::Run;
 
 pub use peers::peer_main;
 
-const USAGE: &str = "\
-usage: ringlink-bench soak [options]
-
+/// The description `soak --help` starts with.
+pub const LONG_ABOUT: &str = "\
 Sustained throughput with sequence checks: for every pattern x backend, a receiver process
 (binds) and a sender process (connects) over tcp loopback; the sender pushes messages as fast
 as the socket takes them for the combination's share of --duration, then an end marker. Every
@@ -72,25 +72,7 @@ instead of dropping, -> SUB subscribed to everything; publishing starts after th
 subscription has arrived).
 
 Writes soak.md, soak.json and charts/soak-<pattern>-<backend>.svg (rate and RSS over time)
-under the results directory; prints the Markdown on stdout.
-
-options:
-  --duration SECS        total run time, split evenly over the combinations     [60]
-  --patterns LIST        PUSH_PULL,DEALER_ROUTER,PUB_SUB                         [all three]
-  --backends LIST        uring,epoll                                             [uring,epoll]
-  --api API              batch (send_batch / recv_batch) or message (one call per
-                         message)                                                [batch]
-  --size BYTES           message size (>= 16)                                    [64]
-  --batch N              messages per send_batch call                            [256]
-  --hwm N                SNDHWM = RCVHWM of both sockets                         [1000]
-  --min-rate MSG_S       minimum receiver mean rate                              [1000000]
-  --rss-tolerance-pct P  allowed RSS deviation after warm-up, percent            [10]
-  --warmup-pct P         warm-up share of each combination's run, percent        [10]
-  --warmup-min-s S       minimum warm-up, seconds                                [2]
-  --sample-ms MS         sampling interval                                       [1000]
-  --stall-s S            a send blocked / no message received this long fails    [5]
-  --out DIR              results directory        [<workspace>/results/<UTC timestamp>-soak]
-";
+under the results directory; prints the Markdown on stdout.";
 
 pub const SEND_ROLE: &str = "soak-send";
 pub const RECV_ROLE: &str = "soak-recv";
@@ -106,10 +88,8 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// The watchdog kills a combination's peers this long after its planned duration.
 const WATCHDOG_SLACK: Duration = Duration::from_secs(60);
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let Some(cfg) = SoakConfig::parse(args)? else {
-        return Ok(());
-    };
+/// Runs the soak `cfg` describes (validated).
+pub fn run(cfg: &SoakConfig) -> Result<(), String> {
     let started = utc_timestamp();
     let out_dir = cfg
         .out
@@ -144,7 +124,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             backend.name(),
             per.as_secs_f64()
         );
-        let r = session::run_one(&cfg, pattern, backend);
+        let r = session::run_one(cfg, pattern, backend);
         eprintln!(
             "[{}/{}] {} {}: {} [{:.0} s]",
             i + 1,
@@ -157,13 +137,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
         runs.push(r);
     }
     let meta = Meta::collect(&started);
-    let md = report::markdown(&meta, &cfg, &runs);
+    let md = report::markdown(&meta, cfg, &runs);
     print!("{md}");
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
     let json = serde_json::to_string_pretty(&SoakJson {
         meta: &meta,
-        config: &cfg,
+        config: cfg,
         runs: &runs,
     })
     .map_err(|e| format!("soak.json: {e}"))?;
@@ -171,7 +151,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let path = out_dir.join(name);
         std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
-    let charts = report::write_charts(&out_dir.join("charts"), &cfg, &runs)?;
+    let charts = report::write_charts(&out_dir.join("charts"), cfg, &runs)?;
     eprintln!(
         "{} charts written to {}",
         charts.len(),
