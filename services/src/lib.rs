@@ -2,10 +2,11 @@
 //! receivers register with and that discoveries, gateways and SPOT nodes read.
 //!
 //! Built so far: the message codec ([`wire`], zlink's frame layouts), the
-//! [`Registry`](registry::Registry) and the [`Discovery`](discovery::Discovery), each a sans-IO
-//! state machine ([`RegistryState`](registry::RegistryState),
-//! [`DiscoveryState`](discovery::DiscoveryState)) driven by an event-driven worker thread.
-//! Receiver, Gateway and SPOT follow (issue 14).
+//! [`Registry`](registry::Registry), the [`Discovery`](discovery::Discovery) and the
+//! [`Receiver`](receiver::Receiver), each a sans-IO state machine
+//! ([`RegistryState`](registry::RegistryState), [`DiscoveryState`](discovery::DiscoveryState),
+//! [`ReceiverState`](receiver::ReceiverState)) driven by an event-driven worker thread.
+//! Gateway and SPOT follow (issue 14).
 //!
 //! ```
 //! use ringlink::Context;
@@ -22,5 +23,6 @@
 #![warn(missing_docs)]
 
 pub mod discovery;
+pub mod receiver;
 pub mod registry;
 pub mod wire;
