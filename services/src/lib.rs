@@ -2,11 +2,11 @@
 //! receivers register with and that discoveries, gateways and SPOT nodes read.
 //!
 //! Built so far: the message codec ([`wire`], zlink's frame layouts), the
-//! [`Registry`](registry::Registry), the [`Discovery`](discovery::Discovery) and the
-//! [`Receiver`](receiver::Receiver), each a sans-IO state machine
+//! [`Registry`](registry::Registry), the [`Discovery`](discovery::Discovery), the
+//! [`Receiver`](receiver::Receiver) and the [`Gateway`](gateway::Gateway), each a sans-IO core
 //! ([`RegistryState`](registry::RegistryState), [`DiscoveryState`](discovery::DiscoveryState),
-//! [`ReceiverState`](receiver::ReceiverState)) driven by an event-driven worker thread.
-//! Gateway and SPOT follow (issue 14).
+//! [`ReceiverState`](receiver::ReceiverState), [`Pool`](gateway::Pool)) driven by an
+//! event-driven worker thread or, for the gateway, by its callers. SPOT follows (issue 14).
 //!
 //! ```
 //! use ringlink::Context;
@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod discovery;
+pub mod gateway;
 pub mod receiver;
 pub mod registry;
 pub mod wire;

@@ -1,0 +1,350 @@
+//! The gateway (zlink-spec §5.5): one ROUTER in front of every service's providers, fed by a
+//! [`Discovery`]. `send` picks a provider of the named service (round-robin or weighted),
+//! `recv` returns a reply with the service it came from.
+//!
+//! A `Gateway` is shared between threads (`&self` methods): the ROUTER sits behind a mutex
+//! that is never held while waiting, so a thread blocked in `recv` never stalls another's
+//! `send` (zlink's single mutex does). A blocking call tries without blocking under the lock;
+//! if it must wait, one waiting thread (the leader) re-arms the ROUTER's edge-style
+//! readiness fd, lets every waiter try again, and sleeps on the fd; the others sleep on a
+//! condition variable until the leader wakes (or hands over). Only the leader ever re-arms the
+//! fd, so no waiter can lose a wake-up that another consumed. Discovery's changes are
+//! applied at the start of each call (a lock-free check when there are none): new providers
+//! are connected with their routing id, vanished ones disconnected. A provider that is not
+//! connected yet is skipped for the next candidate (ROUTER_MANDATORY tells).
+//!
+//! Needs a context with reactor threads (the readiness fd does not progress inline).
+
+mod pool;
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use ringlink::{
+    Context, Error, Flags, PollItem, Result, Socket, SocketOption, SocketType, DONTWAIT, POLLIN,
+    SNDMORE,
+};
+
+use crate::discovery::{Change, Discovery};
+pub use pool::{LoadBalance, Pool};
+
+/// The gateway's state behind its mutex.
+#[derive(Debug)]
+struct Inner {
+    router: Socket,
+    feed: mpsc::Receiver<Change>,
+    pools: HashMap<String, Pool>,
+    /// Connected endpoints and the routing id they were connected with.
+    endpoints: HashMap<String, Vec<u8>>,
+    /// Routing id → service, to name replies.
+    services: HashMap<Vec<u8>, String>,
+}
+
+/// Threads waiting in blocking calls.
+#[derive(Debug, Default)]
+struct Waiters {
+    /// A thread sleeps on the readiness fd.
+    leader: bool,
+    /// Bumped whenever waiters must try again.
+    epoch: u64,
+}
+
+/// A load-balancing client of the services a discovery sees.
+#[derive(Debug)]
+pub struct Gateway {
+    inner: Mutex<Inner>,
+    fd: std::os::fd::RawFd,
+    waiters: Mutex<Waiters>,
+    wake: Condvar,
+}
+
+impl Gateway {
+    /// A gateway over `discovery`'s services. `routing_id`: the ROUTER's own id (providers
+    /// see it on requests; default: generated).
+    ///
+    /// # Errors
+    /// `InvalidArgument` on an inline context (no reactor thread to make progress while a
+    /// call waits); socket errors as [`Context::socket`].
+    pub fn new(ctx: &Context, discovery: &Discovery, routing_id: Option<&[u8]>) -> Result<Gateway> {
+        let mut router = ctx.socket(SocketType::Router)?;
+        if router.is_inline() {
+            return Err(Error::InvalidArgument(
+                "a gateway needs a context with reactor threads".into(),
+            ));
+        }
+        router.set_option(SocketOption::RouterMandatory(true))?;
+        router.set_option(SocketOption::RouterHandover(true))?;
+        router.set_option(SocketOption::Linger(0))?;
+        if let Some(id) = routing_id {
+            router.set_option(SocketOption::RoutingId(id.to_vec()))?;
+        }
+        let fd = router.fd();
+        // The feed first, then the snapshot: a change in between is applied twice, harmlessly.
+        let feed = discovery.changes();
+        let mut inner = Inner {
+            router,
+            feed,
+            pools: HashMap::new(),
+            endpoints: HashMap::new(),
+            services: HashMap::new(),
+        };
+        for name in discovery.services() {
+            let providers = discovery.providers(&name);
+            inner.apply(Change {
+                name,
+                providers,
+                seq: 0,
+            })?;
+        }
+        Ok(Gateway {
+            inner: Mutex::new(inner),
+            fd,
+            waiters: Mutex::new(Waiters::default()),
+            wake: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.refresh()?;
+        Ok(g)
+    }
+
+    /// Choose how `service`'s provider is picked (default round-robin).
+    pub fn set_load_balance(&self, service: &str, lb: LoadBalance) -> Result<()> {
+        self.lock()?
+            .pools
+            .entry(service.to_string())
+            .or_default()
+            .set_strategy(lb);
+        Ok(())
+    }
+
+    /// How many of `service`'s providers are connected now.
+    pub fn connection_count(&self, service: &str) -> Result<usize> {
+        let mut g = self.lock()?;
+        let connected: Vec<Vec<u8>> = g.router.peers().into_iter().map(|p| p.routing_id).collect();
+        Ok(g.pools.get(service).map_or(0, |p| {
+            p.providers()
+                .iter()
+                .filter(|p| connected.contains(&p.routing_id))
+                .count()
+        }))
+    }
+
+    /// Send a request (one or more frames) to a provider of `service`.
+    ///
+    /// # Errors
+    /// `HostUnreachable` when the service has no connected provider; `Again` with
+    /// `DONTWAIT` when every connected provider is full; `InvalidArgument` for no parts or
+    /// flags other than `DONTWAIT`; `Terminated` once the context is shut down.
+    pub fn send<T: AsRef<[u8]>>(
+        &self,
+        service: &str,
+        parts: &[T],
+        flags: impl Into<Flags>,
+    ) -> Result<()> {
+        self.send_with(service, None, parts, flags.into())
+    }
+
+    /// Send a request to the provider of `service` with this routing id.
+    ///
+    /// # Errors
+    /// As [`Gateway::send`]; `HostUnreachable` also when that provider is not in the pool.
+    pub fn send_to<T: AsRef<[u8]>>(
+        &self,
+        service: &str,
+        routing_id: &[u8],
+        parts: &[T],
+        flags: impl Into<Flags>,
+    ) -> Result<()> {
+        self.send_with(service, Some(routing_id), parts, flags.into())
+    }
+
+    fn send_with<T: AsRef<[u8]>>(
+        &self,
+        service: &str,
+        to: Option<&[u8]>,
+        parts: &[T],
+        flags: Flags,
+    ) -> Result<()> {
+        if parts.is_empty() {
+            return Err(Error::InvalidArgument("a request needs a frame".into()));
+        }
+        if !(flags - DONTWAIT).is_empty() {
+            return Err(Error::InvalidArgument(
+                "gateway sends take DONTWAIT only".into(),
+            ));
+        }
+        // A failed send asks the full peers to signal the fd when room appears.
+        let dontwait = flags.contains(DONTWAIT);
+        self.blocking(|g| match g.try_send(service, to, parts)? {
+            Sent::Yes => Ok(Some(())),
+            Sent::Unreachable => Err(Error::HostUnreachable),
+            Sent::Full if dontwait => Err(Error::Again),
+            Sent::Full => Ok(None),
+        })
+    }
+
+    /// Receive a reply: the service it came from (empty if the provider is no longer known)
+    /// and its frames.
+    ///
+    /// # Errors
+    /// `Again` with `DONTWAIT` when nothing is queued; `Terminated` once the context is shut
+    /// down.
+    pub fn recv(&self, flags: impl Into<Flags>) -> Result<(String, Vec<Vec<u8>>)> {
+        let dontwait = flags.into().contains(DONTWAIT);
+        self.blocking(|g| match g.router.recv_multipart(DONTWAIT) {
+            Ok(mut parts) => {
+                let rid = parts.remove(0);
+                let service = g.services.get(&rid).cloned().unwrap_or_default();
+                Ok(Some((service, parts)))
+            }
+            Err(Error::Again) if dontwait => Err(Error::Again),
+            Err(Error::Again) => Ok(None),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn waiters(&self) -> MutexGuard<'_, Waiters> {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Let every waiter try again.
+    fn bump(&self, release_leader: bool) {
+        let mut w = self.waiters();
+        w.epoch += 1;
+        if release_leader {
+            w.leader = false;
+        }
+        drop(w);
+        self.wake.notify_all();
+    }
+
+    /// Run `op` (non-blocking, under the lock) until it yields a result, waiting as above
+    /// whenever it yields `None`.
+    fn blocking<R>(&self, mut op: impl FnMut(&mut Inner) -> Result<Option<R>>) -> Result<R> {
+        loop {
+            // Read before trying: a change after this point bumps the epoch.
+            let epoch = self.waiters().epoch;
+            if let Some(r) = op(&mut *self.lock()?)? {
+                return Ok(r);
+            }
+            let mut w = self.waiters();
+            if w.epoch != epoch {
+                continue;
+            }
+            if w.leader {
+                while w.epoch == epoch {
+                    w = self.wake.wait(w).unwrap_or_else(|e| e.into_inner());
+                }
+                continue;
+            }
+            w.leader = true;
+            drop(w);
+            let r = self.lead(&mut op);
+            self.bump(true);
+            if let Some(r) = r? {
+                return Ok(r);
+            }
+        }
+    }
+
+    /// The leader's turn: re-arm the fd, let everyone (itself included) try again after
+    /// that, then sleep on the fd.
+    fn lead<R>(&self, op: &mut impl FnMut(&mut Inner) -> Result<Option<R>>) -> Result<Option<R>> {
+        {
+            let mut g = self.lock()?;
+            g.router.events()?;
+            if let Some(r) = op(&mut g)? {
+                return Ok(Some(r));
+            }
+        }
+        self.bump(false);
+        ringlink::poll(&mut [PollItem::fd(self.fd, POLLIN)], None)?;
+        Ok(None)
+    }
+}
+
+enum Sent {
+    Yes,
+    Full,
+    Unreachable,
+}
+
+impl Inner {
+    /// Apply discovery's pending changes.
+    fn refresh(&mut self) -> Result<()> {
+        while let Ok(c) = self.feed.try_recv() {
+            self.apply(c)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, c: Change) -> Result<()> {
+        let pool = self.pools.entry(c.name.clone()).or_default();
+        let old: Vec<String> = pool
+            .providers()
+            .iter()
+            .map(|p| p.endpoint.clone())
+            .collect();
+        for ep in old {
+            if !c.providers.iter().any(|p| p.endpoint == ep) {
+                if let Some(rid) = self.endpoints.remove(&ep) {
+                    self.services.remove(&rid);
+                    self.router.disconnect(&ep)?;
+                }
+            }
+        }
+        for p in &c.providers {
+            if self.endpoints.get(&p.endpoint) != Some(&p.routing_id) {
+                if self.endpoints.remove(&p.endpoint).is_some() {
+                    // Re-registered with another id: connect again with the new one.
+                    self.router.disconnect(&p.endpoint)?;
+                }
+                self.router
+                    .set_option(SocketOption::ConnectRoutingId(p.routing_id.clone()))?;
+                self.router.connect(&p.endpoint)?;
+                self.endpoints
+                    .insert(p.endpoint.clone(), p.routing_id.clone());
+            }
+            self.services.insert(p.routing_id.clone(), c.name.clone());
+        }
+        self.pools
+            .get_mut(&c.name)
+            .expect("inserted above")
+            .set_providers(c.providers);
+        Ok(())
+    }
+
+    fn try_send<T: AsRef<[u8]>>(
+        &mut self,
+        service: &str,
+        to: Option<&[u8]>,
+        parts: &[T],
+    ) -> Result<Sent> {
+        let Some(pool) = self.pools.get_mut(service) else {
+            return Ok(Sent::Unreachable);
+        };
+        let mut full = false;
+        let candidates: Vec<Vec<u8>> = match to {
+            Some(rid) if pool.providers().iter().any(|p| p.routing_id == rid) => vec![rid.to_vec()],
+            Some(_) => return Ok(Sent::Unreachable),
+            None => pool.candidates().map(|p| p.routing_id.clone()).collect(),
+        };
+        for rid in candidates {
+            match self.router.send(&rid, SNDMORE | DONTWAIT) {
+                Ok(()) => {
+                    self.router.send_multipart(parts, DONTWAIT)?;
+                    return Ok(Sent::Yes);
+                }
+                // Not connected yet (or gone): the next provider.
+                Err(Error::HostUnreachable) => {}
+                Err(Error::Again) => full = true,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(if full { Sent::Full } else { Sent::Unreachable })
+    }
+}

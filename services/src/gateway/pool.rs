@@ -1,0 +1,127 @@
+//! A service's providers and the choice among them, sans-IO: round-robin or weighted
+//! (zlink-spec §5.5). The choice yields candidates in order, so a provider that is not
+//! connected yet is skipped for the next one.
+
+#![forbid(unsafe_code)]
+
+use crate::wire::Provider;
+
+/// How a gateway picks a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadBalance {
+    /// Each provider in turn.
+    #[default]
+    RoundRobin,
+    /// In proportion to the providers' weights (weights 1 and 3: A, B, B, B, ...).
+    Weighted,
+}
+
+/// One service's providers.
+#[derive(Debug, Default)]
+pub struct Pool {
+    providers: Vec<Provider>,
+    next: u64,
+    strategy: LoadBalance,
+}
+
+impl Pool {
+    /// Replace the providers (as discovery reports them).
+    pub fn set_providers(&mut self, providers: Vec<Provider>) {
+        self.providers = providers;
+    }
+
+    /// The providers.
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    /// Choose how to pick.
+    pub fn set_strategy(&mut self, s: LoadBalance) {
+        self.strategy = s;
+    }
+
+    /// The providers to try for the next message, best first: the chosen one, then the
+    /// others in order (for when the chosen one cannot take it). Advances the turn.
+    pub fn candidates(&mut self) -> impl Iterator<Item = &Provider> + '_ {
+        let n = self.providers.len();
+        let first = if n == 0 {
+            0
+        } else {
+            match self.strategy {
+                LoadBalance::RoundRobin => (self.next % n as u64) as usize,
+                LoadBalance::Weighted => {
+                    let total: u64 = self
+                        .providers
+                        .iter()
+                        .map(|p| u64::from(p.weight.max(1)))
+                        .sum();
+                    let mut slot = self.next % total;
+                    self.providers
+                        .iter()
+                        .position(|p| {
+                            let w = u64::from(p.weight.max(1));
+                            if slot < w {
+                                true
+                            } else {
+                                slot -= w;
+                                false
+                            }
+                        })
+                        .expect("the slot lies in the total")
+                }
+            }
+        };
+        self.next = self.next.wrapping_add(1);
+        let providers = &self.providers;
+        (0..n).map(move |i| &providers[(first + i) % n])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(weights: &[u32], strategy: LoadBalance) -> Pool {
+        let mut p = Pool::default();
+        p.set_providers(
+            weights
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| Provider {
+                    endpoint: format!("e{i}"),
+                    routing_id: vec![b'a' + i as u8],
+                    weight: w,
+                })
+                .collect(),
+        );
+        p.set_strategy(strategy);
+        p
+    }
+
+    fn firsts(p: &mut Pool, n: usize) -> String {
+        (0..n)
+            .map(|_| p.candidates().next().unwrap().routing_id[0] as char)
+            .collect()
+    }
+
+    #[test]
+    fn round_robin_and_weighted_orders() {
+        assert_eq!(
+            firsts(&mut pool(&[1, 1, 1], LoadBalance::RoundRobin), 6),
+            "abcabc"
+        );
+        assert_eq!(
+            firsts(&mut pool(&[1, 3], LoadBalance::Weighted), 8),
+            "abbbabbb"
+        );
+        assert_eq!(
+            firsts(&mut pool(&[0, 1], LoadBalance::Weighted), 4),
+            "abab",
+            "0 counts as 1"
+        );
+        let mut p = pool(&[1, 1, 1], LoadBalance::RoundRobin);
+        let all: String = p.candidates().map(|c| c.routing_id[0] as char).collect();
+        assert_eq!(all, "abc", "every provider, the chosen one first");
+        assert_eq!(pool(&[], LoadBalance::Weighted).candidates().count(), 0);
+    }
+}

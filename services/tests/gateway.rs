@@ -1,0 +1,198 @@
+//! The gateway over real sockets on both backends: round-robin and weighted distributions
+//! counted, sending to one provider, replies named by service, errors, and a thread blocked in
+//! `recv` while others send.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ringlink_services::discovery::Discovery;
+use ringlink_services::gateway::{Gateway, LoadBalance};
+use ringlink_services::receiver::Receiver;
+use ringlink_services::registry::Registry;
+use ringlink_services::wire::ServiceType;
+use ringlink_tests::*;
+
+const WAIT: Option<Duration> = Some(Duration::from_secs(20));
+
+struct World {
+    ctx: Context,
+    _reg: Registry,
+    disc: Discovery,
+    servers: Vec<JoinHandle<usize>>,
+}
+
+/// A registry, a discovery and one receiver per `(id, weight)` serving `service`: each
+/// answers a request with its id and the request, until it gets `quit`; the thread returns
+/// how many requests it answered.
+fn world(backend: Backend, service: &str, receivers: &[(&str, u32)]) -> World {
+    let ctx = ctx(backend);
+    let reg = Registry::builder(&ctx)
+        .endpoints("tcp://127.0.0.1:*", "tcp://127.0.0.1:*")
+        .start()
+        .unwrap();
+    let disc = Discovery::builder(&ctx, ServiceType::Gateway)
+        .registry(reg.pub_endpoint())
+        .start()
+        .unwrap();
+    let mut servers = Vec::new();
+    for &(id, weight) in receivers {
+        let mut rx = Receiver::builder(&ctx)
+            .routing_id(id.as_bytes())
+            .registry(reg.router_endpoint())
+            .start()
+            .unwrap();
+        rx.bind("tcp://127.0.0.1:*").unwrap();
+        rx.register(service, None, weight).unwrap();
+        servers.push(std::thread::spawn(move || {
+            let mut served = 0;
+            loop {
+                let req = recv_parts(rx.router(), "request");
+                if req[1] == b"quit" {
+                    return served;
+                }
+                served += 1;
+                let mut reply = vec![req[0].clone(), rx.routing_id().to_vec()];
+                reply.extend(req[1..].iter().cloned());
+                send_parts(rx.router(), &reply, "reply");
+            }
+        }));
+    }
+    let n = receivers.len();
+    disc.wait_available(service, WAIT).unwrap();
+    poll_until(Duration::from_secs(20), "every receiver discovered", || {
+        (disc.provider_count(service) == n).then_some(())
+    });
+    World {
+        ctx,
+        _reg: reg,
+        disc,
+        servers,
+    }
+}
+
+fn connected(gw: &Gateway, service: &str, n: usize) {
+    poll_until(Duration::from_secs(20), "every provider connected", || {
+        (gw.connection_count(service).unwrap() == n).then_some(())
+    });
+}
+
+fn finish(w: World, gw: &Gateway, service: &str, ids: &[&str]) -> Vec<usize> {
+    for id in ids {
+        gw.send_to(service, id.as_bytes(), &[b"quit"], 0).unwrap();
+    }
+    w.servers.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+fn replies(gw: &Gateway, n: usize) -> HashMap<Vec<u8>, usize> {
+    let mut by = HashMap::new();
+    for _ in 0..n {
+        let (service, parts) = gw.recv(0).unwrap();
+        assert_eq!(service, "echo");
+        *by.entry(parts[0].clone()).or_insert(0) += 1;
+    }
+    by
+}
+
+both_backends!(round_robin_spreads_requests_evenly, |backend| {
+    let w = world(backend, "echo", &[("r-a", 1), ("r-b", 1)]);
+    let gw = Gateway::new(&w.ctx, &w.disc, Some(b"gw-1")).unwrap();
+    connected(&gw, "echo", 2);
+    for i in 0..100u32 {
+        gw.send("echo", &[&i.to_le_bytes()[..], b"payload"], 0)
+            .unwrap();
+    }
+    let by = replies(&gw, 100);
+    assert_eq!((by[&b"r-a".to_vec()], by[&b"r-b".to_vec()]), (50, 50));
+    assert_eq!(finish(w, &gw, "echo", &["r-a", "r-b"]), [50, 50]);
+});
+
+both_backends!(weighted_spreads_requests_by_weight, |backend| {
+    let w = world(backend, "echo", &[("w-a", 1), ("w-b", 3)]);
+    let gw = Gateway::new(&w.ctx, &w.disc, None).unwrap();
+    gw.set_load_balance("echo", LoadBalance::Weighted).unwrap();
+    connected(&gw, "echo", 2);
+    for _ in 0..100 {
+        gw.send("echo", &[b"x"], 0).unwrap();
+    }
+    let by = replies(&gw, 100);
+    assert_eq!((by[&b"w-a".to_vec()], by[&b"w-b".to_vec()]), (25, 75));
+    assert_eq!(finish(w, &gw, "echo", &["w-a", "w-b"]), [25, 75]);
+});
+
+both_backends!(send_to_one_provider_and_errors, |backend| {
+    let w = world(backend, "echo", &[("s-a", 1), ("s-b", 1)]);
+    let gw = Gateway::new(&w.ctx, &w.disc, None).unwrap();
+    connected(&gw, "echo", 2);
+    for _ in 0..10 {
+        gw.send_to("echo", b"s-b", &[b"only b"], 0).unwrap();
+    }
+    assert_eq!(replies(&gw, 10).get(b"s-b".as_slice()), Some(&10));
+    assert!(matches!(
+        gw.send_to("echo", b"nobody", &[b"x"], 0),
+        Err(Error::HostUnreachable)
+    ));
+    assert!(matches!(
+        gw.send("no-such-service", &[b"x"], 0),
+        Err(Error::HostUnreachable)
+    ));
+    let none: [&[u8]; 0] = [];
+    assert!(matches!(
+        gw.send("echo", &none, 0),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        gw.send("echo", &[b"x"], ringlink::SNDMORE),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(gw.recv(ringlink::DONTWAIT), Err(Error::Again)));
+    assert_eq!(finish(w, &gw, "echo", &["s-a", "s-b"]), [0, 10]);
+});
+
+both_backends!(a_thread_blocked_in_recv_does_not_stall_senders, |backend| {
+    let w = world(backend, "echo", &[("c-a", 1), ("c-b", 1)]);
+    let gw = Arc::new(Gateway::new(&w.ctx, &w.disc, None).unwrap());
+    connected(&gw, "echo", 2);
+    // Two threads wait in recv before anything is sent; the main thread and a third thread
+    // send while they wait.
+    let receivers: Vec<_> = (0..2)
+        .map(|_| {
+            let gw = gw.clone();
+            std::thread::spawn(move || {
+                (0..100)
+                    .map(|_| gw.recv(0).unwrap().1[1].clone())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let sender = {
+        let gw = gw.clone();
+        std::thread::spawn(move || {
+            for i in 0..100u32 {
+                gw.send("echo", &[i.to_le_bytes()], 0).unwrap();
+            }
+        })
+    };
+    for i in 100..200u32 {
+        gw.send("echo", &[i.to_le_bytes()], 0).unwrap();
+    }
+    sender.join().unwrap();
+    let mut got: Vec<u32> = receivers
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .map(|b| u32::from_le_bytes(b[..].try_into().unwrap()))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        (0..200).collect::<Vec<_>>(),
+        "every reply received exactly once"
+    );
+    assert_eq!(
+        finish(w, &gw, "echo", &["c-a", "c-b"])
+            .iter()
+            .sum::<usize>(),
+        200
+    );
+});
