@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+mod control;
 pub mod discovery;
 pub mod gateway;
 pub mod receiver;

@@ -7,7 +7,6 @@
 
 mod state;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 use ringlink::POLLIN;
 use ringlink::{Context, Error, PollItem, Result, Socket, SocketOption, SocketType, DONTWAIT};
 
+use crate::control::{self, nowait, text, verb};
 use crate::wire::{Provider, ServiceType};
 pub use state::{Change, DiscoveryState};
 
@@ -87,16 +87,7 @@ impl DiscoveryBuilder {
             }),
             changed: Condvar::new(),
         });
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let ctl_ep = format!(
-            "inproc://ringlink-discovery-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut ctl = self.ctx.socket(SocketType::Pair)?;
-        ctl.bind(&ctl_ep)?;
-        let mut worker_ctl = self.ctx.socket(SocketType::Pair)?;
-        worker_ctl.connect(&ctl_ep)?;
+        let (ctl, worker_ctl) = control::pair(&self.ctx, "discovery")?;
         let w = Worker {
             shared: shared.clone(),
             sub,
@@ -308,17 +299,7 @@ impl Worker {
             let why = e.to_string();
             self.shared.lock().failed = Some(Failure::of(&e));
             self.shared.changed.notify_all();
-            // Answer the handle until it stops the worker, so no call waits forever.
-            while let Ok(m) = self.ctl.recv_multipart(0) {
-                if m.first().map(Vec::as_slice) == Some(b"stop")
-                    || self
-                        .ctl
-                        .send_multipart(&[b"err".to_vec(), why.clone().into_bytes()], 0)
-                        .is_err()
-                {
-                    break;
-                }
-            }
+            control::answer_until_stop(&mut self.ctl, &[b"err".to_vec(), why.into_bytes()]);
         }
     }
 
@@ -346,15 +327,11 @@ impl Worker {
     }
 
     fn lists(&mut self) -> Result<()> {
-        loop {
-            let m = match self.sub.recv_multipart(DONTWAIT) {
-                Ok(m) => m,
-                Err(Error::Again) => return Ok(()),
-                Err(e) => return Err(e),
-            };
+        while let Some(m) = nowait(self.sub.recv_multipart(DONTWAIT))? {
             let changes = self.shared.lock().state.on_list(&m, Instant::now());
             self.publish(changes);
         }
+        Ok(())
     }
 
     /// Hand changes to the feeds and wake the waiters.
@@ -371,25 +348,18 @@ impl Worker {
 
     /// Control requests; false on "stop".
     fn control(&mut self) -> Result<bool> {
-        loop {
-            let m = match self.ctl.recv_multipart(DONTWAIT) {
-                Ok(m) => m,
-                Err(Error::Again) => return Ok(true),
-                Err(e) => return Err(e),
-            };
-            match m.first().map(Vec::as_slice) {
+        while let Some(m) = nowait(self.ctl.recv_multipart(DONTWAIT))? {
+            match verb(&m) {
                 Some(b"stop") => return Ok(false),
-                Some(b"connect") => {
-                    let ep = String::from_utf8_lossy(m.get(1).map_or(&[][..], |v| v)).into_owned();
-                    match self.sub.connect(&ep) {
-                        Ok(()) => self.ctl.send(b"ok", 0)?,
-                        Err(e) => self
-                            .ctl
-                            .send_multipart(&[b"err".to_vec(), e.to_string().into_bytes()], 0)?,
-                    }
-                }
+                Some(b"connect") => match self.sub.connect(&text(&m, 1)) {
+                    Ok(()) => self.ctl.send(b"ok", 0)?,
+                    Err(e) => self
+                        .ctl
+                        .send_multipart(&[b"err".to_vec(), e.to_string().into_bytes()], 0)?,
+                },
                 _ => self.ctl.send(b"err", 0)?,
             }
         }
+        Ok(true)
     }
 }

@@ -7,7 +7,6 @@
 mod state;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ use ringlink::{
     DONTWAIT, POLLIN, POLLOUT,
 };
 
+use crate::control::{self, nowait, text, verb};
 use crate::wire::{Message, ServiceType};
 pub use state::{Action, ReceiverState, Refusal};
 
@@ -86,16 +86,7 @@ impl ReceiverBuilder {
         dealer.set_option(SocketOption::Linger(0))?;
         let monitor = dealer.monitor()?;
         dealer.connect(&self.registries[0])?;
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let ctl_ep = format!(
-            "inproc://ringlink-receiver-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut ctl = self.ctx.socket(SocketType::Pair)?;
-        ctl.bind(&ctl_ep)?;
-        let mut worker_ctl = self.ctx.socket(SocketType::Pair)?;
-        worker_ctl.connect(&ctl_ep)?;
+        let (ctl, worker_ctl) = control::pair(&self.ctx, "receiver")?;
         let worker = Worker {
             state: ReceiverState::new(
                 self.registries.len(),
@@ -295,19 +286,13 @@ impl Worker {
             } else {
                 b"failed"
             };
-            if self.waiting {
-                let _ = self.ctl.send(reason, 0);
+            // The handle may be waiting for the outstanding request: answer it first. If the
+            // channel is gone too (context shut down), so is the handle's wait.
+            let reply = [reason.to_vec(), e.to_string().into_bytes()];
+            if self.waiting && self.ctl.send_multipart(&reply, 0).is_err() {
+                return;
             }
-            while let Ok(m) = self.ctl.recv_multipart(0) {
-                if m.first().map(Vec::as_slice) == Some(b"stop")
-                    || self
-                        .ctl
-                        .send_multipart(&[reason.to_vec(), e.to_string().into_bytes()], 0)
-                        .is_err()
-                {
-                    break;
-                }
-            }
+            control::answer_until_stop(&mut self.ctl, &reply);
         }
     }
 
@@ -336,12 +321,7 @@ impl Worker {
                 self.flush()?;
             }
             if ready[0] {
-                loop {
-                    let m = match self.dealer.recv_multipart(DONTWAIT) {
-                        Ok(m) => m,
-                        Err(Error::Again) => break,
-                        Err(e) => return Err(e),
-                    };
+                while let Some(m) = nowait(self.dealer.recv_multipart(DONTWAIT))? {
                     let actions = self.state.on_message(&m, Instant::now());
                     self.apply(actions)?;
                 }
@@ -432,20 +412,18 @@ impl Worker {
     /// Control requests; false on "stop".
     fn control(&mut self) -> Result<bool> {
         loop {
-            let m = match self.ctl.recv_multipart(DONTWAIT) {
-                Ok(m) => m,
-                Err(Error::Again) => return Ok(true),
-                Err(e) => return Err(e),
+            let m = match nowait(self.ctl.recv_multipart(DONTWAIT))? {
+                Some(m) => m,
+                None => return Ok(true),
             };
-            let text =
-                |i: usize| String::from_utf8_lossy(m.get(i).map_or(&[][..], |v| v)).into_owned();
+            let text = |i: usize| text(&m, i);
             let num = |i: usize| {
                 m.get(i)
                     .and_then(|v| <[u8; 4]>::try_from(&v[..]).ok())
                     .map_or(1, u32::from_le_bytes)
             };
             let now = Instant::now();
-            match m.first().map(Vec::as_slice) {
+            match verb(&m) {
                 Some(b"stop") => return Ok(false),
                 Some(b"register") => {
                     self.waiting = true;

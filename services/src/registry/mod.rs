@@ -8,13 +8,13 @@
 
 mod state;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringlink::{Context, Error, PollItem, Result, Socket, SocketOption, SocketType, DONTWAIT};
 use ringlink::{POLLIN, SNDMORE};
 
+use crate::control::{self, nowait, text, verb};
 use crate::wire::{Message, ServiceList};
 pub use state::{RegistryState, Timing};
 
@@ -121,16 +121,7 @@ impl RegistryBuilder {
         for p in &self.peers {
             sub.connect(p)?;
         }
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let ctl_ep = format!(
-            "inproc://ringlink-registry-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut ctl = self.ctx.socket(SocketType::Pair)?;
-        ctl.bind(&ctl_ep)?;
-        let mut worker_ctl = self.ctx.socket(SocketType::Pair)?;
-        worker_ctl.connect(&ctl_ep)?;
+        let (ctl, worker_ctl) = control::pair(&self.ctx, "registry")?;
         let pub_endpoint = xpub.last_endpoint().unwrap_or_else(|| pub_ep.clone());
         let router_endpoint = router.last_endpoint().unwrap_or_else(|| router_ep.clone());
         let worker = Worker {
@@ -261,16 +252,7 @@ impl Worker {
         if let Err(e) = &r {
             log::error!("registry {}: worker failed: {e}", self.state.id());
             let reason = format!("registry worker failed: {e}").into_bytes();
-            while let Ok(m) = self.ctl.recv_multipart(0) {
-                if m.first().map(Vec::as_slice) == Some(b"stop")
-                    || self
-                        .ctl
-                        .send_multipart(&[b"err".to_vec(), reason.clone()], 0)
-                        .is_err()
-                {
-                    break;
-                }
-            }
+            control::answer_until_stop(&mut self.ctl, &[b"err".to_vec(), reason]);
         }
         r
     }
@@ -338,17 +320,14 @@ impl Worker {
     /// Handle control requests; false on "stop".
     fn control(&mut self) -> Result<bool> {
         while let Some(m) = nowait(self.ctl.recv_multipart(DONTWAIT))? {
-            match m.first().map(Vec::as_slice) {
+            match verb(&m) {
                 Some(b"stop") => return Ok(false),
-                Some(b"peer") => {
-                    let ep = String::from_utf8_lossy(m.get(1).map_or(&[][..], |v| v)).into_owned();
-                    match self.sub.connect(&ep) {
-                        Ok(()) => self.ctl.send(b"ok", 0)?,
-                        Err(e) => self
-                            .ctl
-                            .send_multipart(&[b"err".to_vec(), e.to_string().into_bytes()], 0)?,
-                    }
-                }
+                Some(b"peer") => match self.sub.connect(&text(&m, 1)) {
+                    Ok(()) => self.ctl.send(b"ok", 0)?,
+                    Err(e) => self
+                        .ctl
+                        .send_multipart(&[b"err".to_vec(), e.to_string().into_bytes()], 0)?,
+                },
                 Some(b"list") => {
                     let mut frames = vec![b"ok".to_vec()];
                     frames.extend(Message::ServiceList(self.state.list()).encode());
@@ -358,14 +337,5 @@ impl Worker {
             }
         }
         Ok(true)
-    }
-}
-
-/// `Ok(None)` for `Again` (nothing more queued).
-fn nowait<T>(r: Result<T>) -> Result<Option<T>> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(Error::Again) => Ok(None),
-        Err(e) => Err(e),
     }
 }

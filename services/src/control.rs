@@ -1,0 +1,51 @@
+//! The control channel between a service handle and its worker thread: an inproc PAIR pair
+//! (so the worker waits on it in the same `poll` as its other sockets), and the rule that a
+//! failed worker keeps answering until it is stopped, so no call waits forever.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ringlink::{Context, Error, Result, Socket, SocketType};
+
+/// A connected (handle end, worker end) pair on a fresh inproc name.
+pub(crate) fn pair(ctx: &Context, kind: &str) -> Result<(Socket, Socket)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let ep = format!(
+        "inproc://ringlink-{kind}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut handle = ctx.socket(SocketType::Pair)?;
+    handle.bind(&ep)?;
+    let mut worker = ctx.socket(SocketType::Pair)?;
+    worker.connect(&ep)?;
+    Ok((handle, worker))
+}
+
+/// The first frame of a control message as bytes.
+pub(crate) fn verb(m: &[Vec<u8>]) -> Option<&[u8]> {
+    m.first().map(Vec::as_slice)
+}
+
+/// Frame `i` of a control message as text.
+pub(crate) fn text(m: &[Vec<u8>], i: usize) -> String {
+    String::from_utf8_lossy(m.get(i).map_or(&[][..], |v| v)).into_owned()
+}
+
+/// A non-blocking call's result with `Again` (nothing more queued) as `Ok(None)`.
+pub(crate) fn nowait<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(Error::Again) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// After a worker failed: answer every request with `reply` until "stop" arrives (or the
+/// channel itself fails, e.g. the context was shut down).
+pub(crate) fn answer_until_stop(ctl: &mut Socket, reply: &[Vec<u8>]) {
+    while let Ok(m) = ctl.recv_multipart(0) {
+        if verb(&m) == Some(b"stop") || ctl.send_multipart(reply, 0).is_err() {
+            break;
+        }
+    }
+}
