@@ -6,7 +6,8 @@
 //! [`Receiver`](receiver::Receiver) and the [`Gateway`](gateway::Gateway), each a sans-IO core
 //! ([`RegistryState`](registry::RegistryState), [`DiscoveryState`](discovery::DiscoveryState),
 //! [`ReceiverState`](receiver::ReceiverState), [`Pool`](gateway::Pool)) driven by an
-//! event-driven worker thread or, for the gateway, by its callers. SPOT follows (issue 14).
+//! event-driven worker thread or, for the gateway, by its callers. Of SPOT, the sans-IO topic
+//! rules and subscription table ([`spot::topics`]) exist; the node follows (issue 14).
 //!
 //! ```
 //! use ringlink::Context;
@@ -27,4 +28,5 @@ pub mod discovery;
 pub mod gateway;
 pub mod receiver;
 pub mod registry;
+pub mod spot;
 pub mod wire;

@@ -1,0 +1,216 @@
+//! SPOT's topic rules and a node's subscription table, sans-IO (zlink-spec §5.6): which
+//! topics and `prefix*` patterns are valid, which SUB filters a node needs (reference-counted
+//! across its local subscribers), and which local subscribers a message goes to.
+//!
+//! A SUB filter is a prefix, so the publisher sends a topic to a node if it starts with any
+//! of the node's filters; exact topics are then checked again locally (a filter `news` also
+//! passes `newsroom`).
+
+#![forbid(unsafe_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Why a topic or pattern is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicError {
+    /// Topics are 1..=255 bytes.
+    Length(usize),
+    /// A pattern is a prefix followed by exactly one `*`, at the end.
+    Pattern,
+}
+
+impl std::fmt::Display for TopicError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TopicError::Length(n) => write!(f, "topic of {n} bytes (1..=255 allowed)"),
+            TopicError::Pattern => f.write_str("a pattern is a prefix and one trailing '*'"),
+        }
+    }
+}
+
+impl std::error::Error for TopicError {}
+
+/// What a local subscriber asked for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Interest {
+    /// Exactly this topic.
+    Topic(Vec<u8>),
+    /// Every topic starting with this prefix (from `prefix*`; `*` alone is every topic).
+    Prefix(Vec<u8>),
+}
+
+impl Interest {
+    /// Parse what `subscribe` was given: a topic, or with `pattern` a `prefix*`.
+    pub fn parse(s: &[u8], pattern: bool) -> Result<Interest, TopicError> {
+        if s.is_empty() || s.len() > 255 {
+            return Err(TopicError::Length(s.len()));
+        }
+        if !pattern {
+            return Ok(Interest::Topic(s.to_vec()));
+        }
+        match s.split_last() {
+            Some((b'*', prefix)) if !prefix.contains(&b'*') => {
+                Ok(Interest::Prefix(prefix.to_vec()))
+            }
+            _ => Err(TopicError::Pattern),
+        }
+    }
+
+    /// The SUB filter it needs.
+    pub fn filter(&self) -> &[u8] {
+        match self {
+            Interest::Topic(t) | Interest::Prefix(t) => t,
+        }
+    }
+
+    /// Whether a message on `topic` is for it.
+    pub fn matches(&self, topic: &[u8]) -> bool {
+        match self {
+            Interest::Topic(t) => t == topic,
+            Interest::Prefix(p) => topic.starts_with(p),
+        }
+    }
+}
+
+/// A topic a message may be published on.
+pub fn check_topic(topic: &[u8]) -> Result<(), TopicError> {
+    if topic.is_empty() || topic.len() > 255 {
+        Err(TopicError::Length(topic.len()))
+    } else {
+        Ok(())
+    }
+}
+
+/// A change of the node's SUB filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterChange {
+    /// Subscribe the SUB to this prefix.
+    Add(Vec<u8>),
+    /// Unsubscribe it.
+    Remove(Vec<u8>),
+}
+
+/// A node's subscriptions: local subscriber `id` → interests, and the filters they need.
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    by_sub: BTreeMap<u64, BTreeSet<Interest>>,
+    /// Filter → how many (subscriber, interest) pairs need it.
+    filters: BTreeMap<Vec<u8>, usize>,
+}
+
+impl Subscriptions {
+    /// Subscriber `sub` wants `interest`; returns the filter to add if it is new. A repeated
+    /// subscription is not counted twice.
+    pub fn subscribe(&mut self, sub: u64, interest: Interest) -> Option<FilterChange> {
+        let filter = interest.filter().to_vec();
+        if !self.by_sub.entry(sub).or_default().insert(interest) {
+            return None;
+        }
+        let n = self.filters.entry(filter.clone()).or_insert(0);
+        *n += 1;
+        (*n == 1).then_some(FilterChange::Add(filter))
+    }
+
+    /// Subscriber `sub` drops `interest`; returns the filter to remove if nobody needs it.
+    pub fn unsubscribe(&mut self, sub: u64, interest: &Interest) -> Option<FilterChange> {
+        let set = self.by_sub.get_mut(&sub)?;
+        if !set.remove(interest) {
+            return None;
+        }
+        if set.is_empty() {
+            self.by_sub.remove(&sub);
+        }
+        self.release(interest.filter())
+    }
+
+    /// Subscriber `sub` is gone: every filter only it needed is removed.
+    pub fn remove_subscriber(&mut self, sub: u64) -> Vec<FilterChange> {
+        let Some(set) = self.by_sub.remove(&sub) else {
+            return Vec::new();
+        };
+        set.iter()
+            .filter_map(|i| self.release(i.filter()))
+            .collect()
+    }
+
+    fn release(&mut self, filter: &[u8]) -> Option<FilterChange> {
+        let n = self
+            .filters
+            .get_mut(filter)
+            .expect("counted when subscribed");
+        *n -= 1;
+        if *n > 0 {
+            return None;
+        }
+        self.filters.remove(filter);
+        Some(FilterChange::Remove(filter.to_vec()))
+    }
+
+    /// The local subscribers a message on `topic` goes to (each once).
+    pub fn recipients(&self, topic: &[u8]) -> Vec<u64> {
+        self.by_sub
+            .iter()
+            .filter(|(_, set)| set.iter().any(|i| i.matches(topic)))
+            .map(|(&id, _)| id)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Interest {
+        Interest::parse(s.as_bytes(), false).unwrap()
+    }
+
+    fn p(s: &str) -> Interest {
+        Interest::parse(s.as_bytes(), true).unwrap()
+    }
+
+    #[test]
+    fn topics_and_patterns_are_validated() {
+        assert_eq!(Interest::parse(b"", false), Err(TopicError::Length(0)));
+        assert_eq!(
+            Interest::parse(&[b'a'; 256], false),
+            Err(TopicError::Length(256))
+        );
+        assert_eq!(Interest::parse(b"news", true), Err(TopicError::Pattern));
+        assert_eq!(Interest::parse(b"n*ws*", true), Err(TopicError::Pattern));
+        assert_eq!(p("news*"), Interest::Prefix(b"news".to_vec()));
+        assert_eq!(p("*"), Interest::Prefix(Vec::new()), "every topic");
+        assert!(check_topic(b"x").is_ok() && check_topic(b"").is_err());
+    }
+
+    #[test]
+    fn exact_topics_are_checked_again_locally() {
+        let mut s = Subscriptions::default();
+        s.subscribe(1, t("news"));
+        s.subscribe(2, p("news.*"));
+        assert_eq!(s.recipients(b"news"), [1]);
+        assert!(
+            s.recipients(b"newsroom").is_empty(),
+            "the SUB filter lets it through"
+        );
+        assert_eq!(s.recipients(b"news.eu"), [2]);
+    }
+
+    #[test]
+    fn filters_are_counted_across_subscribers() {
+        let mut s = Subscriptions::default();
+        assert_eq!(
+            s.subscribe(1, t("a")),
+            Some(FilterChange::Add(b"a".to_vec()))
+        );
+        assert_eq!(s.subscribe(1, t("a")), None, "repeated: not counted twice");
+        assert_eq!(s.subscribe(2, t("a")), None);
+        assert_eq!(s.subscribe(2, p("a*")), None, "same filter");
+        assert_eq!(s.unsubscribe(1, &t("a")), None);
+        assert_eq!(s.unsubscribe(1, &t("a")), None, "not subscribed any more");
+        assert_eq!(
+            s.remove_subscriber(2),
+            [FilterChange::Remove(b"a".to_vec())]
+        );
+        assert!(s.recipients(b"a").is_empty());
+    }
+}
