@@ -6,8 +6,9 @@
 //! [`Receiver`](receiver::Receiver) and the [`Gateway`](gateway::Gateway), each a sans-IO core
 //! ([`RegistryState`](registry::RegistryState), [`DiscoveryState`](discovery::DiscoveryState),
 //! [`ReceiverState`](receiver::ReceiverState), [`Pool`](gateway::Pool)) driven by an
-//! event-driven worker thread or, for the gateway, by its callers. Of SPOT, the sans-IO topic
-//! rules and subscription table ([`spot::topics`]) exist; the node follows (issue 14).
+//! event-driven worker thread or, for the gateway, by its callers; and a
+//! [`SpotNode`](spot::SpotNode) with a manually connected mesh over the sans-IO
+//! [`spot::topics`]. SPOT's registration and Discovery-driven mesh follow (issue 14).
 //!
 //! ```
 //! use ringlink::Context;

@@ -1,0 +1,152 @@
+//! SPOT nodes over real sockets on both backends: local delivery, remote delivery after the
+//! subscription reaches the publisher, exact topics and patterns, multipart, unsubscribe, no
+//! re-publishing of remote messages, and failing instead of hanging after shutdown.
+
+use std::time::Duration;
+
+use ringlink_services::spot::SpotNode;
+use ringlink_tests::*;
+
+const WAIT: Option<Duration> = Some(Duration::from_secs(20));
+
+/// Publish `probe` on `topic` from `from` until `sub` receives one (a subscription reaches a
+/// remote publisher asynchronously: PUB/SUB's slow joiner), then drain the probes.
+fn joined(from: &SpotNode, sub: &ringlink_services::spot::SpotSub, topic: &[u8]) {
+    let mut got = false;
+    for _ in 0..2000 {
+        from.publish(topic, &[b"probe"]).unwrap();
+        if sub.recv(0, Some(Duration::from_millis(10))).is_ok() {
+            got = true;
+            break;
+        }
+    }
+    assert!(got, "the subscription never reached the publisher");
+    while sub.recv(ringlink::DONTWAIT, None).is_ok() {}
+}
+
+/// The next message that is not a leftover probe of [`joined`] (some are still in flight
+/// when it returns).
+fn next(sub: &ringlink_services::spot::SpotSub) -> (Vec<u8>, Vec<Vec<u8>>) {
+    loop {
+        let m = sub.recv(0, WAIT).unwrap();
+        if m.1 != [b"probe".to_vec()] {
+            return m;
+        }
+    }
+}
+
+both_backends!(
+    local_and_remote_delivery_with_topics_and_patterns,
+    |backend| {
+        let ctx = ctx(backend);
+        let a = SpotNode::new(&ctx).unwrap();
+        let b = SpotNode::new(&ctx).unwrap();
+        let a_ep = a.bind("tcp://127.0.0.1:*").unwrap();
+        let b_ep = b.bind("tcp://127.0.0.1:*").unwrap();
+        a.connect_peer(&b_ep).unwrap();
+        b.connect_peer(&a_ep).unwrap();
+        // Local: a subscriber on the publishing node gets it at once.
+        let local = a.subscriber();
+        local.subscribe("news").unwrap();
+        a.publish(b"news", &[&b"local"[..], b"two parts"]).unwrap();
+        assert_eq!(
+            local.recv(0, WAIT).unwrap(),
+            (
+                b"news".to_vec(),
+                vec![b"local".to_vec(), b"two parts".to_vec()]
+            )
+        );
+        // Remote: exact topic and pattern subscribers on b.
+        let exact = b.subscriber();
+        exact.subscribe("news").unwrap();
+        let pattern = b.subscriber();
+        pattern.subscribe_pattern("news.*").unwrap();
+        joined(&a, &exact, b"news");
+        joined(&a, &pattern, b"news.eu");
+        while local.recv(ringlink::DONTWAIT, None).is_ok() {}
+        a.publish(b"newsroom", &[b"not for exact"]).unwrap(); // passes b's SUB filter "news"
+        a.publish(b"news.eu", &[b"eu"]).unwrap();
+        a.publish(b"news", &[b"plain"]).unwrap();
+        assert_eq!(
+            next(&exact).1,
+            [b"plain".to_vec()],
+            "exact topics re-checked"
+        );
+        assert_eq!(next(&pattern), (b"news.eu".to_vec(), vec![b"eu".to_vec()]));
+        assert!(matches!(
+            exact.recv(ringlink::DONTWAIT, None),
+            Err(Error::Again)
+        ));
+        // Unsubscribed: nothing more arrives for it (a later message for the pattern proves the
+        // earlier one was not delivered).
+        exact.unsubscribe("news").unwrap();
+        a.publish(b"news", &[b"after unsubscribe"]).unwrap();
+        a.publish(b"news.x", &[b"marker"]).unwrap();
+        assert_eq!(next(&pattern).1, [b"marker".to_vec()]);
+        assert!(matches!(
+            exact.recv(ringlink::DONTWAIT, None),
+            Err(Error::Again)
+        ));
+        // Bad input.
+        assert!(matches!(
+            a.publish(b"", &[b"x"]),
+            Err(Error::InvalidArgument(_))
+        ));
+        let none: [&[u8]; 0] = [];
+        assert!(matches!(
+            a.publish(b"t", &none),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            exact.subscribe_pattern("no-star"),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            a.connect_peer("bogus://x"),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+);
+
+both_backends!(remote_messages_are_not_published_again, |backend| {
+    // a -> b -> c: c hears only b; a's messages reach b but never c.
+    let ctx = ctx(backend);
+    let (a, b, c) = (
+        SpotNode::new(&ctx).unwrap(),
+        SpotNode::new(&ctx).unwrap(),
+        SpotNode::new(&ctx).unwrap(),
+    );
+    let a_ep = a.bind("tcp://127.0.0.1:*").unwrap();
+    let b_ep = b.bind("tcp://127.0.0.1:*").unwrap();
+    b.connect_peer(&a_ep).unwrap();
+    c.connect_peer(&b_ep).unwrap();
+    let at_b = b.subscriber();
+    at_b.subscribe("t").unwrap();
+    let at_c = c.subscriber();
+    at_c.subscribe("t").unwrap();
+    joined(&a, &at_b, b"t");
+    joined(&b, &at_c, b"t");
+    a.publish(b"t", &[b"from a"]).unwrap();
+    assert_eq!(next(&at_b).1, [b"from a".to_vec()]);
+    // b's own message follows a's on every path to c: c getting b's first shows a's never
+    // came.
+    b.publish(b"t", &[b"from b"]).unwrap();
+    assert_eq!(next(&at_b).1, [b"from b".to_vec()], "local delivery on b");
+    assert_eq!(
+        next(&at_c).1,
+        [b"from b".to_vec()],
+        "a's message was not published again"
+    );
+});
+
+both_backends!(
+    subscribers_fail_instead_of_hanging_after_shutdown,
+    |backend| {
+        let ctx = ctx(backend);
+        let node = SpotNode::new(&ctx).unwrap();
+        let sub = node.subscriber();
+        sub.subscribe("t").unwrap();
+        ctx.shutdown();
+        assert!(matches!(sub.recv(0, None), Err(Error::Terminated)));
+    }
+);
