@@ -49,3 +49,23 @@ pub(crate) fn answer_until_stop(ctl: &mut Socket, reply: &[Vec<u8>]) {
         }
     }
 }
+
+/// Wait on `cv` until notified or `deadline` (`None`: no limit); `Again` once it passed.
+pub(crate) fn wait_until<'a, T>(
+    cv: &std::sync::Condvar,
+    g: std::sync::MutexGuard<'a, T>,
+    deadline: Option<std::time::Instant>,
+) -> Result<std::sync::MutexGuard<'a, T>> {
+    Ok(match deadline {
+        None => cv.wait(g).unwrap_or_else(|e| e.into_inner()),
+        Some(d) => {
+            let left = d.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(Error::Again);
+            }
+            cv.wait_timeout(g, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+        }
+    })
+}

@@ -252,24 +252,7 @@ impl Discovery {
             if let Some(f) = &g.failed {
                 return Err(f.error());
             }
-            g = match deadline {
-                None => self
-                    .shared
-                    .changed
-                    .wait(g)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Error::Again);
-                    }
-                    self.shared
-                        .changed
-                        .wait_timeout(g, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
+            g = control::wait_until(&self.shared.changed, g, deadline)?;
         }
     }
 }

@@ -287,24 +287,7 @@ impl SpotSub {
             if dontwait {
                 return Err(Error::Again);
             }
-            g = match deadline {
-                None => self
-                    .shared
-                    .arrived
-                    .wait(g)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Error::Again);
-                    }
-                    self.shared
-                        .arrived
-                        .wait_timeout(g, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
+            g = control::wait_until(&self.shared.arrived, g, deadline)?;
         }
     }
 }
