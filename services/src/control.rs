@@ -69,3 +69,36 @@ pub(crate) fn wait_until<'a, T>(
         }
     })
 }
+
+/// A service's worker thread.
+#[derive(Debug)]
+pub(crate) struct WorkerThread {
+    name: &'static str,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Start `f` on a thread called `name`.
+pub(crate) fn spawn(name: &'static str, f: impl FnOnce() + Send + 'static) -> Result<WorkerThread> {
+    let handle = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(Error::Io)?;
+    Ok(WorkerThread {
+        name,
+        handle: Some(handle),
+    })
+}
+
+impl WorkerThread {
+    /// Ask the worker to stop over `ctl` and wait for it. If the request cannot be sent (the
+    /// context is gone), the worker ends on its own and is not waited for.
+    pub(crate) fn stop(&mut self, ctl: &mut Socket) {
+        if ctl.send(b"stop", 0).is_ok() {
+            if let Some(h) = self.handle.take() {
+                if h.join().is_err() {
+                    log::error!("{} worker panicked", self.name);
+                }
+            }
+        }
+    }
+}

@@ -9,7 +9,6 @@ mod state;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringlink::POLLIN;
@@ -93,15 +92,12 @@ impl DiscoveryBuilder {
             sub,
             ctl: worker_ctl,
         };
-        let thread = std::thread::Builder::new()
-            .name("discovery".into())
-            .spawn(move || w.run())
-            .map_err(Error::Io)?;
+        let thread = control::spawn("discovery", move || w.run())?;
         Ok(Discovery {
             service_type: self.service_type,
             shared,
             ctl,
-            thread: Some(thread),
+            thread,
         })
     }
 }
@@ -159,7 +155,7 @@ pub struct Discovery {
     service_type: ServiceType,
     shared: Arc<Shared>,
     ctl: Socket,
-    thread: Option<JoinHandle<()>>,
+    thread: control::WorkerThread,
 }
 
 impl Discovery {
@@ -259,13 +255,7 @@ impl Discovery {
 
 impl Drop for Discovery {
     fn drop(&mut self) {
-        if self.ctl.send(b"stop", 0).is_ok() {
-            if let Some(t) = self.thread.take() {
-                if t.join().is_err() {
-                    log::error!("discovery worker panicked");
-                }
-            }
-        }
+        self.thread.stop(&mut self.ctl);
     }
 }
 

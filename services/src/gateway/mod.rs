@@ -324,25 +324,40 @@ impl Inner {
         to: Option<&[u8]>,
         parts: &[T],
     ) -> Result<Sent> {
-        let Some(pool) = self.pools.get_mut(service) else {
+        // Split borrows: the pool's routing ids are sent from in place (no copy per send).
+        let Inner { router, pools, .. } = self;
+        let Some(pool) = pools.get_mut(service) else {
             return Ok(Sent::Unreachable);
         };
         let mut full = false;
-        let candidates: Vec<Vec<u8>> = match to {
-            Some(rid) if pool.providers().iter().any(|p| p.routing_id == rid) => vec![rid.to_vec()],
-            Some(_) => return Ok(Sent::Unreachable),
-            None => pool.candidates().map(|p| p.routing_id.clone()).collect(),
-        };
-        for rid in candidates {
-            match self.router.send(&rid, SNDMORE | DONTWAIT) {
+        let mut try_one = |rid: &[u8]| -> Result<Option<Sent>> {
+            match router.send(rid, SNDMORE | DONTWAIT) {
                 Ok(()) => {
-                    self.router.send_multipart(parts, DONTWAIT)?;
-                    return Ok(Sent::Yes);
+                    router.send_multipart(parts, DONTWAIT)?;
+                    Ok(Some(Sent::Yes))
                 }
                 // Not connected yet (or gone): the next provider.
-                Err(Error::HostUnreachable) => {}
-                Err(Error::Again) => full = true,
-                Err(e) => return Err(e),
+                Err(Error::HostUnreachable) => Ok(None),
+                Err(Error::Again) => {
+                    full = true;
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match to {
+            Some(rid) if pool.providers().iter().any(|p| p.routing_id == rid) => {
+                if let Some(s) = try_one(rid)? {
+                    return Ok(s);
+                }
+            }
+            Some(_) => return Ok(Sent::Unreachable),
+            None => {
+                for p in pool.candidates() {
+                    if let Some(s) = try_one(&p.routing_id)? {
+                        return Ok(s);
+                    }
+                }
             }
         }
         Ok(if full { Sent::Full } else { Sent::Unreachable })

@@ -7,7 +7,6 @@
 mod state;
 
 use std::collections::VecDeque;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringlink::{
@@ -103,16 +102,13 @@ impl ReceiverBuilder {
             outbox: VecDeque::new(),
             ready: false,
         };
-        let thread = std::thread::Builder::new()
-            .name("receiver".into())
-            .spawn(move || worker.run())
-            .map_err(Error::Io)?;
+        let thread = control::spawn("receiver", move || worker.run())?;
         Ok(Receiver {
             router,
             routing_id: rid,
             binds: Vec::new(),
             ctl,
-            thread: Some(thread),
+            thread,
         })
     }
 }
@@ -125,7 +121,7 @@ pub struct Receiver {
     routing_id: Vec<u8>,
     binds: Vec<String>,
     ctl: Socket,
-    thread: Option<JoinHandle<()>>,
+    thread: control::WorkerThread,
 }
 
 impl Receiver {
@@ -249,13 +245,7 @@ fn advertisable(ep: &str) -> String {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        if self.ctl.send(b"stop", 0).is_ok() {
-            if let Some(t) = self.thread.take() {
-                if t.join().is_err() {
-                    log::error!("receiver worker panicked");
-                }
-            }
-        }
+        self.thread.stop(&mut self.ctl);
     }
 }
 

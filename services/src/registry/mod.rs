@@ -8,7 +8,6 @@
 
 mod state;
 
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringlink::{Context, Error, PollItem, Result, Socket, SocketOption, SocketType, DONTWAIT};
@@ -131,16 +130,13 @@ impl RegistryBuilder {
             sub,
             ctl: worker_ctl,
         };
-        let thread = std::thread::Builder::new()
-            .name("registry".into())
-            .spawn(move || worker.run())
-            .map_err(Error::Io)?;
+        let thread = control::spawn("registry", move || worker.run())?;
         Ok(Registry {
             id,
             pub_endpoint,
             router_endpoint,
             ctl,
-            thread: Some(thread),
+            thread,
         })
     }
 }
@@ -152,7 +148,7 @@ pub struct Registry {
     pub_endpoint: String,
     router_endpoint: String,
     ctl: Socket,
-    thread: Option<JoinHandle<Result<()>>>,
+    thread: control::WorkerThread,
 }
 
 impl Registry {
@@ -223,15 +219,7 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        if self.ctl.send(b"stop", 0).is_ok() {
-            if let Some(t) = self.thread.take() {
-                match t.join() {
-                    Ok(Err(e)) => log::warn!("registry {} worker ended: {e}", self.id),
-                    Err(_) => log::error!("registry {} worker panicked", self.id),
-                    Ok(Ok(())) => {}
-                }
-            }
-        }
+        self.thread.stop(&mut self.ctl);
     }
 }
 
@@ -247,14 +235,12 @@ impl Worker {
     /// Serve until stopped. If serving fails (e.g. the context is shut down), keep answering
     /// the handle's requests with the reason until it stops the worker, so no caller waits
     /// for an answer that never comes.
-    fn run(mut self) -> Result<()> {
-        let r = self.serve();
-        if let Err(e) = &r {
+    fn run(mut self) {
+        if let Err(e) = self.serve() {
             log::error!("registry {}: worker failed: {e}", self.state.id());
             let reason = format!("registry worker failed: {e}").into_bytes();
             control::answer_until_stop(&mut self.ctl, &[b"err".to_vec(), reason]);
         }
-        r
     }
 
     fn serve(&mut self) -> Result<()> {

@@ -9,7 +9,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringlink::{Context, Error, Flags, PollItem, Result, Socket, SocketType, DONTWAIT, POLLIN};
@@ -50,7 +49,7 @@ impl Shared {
     }
 
     /// Queue a message for the local subscribers it matches; wake them.
-    fn deliver(&self, topic: &[u8], parts: &[Vec<u8>]) {
+    fn deliver<T: AsRef<[u8]>>(&self, topic: &[u8], parts: &[T]) {
         let mut g = self.lock();
         let to = g.table.recipients(topic);
         if to.is_empty() {
@@ -59,7 +58,10 @@ impl Shared {
         for id in to {
             let q = g.queues.entry(id).or_default();
             if q.len() < SUB_QUEUE_LIMIT {
-                q.push_back((topic.to_vec(), parts.to_vec()));
+                q.push_back((
+                    topic.to_vec(),
+                    parts.iter().map(|p| p.as_ref().to_vec()).collect(),
+                ));
             } else {
                 g.dropped += 1;
             }
@@ -75,7 +77,7 @@ pub struct SpotNode {
     shared: Arc<Shared>,
     publisher: Mutex<Socket>,
     ctl: Arc<Mutex<Socket>>,
-    thread: Option<JoinHandle<()>>,
+    thread: control::WorkerThread,
 }
 
 impl SpotNode {
@@ -98,15 +100,12 @@ impl SpotNode {
             sub,
             ctl: worker_ctl,
         };
-        let thread = std::thread::Builder::new()
-            .name("spotnode".into())
-            .spawn(move || w.run())
-            .map_err(Error::Io)?;
+        let thread = control::spawn("spotnode", move || w.run())?;
         Ok(SpotNode {
             shared,
             publisher: Mutex::new(publisher),
             ctl: Arc::new(Mutex::new(ctl)),
-            thread: Some(thread),
+            thread,
         })
     }
 
@@ -160,11 +159,11 @@ impl SpotNode {
         if parts.is_empty() {
             return Err(Error::InvalidArgument("a message needs a part".into()));
         }
-        let owned: Vec<Vec<u8>> = parts.iter().map(|p| p.as_ref().to_vec()).collect();
-        self.shared.deliver(topic, &owned);
+        // Copies only for local subscribers that want it; the PUB sends from `parts`.
+        self.shared.deliver(topic, parts);
         let mut p = self.publisher.lock().unwrap_or_else(|e| e.into_inner());
         p.send(topic, ringlink::SNDMORE | DONTWAIT)?;
-        p.send_multipart(&owned, DONTWAIT)
+        p.send_multipart(parts, DONTWAIT)
     }
 
     /// Messages dropped because a local subscriber's queue was full.
@@ -175,19 +174,8 @@ impl SpotNode {
 
 impl Drop for SpotNode {
     fn drop(&mut self) {
-        let stopped = self
-            .ctl
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(b"stop", 0)
-            .is_ok();
-        if stopped {
-            if let Some(t) = self.thread.take() {
-                if t.join().is_err() {
-                    log::error!("spot node worker panicked");
-                }
-            }
-        }
+        let mut ctl = self.ctl.lock().unwrap_or_else(|e| e.into_inner());
+        self.thread.stop(&mut ctl);
     }
 }
 
