@@ -67,6 +67,9 @@ pub mod status {
     pub const NOT_FOUND: u8 = 0x01;
     /// Empty service name or endpoint.
     pub const EMPTY: u8 = 0x02;
+    /// The registry holds as many providers as it accepts (a ringlink extension: zlink's
+    /// receivers treat any non-zero status as a refusal).
+    pub const FULL: u8 = 0x03;
     /// Too few frames, a bad integer frame or an unknown service type.
     pub const MALFORMED: u8 = 0xFF;
 }

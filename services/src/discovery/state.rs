@@ -19,6 +19,10 @@ pub struct Change {
     pub seq: u64,
 }
 
+/// Registries followed at once (a list from one more is ignored until one is forgotten), so
+/// a publisher inventing registry ids cannot make a discovery grow without limit.
+pub const MAX_REGISTRIES: usize = 64;
+
 /// One registry's latest list (this type's services only).
 #[derive(Debug)]
 struct Snapshot {
@@ -76,6 +80,7 @@ impl DiscoveryState {
             .filter(|s| s.service_type == self.service_type && !s.providers.is_empty())
             .map(|s| (s.name, s.providers))
             .collect();
+        let full = self.snapshots.len() >= MAX_REGISTRIES;
         match self.snapshots.get_mut(&list.registry_id) {
             // An older list (reordered across reconnects) changes nothing; it still shows
             // the registry is alive.
@@ -90,6 +95,13 @@ impl DiscoveryState {
                     return Vec::new();
                 }
                 s.services = services;
+            }
+            None if full => {
+                log::warn!(
+                    "discovery: ignoring registry {}: already {MAX_REGISTRIES} registries",
+                    list.registry_id
+                );
+                return Vec::new();
             }
             None => {
                 self.snapshots.insert(
@@ -299,6 +311,28 @@ mod tests {
             c[0].providers.len(),
             1,
             "only registry 2's provider is left"
+        );
+    }
+
+    #[test]
+    fn the_number_of_registries_is_bounded() {
+        let t0 = Instant::now();
+        let mut d = DiscoveryState::new(G, T);
+        for id in 0..MAX_REGISTRIES as u32 {
+            d.on_list(&list(id + 1, 1, &[(G, "echo", &["e"])]), t0);
+        }
+        let c = d.on_list(&list(9999, 1, &[(G, "other", &["o"])]), t0);
+        assert!(
+            c.is_empty() && d.providers("other").is_empty(),
+            "one registry too many"
+        );
+        // Once one is forgotten, another fits.
+        d.on_list(&list(1, 2, &[(G, "echo", &["e"])]), t0 + T);
+        d.poll(t0 + T + Duration::from_millis(1));
+        assert_eq!(
+            d.on_list(&list(9999, 1, &[(G, "other", &["o"])]), t0 + T)
+                .len(),
+            1
         );
     }
 

@@ -15,7 +15,7 @@ use ringlink::{POLLIN, SNDMORE};
 
 use crate::control::{self, nowait, text, verb};
 use crate::wire::{Message, ServiceList};
-pub use state::{RegistryState, Timing};
+pub use state::{RegistryState, Timing, MAX_PEERS, MAX_PROVIDERS};
 
 /// Which of the registry's sockets an option is for (zlink's roles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +38,17 @@ pub struct RegistryBuilder {
     timing: Timing,
     peers: Vec<String>,
     options: Vec<(Role, SocketOption)>,
+    max_providers: usize,
 }
 
 impl RegistryBuilder {
+    /// Hold at most this many providers, its own and its peers' (default
+    /// [`MAX_PROVIDERS`], 65,536): a REGISTER beyond it gets `status::FULL`.
+    pub fn max_providers(mut self, n: usize) -> Self {
+        self.max_providers = n;
+        self
+    }
+
     /// Where the list is published and where requests arrive (both required).
     pub fn endpoints(mut self, pub_endpoint: &str, router_endpoint: &str) -> Self {
         self.pub_endpoint = Some(pub_endpoint.to_string());
@@ -124,7 +132,7 @@ impl RegistryBuilder {
         let pub_endpoint = xpub.last_endpoint().unwrap_or_else(|| pub_ep.clone());
         let router_endpoint = router.last_endpoint().unwrap_or_else(|| router_ep.clone());
         let worker = Worker {
-            state: RegistryState::new(id, self.timing),
+            state: RegistryState::new(id, self.timing).with_max_providers(self.max_providers),
             xpub,
             router,
             sub,
@@ -165,6 +173,7 @@ impl Registry {
             },
             peers: Vec::new(),
             options: Vec::new(),
+            max_providers: MAX_PROVIDERS,
         }
     }
 

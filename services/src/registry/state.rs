@@ -16,6 +16,13 @@ use crate::wire::{
 /// Peers silent for this many broadcast intervals are dropped with their entries.
 const PEER_SILENCE_INTERVALS: u32 = 3;
 
+/// Default bound on the providers one registry holds (its own and its peers'), so no client
+/// or peer can make it grow without limit.
+pub const MAX_PROVIDERS: usize = 65_536;
+
+/// Peer registries tracked at once (a list from one more is ignored until one goes silent).
+pub const MAX_PEERS: usize = 64;
+
 // Flooding without tombstones lets a removed provider come back: A unregisters X while B's
 // list (still holding X, learnt from A) is in flight; A adopts X from B, B drops X on A's
 // list, then adopts it again from A's, and the two keep swapping it. So a removal leaves a
@@ -71,6 +78,9 @@ pub struct RegistryState {
     publish_now: bool,
     peers: HashMap<u32, Peer>,
     tombstones: HashMap<(Key, String), Tombstone>,
+    /// Providers held (kept equal to the sum over `services`).
+    count: usize,
+    max_providers: usize,
 }
 
 impl RegistryState {
@@ -86,7 +96,20 @@ impl RegistryState {
             publish_now: true,
             peers: HashMap::new(),
             tombstones: HashMap::new(),
+            count: 0,
+            max_providers: MAX_PROVIDERS,
         }
+    }
+
+    /// Hold at most `n` providers (default [`MAX_PROVIDERS`]): a REGISTER beyond it is
+    /// refused with `status::FULL`, peers' entries beyond it are not adopted.
+    pub fn with_max_providers(mut self, n: usize) -> RegistryState {
+        self.max_providers = n;
+        self
+    }
+
+    fn recount(&mut self) {
+        self.count = self.services.values().map(BTreeMap::len).sum();
     }
 
     /// This registry's id.
@@ -181,6 +204,22 @@ impl RegistryState {
         if name.is_empty() || endpoint.is_empty() {
             return ack(status::EMPTY, endpoint, "empty service name or endpoint");
         }
+        let key = (service_type, name);
+        let known = self
+            .services
+            .get(&key)
+            .is_some_and(|m| m.contains_key(&endpoint));
+        if !known && self.count >= self.max_providers {
+            return ack(
+                status::FULL,
+                endpoint,
+                "the registry holds its maximum of providers",
+            );
+        }
+        let (service_type, name) = key;
+        if !known {
+            self.count += 1;
+        }
         self.tombstones
             .remove(&((service_type, name.clone()), endpoint.clone()));
         self.services
@@ -240,6 +279,7 @@ impl RegistryState {
             if m.is_empty() {
                 self.services.remove(&key);
             }
+            self.count -= 1;
             self.bury(key, endpoint.to_string(), None, now);
             self.list_seq += 1;
         }
@@ -281,6 +321,14 @@ impl RegistryState {
         if list.registry_id == self.id {
             return;
         }
+        if !self.peers.contains_key(&list.registry_id) && self.peers.len() >= MAX_PEERS {
+            log::warn!(
+                "registry {}: ignoring registry {}: already {MAX_PEERS} peers",
+                self.id,
+                list.registry_id
+            );
+            return;
+        }
         let peer = self.peers.entry(list.registry_id).or_insert(Peer {
             last_seq: 0,
             last_seen: now,
@@ -316,7 +364,15 @@ impl RegistryState {
         for (key, endpoint) in gone {
             self.bury(key, endpoint, Some(from), now);
         }
-        for (key, endpoint, routing_id, weight) in snapshot {
+        let room = self.max_providers.saturating_sub(self.count);
+        if snapshot.len() > room {
+            log::warn!(
+                "registry {}: {} providers from registry {from} not adopted: at the maximum",
+                self.id,
+                snapshot.len() - room
+            );
+        }
+        for (key, endpoint, routing_id, weight) in snapshot.into_iter().take(room) {
             self.services.entry(key).or_default().insert(
                 endpoint,
                 Entry {
@@ -327,6 +383,7 @@ impl RegistryState {
                 },
             );
         }
+        self.recount();
         self.list_seq += 1;
     }
 
@@ -356,6 +413,7 @@ impl RegistryState {
             });
             !m.is_empty()
         });
+        self.recount();
         any
     }
 
@@ -374,6 +432,7 @@ impl RegistryState {
             });
             !m.is_empty()
         });
+        self.count -= dead.len();
         let mut expired = !dead.is_empty();
         for (k, ep) in dead {
             self.bury(k, ep, None, now);

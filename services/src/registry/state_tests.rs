@@ -356,3 +356,56 @@ fn silent_peers_are_dropped_with_their_entries() {
     a.on_peer_message(&[b"junk".to_vec()], t0);
     assert!(a.list().services.is_empty());
 }
+
+#[test]
+fn the_number_of_providers_and_peers_is_bounded() {
+    let t0 = Instant::now();
+    let mut r = reg(1).with_max_providers(2);
+    r.on_request(b"a", &register("svc", "tcp://a:1", 1), t0);
+    r.on_request(b"b", &register("svc", "tcp://b:1", 1), t0);
+    let full = r.on_request(b"c", &register("svc", "tcp://c:1", 1), t0);
+    assert!(
+        matches!(
+            full,
+            Some(Message::RegisterAck {
+                status: status::FULL,
+                ..
+            })
+        ),
+        "{full:?}"
+    );
+    // Re-registering a known provider still works; freeing a place lets a new one in.
+    assert_eq!(
+        r.on_request(b"a2", &register("svc", "tcp://a:1", 3), t0),
+        ok_ack("tcp://a:1")
+    );
+    let un = Message::Unregister {
+        service_type: ServiceType::Gateway,
+        name: "svc".into(),
+        endpoint: "tcp://b:1".into(),
+    };
+    r.on_request(b"b", &un.encode(), t0);
+    assert_eq!(
+        r.on_request(b"c", &register("svc", "tcp://c:1", 1), t0),
+        ok_ack("tcp://c:1")
+    );
+    // A peer's list is adopted only up to the bound.
+    let mut p = reg(2);
+    for i in 0..5 {
+        p.on_request(b"p", &register("svc", &format!("tcp://p:{i}"), 1), t0);
+    }
+    let mut small = reg(3).with_max_providers(3);
+    small.on_peer_message(&Message::ServiceList(p.list()).encode(), t0);
+    assert_eq!(providers(&small, "svc").len(), 3);
+    // Expiry frees places again.
+    small.poll(t0 + BC * 4);
+    assert!(small.list().services.is_empty());
+    // At most MAX_PEERS peers are tracked.
+    let mut hub = reg(1);
+    for id in 0..MAX_PEERS as u32 + 1 {
+        let mut peer = reg(100 + id);
+        peer.on_request(b"x", &register("svc", &format!("tcp://x:{id}"), 1), t0);
+        hub.on_peer_message(&Message::ServiceList(peer.list()).encode(), t0);
+    }
+    assert_eq!(providers(&hub, "svc").len(), MAX_PEERS);
+}
