@@ -6,9 +6,9 @@
 //! [`Receiver`](receiver::Receiver) and the [`Gateway`](gateway::Gateway), each a sans-IO core
 //! ([`RegistryState`](registry::RegistryState), [`DiscoveryState`](discovery::DiscoveryState),
 //! [`ReceiverState`](receiver::ReceiverState), [`Pool`](gateway::Pool)) driven by an
-//! event-driven worker thread or, for the gateway, by its callers; and a
-//! [`SpotNode`](spot::SpotNode) with a manually connected mesh over the sans-IO
-//! [`spot::topics`]. SPOT's registration and Discovery-driven mesh follow (issue 14).
+//! event-driven worker thread or, for the gateway, by its callers; and the
+//! [`SpotNode`](spot::SpotNode) topic mesh (manual or Discovery-driven, registered with
+//! registries) over the sans-IO [`spot::topics`] and [`spot::queue`].
 //!
 //! ```
 //! use ringlink::Context;
@@ -28,6 +28,8 @@ mod control;
 pub mod discovery;
 pub mod gateway;
 pub mod receiver;
+mod registrar;
 pub mod registry;
 pub mod spot;
+mod waiting;
 pub mod wire;

@@ -44,6 +44,8 @@ fn world(backend: Backend, service: &str, receivers: &[(&str, u32)]) -> World {
             .start()
             .unwrap();
         rx.bind("tcp://127.0.0.1:*").unwrap();
+        // Replies wait for room instead of being dropped when the gateway's queue is full.
+        set_opt(rx.router(), SocketOption::RouterMandatory(true));
         rx.register(service, None, weight).unwrap();
         servers.push(std::thread::spawn(move || {
             let mut served = 0;
@@ -118,7 +120,32 @@ both_backends!(weighted_spreads_requests_by_weight, |backend| {
     }
     let by = replies(&gw, 100);
     assert_eq!((by[&b"w-a".to_vec()], by[&b"w-b".to_vec()]), (25, 75));
-    assert_eq!(finish(w, &gw, "echo", &["w-a", "w-b"]), [25, 75]);
+    // The batch form picks the same way (1,000: below the high-water marks, so no provider
+    // is ever full and skipped for the next).
+    assert_eq!(gw.send_repeat("echo", b"x", 1_000, 0).unwrap(), 1_000);
+    let by = replies(&gw, 1_000);
+    assert_eq!((by[&b"w-a".to_vec()], by[&b"w-b".to_vec()]), (250, 750));
+    // Past the high-water marks it waits for room (a full provider is skipped for one with
+    // room), with the replies read meanwhile: every request is answered.
+    let by = std::thread::scope(|s| {
+        let reader = s.spawn(|| replies(&gw, 20_000));
+        assert_eq!(gw.send_repeat("echo", b"x", 20_000, 0).unwrap(), 20_000);
+        reader.join().unwrap()
+    });
+    let (a, b) = (by[&b"w-a".to_vec()], by[&b"w-b".to_vec()]);
+    assert_eq!(a + b, 20_000);
+    assert!(matches!(
+        gw.send_repeat("nothing-here", b"x", 5, 0),
+        Err(Error::HostUnreachable)
+    ));
+    assert!(matches!(
+        gw.send_repeat("echo", b"x", 5, ringlink::SNDMORE),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(
+        finish(w, &gw, "echo", &["w-a", "w-b"]),
+        [25 + 250 + a, 75 + 750 + b]
+    );
 });
 
 both_backends!(send_to_one_provider_and_errors, |backend| {

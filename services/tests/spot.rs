@@ -103,8 +103,13 @@ both_backends!(
         ));
         assert!(matches!(
             a.connect_peer("bogus://x"),
-            Err(Error::InvalidArgument(_))
+            Err(Error::ProtocolNotSupported(_))
         ));
+        assert!(matches!(
+            a.disconnect_peer("tcp://127.0.0.1:1"),
+            Err(Error::NotFound)
+        ));
+        a.disconnect_peer(&b_ep).unwrap();
     }
 );
 

@@ -1,5 +1,5 @@
 //! Discovery (zlink-spec §5.3): follows registries' lists for one service type and answers
-//! "who provides service X" locally; changes are pushed to subscribers of a change feed and
+//! "who provides service X" locally; changes are pushed to change feeds and callbacks and
 //! wake threads waiting for a service.
 //!
 //! The worker waits in one `poll` on the SUB and a control socket (zlink polls every
@@ -82,6 +82,7 @@ impl DiscoveryBuilder {
             inner: Mutex::new(Inner {
                 state,
                 feeds: Vec::new(),
+                listeners: Vec::new(),
                 failed: None,
             }),
             changed: Condvar::new(),
@@ -102,10 +103,20 @@ impl DiscoveryBuilder {
     }
 }
 
+/// A callback registered with [`Discovery::on_change`].
+struct Listener(Box<dyn FnMut(&Change) -> bool + Send>);
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Listener")
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     state: DiscoveryState,
     feeds: Vec<mpsc::Sender<Change>>,
+    listeners: Vec<Listener>,
     /// Why the worker stopped, if it failed.
     failed: Option<Failure>,
 }
@@ -231,6 +242,13 @@ impl Discovery {
         rx
     }
 
+    /// Call `f` on the discovery's worker thread for every change from now on, until it
+    /// returns false. It runs without the discovery's lock held (it may call this
+    /// discovery), but it delays the next list, so it should be quick.
+    pub fn on_change(&self, f: impl FnMut(&Change) -> bool + Send + 'static) {
+        self.shared.lock().listeners.push(Listener(Box::new(f)));
+    }
+
     /// Wait until `name` has a provider and return the providers (`timeout` `None`: no
     /// limit).
     ///
@@ -312,11 +330,18 @@ impl Worker {
         if changes.is_empty() {
             return;
         }
-        self.shared
-            .lock()
-            .feeds
-            .retain(|tx| changes.iter().all(|c| tx.send(c.clone()).is_ok()));
+        let mut listeners = {
+            let mut g = self.shared.lock();
+            g.feeds
+                .retain(|tx| changes.iter().all(|c| tx.send(c.clone()).is_ok()));
+            std::mem::take(&mut g.listeners)
+        };
         self.shared.changed.notify_all();
+        listeners.retain_mut(|l| changes.iter().all(|c| (l.0)(c)));
+        // Listeners added while these ran go after them.
+        let mut g = self.shared.lock();
+        listeners.append(&mut g.listeners);
+        g.listeners = listeners;
     }
 
     /// Control requests; false on "stop".

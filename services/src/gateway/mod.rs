@@ -4,12 +4,9 @@
 //!
 //! A `Gateway` is shared between threads (`&self` methods): the ROUTER sits behind a mutex
 //! that is never held while waiting, so a thread blocked in `recv` never stalls another's
-//! `send` (zlink's single mutex does). A blocking call tries without blocking under the lock;
-//! if it must wait, one waiting thread (the leader) re-arms the ROUTER's edge-style
-//! readiness fd, lets every waiter try again, and sleeps on the fd; the others sleep on a
-//! condition variable until the leader wakes (or hands over). Only the leader ever re-arms the
-//! fd, so no waiter can lose a wake-up that another consumed. Discovery's changes are
-//! applied at the start of each call (a lock-free check when there are none): new providers
+//! `send` (zlink's single mutex does): a blocking call waits on the ROUTER's readiness fd as
+//! one leader among followers (the crate's `waiting` module). Discovery's changes are applied
+//! at the start of each call (a lock-free check when there are none): new providers
 //! are connected with their routing id, vanished ones disconnected. A provider that is not
 //! connected yet is skipped for the next candidate (ROUTER_MANDATORY tells).
 //!
@@ -19,14 +16,14 @@ mod pool;
 
 use std::collections::HashMap;
 use std::sync::mpsc;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use ringlink::{
-    Context, Error, Flags, PollItem, Result, Socket, SocketOption, SocketType, DONTWAIT, POLLIN,
-    SNDMORE,
+    Context, Error, Flags, Result, Socket, SocketOption, SocketType, DONTWAIT, SNDMORE,
 };
 
 use crate::discovery::{Change, Discovery};
+use crate::waiting::Waiting;
 pub use pool::{LoadBalance, Pool};
 
 /// The gateway's state behind its mutex.
@@ -41,22 +38,12 @@ struct Inner {
     services: HashMap<Vec<u8>, String>,
 }
 
-/// Threads waiting in blocking calls.
-#[derive(Debug, Default)]
-struct Waiters {
-    /// A thread sleeps on the readiness fd.
-    leader: bool,
-    /// Bumped whenever waiters must try again.
-    epoch: u64,
-}
-
 /// A load-balancing client of the services a discovery sees.
 #[derive(Debug)]
 pub struct Gateway {
     inner: Mutex<Inner>,
     fd: std::os::fd::RawFd,
-    waiters: Mutex<Waiters>,
-    wake: Condvar,
+    waiting: Waiting,
 }
 
 impl Gateway {
@@ -100,8 +87,7 @@ impl Gateway {
         Ok(Gateway {
             inner: Mutex::new(inner),
             fd,
-            waiters: Mutex::new(Waiters::default()),
-            wake: Condvar::new(),
+            waiting: Waiting::default(),
         })
     }
 
@@ -187,6 +173,54 @@ impl Gateway {
         })
     }
 
+    /// Send the one-frame request `payload` to `service` `count` times, each to the next
+    /// provider as [`Gateway::send`] picks, under one lock for as many as can go at once
+    /// (zlink's `gateway_send_many_const`). Blocks while every provider is full unless
+    /// `DONTWAIT`; returns how many were sent (fewer when the service lost its last
+    /// connected provider midway, or `DONTWAIT` found everyone full). An error is returned
+    /// only if it hits the first request.
+    ///
+    /// # Errors
+    /// As [`Gateway::send`].
+    pub fn send_repeat(
+        &self,
+        service: &str,
+        payload: &[u8],
+        count: usize,
+        flags: impl Into<Flags>,
+    ) -> Result<usize> {
+        let flags = flags.into();
+        if !(flags - DONTWAIT).is_empty() {
+            return Err(Error::InvalidArgument(
+                "gateway sends take DONTWAIT only".into(),
+            ));
+        }
+        let dontwait = flags.contains(DONTWAIT);
+        let mut sent = 0;
+        while sent < count {
+            let (n, end) = self.blocking(|g| {
+                let mut n = 0;
+                while sent + n < count {
+                    match g.try_send(service, None, &[payload])? {
+                        Sent::Yes => n += 1,
+                        Sent::Unreachable if sent + n == 0 => return Err(Error::HostUnreachable),
+                        Sent::Unreachable => return Ok(Some((n, true))),
+                        Sent::Full if n > 0 => return Ok(Some((n, false))),
+                        Sent::Full if dontwait && sent == 0 => return Err(Error::Again),
+                        Sent::Full if dontwait => return Ok(Some((0, true))),
+                        Sent::Full => return Ok(None),
+                    }
+                }
+                Ok(Some((n, false)))
+            })?;
+            sent += n;
+            if end {
+                break;
+            }
+        }
+        Ok(sent)
+    }
+
     /// Receive a reply: the service it came from (empty if the provider is no longer known)
     /// and its frames.
     ///
@@ -207,63 +241,15 @@ impl Gateway {
         })
     }
 
-    fn waiters(&self) -> MutexGuard<'_, Waiters> {
-        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Let every waiter try again.
-    fn bump(&self, release_leader: bool) {
-        let mut w = self.waiters();
-        w.epoch += 1;
-        if release_leader {
-            w.leader = false;
-        }
-        drop(w);
-        self.wake.notify_all();
-    }
-
-    /// Run `op` (non-blocking, under the lock) until it yields a result, waiting as above
-    /// whenever it yields `None`.
+    /// Run `op` (non-blocking, under the lock) until it yields a result, waiting as the leader or a follower.
     fn blocking<R>(&self, mut op: impl FnMut(&mut Inner) -> Result<Option<R>>) -> Result<R> {
-        loop {
-            // Read before trying: a change after this point bumps the epoch.
-            let epoch = self.waiters().epoch;
-            if let Some(r) = op(&mut *self.lock()?)? {
-                return Ok(r);
-            }
-            let mut w = self.waiters();
-            if w.epoch != epoch {
-                continue;
-            }
-            if w.leader {
-                while w.epoch == epoch {
-                    w = self.wake.wait(w).unwrap_or_else(|e| e.into_inner());
-                }
-                continue;
-            }
-            w.leader = true;
-            drop(w);
-            let r = self.lead(&mut op);
-            self.bump(true);
-            if let Some(r) = r? {
-                return Ok(r);
-            }
-        }
-    }
-
-    /// The leader's turn: re-arm the fd, let everyone (itself included) try again after
-    /// that, then sleep on the fd.
-    fn lead<R>(&self, op: &mut impl FnMut(&mut Inner) -> Result<Option<R>>) -> Result<Option<R>> {
-        {
+        self.waiting.run(&[self.fd], None, |rearm| {
             let mut g = self.lock()?;
-            g.router.events()?;
-            if let Some(r) = op(&mut g)? {
-                return Ok(Some(r));
+            if rearm {
+                g.router.events()?;
             }
-        }
-        self.bump(false);
-        ringlink::poll(&mut [PollItem::fd(self.fd, POLLIN)], None)?;
-        Ok(None)
+            op(&mut g)
+        })
     }
 }
 

@@ -1,9 +1,15 @@
 //! SPOT, zlink's location-transparent topic mesh (zlink-spec §5.6): [`SpotNode`] (one PUB,
-//! a SUB mesh of manually connected peers, local subscribers) over a sans-IO core
-//! ([`topics`]: topic and pattern rules, the node's reference-counted subscription table).
-//! Registration and a Discovery-driven mesh are next (issue 14).
+//! a SUB mesh of manual peers and/or the nodes a [`Discovery`](crate::discovery::Discovery)
+//! lists, registration with registries) and its local subscribers [`SpotSub`] (blocking,
+//! batch and in-place receives, handler callbacks), over sans-IO cores: [`topics`] (topic and
+//! pattern rules, the node's reference-counted subscription table) and [`queue`] (a
+//! subscriber's packed, bounded message queue).
 
 mod node;
+pub mod queue;
+mod sub;
 pub mod topics;
 
-pub use node::{SpotNode, SpotSub, SUB_QUEUE_LIMIT};
+pub use node::{SpotNode, SpotNodeBuilder, DEFAULT_SERVICE};
+pub use queue::{Record, QUEUE_BYTES, QUEUE_MESSAGES};
+pub use sub::{Handler, SpotMessage, SpotSub};

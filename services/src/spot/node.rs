@@ -1,151 +1,364 @@
 //! A SPOT node: one PUB that publishes this node's messages, one SUB connected to the peers'
-//! PUBs (a full mesh, one hop), and local subscribers with their own queues. A message is
-//! `[topic][part…]` on the wire. A published message goes to the local subscribers whose
-//! interest matches and out on the PUB; a message from a peer is delivered locally only,
-//! never published again (no loops).
+//! PUBs (a full mesh, one hop, from manual peers and/or a [`Discovery`]), and local
+//! subscribers with their own queues. A message is `[topic][part…]` on the wire. A published
+//! message goes to the matching local subscribers and out on the PUB; a message from a peer
+//! is delivered locally only, never published again (no loops).
 //!
-//! A worker thread reads the SUB in one `poll` with its control socket (zlink's node loop
-//! sleeps 1 ms when idle, which sets its latency); subscribers wait on a condition variable.
+//! No worker thread stands between the SUB and the subscribers (zlink's sleeps 1 ms when
+//! idle, which sets its latency): a receiving subscriber drains the SUB itself, in batches
+//! into every matching subscriber's queue, and waits as one leader among followers on the
+//! SUB's readiness fd (the crate's `waiting` module). A local delivery wakes a parked leader
+//! through an inproc wake-up pair.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::collections::{BTreeSet, HashMap};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ringlink::{Context, Error, Flags, PollItem, Result, Socket, SocketType, DONTWAIT, POLLIN};
+use ringlink::{Context, Error, Result, Socket, SocketOption, SocketType, DONTWAIT, SNDMORE};
 
-use super::topics::{check_topic, FilterChange, Interest, Subscriptions};
-use crate::control::{self, nowait, verb};
+use super::queue::{MsgQueue, Record};
+use super::sub::SpotSub;
+use super::topics::{check_topic, FilterChange, Subscriptions};
+use crate::discovery::Discovery;
+use crate::registrar::{advertisable, Registrar};
+use crate::waiting::Waiting;
+use crate::wire::{Provider, ServiceType};
 
-/// Messages a subscriber's queue holds before new ones are dropped (zlink's HWM).
-pub const SUB_QUEUE_LIMIT: usize = 100_000;
+/// The service name a node registers under when none is given (zlink's).
+pub const DEFAULT_SERVICE: &str = "spot-node";
+/// Batches of the SUB drained per attempt (a fast publisher cannot keep a receiver from
+/// returning).
+const PUMP_BATCHES: usize = 4;
+const PUMP_BYTES: usize = 256 << 10;
+const PUMP_FRAMES: usize = 8192;
 
-type Delivered = (Vec<u8>, Vec<Vec<u8>>);
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves its state consistent: a panic elsewhere does not poison.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[derive(Debug, Default)]
-struct Subs {
-    table: Subscriptions,
-    queues: HashMap<u64, VecDeque<Delivered>>,
+pub(super) struct Subs {
+    pub(super) table: Subscriptions,
+    pub(super) queues: HashMap<u64, MsgQueue>,
     next_id: u64,
     dropped: u64,
-    /// Why the worker stopped, if it failed.
-    stopped: Option<Stopped>,
 }
 
-#[derive(Debug, Clone)]
-enum Stopped {
-    Terminated,
-    Failed(String),
+/// The SUB and what only its holder touches.
+#[derive(Debug)]
+struct SubSide {
+    sub: Socket,
+    wake_rx: Socket,
+    buf: Vec<u8>,
+    lens: Vec<usize>,
+    more: Vec<bool>,
+    /// Peers connected by hand, and from the discovery (an endpoint in both stays until
+    /// neither wants it).
+    manual: BTreeSet<String>,
+    discovered: BTreeSet<String>,
+    /// Endpoints this node advertised: never connected to from the discovery.
+    own: BTreeSet<String>,
 }
 
 #[derive(Debug)]
-struct Shared {
+struct Publisher {
+    sock: Socket,
+    binds: Vec<String>,
+}
+
+/// What a node's handles share.
+#[derive(Debug)]
+pub(super) struct Node {
+    id: Vec<u8>,
     subs: Mutex<Subs>,
-    arrived: Condvar,
+    side: Mutex<SubSide>,
+    fds: [RawFd; 2],
+    waiting: Waiting,
+    wake_tx: Mutex<Socket>,
+    /// A wake-up is in flight to the parked leader.
+    wake_pending: AtomicBool,
+    publisher: Mutex<Publisher>,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Subs> {
-        self.subs.lock().unwrap_or_else(|e| e.into_inner())
+/// Configures and starts a [`SpotNode`].
+#[derive(Debug)]
+pub struct SpotNodeBuilder {
+    ctx: Context,
+    pub_options: Vec<SocketOption>,
+    sub_options: Vec<SocketOption>,
+    registries: Vec<String>,
+    ack_timeout: Duration,
+    heartbeat_interval: Duration,
+}
+
+impl SpotNodeBuilder {
+    /// A registry's ROUTER endpoint to register with; several give failover.
+    pub fn registry(mut self, router_endpoint: &str) -> Self {
+        self.registries.push(router_endpoint.to_string());
+        self
     }
 
-    /// Queue a message for the local subscribers it matches; wake them.
-    fn deliver<T: AsRef<[u8]>>(&self, topic: &[u8], parts: &[T]) {
-        let mut g = self.lock();
-        let to = g.table.recipients(topic);
-        if to.is_empty() {
-            return;
+    /// An option for the node's PUB (zlink's `spot_node_setsockopt` with role PUB), e.g.
+    /// `SndHwm`: a PUB drops what a peer at its high-water mark cannot take.
+    pub fn pub_option(mut self, opt: SocketOption) -> Self {
+        self.pub_options.push(opt);
+        self
+    }
+
+    /// An option for the node's SUB (role SUB), e.g. `RcvHwm`.
+    pub fn sub_option(mut self, opt: SocketOption) -> Self {
+        self.sub_options.push(opt);
+        self
+    }
+
+    /// How long a registry has to acknowledge a registration (default 2 s).
+    pub fn ack_timeout(mut self, t: Duration) -> Self {
+        self.ack_timeout = t;
+        self
+    }
+
+    /// How often a registered node sends heartbeats (default 5 s).
+    pub fn heartbeat_interval(mut self, t: Duration) -> Self {
+        self.heartbeat_interval = t;
+        self
+    }
+
+    /// Create the sockets (and, with registries, the registration worker).
+    ///
+    /// # Errors
+    /// `InvalidArgument` on an inline context (a waiting subscriber needs reactor threads)
+    /// or zero times; socket errors as [`Context::socket`] and [`Socket::set_option`].
+    pub fn start(self) -> Result<SpotNode> {
+        let mut publisher = self.ctx.socket(SocketType::Pub)?;
+        if publisher.is_inline() {
+            return Err(Error::InvalidArgument(
+                "a SPOT node needs a context with reactor threads".into(),
+            ));
         }
-        for id in to {
-            let q = g.queues.entry(id).or_default();
-            if q.len() < SUB_QUEUE_LIMIT {
-                q.push_back((
-                    topic.to_vec(),
-                    parts.iter().map(|p| p.as_ref().to_vec()).collect(),
-                ));
-            } else {
-                g.dropped += 1;
+        publisher.set_option(SocketOption::Linger(0))?;
+        for o in self.pub_options {
+            publisher.set_option(o)?;
+        }
+        let mut sub = self.ctx.socket(SocketType::Sub)?;
+        sub.set_option(SocketOption::Linger(0))?;
+        for o in self.sub_options {
+            sub.set_option(o)?;
+        }
+        let (wake_tx, wake_rx) = crate::control::pair(&self.ctx, "spot-wake")?;
+        // zlink: a random u32 ≠ 0 as the node id, its bytes the registration routing id (the
+        // first byte non-zero here: a leading zero is reserved for generated ids).
+        let id = loop {
+            let b = fastrand::u32(..).to_ne_bytes();
+            if b[0] != 0 {
+                break b.to_vec();
             }
-        }
-        drop(g);
-        self.arrived.notify_all();
+        };
+        let registrar = if self.registries.is_empty() {
+            None
+        } else {
+            Some(Registrar::start(
+                &self.ctx,
+                &id,
+                self.registries,
+                self.ack_timeout,
+                self.heartbeat_interval,
+            )?)
+        };
+        let node = Node {
+            id,
+            subs: Mutex::new(Subs::default()),
+            fds: [sub.fd(), wake_rx.fd()],
+            side: Mutex::new(SubSide {
+                sub,
+                wake_rx,
+                buf: vec![0; PUMP_BYTES],
+                lens: vec![0; PUMP_FRAMES],
+                more: vec![false; PUMP_FRAMES],
+                manual: BTreeSet::new(),
+                discovered: BTreeSet::new(),
+                own: BTreeSet::new(),
+            }),
+            waiting: Waiting::default(),
+            wake_tx: Mutex::new(wake_tx),
+            wake_pending: AtomicBool::new(false),
+            publisher: Mutex::new(Publisher {
+                sock: publisher,
+                binds: Vec::new(),
+            }),
+        };
+        Ok(SpotNode {
+            node: Arc::new(node),
+            registrar: registrar.map(Mutex::new),
+        })
     }
 }
 
-/// A SPOT node.
+/// A SPOT node (shared between threads: every method takes `&self`).
 #[derive(Debug)]
 pub struct SpotNode {
-    shared: Arc<Shared>,
-    publisher: Mutex<Socket>,
-    ctl: Arc<Mutex<Socket>>,
-    thread: control::WorkerThread,
+    node: Arc<Node>,
+    registrar: Option<Mutex<Registrar>>,
 }
 
 impl SpotNode {
-    /// A node on `ctx` (its worker starts at once).
+    /// A node on `ctx` with a manual mesh and no registration.
     ///
     /// # Errors
-    /// Socket errors as [`Context::socket`]; `Io` if the thread cannot be spawned.
+    /// As [`SpotNodeBuilder::start`].
     pub fn new(ctx: &Context) -> Result<SpotNode> {
-        let mut publisher = ctx.socket(SocketType::Pub)?;
-        publisher.set_option(ringlink::SocketOption::Linger(0))?;
-        let mut sub = ctx.socket(SocketType::Sub)?;
-        sub.set_option(ringlink::SocketOption::Linger(0))?;
-        let (ctl, worker_ctl) = control::pair(ctx, "spot")?;
-        let shared = Arc::new(Shared {
-            subs: Mutex::new(Subs::default()),
-            arrived: Condvar::new(),
-        });
-        let w = Worker {
-            shared: shared.clone(),
-            sub,
-            ctl: worker_ctl,
-        };
-        let thread = control::spawn("spotnode", move || w.run())?;
-        Ok(SpotNode {
-            shared,
-            publisher: Mutex::new(publisher),
-            ctl: Arc::new(Mutex::new(ctl)),
-            thread,
-        })
+        SpotNode::builder(ctx).start()
     }
 
-    /// Bind the node's PUB; returns the endpoint as bound.
+    /// A builder on `ctx`.
+    pub fn builder(ctx: &Context) -> SpotNodeBuilder {
+        SpotNodeBuilder {
+            ctx: ctx.clone(),
+            pub_options: Vec::new(),
+            sub_options: Vec::new(),
+            registries: Vec::new(),
+            ack_timeout: Duration::from_secs(2),
+            heartbeat_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// The node's id (its registration routing id).
+    pub fn id(&self) -> &[u8] {
+        &self.node.id
+    }
+
+    /// Bind the node's PUB; returns the endpoint as bound (a wildcard port resolved).
     ///
     /// # Errors
     /// As [`Socket::bind`].
     pub fn bind(&self, endpoint: &str) -> Result<String> {
-        let mut p = self.publisher.lock().unwrap_or_else(|e| e.into_inner());
-        p.bind(endpoint)?;
-        Ok(p.last_endpoint().unwrap_or_else(|| endpoint.to_string()))
+        let mut p = lock(&self.node.publisher);
+        p.sock.bind(endpoint)?;
+        let ep = p
+            .sock
+            .last_endpoint()
+            .unwrap_or_else(|| endpoint.to_string());
+        p.binds.push(ep.clone());
+        Ok(ep)
     }
 
     /// Receive the messages a peer node publishes (its PUB endpoint).
     ///
     /// # Errors
-    /// `InvalidArgument` with the reason when the endpoint is refused.
+    /// As [`Socket::connect`].
     pub fn connect_peer(&self, pub_endpoint: &str) -> Result<()> {
-        request(&self.ctl, &[b"connect", pub_endpoint.as_bytes()])
+        let mut side = lock(&self.node.side);
+        if !side.discovered.contains(pub_endpoint) && !side.manual.contains(pub_endpoint) {
+            side.sub.connect(pub_endpoint)?;
+        }
+        side.manual.insert(pub_endpoint.to_string());
+        Ok(())
     }
 
-    /// Stop receiving from a peer node.
+    /// Stop receiving from a peer node connected with [`SpotNode::connect_peer`].
     ///
     /// # Errors
-    /// `InvalidArgument` when not connected to it.
+    /// `NotFound` when not connected to it by hand.
     pub fn disconnect_peer(&self, pub_endpoint: &str) -> Result<()> {
-        request(&self.ctl, &[b"disconnect", pub_endpoint.as_bytes()])
+        let mut side = lock(&self.node.side);
+        if !side.manual.remove(pub_endpoint) {
+            return Err(Error::NotFound);
+        }
+        if !side.discovered.contains(pub_endpoint) {
+            side.sub.disconnect(pub_endpoint)?;
+        }
+        Ok(())
+    }
+
+    /// Register this node as `service` (default [`DEFAULT_SERVICE`]) of type SPOT, so that
+    /// nodes following it through a discovery connect to `advertise` (default: the only
+    /// bound endpoint, a wildcard host replaced by the loopback address). Waits for the
+    /// registry's answer; returns the advertised endpoint.
+    ///
+    /// # Errors
+    /// `NotSupported` without registries (zlink: ENOTSUP); `InvalidArgument` when no
+    /// endpoint can be advertised or a registry refuses; `HostUnreachable` when no registry
+    /// answered in time.
+    pub fn register(&self, service: Option<&str>, advertise: Option<&str>) -> Result<String> {
+        let Some(reg) = &self.registrar else {
+            return Err(Error::NotSupported);
+        };
+        let endpoint = match advertise {
+            Some(e) if !e.is_empty() => e.to_string(),
+            _ => {
+                let p = lock(&self.node.publisher);
+                let [ep] = &p.binds[..] else {
+                    return Err(Error::InvalidArgument(
+                        "no advertise endpoint given and not exactly one bind".into(),
+                    ));
+                };
+                advertisable(ep)
+            }
+        };
+        lock(&self.node.side).own.insert(endpoint.clone());
+        let service = service.unwrap_or(DEFAULT_SERVICE);
+        lock(reg).register(ServiceType::Spot, service, &endpoint, 1)?;
+        Ok(endpoint)
+    }
+
+    /// Unregister `service` (the registry does not answer; heartbeats for it stop).
+    ///
+    /// # Errors
+    /// `NotSupported` without registries; `Terminated` once the context is shut down.
+    pub fn unregister(&self, service: &str) -> Result<()> {
+        let Some(reg) = &self.registrar else {
+            return Err(Error::NotSupported);
+        };
+        lock(reg).unregister(service)
+    }
+
+    /// Keep the mesh connected to every node `discovery` lists under `service` (this node
+    /// excepted), as the lists change: the SUB connects to new nodes and disconnects from
+    /// vanished ones, from the discovery's thread as each change arrives.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `discovery` does not follow SPOT services.
+    pub fn follow(&self, discovery: &Discovery, service: &str) -> Result<()> {
+        if discovery.service_type() != ServiceType::Spot {
+            return Err(Error::InvalidArgument(
+                "a SPOT node follows a discovery of SPOT services".into(),
+            ));
+        }
+        discovery.subscribe(service);
+        let weak = Arc::downgrade(&self.node);
+        let name = service.to_string();
+        // The listener first, then the snapshot, both applied under the SUB's lock: a change
+        // the snapshot misses is applied after it.
+        discovery.on_change(move |c| {
+            let Some(node) = weak.upgrade() else {
+                return false;
+            };
+            if c.name == name {
+                node.apply_mesh(&c.providers);
+            }
+            true
+        });
+        let mut side = lock(&self.node.side);
+        let providers = discovery.providers(service);
+        self.node.apply_mesh_locked(&mut side, &providers);
+        Ok(())
+    }
+
+    /// The peers the SUB is connected to now (manual and discovered).
+    pub fn peers(&self) -> Vec<String> {
+        let side = lock(&self.node.side);
+        side.manual.union(&side.discovered).cloned().collect()
     }
 
     /// A new local subscriber.
     pub fn subscriber(&self) -> SpotSub {
-        let mut g = self.shared.lock();
+        let mut g = lock(&self.node.subs);
         g.next_id += 1;
         let id = g.next_id;
-        g.queues.insert(id, VecDeque::new());
-        SpotSub {
-            id,
-            shared: self.shared.clone(),
-            ctl: self.ctl.clone(),
-        }
+        g.queues.insert(id, MsgQueue::default());
+        SpotSub::new(id, self.node.clone())
     }
 
     /// Publish `parts` on `topic`: to the matching local subscribers, then to the peers
@@ -159,211 +372,267 @@ impl SpotNode {
         if parts.is_empty() {
             return Err(Error::InvalidArgument("a message needs a part".into()));
         }
-        // Copies only for local subscribers that want it; the PUB sends from `parts`.
-        self.shared.deliver(topic, parts);
-        let mut p = self.publisher.lock().unwrap_or_else(|e| e.into_inner());
-        p.send(topic, ringlink::SNDMORE | DONTWAIT)?;
-        p.send_multipart(parts, DONTWAIT)
+        self.node
+            .deliver_local(topic, 1, || parts.iter().map(AsRef::as_ref));
+        let mut p = lock(&self.node.publisher);
+        p.sock.send(topic, SNDMORE | DONTWAIT)?;
+        p.sock.send_multipart(parts, DONTWAIT)
+    }
+
+    /// Publish the one-part message `payload` on `topic` `count` times, with one lock of
+    /// the local queues and the PUB for all of them (zlink's `spot_publish_many_const`).
+    /// Returns `count`.
+    ///
+    /// # Errors
+    /// As [`SpotNode::publish`].
+    pub fn publish_repeat(&self, topic: &[u8], payload: &[u8], count: usize) -> Result<usize> {
+        check_topic(topic).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        self.node
+            .deliver_local(topic, count, || std::iter::once(payload));
+        let mut p = lock(&self.node.publisher);
+        for _ in 0..count {
+            p.sock.send(topic, SNDMORE | DONTWAIT)?;
+            p.sock.send(payload, DONTWAIT)?;
+        }
+        Ok(count)
     }
 
     /// Messages dropped because a local subscriber's queue was full.
     pub fn dropped(&self) -> u64 {
-        self.shared.lock().dropped
+        lock(&self.node.subs).dropped
     }
 }
 
-impl Drop for SpotNode {
-    fn drop(&mut self) {
-        let mut ctl = self.ctl.lock().unwrap_or_else(|e| e.into_inner());
-        self.thread.stop(&mut ctl);
-    }
-}
-
-fn request(ctl: &Mutex<Socket>, frames: &[&[u8]]) -> Result<()> {
-    let mut c = ctl.lock().unwrap_or_else(|e| e.into_inner());
-    c.send_multipart(frames, 0)?;
-    let reply = c.recv_multipart(0)?;
-    match verb(&reply) {
-        Some(b"ok") => Ok(()),
-        Some(b"terminated") => Err(Error::Terminated),
-        _ => Err(Error::InvalidArgument(control::text(&reply, 1))),
-    }
-}
-
-/// A local subscriber of a [`SpotNode`]; dropping it removes its subscriptions.
-#[derive(Debug)]
-pub struct SpotSub {
-    id: u64,
-    shared: Arc<Shared>,
-    ctl: Arc<Mutex<Socket>>,
-}
-
-impl SpotSub {
-    /// Receive messages on exactly `topic`.
-    ///
-    /// # Errors
-    /// `InvalidArgument` for an empty or too long topic.
-    pub fn subscribe(&self, topic: &str) -> Result<()> {
-        self.add(Interest::parse(topic.as_bytes(), false))
+impl Node {
+    pub(super) fn subs_lock(&self) -> MutexGuard<'_, Subs> {
+        lock(&self.subs)
     }
 
-    /// Receive messages on every topic starting with `prefix` (the pattern `prefix*`).
-    ///
-    /// # Errors
-    /// `InvalidArgument` unless the pattern is a prefix and one trailing `*`.
-    pub fn subscribe_pattern(&self, pattern: &str) -> Result<()> {
-        self.add(Interest::parse(pattern.as_bytes(), true))
+    /// Make every waiting subscriber look again (a handler is being stopped).
+    pub(super) fn wake_all(&self) {
+        self.notify(false);
     }
 
-    /// Drop a subscription made with either call (`*` at the end names a pattern).
-    ///
-    /// # Errors
-    /// `InvalidArgument` for an invalid topic or pattern.
-    pub fn unsubscribe(&self, topic_or_pattern: &str) -> Result<()> {
-        let b = topic_or_pattern.as_bytes();
-        let interest = Interest::parse(b, b.ends_with(b"*"))
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let change = self.shared.lock().table.unsubscribe(self.id, &interest);
-        self.apply(change)
-    }
-
-    fn add(
+    /// Queue a message published here for the matching local subscribers, `times` times.
+    fn deliver_local<'p, I: Iterator<Item = &'p [u8]> + Clone>(
         &self,
-        interest: std::result::Result<Interest, super::topics::TopicError>,
-    ) -> Result<()> {
-        let interest = interest.map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let change = self.shared.lock().table.subscribe(self.id, interest);
-        self.apply(change)
+        topic: &[u8],
+        times: usize,
+        parts: impl Fn() -> I,
+    ) {
+        let mut g = lock(&self.subs);
+        let Subs {
+            table,
+            queues,
+            dropped,
+            ..
+        } = &mut *g;
+        let mut any = false;
+        table.for_each_recipient(topic, |id| {
+            let q = queues.get_mut(&id).expect("a subscriber has a queue");
+            for _ in 0..times {
+                if q.push(topic, parts()) {
+                    any = true;
+                } else {
+                    *dropped += 1;
+                }
+            }
+        });
+        drop(g);
+        if any {
+            self.notify(false);
+        }
     }
 
-    fn apply(&self, change: Option<FilterChange>) -> Result<()> {
+    /// New messages are queued: let the waiting subscribers look, waking a parked leader
+    /// unless the caller is that leader.
+    fn notify(&self, caller_leads: bool) {
+        if self.waiting.poke() && !caller_leads && !self.wake_pending.swap(true, Ordering::AcqRel) {
+            // A full pair already holds wake-ups; the fd is signalled either way.
+            match lock(&self.wake_tx).send(b"", DONTWAIT) {
+                Ok(()) | Err(Error::Again) => {}
+                Err(e) => log::debug!("spot node: wake-up not sent: {e}"),
+            }
+        }
+    }
+
+    /// Apply a filter change to the SUB.
+    pub(super) fn apply_filter(&self, change: FilterChange) -> Result<()> {
+        let mut side = lock(&self.side);
         match change {
-            Some(FilterChange::Add(f)) => request(&self.ctl, &[b"sub", &f]),
-            Some(FilterChange::Remove(f)) => request(&self.ctl, &[b"unsub", &f]),
-            None => Ok(()),
+            FilterChange::Add(f) => side.sub.subscribe(&f),
+            FilterChange::Remove(f) => side.sub.unsubscribe(&f),
         }
     }
 
-    /// The next message: `(topic, parts)`. Waits (up to `timeout`, `None`: no limit) unless
-    /// `flags` has `DONTWAIT`.
-    ///
-    /// # Errors
-    /// `Again` when nothing came in time (at once with `DONTWAIT`); `Terminated` once the
-    /// node's worker stopped because the context was shut down (`InvalidArgument` with the
-    /// reason if it failed otherwise).
-    pub fn recv(
+    fn apply_mesh(&self, providers: &[Provider]) {
+        let mut side = lock(&self.side);
+        self.apply_mesh_locked(&mut side, providers);
+    }
+
+    fn apply_mesh_locked(&self, side: &mut SubSide, providers: &[Provider]) {
+        let want: BTreeSet<String> = providers
+            .iter()
+            .filter(|p| p.routing_id != self.id && !side.own.contains(&p.endpoint))
+            .map(|p| p.endpoint.clone())
+            .collect();
+        for ep in side.discovered.difference(&want) {
+            if !side.manual.contains(ep) {
+                if let Err(e) = side.sub.disconnect(ep) {
+                    log::debug!("spot node: disconnect {ep}: {e}");
+                }
+            }
+        }
+        for ep in want.difference(&side.discovered) {
+            if !side.manual.contains(ep) {
+                if let Err(e) = side.sub.connect(ep) {
+                    log::warn!("spot node: cannot connect to {ep}: {e}");
+                }
+            }
+        }
+        side.discovered = want;
+    }
+
+    /// Take up to `max` of subscriber `id`'s messages, handing each to `f` in place (`f`
+    /// returns false to leave it queued and stop); waits for the first until `deadline`
+    /// (`Some(now)` or earlier: not at all). With `stop` set, returns `Ok(0)`.
+    pub(super) fn take(
         &self,
-        flags: impl Into<Flags>,
-        timeout: Option<Duration>,
-    ) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
-        let dontwait = flags.into().contains(DONTWAIT);
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut g = self.shared.lock();
-        loop {
-            if let Some(m) = g.queues.get_mut(&self.id).and_then(VecDeque::pop_front) {
-                return Ok(m);
+        id: u64,
+        max: usize,
+        deadline: Option<Instant>,
+        stop: Option<&AtomicBool>,
+        mut f: impl FnMut(Record<'_>) -> Result<bool>,
+    ) -> Result<usize> {
+        let mut attempt = |rearm: bool| -> Result<Option<usize>> {
+            if stop.is_some_and(|s| s.load(Ordering::Acquire)) {
+                return Ok(Some(0));
             }
-            match &g.stopped {
-                Some(Stopped::Terminated) => return Err(Error::Terminated),
-                Some(Stopped::Failed(why)) => {
-                    return Err(Error::InvalidArgument(format!(
-                        "spot node worker failed: {why}"
-                    )))
-                }
-                None => {}
+            // Queued messages first; then, if there is room (a batch wants more, or none was
+            // queued), what the SUB holds: a subscriber whose queue never runs dry (local
+            // publishing) still hears its peers.
+            let (mut n, refused) = self.consume(id, max, &mut f)?;
+            if !refused && n < max {
+                self.pump(rearm)?;
+                n += self.consume(id, max - n, &mut f)?.0;
             }
-            if dontwait {
-                return Err(Error::Again);
-            }
-            g = control::wait_until(&self.shared.arrived, g, deadline)?;
-        }
-    }
-}
-
-impl Drop for SpotSub {
-    fn drop(&mut self) {
-        let changes = {
-            let mut g = self.shared.lock();
-            g.queues.remove(&self.id);
-            g.table.remove_subscriber(self.id)
+            Ok((n > 0).then_some(n))
         };
-        for c in changes {
-            if let Err(e) = self.apply(Some(c)) {
-                log::debug!("spot subscriber {}: filter not removed: {e}", self.id);
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return attempt(false)?.ok_or(Error::Again);
+        }
+        self.waiting.run(&self.fds, deadline, attempt)
+    }
+
+    /// Hand queued messages to `f`; how many it took, and whether it refused one.
+    fn consume(
+        &self,
+        id: u64,
+        max: usize,
+        f: &mut impl FnMut(Record<'_>) -> Result<bool>,
+    ) -> Result<(usize, bool)> {
+        let mut g = lock(&self.subs);
+        let Some(q) = g.queues.get_mut(&id) else {
+            return Ok((0, false));
+        };
+        let mut n = 0;
+        while n < max {
+            let Some(r) = q.peek() else { break };
+            if !f(r)? {
+                return Ok((n, true));
             }
+            q.pop_front();
+            n += 1;
         }
-    }
-}
-
-struct Worker {
-    shared: Arc<Shared>,
-    sub: Socket,
-    ctl: Socket,
-}
-
-impl Worker {
-    fn run(mut self) {
-        if let Err(e) = self.serve() {
-            log::error!("spot node: worker failed: {e}");
-            let terminated = matches!(e, Error::Terminated);
-            self.shared.lock().stopped = Some(if terminated {
-                Stopped::Terminated
-            } else {
-                Stopped::Failed(e.to_string())
-            });
-            self.shared.arrived.notify_all();
-            let reason: &[u8] = if terminated { b"terminated" } else { b"failed" };
-            control::answer_until_stop(
-                &mut self.ctl,
-                &[reason.to_vec(), e.to_string().into_bytes()],
-            );
-        }
+        Ok((n, false))
     }
 
-    fn serve(&mut self) -> Result<()> {
-        loop {
-            let mut items = [
-                PollItem::socket(&mut self.sub, POLLIN),
-                PollItem::socket(&mut self.ctl, POLLIN),
-            ];
-            ringlink::poll(&mut items, None)?;
-            let ready = items.map(|i| i.revents.contains(POLLIN));
-            if ready[0] {
-                while let Some(mut m) = nowait(self.sub.recv_multipart(DONTWAIT))? {
-                    // Only a topic, or an empty topic: not a SPOT message.
-                    if m.len() < 2 || m[0].is_empty() {
-                        continue;
-                    }
-                    let topic = m.remove(0);
-                    self.shared.deliver(&topic, &m);
+    /// Drain the SUB (a few batches) into the subscribers' queues. `rearm`: the caller is
+    /// the leader about to sleep on the fds, which are re-armed first.
+    fn pump(&self, rearm: bool) -> Result<()> {
+        let mut guard = lock(&self.side);
+        let side = &mut *guard;
+        if rearm {
+            self.wake_pending.store(false, Ordering::Release);
+            while side.wake_rx.recv(&mut [], DONTWAIT).is_ok() {}
+            side.wake_rx.events()?;
+            side.sub.events()?;
+        }
+        let mut any = false;
+        for _ in 0..PUMP_BATCHES {
+            let n = match side.sub.recv_batch_parts(
+                &mut side.buf,
+                &mut side.lens,
+                &mut side.more,
+                DONTWAIT,
+            ) {
+                Ok(n) => n,
+                Err(Error::Again) => break,
+                Err(Error::MessageTooLarge(_)) => {
+                    // Bigger than the batch buffer: on its own (the engine holds it already).
+                    let m = side.sub.recv_multipart(DONTWAIT)?;
+                    any |= self.deliver_remote(&m[0], m[1..].iter().map(Vec::as_slice));
+                    continue;
                 }
-            }
-            if ready[1] && !self.control()? {
-                return Ok(());
+                Err(e) => return Err(e),
+            };
+            let mut g = lock(&self.subs);
+            let (mut i, mut off) = (0, 0);
+            while i < n {
+                let mut end = i;
+                while side.more[end] && end + 1 < n {
+                    end += 1;
+                }
+                let topic = &side.buf[off..off + side.lens[i]];
+                let body_at = off + side.lens[i];
+                let lens = &side.lens[i + 1..=end];
+                let buf = &side.buf;
+                let parts = lens.iter().scan(body_at, |o, &l| {
+                    let p = &buf[*o..*o + l];
+                    *o += l;
+                    Some(p)
+                });
+                any |= deliver(&mut g, topic, parts);
+                off = body_at + lens.iter().sum::<usize>();
+                i = end + 1;
             }
         }
+        drop(guard);
+        if any {
+            self.notify(rearm);
+        }
+        Ok(())
     }
 
-    /// Control requests; false on "stop".
-    fn control(&mut self) -> Result<bool> {
-        while let Some(m) = nowait(self.ctl.recv_multipart(DONTWAIT))? {
-            let arg = m.get(1).cloned().unwrap_or_default();
-            let r = match verb(&m) {
-                Some(b"stop") => return Ok(false),
-                Some(b"connect") => self.sub.connect(&String::from_utf8_lossy(&arg)),
-                Some(b"disconnect") => self.sub.disconnect(&String::from_utf8_lossy(&arg)),
-                Some(b"sub") => self.sub.subscribe(&arg),
-                Some(b"unsub") => self.sub.unsubscribe(&arg),
-                _ => Err(Error::InvalidArgument("unknown control request".into())),
-            };
-            match r {
-                Ok(()) => self.ctl.send(b"ok", 0)?,
-                Err(Error::Terminated) => return Err(Error::Terminated),
-                Err(e) => self
-                    .ctl
-                    .send_multipart(&[b"err".to_vec(), e.to_string().into_bytes()], 0)?,
-            }
-        }
-        Ok(true)
+    fn deliver_remote<'p>(
+        &self,
+        topic: &[u8],
+        parts: impl Iterator<Item = &'p [u8]> + Clone,
+    ) -> bool {
+        deliver(&mut lock(&self.subs), topic, parts)
     }
+}
+
+/// Queue a message from a peer for the matching subscribers; whether any took it. Only a
+/// topic, or a topic SPOT cannot have: not a SPOT message, ignored.
+fn deliver<'p>(g: &mut Subs, topic: &[u8], parts: impl Iterator<Item = &'p [u8]> + Clone) -> bool {
+    if check_topic(topic).is_err() || parts.clone().next().is_none() {
+        return false;
+    }
+    let Subs {
+        table,
+        queues,
+        dropped,
+        ..
+    } = g;
+    let mut any = false;
+    table.for_each_recipient(topic, |id| {
+        let q = queues.get_mut(&id).expect("a subscriber has a queue");
+        if q.push(topic, parts.clone()) {
+            any = true;
+        } else {
+            *dropped += 1;
+        }
+    });
+    any
 }

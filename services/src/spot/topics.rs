@@ -8,7 +8,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Why a topic or pattern is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +96,10 @@ pub struct Subscriptions {
     by_sub: BTreeMap<u64, BTreeSet<Interest>>,
     /// Filter → how many (subscriber, interest) pairs need it.
     filters: BTreeMap<Vec<u8>, usize>,
+    /// Exact topic → its subscribers: the per-message lookup.
+    exact: HashMap<Vec<u8>, BTreeSet<u64>>,
+    /// Subscriber → its prefixes, for subscribers with patterns.
+    prefixes: BTreeMap<u64, Vec<Vec<u8>>>,
 }
 
 impl Subscriptions {
@@ -103,9 +107,10 @@ impl Subscriptions {
     /// subscription is not counted twice.
     pub fn subscribe(&mut self, sub: u64, interest: Interest) -> Option<FilterChange> {
         let filter = interest.filter().to_vec();
-        if !self.by_sub.entry(sub).or_default().insert(interest) {
+        if !self.by_sub.entry(sub).or_default().insert(interest.clone()) {
             return None;
         }
+        self.index(sub, &interest, true);
         let n = self.filters.entry(filter.clone()).or_insert(0);
         *n += 1;
         (*n == 1).then_some(FilterChange::Add(filter))
@@ -120,6 +125,7 @@ impl Subscriptions {
         if set.is_empty() {
             self.by_sub.remove(&sub);
         }
+        self.index(sub, interest, false);
         self.release(interest.filter())
     }
 
@@ -129,8 +135,36 @@ impl Subscriptions {
             return Vec::new();
         };
         set.iter()
-            .filter_map(|i| self.release(i.filter()))
+            .filter_map(|i| {
+                self.index(sub, i, false);
+                self.release(i.filter())
+            })
             .collect()
+    }
+
+    fn index(&mut self, sub: u64, interest: &Interest, add: bool) {
+        match interest {
+            Interest::Topic(t) if add => {
+                self.exact.entry(t.clone()).or_default().insert(sub);
+            }
+            Interest::Topic(t) => {
+                if let Some(set) = self.exact.get_mut(t) {
+                    set.remove(&sub);
+                    if set.is_empty() {
+                        self.exact.remove(t);
+                    }
+                }
+            }
+            Interest::Prefix(p) if add => self.prefixes.entry(sub).or_default().push(p.clone()),
+            Interest::Prefix(p) => {
+                if let Some(list) = self.prefixes.get_mut(&sub) {
+                    list.retain(|x| x != p);
+                    if list.is_empty() {
+                        self.prefixes.remove(&sub);
+                    }
+                }
+            }
+        }
     }
 
     fn release(&mut self, filter: &[u8]) -> Option<FilterChange> {
@@ -146,13 +180,28 @@ impl Subscriptions {
         Some(FilterChange::Remove(filter.to_vec()))
     }
 
-    /// The local subscribers a message on `topic` goes to (each once).
+    /// Call `f` once for each local subscriber a message on `topic` goes to, without
+    /// allocating (one hash lookup, plus a scan of the subscribers with patterns).
+    pub fn for_each_recipient(&self, topic: &[u8], mut f: impl FnMut(u64)) {
+        let exact = self.exact.get(topic);
+        for &id in exact.into_iter().flatten() {
+            f(id);
+        }
+        for (id, prefixes) in &self.prefixes {
+            if exact.is_some_and(|s| s.contains(id)) {
+                continue;
+            }
+            if prefixes.iter().any(|p| topic.starts_with(p)) {
+                f(*id);
+            }
+        }
+    }
+
+    /// The local subscribers a message on `topic` goes to (each once, in no set order).
     pub fn recipients(&self, topic: &[u8]) -> Vec<u64> {
-        self.by_sub
-            .iter()
-            .filter(|(_, set)| set.iter().any(|i| i.matches(topic)))
-            .map(|(&id, _)| id)
-            .collect()
+        let mut v = Vec::new();
+        self.for_each_recipient(topic, |id| v.push(id));
+        v
     }
 }
 
@@ -212,5 +261,28 @@ mod tests {
             [FilterChange::Remove(b"a".to_vec())]
         );
         assert!(s.recipients(b"a").is_empty());
+    }
+
+    #[test]
+    fn each_recipient_once_and_the_index_follows_removals() {
+        let mut s = Subscriptions::default();
+        s.subscribe(1, t("a.b"));
+        s.subscribe(1, p("a*"));
+        s.subscribe(1, p("a.*"));
+        s.subscribe(2, p("a.*"));
+        s.subscribe(3, t("a.c"));
+        let mut got = s.recipients(b"a.b");
+        got.sort_unstable();
+        assert_eq!(got, [1, 2], "exact and two patterns: still once");
+        s.unsubscribe(1, &t("a.b"));
+        s.unsubscribe(1, &p("a*"));
+        let mut got = s.recipients(b"a.b");
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        s.remove_subscriber(1);
+        s.remove_subscriber(2);
+        assert!(s.recipients(b"a.b").is_empty());
+        assert_eq!(s.recipients(b"a.c"), [3]);
+        assert!(s.prefixes.is_empty() && s.exact.len() == 1);
     }
 }
