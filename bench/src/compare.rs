@@ -52,9 +52,10 @@ pub struct Config {
     #[arg(long, value_name = "LIST", default_value = "thr,lat",
           value_parser = cli::list("test", Test::parse))]
     pub tests: std::vec::Vec<Test>,
-    /// PAIR,PUBSUB,DEALER_DEALER,DEALER_ROUTER,ROUTER_ROUTER,ROUTER_ROUTER_POLL,STREAM,PUSH_PULL,REQ_REP
-    /// (case-insensitive) or `all` (thr: all but REQ_REP; lat: PAIR, DEALER_ROUTER, REQ_REP;
-    /// PUBSUB runs with HWM 0 so the publisher drops nothing; STREAM: tcp/ipc)
+    /// PAIR,PUBSUB,DEALER_DEALER,DEALER_ROUTER,ROUTER_ROUTER,ROUTER_ROUTER_POLL,STREAM,PUSH_PULL,REQ_REP,
+    /// GATEWAY,SPOT (case-insensitive) or `all` (thr: all but REQ_REP; lat: PAIR, DEALER_ROUTER,
+    /// REQ_REP, GATEWAY, SPOT; PUBSUB and SPOT run with HWM 0 so the publisher drops nothing;
+    /// STREAM: tcp/ipc; GATEWAY and SPOT: zlink's service layer, ringlink with reactor threads)
     #[arg(long, value_name = "LIST", default_value = "all", value_parser = patterns)]
     pub patterns: std::vec::Vec<Pattern>,
     /// tcp,ipc,inproc (inproc: both ends are threads of one process, one context; inline
@@ -322,6 +323,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     let mut md = report::markdown(&meta, cfg, &plan, &records);
     md.push_str(&crate::verdict_peers::section(cfg, &plan, &records));
     md.push_str(&crate::verdict::verdicts(cfg, &plan, &records));
+    md.push_str(&crate::verdict_services::verdicts(cfg, &plan, &records));
     print!("{md}");
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
@@ -439,8 +441,8 @@ mod tests {
     fn default_is_every_pattern_tcp_64_thr_then_lat() {
         let c = parse("");
         let cases = c.cases();
-        // thr: every pattern but REQ_REP; lat: PAIR, DEALER_ROUTER, REQ_REP.
-        assert_eq!(cases.len(), Pattern::ALL.len() - 1 + 3);
+        // thr: every pattern but REQ_REP; lat: PAIR, DEALER_ROUTER, REQ_REP, GATEWAY, SPOT.
+        assert_eq!(cases.len(), Pattern::ALL.len() - 1 + 5);
         assert!(cases
             .iter()
             .all(|c| c.transport == Transport::Tcp && c.size == 64));

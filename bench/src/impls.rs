@@ -187,6 +187,17 @@ impl Impl {
         if pattern == Pattern::Stream && transport == Transport::Inproc {
             return Some("STREAM is raw TCP/IPC: no inproc");
         }
+        if pattern.is_service() {
+            return if !matches!(self.lib, Library::Ringlink(_)) {
+                Some("zlink's service layer: ringlink only")
+            } else if self.inline {
+                Some("the service layer needs reactor threads: no inline context")
+            } else if transport == Transport::Inproc || mode_threads {
+                Some("the service benches run two processes")
+            } else {
+                None
+            };
+        }
         if self.inline && (transport == Transport::Inproc || mode_threads) {
             return Some("an inline context is single-threaded: no two-thread mode");
         }
@@ -407,6 +418,14 @@ pub enum Pattern {
     PushPull,
     /// REQ ↔ REP (latency only: one request in flight by definition).
     ReqRep,
+    /// zlink's gateway (ringlink's service layer): a registry and a receiver (its ROUTER
+    /// gets [gateway id][payload]) in the bind process; a discovery and a gateway that
+    /// sends to the service by name in the other.
+    Gateway,
+    /// zlink's SPOT topic mesh: a node subscribed to the topic plus a registry in the bind
+    /// process, a publishing node in the other; the nodes find each other through the
+    /// registry (Discovery-driven mesh). One message = [topic][payload].
+    Spot,
 }
 
 /// The socket type of one end of a pattern (the bench's own copy, shared by both libraries).
@@ -433,7 +452,7 @@ impl Kind {
 }
 
 impl Pattern {
-    pub const ALL: [Pattern; 9] = [
+    pub const ALL: [Pattern; 11] = [
         Pattern::Pair,
         Pattern::PubSub,
         Pattern::DealerDealer,
@@ -443,6 +462,8 @@ impl Pattern {
         Pattern::Stream,
         Pattern::PushPull,
         Pattern::ReqRep,
+        Pattern::Gateway,
+        Pattern::Spot,
     ];
 
     pub fn name(self) -> &'static str {
@@ -456,6 +477,8 @@ impl Pattern {
             Pattern::Stream => "STREAM",
             Pattern::PushPull => "PUSH_PULL",
             Pattern::ReqRep => "REQ_REP",
+            Pattern::Gateway => "GATEWAY",
+            Pattern::Spot => "SPOT",
         }
     }
 
@@ -471,12 +494,14 @@ impl Pattern {
             Pattern::Pair => Kind::Pair,
             Pattern::PubSub => Kind::Sub,
             Pattern::DealerDealer => Kind::Dealer,
-            Pattern::DealerRouter | Pattern::RouterRouter | Pattern::RouterRouterPoll => {
-                Kind::Router
-            }
+            Pattern::DealerRouter
+            | Pattern::RouterRouter
+            | Pattern::RouterRouterPoll
+            | Pattern::Gateway => Kind::Router,
             Pattern::Stream => Kind::Stream,
             Pattern::PushPull => Kind::Pull,
             Pattern::ReqRep => Kind::Rep,
+            Pattern::Spot => Kind::Sub,
         }
     }
 
@@ -485,30 +510,41 @@ impl Pattern {
         match self {
             Pattern::Pair => Kind::Pair,
             Pattern::PubSub => Kind::Pub,
-            Pattern::DealerDealer | Pattern::DealerRouter => Kind::Dealer,
+            // The gateway is a ROUTER, but it picks the peer itself: no routing-id frame.
+            Pattern::DealerDealer | Pattern::DealerRouter | Pattern::Gateway => Kind::Dealer,
             Pattern::RouterRouter | Pattern::RouterRouterPoll => Kind::Router,
             Pattern::Stream => Kind::Stream,
             Pattern::PushPull => Kind::Push,
             Pattern::ReqRep => Kind::Req,
+            Pattern::Spot => Kind::Pub,
         }
     }
 
-    /// Ping-pong latency is measured for PAIR, DEALER_ROUTER and REQ_REP; throughput for
-    /// every pattern but REQ_REP.
+    /// Ping-pong latency is measured for PAIR, DEALER_ROUTER, REQ_REP, GATEWAY and SPOT;
+    /// throughput for every pattern but REQ_REP.
     pub fn supports(self, test: Test) -> bool {
         match test {
             Test::Thr => self != Pattern::ReqRep,
             Test::Lat => matches!(
                 self,
-                Pattern::Pair | Pattern::DealerRouter | Pattern::ReqRep
+                Pattern::Pair
+                    | Pattern::DealerRouter
+                    | Pattern::ReqRep
+                    | Pattern::Gateway
+                    | Pattern::Spot
             ),
         }
+    }
+
+    /// zlink's service layer rather than a socket pair (ringlink only).
+    pub fn is_service(self) -> bool {
+        matches!(self, Pattern::Gateway | Pattern::Spot)
     }
 
     /// The HWM every socket of a run gets: the configured one, except PUBSUB (unlimited,
     /// because a PUB drops at the HWM and a throughput run must not lose messages).
     pub fn hwm(self, configured: i32) -> i32 {
-        if self == Pattern::PubSub {
+        if matches!(self, Pattern::PubSub | Pattern::Spot) {
             0
         } else {
             configured

@@ -237,3 +237,22 @@ fn no_pairs_without_partners() {
     assert!(pairs(&by_name(&["ringlink-uring-inline-batch"])).is_empty());
     assert!(pairs(&by_name(&["libzmq"])).is_empty());
 }
+
+#[test]
+fn service_patterns_run_on_threaded_ringlink_only() {
+    let tcp = Transport::Tcp;
+    for p in [Pattern::Gateway, Pattern::Spot] {
+        assert!(p.is_service() && p.supports(Test::Thr) && p.supports(Test::Lat));
+        for name in ["ringlink-uring", "ringlink-epoll-batch"] {
+            let i = Impl::parse(name).expect("known");
+            assert_eq!(i.unsupported(p, tcp, false), None, "{name} {p:?}");
+            assert!(i.unsupported(p, Transport::Inproc, false).is_some());
+        }
+        for name in ["ringlink-uring-inline", "libzmq", "rzmq", "zeromq"] {
+            let i = Impl::parse(name).expect("known");
+            assert!(i.unsupported(p, tcp, false).is_some(), "{name} {p:?}");
+        }
+    }
+    assert_eq!(Pattern::Spot.hwm(1000), 0, "a PUB drops at the HWM");
+    assert_eq!(Pattern::Gateway.hwm(1000), 1000);
+}

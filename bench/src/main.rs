@@ -15,10 +15,12 @@ mod report;
 mod report_notes;
 mod runner;
 mod scale;
+mod services;
 mod soak;
 mod stats;
 mod verdict;
 mod verdict_peers;
+mod verdict_services;
 
 use std::process::ExitCode;
 

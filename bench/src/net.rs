@@ -16,7 +16,7 @@ use crate::impls::Kind;
 pub const RX_TIMEOUT_MS: i32 = 2000;
 
 /// Receive buffer of the batch API.
-const RECV_BUF: usize = 1 << 20;
+pub const RECV_BUF: usize = 1 << 20;
 
 /// Socket operations used by the roles. Generic (not `dyn`) so per-message calls are not
 /// slowed down by dynamic dispatch that the libraries themselves would not have.
@@ -77,6 +77,7 @@ pub trait BenchSocket {
 }
 
 /// Throughput/latency settings shared by both peer roles of one run.
+#[derive(Clone)]
 pub struct SocketConfig {
     /// Socket type of this end.
     pub kind: Kind,
@@ -191,6 +192,11 @@ impl RinglinkSocket {
             sock.set_option(SocketOption::RouterMandatory(true))
                 .map_err(rl_err("ROUTER_MANDATORY"))?;
         }
+        Ok(RinglinkSocket::wrap(ctx, sock, cfg))
+    }
+
+    /// `sock` (configured already) as a bench socket of `cfg`'s kind.
+    pub fn wrap(ctx: &Context, sock: Socket, cfg: &SocketConfig) -> RinglinkSocket {
         // Per-message receives get a buffer of exactly one message (what an application
         // would pass); recv_batch gets at least 1 MiB and a length slot per message that fits.
         // A STREAM receive yields whatever the kernel delivered, up to a receive buffer.
@@ -206,7 +212,7 @@ impl RinglinkSocket {
         } else {
             0
         };
-        Ok(RinglinkSocket {
+        RinglinkSocket {
             sock,
             _ctx: ctx.clone(),
             buf: vec![0; len],
@@ -216,7 +222,7 @@ impl RinglinkSocket {
             inline: cfg.inline,
             router,
             send_to: cfg.send_to.clone(),
-        })
+        }
     }
 
     /// ROUTER: reads the routing-id frame of the next message into `self.id`.

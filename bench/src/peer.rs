@@ -167,6 +167,12 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     let bind_side = matches!(a.role, Role::ThrRecv | Role::LatServer);
     let cfg = socket_config(&a, bind_side);
+    if a.pattern.is_service() {
+        let Library::Ringlink(backend) = a.imp.lib else {
+            return Err(format!("{}: ringlink only", a.pattern.name()));
+        };
+        exit_with(crate::services::run(&a, backend, &cfg));
+    }
     match a.imp.lib {
         Library::Ringlink(backend) => {
             let mut s = RinglinkSocket::open(backend, &cfg)?;
@@ -279,7 +285,7 @@ pub fn exit_with(result: Result<(), String>) -> ! {
     }
 }
 
-fn run_role<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<(), String> {
+pub(crate) fn run_role<S: BenchSocket>(s: &mut S, a: &PeerArgs) -> Result<(), String> {
     let start = Usage::now();
     let bind = a.transport.bind_endpoint(0);
     let result = match a.role {

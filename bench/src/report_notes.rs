@@ -61,6 +61,24 @@ pub fn pattern_note(case: &Case) -> &'static str {
             "REQ client sends the payload and waits for the reply; the REP echo server \
              strips and restores the envelope."
         }
+        (Pattern::Gateway, _) => {
+            "zlink's GATEWAY on ringlink-services (ringlink rows only): a registry and a \
+             receiver registered as service `bench` in the bind process; a discovery and a \
+             gateway sending to `bench` by name in the other (its ROUTER picks the provider \
+             and prefixes its routing id; the receiver's ROUTER gets [gateway id][payload]). \
+             Latency: the receiver echoes, the gateway's `recv` returns the reply. `-batch`: \
+             `Gateway::send_many` / `send_repeat` and the receiver's `recv_batch`. Compare \
+             with DEALER_ROUTER (target: ≥ 0.8×)."
+        }
+        (Pattern::Spot, _) => {
+            "zlink's SPOT on ringlink-services (ringlink rows only): two nodes, registered with \
+             a registry in the bind process and meshed through discoveries; each message is \
+             [topic `bench`][payload], sent by the PUB of one node to the SUB of the other and \
+             received by a local subscriber (`recv_with`, one message or a batch per call). \
+             Before the warm-up the sender publishes `hello` until the receiver answers `go`. \
+             Latency: `ping` out, `pong` back. HWM 0 as PUBSUB; compare with PUBSUB \
+             (targets: thr ≥ 0.7×, latency p50 ≤ 2×)."
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 //! says a leader is parked.
 
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -20,14 +21,15 @@ use ringlink::{Error, PollItem, Result, POLLIN};
 struct Waiters {
     /// A thread sleeps (or is about to) on the readiness fds.
     leader: bool,
-    /// Bumped whenever waiters must try again.
-    epoch: u64,
 }
 
 /// The waiters of one shared handle.
 #[derive(Debug, Default)]
 pub(crate) struct Waiting {
     waiters: Mutex<Waiters>,
+    /// Bumped (under the lock) whenever waiters must try again; read without it on the
+    /// fast path, where a call that need not wait takes no lock of this.
+    epoch: AtomicU64,
     wake: Condvar,
 }
 
@@ -44,7 +46,7 @@ impl Waiting {
 
     fn bump(&self, release_leader: bool) -> bool {
         let mut w = self.lock();
-        w.epoch += 1;
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         let leader = w.leader;
         if release_leader {
             w.leader = false;
@@ -68,16 +70,16 @@ impl Waiting {
     ) -> Result<R> {
         loop {
             // Read before trying: a change after this point bumps the epoch.
-            let epoch = self.lock().epoch;
+            let epoch = self.epoch.load(Ordering::Acquire);
             if let Some(r) = op(false)? {
                 return Ok(r);
             }
             let mut w = self.lock();
-            if w.epoch != epoch {
+            if self.epoch.load(Ordering::Acquire) != epoch {
                 continue;
             }
             if w.leader {
-                while w.epoch == epoch {
+                while self.epoch.load(Ordering::Acquire) == epoch {
                     w = crate::control::wait_until(&self.wake, w, deadline)?;
                 }
                 continue;

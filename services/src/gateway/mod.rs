@@ -36,7 +36,12 @@ struct Inner {
     endpoints: HashMap<String, Vec<u8>>,
     /// Routing id → service, to name replies.
     services: HashMap<Vec<u8>, String>,
+    /// Scratch: the providers picked for a routed batch.
+    picks: Vec<usize>,
 }
+
+/// Requests per routed batch of `send_many` / `send_repeat`.
+const ROUTED_BATCH: usize = 1024;
 
 /// A load-balancing client of the services a discovery sees.
 #[derive(Debug)]
@@ -75,6 +80,7 @@ impl Gateway {
             pools: HashMap::new(),
             endpoints: HashMap::new(),
             services: HashMap::new(),
+            picks: Vec::new(),
         };
         for name in discovery.services() {
             let providers = discovery.providers(&name);
@@ -174,11 +180,8 @@ impl Gateway {
     }
 
     /// Send the one-frame request `payload` to `service` `count` times, each to the next
-    /// provider as [`Gateway::send`] picks, under one lock for as many as can go at once
-    /// (zlink's `gateway_send_many_const`). Blocks while every provider is full unless
-    /// `DONTWAIT`; returns how many were sent (fewer when the service lost its last
-    /// connected provider midway, or `DONTWAIT` found everyone full). An error is returned
-    /// only if it hits the first request.
+    /// provider as [`Gateway::send`] picks (zlink's `gateway_send_many_const`); see
+    /// [`Gateway::send_many`].
     ///
     /// # Errors
     /// As [`Gateway::send`].
@@ -189,7 +192,38 @@ impl Gateway {
         count: usize,
         flags: impl Into<Flags>,
     ) -> Result<usize> {
-        let flags = flags.into();
+        self.send_each(service, count, |_| payload, flags.into())
+    }
+
+    /// Send each of `payloads` as a one-frame request to `service`, each to the next
+    /// provider as [`Gateway::send`] picks, under one lock for as many as can go at once.
+    /// Blocks while every provider is full unless `DONTWAIT`; returns how many were sent
+    /// (fewer when the service lost its last connected provider midway, or `DONTWAIT` found
+    /// everyone full). An error is returned only if it hits the first request.
+    ///
+    /// # Errors
+    /// As [`Gateway::send`].
+    pub fn send_many<T: AsRef<[u8]>>(
+        &self,
+        service: &str,
+        payloads: &[T],
+        flags: impl Into<Flags>,
+    ) -> Result<usize> {
+        self.send_each(
+            service,
+            payloads.len(),
+            |i| payloads[i].as_ref(),
+            flags.into(),
+        )
+    }
+
+    fn send_each<'a>(
+        &self,
+        service: &str,
+        count: usize,
+        payload: impl Fn(usize) -> &'a [u8],
+        flags: Flags,
+    ) -> Result<usize> {
         if !(flags - DONTWAIT).is_empty() {
             return Err(Error::InvalidArgument(
                 "gateway sends take DONTWAIT only".into(),
@@ -201,7 +235,14 @@ impl Gateway {
             let (n, end) = self.blocking(|g| {
                 let mut n = 0;
                 while sent + n < count {
-                    match g.try_send(service, None, &[payload])? {
+                    // As many as go at once along the pool's order, then one at a time
+                    // for the message that did not (skipping a provider that is full or
+                    // not connected).
+                    n += g.try_send_routed(service, count - sent - n, |i| payload(sent + n + i))?;
+                    if sent + n == count {
+                        break;
+                    }
+                    match g.try_send(service, None, &[payload(sent + n)])? {
                         Sent::Yes => n += 1,
                         Sent::Unreachable if sent + n == 0 => return Err(Error::HostUnreachable),
                         Sent::Unreachable => return Ok(Some((n, true))),
@@ -302,6 +343,46 @@ impl Inner {
             .expect("inserted above")
             .set_providers(c.providers);
         Ok(())
+    }
+
+    /// Send up to `max` one-frame requests (`payload(i)`) in one routed batch, each to the
+    /// provider the pool picks; stops at the first that cannot go now. Returns how many
+    /// went (the picks of the others are taken back).
+    fn try_send_routed<'a>(
+        &mut self,
+        service: &str,
+        max: usize,
+        payload: impl Fn(usize) -> &'a [u8],
+    ) -> Result<usize> {
+        let Inner {
+            router,
+            pools,
+            picks,
+            ..
+        } = self;
+        let Some(pool) = pools.get_mut(service) else {
+            return Ok(0);
+        };
+        picks.clear();
+        for _ in 0..max.min(ROUTED_BATCH) {
+            match pool.pick() {
+                Some(i) => picks.push(i),
+                None => return Ok(0),
+            }
+        }
+        let providers = pool.providers();
+        let batch: Vec<(&[u8], &[u8])> = picks
+            .iter()
+            .enumerate()
+            .map(|(j, &i)| (&providers[i].routing_id[..], payload(j)))
+            .collect();
+        let sent = match router.send_routed_batch(&batch, DONTWAIT) {
+            Ok(n) => n,
+            Err(Error::Again | Error::HostUnreachable) => 0,
+            Err(e) => return Err(e),
+        };
+        pool.unpick((picks.len() - sent) as u64);
+        Ok(sent)
     }
 
     fn try_send<T: AsRef<[u8]>>(

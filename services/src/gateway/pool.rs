@@ -44,8 +44,17 @@ impl Pool {
     /// others in order (for when the chosen one cannot take it). Advances the turn.
     pub fn candidates(&mut self) -> impl Iterator<Item = &Provider> + '_ {
         let n = self.providers.len();
+        let first = self.pick().unwrap_or(0);
+        let providers = &self.providers;
+        (0..n).map(move |i| &providers[(first + i) % n])
+    }
+
+    /// The index of the provider chosen for the next message (`None` without providers).
+    /// Advances the turn.
+    pub fn pick(&mut self) -> Option<usize> {
+        let n = self.providers.len();
         let first = if n == 0 {
-            0
+            return None;
         } else {
             match self.strategy {
                 LoadBalance::RoundRobin => (self.next % n as u64) as usize,
@@ -72,8 +81,12 @@ impl Pool {
             }
         };
         self.next = self.next.wrapping_add(1);
-        let providers = &self.providers;
-        (0..n).map(move |i| &providers[(first + i) % n])
+        Some(first)
+    }
+
+    /// Take back the last `turns` picks (their messages were not sent).
+    pub fn unpick(&mut self, turns: u64) {
+        self.next = self.next.wrapping_sub(turns);
     }
 }
 

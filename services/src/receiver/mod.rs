@@ -170,6 +170,18 @@ impl Receiver {
         self.registrar.unregister(name)
     }
 
+    /// Take the ROUTER out (to poll it with other sockets, hand it to a proxy, or own it in
+    /// another structure); the returned [`Registration`] keeps the registrations alive
+    /// (heartbeats, failover) until it is dropped.
+    pub fn into_router(self) -> (Socket, Registration) {
+        (
+            self.router,
+            Registration {
+                registrar: self.registrar,
+            },
+        )
+    }
+
     fn default_advertise(&self) -> Result<String> {
         let [ep] = &self.binds[..] else {
             return Err(Error::InvalidArgument(
@@ -177,5 +189,30 @@ impl Receiver {
             ));
         };
         Ok(advertisable(ep))
+    }
+}
+
+/// A receiver's registrations without its ROUTER ([`Receiver::into_router`]): heartbeats
+/// go on until it is dropped.
+#[derive(Debug)]
+pub struct Registration {
+    registrar: Registrar,
+}
+
+impl Registration {
+    /// As [`Receiver::update_weight`].
+    ///
+    /// # Errors
+    /// As [`Receiver::update_weight`].
+    pub fn update_weight(&mut self, name: &str, weight: u32) -> Result<()> {
+        self.registrar.update_weight(name, weight)
+    }
+
+    /// As [`Receiver::unregister`].
+    ///
+    /// # Errors
+    /// As [`Receiver::unregister`].
+    pub fn unregister(&mut self, name: &str) -> Result<()> {
+        self.registrar.unregister(name)
     }
 }

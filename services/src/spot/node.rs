@@ -373,7 +373,7 @@ impl SpotNode {
             return Err(Error::InvalidArgument("a message needs a part".into()));
         }
         self.node
-            .deliver_local(topic, 1, || parts.iter().map(AsRef::as_ref));
+            .deliver_local(topic, 1, |_| parts.iter().map(AsRef::as_ref));
         let mut p = lock(&self.node.publisher);
         p.sock.send(topic, SNDMORE | DONTWAIT)?;
         p.sock.send_multipart(parts, DONTWAIT)
@@ -386,13 +386,31 @@ impl SpotNode {
     /// # Errors
     /// As [`SpotNode::publish`].
     pub fn publish_repeat(&self, topic: &[u8], payload: &[u8], count: usize) -> Result<usize> {
+        self.publish_each(topic, count, |_| payload)
+    }
+
+    /// Publish each of `payloads` as a one-part message on `topic`, with one lock of the
+    /// local queues and the PUB for all of them. Returns how many.
+    ///
+    /// # Errors
+    /// As [`SpotNode::publish`].
+    pub fn publish_many<T: AsRef<[u8]>>(&self, topic: &[u8], payloads: &[T]) -> Result<usize> {
+        self.publish_each(topic, payloads.len(), |i| payloads[i].as_ref())
+    }
+
+    fn publish_each<'a>(
+        &self,
+        topic: &[u8],
+        count: usize,
+        payload: impl Fn(usize) -> &'a [u8],
+    ) -> Result<usize> {
         check_topic(topic).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         self.node
-            .deliver_local(topic, count, || std::iter::once(payload));
+            .deliver_local(topic, count, |i| std::iter::once(payload(i)));
         let mut p = lock(&self.node.publisher);
-        for _ in 0..count {
+        for i in 0..count {
             p.sock.send(topic, SNDMORE | DONTWAIT)?;
-            p.sock.send(payload, DONTWAIT)?;
+            p.sock.send(payload(i), DONTWAIT)?;
         }
         Ok(count)
     }
@@ -413,12 +431,13 @@ impl Node {
         self.notify(false);
     }
 
-    /// Queue a message published here for the matching local subscribers, `times` times.
+    /// Queue `times` messages published here (message `i`'s parts: `parts(i)`) for the
+    /// matching local subscribers.
     fn deliver_local<'p, I: Iterator<Item = &'p [u8]> + Clone>(
         &self,
         topic: &[u8],
         times: usize,
-        parts: impl Fn() -> I,
+        parts: impl Fn(usize) -> I,
     ) {
         let mut g = lock(&self.subs);
         let Subs {
@@ -430,8 +449,8 @@ impl Node {
         let mut any = false;
         table.for_each_recipient(topic, |id| {
             let q = queues.get_mut(&id).expect("a subscriber has a queue");
-            for _ in 0..times {
-                if q.push(topic, parts()) {
+            for i in 0..times {
+                if q.push(topic, parts(i)) {
                     any = true;
                 } else {
                     *dropped += 1;

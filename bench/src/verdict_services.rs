@@ -1,0 +1,206 @@
+//! The service-layer targets (issue 14), judged after a `compare` session that ran GATEWAY
+//! and SPOT next to their socket counterparts: GATEWAY throughput ≥ 0.8× DEALER_ROUTER,
+//! SPOT throughput ≥ 0.7× PUBSUB, SPOT latency p50 ≤ 2× the DEALER_ROUTER ping-pong (the
+//! session has no PUBSUB ping-pong; one PUB → SUB hop each way is what both measure).
+//!
+//! The cases are different runs, not interleaved pairs, so each row is the ratio of the two
+//! cases' medians for the same implementation (mode and backend).
+
+use std::fmt::Write;
+
+use crate::compare::{Case, Config, Record};
+use crate::impls::{Impl, Pattern, Test};
+use crate::report::{series, summary};
+
+/// The ringlink rows that run the service layer.
+const IMPLS: [&str; 4] = [
+    "ringlink-uring",
+    "ringlink-epoll",
+    "ringlink-uring-batch",
+    "ringlink-epoll-batch",
+];
+
+fn median(records: &[Record], cfg: &Config, case: &Case, imp: Impl, metric: &str) -> Option<f64> {
+    summary(&series(records, case, imp, metric, cfg.reps)).map(|s| s.median)
+}
+
+/// One target: for every implementation and size that ran both patterns, `a`'s median of
+/// `metric` over `b`'s.
+#[allow(clippy::too_many_arguments)]
+fn target(
+    out: &mut String,
+    what: &str,
+    plan: &[(Case, Vec<Impl>)],
+    records: &[Record],
+    cfg: &Config,
+    (test, a, b, metric): (Test, Pattern, Pattern, &str),
+    ok: impl Fn(f64) -> bool,
+) {
+    let mut rows = Vec::new();
+    for (ca, ia) in plan
+        .iter()
+        .filter(|(c, _)| c.test == test && c.pattern == a)
+    {
+        let Some((cb, ib)) = plan.iter().find(|(c, _)| {
+            c.test == test && c.pattern == b && c.size == ca.size && c.transport == ca.transport
+        }) else {
+            continue;
+        };
+        for name in IMPLS {
+            let (Some(x), Some(y)) = (
+                ia.iter().find(|i| i.name == name),
+                ib.iter().find(|i| i.name == name),
+            ) else {
+                continue;
+            };
+            if let (Some(va), Some(vb)) = (
+                median(records, cfg, ca, *x, metric),
+                median(records, cfg, cb, *y, metric),
+            ) {
+                if vb > 0.0 {
+                    let at = format!("{} B {}", ca.size, name.trim_start_matches("ringlink-"));
+                    rows.push((at, va / vb));
+                }
+            }
+        }
+    }
+    if rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "* {what}: not measured in this session (run `compare --patterns {},{}`)",
+            a.name(),
+            b.name()
+        );
+        return;
+    }
+    let met = rows.iter().filter(|(_, v)| ok(*v)).count();
+    let verdict = if met == rows.len() { "met" } else { "MISSED" };
+    let list: Vec<String> = rows.iter().map(|(at, v)| format!("{at} {v:.2}")).collect();
+    let _ = writeln!(
+        out,
+        "* {what}: **{verdict}** ({met}/{} rows: {})",
+        rows.len(),
+        list.join(", ")
+    );
+}
+
+/// The verdict section (Markdown), empty when the session ran no service pattern.
+pub fn verdicts(cfg: &Config, plan: &[(Case, Vec<Impl>)], records: &[Record]) -> String {
+    if !plan.iter().any(|(c, _)| c.pattern.is_service()) {
+        return String::new();
+    }
+    let mut out = String::from(
+        "## Targets (issue 14: the service layer)\n\nRatios of the two cases' medians per \
+         implementation (separate runs, not interleaved pairs).\n\n",
+    );
+    target(
+        &mut out,
+        "GATEWAY / DEALER_ROUTER rx ≥ 0.8",
+        plan,
+        records,
+        cfg,
+        (
+            Test::Thr,
+            Pattern::Gateway,
+            Pattern::DealerRouter,
+            "rx_kmsg_s",
+        ),
+        |v| v >= 0.8,
+    );
+    target(
+        &mut out,
+        "SPOT / PUBSUB rx ≥ 0.7",
+        plan,
+        records,
+        cfg,
+        (Test::Thr, Pattern::Spot, Pattern::PubSub, "rx_kmsg_s"),
+        |v| v >= 0.7,
+    );
+    target(
+        &mut out,
+        "SPOT / DEALER_ROUTER RTT p50 ≤ 2",
+        plan,
+        records,
+        cfg,
+        (
+            Test::Lat,
+            Pattern::Spot,
+            Pattern::DealerRouter,
+            "rtt_p50_us",
+        ),
+        |v| v <= 2.0,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::impls::Transport;
+    use crate::report::tests::config;
+
+    fn case(test: Test, pattern: Pattern) -> Case {
+        Case {
+            test,
+            pattern,
+            transport: Transport::Tcp,
+            size: 64,
+            count: 1000,
+        }
+    }
+
+    fn rec(case: Case, name: &str, metric: &'static str, v: f64) -> Record {
+        Record {
+            case,
+            imp: Impl::parse(name).expect("known implementation"),
+            rep: 0,
+            secs: 0.5,
+            outcome: Ok(vec![(metric, v)]),
+        }
+    }
+
+    #[test]
+    fn ratios_of_medians_per_implementation() {
+        let (gw, dr) = (
+            case(Test::Thr, Pattern::Gateway),
+            case(Test::Thr, Pattern::DealerRouter),
+        );
+        let (spot, drl) = (
+            case(Test::Lat, Pattern::Spot),
+            case(Test::Lat, Pattern::DealerRouter),
+        );
+        let records = vec![
+            rec(gw, "ringlink-uring", "rx_kmsg_s", 900.0),
+            rec(dr, "ringlink-uring", "rx_kmsg_s", 1000.0),
+            rec(gw, "ringlink-epoll-batch", "rx_kmsg_s", 700.0),
+            rec(dr, "ringlink-epoll-batch", "rx_kmsg_s", 1000.0),
+            rec(spot, "ringlink-uring", "rtt_p50_us", 150.0),
+            rec(drl, "ringlink-uring", "rtt_p50_us", 100.0),
+        ];
+        let imp = |names: &[&str]| -> Vec<Impl> {
+            names.iter().map(|n| Impl::parse(n).unwrap()).collect()
+        };
+        let both = imp(&["ringlink-uring", "ringlink-epoll-batch"]);
+        let plan = vec![
+            (gw, both.clone()),
+            (dr, both),
+            (spot, imp(&["ringlink-uring"])),
+            (drl, imp(&["ringlink-uring"])),
+        ];
+        let out = verdicts(&config(1), &plan, &records);
+        let line = |start: &str| {
+            out.lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no line {start:?} in\n{out}"))
+                .to_string()
+        };
+        assert!(
+            line("* GATEWAY")
+                .contains("**MISSED** (1/2 rows: 64 B uring 0.90, 64 B epoll-batch 0.70)"),
+            "{out}"
+        );
+        assert!(line("* SPOT / PUBSUB").contains("not measured"));
+        assert!(line("* SPOT / DEALER_ROUTER").contains("**met** (1/1 rows: 64 B uring 1.50)"));
+        assert!(verdicts(&config(1), &plan[1..2], &records).is_empty());
+    }
+}
