@@ -346,10 +346,10 @@ impl SpotEnd {
     /// Receive up to `max` messages, each data payload to `each` (until it returns true);
     /// a `hello` is answered with `go`. Returns whether `each` stopped.
     fn take<F: FnMut(&[u8]) -> bool>(&mut self, max: usize, mut each: F) -> Result<bool, String> {
-        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let timeout = self.timeout;
         let (node, sub) = self.parts()?;
         let (mut stopped, mut hello) = (false, false);
-        let r = sub.recv_with(max, deadline, |r| {
+        let r = sub.recv_with(max, timeout, |r| {
             if stopped {
                 return Ok(false);
             }
@@ -394,7 +394,7 @@ impl BenchSocket for SpotEnd {
         let deadline = Instant::now() + SETUP;
         loop {
             node.publish(CTL, &[HELLO]).map_err(err("spot publish"))?;
-            let wait = Some(Instant::now() + Duration::from_millis(5));
+            let wait = Some(Duration::from_millis(5));
             let mut go = false;
             match sub.recv_with(usize::MAX, wait, |r| {
                 go |= r.topic == CTL && r.parts().next() == Some(GO);

@@ -10,7 +10,9 @@
 //! SUB's readiness fd (the crate's `waiting` module). A local delivery wakes a parked leader
 //! through an inproc wake-up pair.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use slab::Slab;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,8 +44,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub(super) struct Subs {
     pub(super) table: Subscriptions,
-    pub(super) queues: HashMap<u64, MsgQueue>,
-    next_id: u64,
+    /// Subscriber id → its queue (ids are slab keys: a lookup is an index).
+    pub(super) queues: Slab<MsgQueue>,
     dropped: u64,
 }
 
@@ -355,9 +357,7 @@ impl SpotNode {
     /// A new local subscriber.
     pub fn subscriber(&self) -> SpotSub {
         let mut g = lock(&self.node.subs);
-        g.next_id += 1;
-        let id = g.next_id;
-        g.queues.insert(id, MsgQueue::default());
+        let id = g.queues.insert(MsgQueue::default()) as u64;
         SpotSub::new(id, self.node.clone())
     }
 
@@ -447,8 +447,8 @@ impl Node {
             ..
         } = &mut *g;
         let mut any = false;
-        table.for_each_recipient(topic, |id| {
-            let q = queues.get_mut(&id).expect("a subscriber has a queue");
+        for &id in table.recipients_cached(topic) {
+            let q = &mut queues[id as usize];
             for i in 0..times {
                 if q.push(topic, parts(i)) {
                     any = true;
@@ -456,7 +456,7 @@ impl Node {
                     *dropped += 1;
                 }
             }
-        });
+        }
         drop(g);
         if any {
             self.notify(false);
@@ -513,13 +513,13 @@ impl Node {
     }
 
     /// Take up to `max` of subscriber `id`'s messages, handing each to `f` in place (`f`
-    /// returns false to leave it queued and stop); waits for the first until `deadline`
-    /// (`Some(now)` or earlier: not at all). With `stop` set, returns `Ok(0)`.
+    /// returns false to leave it queued and stop); waits for the first up to `timeout` (`None`:
+    /// no limit; zero: not at all). With `stop` set, returns `Ok(0)`.
     pub(super) fn take(
         &self,
         id: u64,
         max: usize,
-        deadline: Option<Instant>,
+        timeout: Option<Duration>,
         stop: Option<&AtomicBool>,
         mut f: impl FnMut(Record<'_>) -> Result<bool>,
     ) -> Result<usize> {
@@ -537,9 +537,14 @@ impl Node {
             }
             Ok((n > 0).then_some(n))
         };
-        if deadline.is_some_and(|d| d <= Instant::now()) {
-            return attempt(false)?.ok_or(Error::Again);
+        // The clock is read only when a wait begins (not once per message).
+        if let Some(n) = attempt(false)? {
+            return Ok(n);
         }
+        if timeout == Some(Duration::ZERO) {
+            return Err(Error::Again);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
         self.waiting.run(&self.fds, deadline, attempt)
     }
 
@@ -551,7 +556,7 @@ impl Node {
         f: &mut impl FnMut(Record<'_>) -> Result<bool>,
     ) -> Result<(usize, bool)> {
         let mut g = lock(&self.subs);
-        let Some(q) = g.queues.get_mut(&id) else {
+        let Some(q) = g.queues.get_mut(id as usize) else {
             return Ok((0, false));
         };
         let mut n = 0;
@@ -645,13 +650,13 @@ fn deliver<'p>(g: &mut Subs, topic: &[u8], parts: impl Iterator<Item = &'p [u8]>
         ..
     } = g;
     let mut any = false;
-    table.for_each_recipient(topic, |id| {
-        let q = queues.get_mut(&id).expect("a subscriber has a queue");
+    for &id in table.recipients_cached(topic) {
+        let q = &mut queues[id as usize];
         if q.push(topic, parts.clone()) {
             any = true;
         } else {
             *dropped += 1;
         }
-    });
+    }
     any
 }

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{JoinHandle, ThreadId};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ringlink::{Error, Flags, Result, DONTWAIT};
 
@@ -35,6 +35,8 @@ pub struct SpotSub {
     id: u64,
     node: Arc<Node>,
     handler: Mutex<Option<HandlerThread>>,
+    /// A handler is set: read on every receive without the mutex.
+    handled: AtomicBool,
 }
 
 impl SpotSub {
@@ -43,6 +45,7 @@ impl SpotSub {
             id,
             node,
             handler: Mutex::new(None),
+            handled: AtomicBool::new(false),
         }
     }
 
@@ -89,7 +92,7 @@ impl SpotSub {
     }
 
     fn check_no_handler(&self) -> Result<()> {
-        if lock(&self.handler).is_some() {
+        if self.handled.load(Ordering::Acquire) {
             return Err(Error::InvalidArgument(
                 "this subscriber's messages go to its handler".into(),
             ));
@@ -105,7 +108,7 @@ impl SpotSub {
     /// a handler is set; `Terminated` once the context is shut down.
     pub fn recv(&self, flags: impl Into<Flags>, timeout: Option<Duration>) -> Result<SpotMessage> {
         let mut out = None;
-        self.recv_with(1, deadline(flags.into(), timeout), |r| {
+        self.recv_with(1, wait(flags.into(), timeout), |r| {
             out = Some(owned(r));
             Ok(true)
         })?;
@@ -123,7 +126,7 @@ impl SpotSub {
         timeout: Option<Duration>,
     ) -> Result<Vec<SpotMessage>> {
         let mut out = Vec::new();
-        self.recv_with(max, deadline(flags.into(), timeout), |r| {
+        self.recv_with(max, wait(flags.into(), timeout), |r| {
             out.push(owned(r));
             Ok(true)
         })?;
@@ -132,22 +135,22 @@ impl SpotSub {
 
     /// Hand up to `max` queued messages to `f` in place, without copying them out (for
     /// batch receives into caller buffers): `f` returns false to leave a message queued and
-    /// stop. Waits for the first message until `deadline` (`None`: no limit; a time already
-    /// passed: not at all). Returns how many `f` took.
+    /// stop. Waits for the first message up to `timeout` (`None`: no limit; zero: not at
+    /// all). Returns how many `f` took.
     ///
     /// # Errors
     /// What `f` returns; otherwise as [`SpotSub::recv`].
     pub fn recv_with(
         &self,
         max: usize,
-        deadline: Option<Instant>,
+        timeout: Option<Duration>,
         f: impl FnMut(Record<'_>) -> Result<bool>,
     ) -> Result<usize> {
         self.check_no_handler()?;
         if max == 0 {
             return Ok(0);
         }
-        self.node.take(self.id, max, deadline, None, f)
+        self.node.take(self.id, max, timeout, None, f)
     }
 
     /// Deliver this subscriber's messages to `handler`, on a thread of its own, in order
@@ -164,6 +167,7 @@ impl SpotSub {
             .name("spot-handler".into())
             .spawn(move || run_handler(&node, id, &flag, &mut handler))
             .map_err(Error::Io)?;
+        self.handled.store(true, Ordering::Release);
         *lock(&self.handler) = Some(HandlerThread {
             stop,
             thread: handle.thread().id(),
@@ -178,6 +182,7 @@ impl SpotSub {
         let Some(h) = lock(&self.handler).take() else {
             return;
         };
+        self.handled.store(false, Ordering::Release);
         h.stop.store(true, Ordering::Release);
         self.node.wake_all();
         if h.thread != std::thread::current().id() && h.handle.join().is_err() {
@@ -191,7 +196,7 @@ impl Drop for SpotSub {
         self.clear_handler();
         let changes = {
             let mut g = self.subs();
-            g.queues.remove(&self.id);
+            g.queues.try_remove(self.id as usize);
             g.table.remove_subscriber(self.id)
         };
         for c in changes {
@@ -206,11 +211,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn deadline(flags: Flags, timeout: Option<Duration>) -> Option<Instant> {
+fn wait(flags: Flags, timeout: Option<Duration>) -> Option<Duration> {
     if flags.contains(DONTWAIT) {
-        Some(Instant::now())
+        Some(Duration::ZERO)
     } else {
-        timeout.map(|t| Instant::now() + t)
+        timeout
     }
 }
 

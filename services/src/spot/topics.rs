@@ -100,12 +100,18 @@ pub struct Subscriptions {
     exact: HashMap<Vec<u8>, BTreeSet<u64>>,
     /// Subscriber → its prefixes, for subscribers with patterns.
     prefixes: BTreeMap<u64, Vec<Vec<u8>>>,
+    /// The recipients of the last topic looked up (messages come in runs of one topic):
+    /// valid until the subscriptions change.
+    cache_topic: Vec<u8>,
+    cache_ids: Vec<u64>,
+    cache_valid: bool,
 }
 
 impl Subscriptions {
     /// Subscriber `sub` wants `interest`; returns the filter to add if it is new. A repeated
     /// subscription is not counted twice.
     pub fn subscribe(&mut self, sub: u64, interest: Interest) -> Option<FilterChange> {
+        self.cache_valid = false;
         let filter = interest.filter().to_vec();
         if !self.by_sub.entry(sub).or_default().insert(interest.clone()) {
             return None;
@@ -118,6 +124,7 @@ impl Subscriptions {
 
     /// Subscriber `sub` drops `interest`; returns the filter to remove if nobody needs it.
     pub fn unsubscribe(&mut self, sub: u64, interest: &Interest) -> Option<FilterChange> {
+        self.cache_valid = false;
         let set = self.by_sub.get_mut(&sub)?;
         if !set.remove(interest) {
             return None;
@@ -131,6 +138,7 @@ impl Subscriptions {
 
     /// Subscriber `sub` is gone: every filter only it needed is removed.
     pub fn remove_subscriber(&mut self, sub: u64) -> Vec<FilterChange> {
+        self.cache_valid = false;
         let Some(set) = self.by_sub.remove(&sub) else {
             return Vec::new();
         };
@@ -195,6 +203,21 @@ impl Subscriptions {
                 f(*id);
             }
         }
+    }
+
+    /// The local subscribers a message on `topic` goes to, as [`Self::for_each_recipient`],
+    /// remembered for the next message on the same topic (no lookup, no allocation).
+    pub fn recipients_cached(&mut self, topic: &[u8]) -> &[u64] {
+        if !self.cache_valid || self.cache_topic != topic {
+            let mut ids = std::mem::take(&mut self.cache_ids);
+            ids.clear();
+            self.for_each_recipient(topic, |id| ids.push(id));
+            self.cache_ids = ids;
+            self.cache_topic.clear();
+            self.cache_topic.extend_from_slice(topic);
+            self.cache_valid = true;
+        }
+        &self.cache_ids
     }
 
     /// The local subscribers a message on `topic` goes to (each once, in no set order).
@@ -284,5 +307,22 @@ mod tests {
         assert!(s.recipients(b"a.b").is_empty());
         assert_eq!(s.recipients(b"a.c"), [3]);
         assert!(s.prefixes.is_empty() && s.exact.len() == 1);
+    }
+
+    #[test]
+    fn the_cache_follows_changes() {
+        let mut s = Subscriptions::default();
+        s.subscribe(1, t("a"));
+        assert_eq!(s.recipients_cached(b"a"), [1]);
+        assert_eq!(s.recipients_cached(b"a"), [1], "from the cache");
+        s.subscribe(2, p("a*"));
+        let mut got = s.recipients_cached(b"a").to_vec();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2], "a subscription invalidates it");
+        assert_eq!(s.recipients_cached(b"ab"), [2], "another topic");
+        s.remove_subscriber(2);
+        assert!(s.recipients_cached(b"ab").is_empty());
+        s.unsubscribe(1, &t("a"));
+        assert!(s.recipients_cached(b"a").is_empty());
     }
 }
