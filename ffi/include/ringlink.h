@@ -321,6 +321,21 @@
 // Error condition (raw file descriptors only).
 #define RL_POLLERR 4
 
+// Service type: request handlers behind a gateway (zlink `ZLINK_SERVICE_TYPE_GATEWAY`).
+#define RL_SERVICE_GATEWAY 1
+
+// Service type: SPOT topic-mesh nodes (zlink `ZLINK_SERVICE_TYPE_SPOT`).
+#define RL_SERVICE_SPOT 2
+
+// Gateway load balancing: each request to the next provider in turn (the default).
+#define RL_LB_ROUND_ROBIN 0
+
+// Gateway load balancing: providers picked in proportion to their registered weight.
+#define RL_LB_WEIGHTED 1
+
+// Size of the `endpoint` buffer of `rl_provider_info_t`, the NUL included.
+#define RL_ENDPOINT_MAX 256
+
 // Socket type PAIR (libzmq `ZMQ_PAIR`).
 #define RL_PAIR 0
 
@@ -363,11 +378,29 @@
 // An opaque context handle (libzmq's `void *context`).
 typedef struct rl_ctx_t rl_ctx_t;
 
+// An opaque discovery handle (zlink's `void *discovery`).
+typedef struct rl_discovery_t rl_discovery_t;
+
+// An opaque gateway handle (zlink's `void *gateway`).
+typedef struct rl_gateway_t rl_gateway_t;
+
 // An opaque monitor handle.
 typedef struct rl_monitor_t rl_monitor_t;
 
+// An opaque receiver handle (zlink's `void *receiver`).
+typedef struct rl_receiver_t rl_receiver_t;
+
+// An opaque registry handle (zlink's `void *registry`).
+typedef struct rl_registry_t rl_registry_t;
+
 // An opaque socket handle (libzmq's `void *socket`).
 typedef struct rl_socket_t rl_socket_t;
+
+// An opaque SPOT node handle (zlink's `void *spot_node`).
+typedef struct rl_spot_node_t rl_spot_node_t;
+
+// An opaque SPOT subscriber handle (zlink's `void *spot_sub`).
+typedef struct rl_spot_sub_t rl_spot_sub_t;
 
 // One monitor event, filled by `rl_monitor_recv`.
 typedef struct {
@@ -421,6 +454,33 @@ typedef struct {
   const void *data;
   size_t len;
 } rl_iovec_t;
+
+// One provider of a service, filled by `rl_discovery_get_providers`.
+typedef struct {
+  // The endpoint gateways (or SPOT nodes) connect to, NUL-terminated.
+  char endpoint[RL_ENDPOINT_MAX];
+  // The provider's routing id (a gateway connects with it), `routing_id_size` bytes.
+  uint8_t routing_id[255];
+  // Length of `routing_id`.
+  size_t routing_id_size;
+  // The provider's weight (>= 1).
+  uint32_t weight;
+} rl_provider_info_t;
+
+// Called by a discovery (`rl_discovery_set_callback`) for every change of a service's
+// providers: the service's name (NUL-terminated, valid during the call), its number of
+// providers now (0: it became unavailable), and the `userdata` given with the callback.
+typedef void (*rl_discovery_fn)(const char *service, size_t providers, void *userdata);
+
+// Called for each message of a subscriber with a handler (`rl_spot_sub_set_handler`): the
+// topic (`topic_len` bytes, followed by a NUL), the `n` parts (`parts[i]`, `lens[i]`
+// bytes), all valid only during the call, and the handler's `userdata`.
+typedef void (*rl_spot_handler_fn)(const char *topic,
+                                   size_t topic_len,
+                                   const void *const *parts,
+                                   const size_t *lens,
+                                   size_t n,
+                                   void *userdata);
 
 // Called by `rl_recv_with` with the frame's bytes (valid only during the call), its size,
 // 1 if more frames of the message follow (else 0), and the caller's `arg`.
@@ -602,7 +662,8 @@ int rl_ctx_get(rl_ctx_t *ctx, int option);
 int rl_ctx_shutdown(rl_ctx_t *ctx);
 
 // Terminate the context (libzmq `zmq_ctx_term`): shuts it down (as `rl_ctx_shutdown`), then
-// blocks until every socket of the context is closed, then waits for queued messages to be
+// blocks until every socket of the context is closed (and every service-layer object of it,
+// `rl_registry_t` ... `rl_spot_sub_t`, destroyed), then waits for queued messages to be
 // sent as each socket's LINGER allows, stops the reactor threads and frees the context.
 // Returns 0, or -1 with `EFAULT` (NULL or already terminated).
 //
@@ -912,6 +973,615 @@ int rl_send_multipart_batch(rl_socket_t *s,
                             size_t count,
                             int flags);
 
+// A discovery of the services of one type (zlink `zlink_discovery_new`):
+// `RL_SERVICE_GATEWAY` (receivers, for gateways) or `RL_SERVICE_SPOT` (SPOT nodes). It
+// follows the registries given with `rl_discovery_connect_registry` on a worker thread of
+// its own.
+//
+// Returns NULL with errno: `EINVAL` (unknown type), `EFAULT` (bad context), `RL_ETERM`.
+//
+// Thread-safe; `ctx` may be any value.
+rl_discovery_t *rl_discovery_new(rl_ctx_t *ctx, int service_type);
+
+// Follow the registry publishing on `pub_endpoint` (its PUB endpoint; several registries
+// may be followed). Returns 0, or -1 with `EFAULT`, `EINVAL` (endpoint refused),
+// `RL_ETERM`, `EDEADLK` (called from this discovery's callback).
+//
+// # Safety
+// `pub_endpoint` is NULL or a NUL-terminated string. Thread-safe.
+int rl_discovery_connect_registry(rl_discovery_t *d, const char *pub_endpoint);
+
+// Show only subscribed services from now on, `name` among them (default: every service of
+// the type). Returns 0, or -1 with `EFAULT`, `EINVAL` (not UTF-8).
+//
+// # Safety
+// `name` is NULL or a NUL-terminated string. Thread-safe.
+int rl_discovery_subscribe(rl_discovery_t *d, const char *name);
+
+// Stop showing `name` (with no subscription left, every service is shown again). Returns 0,
+// or -1 with `EFAULT`, `EINVAL`.
+//
+// # Safety
+// As `rl_discovery_subscribe`.
+int rl_discovery_unsubscribe(rl_discovery_t *d, const char *name);
+
+// How many providers `name` has now (0: unavailable). Returns the count (clamped to
+// INT_MAX), or -1 with `EFAULT`, `EINVAL`.
+//
+// # Safety
+// As `rl_discovery_subscribe`.
+int rl_discovery_provider_count(rl_discovery_t *d, const char *name);
+
+// Whether `name` has a provider now: 1 or 0, or -1 with `EFAULT`, `EINVAL`.
+//
+// # Safety
+// As `rl_discovery_subscribe`.
+int rl_discovery_service_available(rl_discovery_t *d, const char *name);
+
+// Fill `out` with `name`'s providers now: `*count` gives the room in `out` (entries) and
+// receives how many were stored (the first ones, in the discovery's order). Returns the
+// total number of providers (more than `*count` when `out` was too small: call again with
+// more room), or -1 with `EFAULT` (NULL `count`, NULL `out` with room), `EINVAL`,
+// `EMSGSIZE` (an endpoint longer than `RL_ENDPOINT_MAX - 1` bytes; nothing stored).
+//
+// # Safety
+// `name` is NULL or a NUL-terminated string; `count` NULL or valid; `out` NULL or valid
+// for writing `*count` entries. Thread-safe.
+int rl_discovery_get_providers(rl_discovery_t *d,
+                               const char *name,
+                               rl_provider_info_t *out,
+                               size_t *count);
+
+// Wait until `name` has a provider (`timeout_ms`: -1 no limit, 0 do not wait). Returns its
+// number of providers (>= 1), or -1 with `EAGAIN` (none in time), `RL_ETERM`, `EFAULT`,
+// `EINVAL`.
+//
+// # Safety
+// `name` is NULL or a NUL-terminated string. Thread-safe.
+int rl_discovery_wait_available(rl_discovery_t *d, const char *name, int timeout_ms);
+
+// Call `fn(service, providers, userdata)` for every change of a service's providers from
+// now on (zlink's change notification; `Discovery::on_change`), replacing the callback set
+// before; NULL `fn` removes it. Returns 0, or -1 with `EFAULT`.
+//
+// The callback runs on the discovery's worker thread (never on a caller's), one change at a
+// time, in order; it delays the next list, so it should be quick. It may call other
+// functions of this discovery except `rl_discovery_connect_registry` and
+// `rl_discovery_destroy` (`EDEADLK`). When this call returns (from another thread than
+// the callback's), the previous callback is not running and will not be called again, so
+// its `userdata` may be freed.
+//
+// # Safety
+// `fn` is NULL or safe to call from another thread with `userdata` until it is replaced or
+// the discovery destroyed.
+int rl_discovery_set_callback(rl_discovery_t *d, rl_discovery_fn fn, void *userdata);
+
+// Stop the discovery (its worker thread and socket; the callback is not called any more)
+// and set `*d` to NULL. Gateways and SPOT nodes made with it keep working with the providers
+// they know, without further changes. Returns 0, or -1 with `EFAULT` (NULL `d`, NULL or
+// stale `*d`), `EDEADLK` (called from the discovery's callback; nothing is destroyed).
+//
+// # Safety
+// `d` is NULL or valid for reading and writing a pointer. Thread-safe.
+int rl_discovery_destroy(rl_discovery_t **d);
+
+// A gateway (zlink `zlink_gateway_new`) in front of the services `discovery` sees (a
+// discovery of `RL_SERVICE_GATEWAY`): one ROUTER connected to every provider, kept in step
+// with the discovery's changes. `routing_id` (`id_len` 1 to 255 bytes, or NULL and 0 for a
+// generated one) is the ROUTER's own id, as providers see it.
+//
+// The discovery may be destroyed first: the gateway keeps the providers it knows, without
+// further changes. Needs a context with reactor threads (`RL_IO_THREADS` >= 1).
+//
+// Returns NULL with errno: `EFAULT` (bad context or discovery, NULL id with a length),
+// `EINVAL` (bad id length, a discovery of SPOT services, an inline context), `RL_ETERM`.
+//
+// # Safety
+// `routing_id` is NULL or valid for reading `id_len` bytes. Thread-safe.
+rl_gateway_t *rl_gateway_new(rl_ctx_t *ctx,
+                             rl_discovery_t *discovery,
+                             const void *routing_id,
+                             size_t id_len);
+
+// Send a request of `n` parts (`parts[i]`, `lens[i]` bytes; copied) to a provider of
+// `service`, picked by the service's load balancing (`rl_gateway_set_lb`); a provider not
+// connected yet is skipped for the next. Blocks while every connected provider is full,
+// unless `flags` has `RL_DONTWAIT`.
+//
+// Returns 0, or -1 with `EHOSTUNREACH` (no connected provider), `EAGAIN` (`RL_DONTWAIT`
+// and every provider full), `EINVAL` (`n` 0, flags other than `RL_DONTWAIT`, service not
+// UTF-8), `EFAULT` (NULL arrays, a NULL part with a length), `RL_ETERM`, `EINTR`.
+//
+// # Safety
+// `service` is NULL or a NUL-terminated string; `parts` and `lens` NULL or valid for `n`
+// entries, each part for its length. Thread-safe: any number of threads may send and
+// receive on one gateway at once.
+int rl_gateway_send(rl_gateway_t *gw,
+                    const char *service,
+                    const void *const *parts,
+                    const size_t *lens,
+                    size_t n,
+                    int flags);
+
+// `rl_gateway_send` to the provider of `service` whose routing id is `rid` (`rid_len`
+// bytes, 1 to 255). Returns 0, or -1 as `rl_gateway_send`; `EHOSTUNREACH` also when that
+// provider is not one of the service's (or not connected).
+//
+// # Safety
+// As `rl_gateway_send`; `rid` valid for reading `rid_len` bytes.
+int rl_gateway_send_rid(rl_gateway_t *gw,
+                        const char *service,
+                        const void *rid,
+                        size_t rid_len,
+                        const void *const *parts,
+                        const size_t *lens,
+                        size_t n,
+                        int flags);
+
+// Send the one-part request `payload` (`len` bytes) to `service` `count` times, each to the
+// next provider as `rl_gateway_send` picks, under one lock for as many as can go at once
+// (zlink `zlink_gateway_send_many_const`). Blocks while every provider is full unless
+// `RL_DONTWAIT`. Returns how many were sent (fewer than `count` when the service lost its
+// last connected provider midway or `RL_DONTWAIT` found everyone full; 0 for `count` 0),
+// or -1 when none was: errors as `rl_gateway_send` (`EINVAL` also for `count` > INT_MAX).
+//
+// # Safety
+// As `rl_gateway_send`; `payload` valid for reading `len` bytes.
+int rl_gateway_send_many_const(rl_gateway_t *gw,
+                               const char *service,
+                               const void *payload,
+                               size_t len,
+                               size_t count,
+                               int flags);
+
+// Receive one reply: the name of the service it came from (NUL-terminated, into
+// `service_buf`, `service_cap` bytes; "" if the provider is no longer known) and its parts,
+// packed back to back into `buf` (`buflen` bytes), part i being `lens[i]` bytes (`lens` has
+// `max` entries). Blocks until a reply comes unless `flags` has `RL_DONTWAIT`.
+//
+// Returns the number of parts (>= 1), or -1 with `EAGAIN` (`RL_DONTWAIT`, nothing
+// queued), `EMSGSIZE` (the parts exceed `buflen`, or the name `service_cap - 1`: the reply
+// stays queued, handed out first by the next call, and its payload size goes to `*needed`
+// if not NULL), `EINVAL` (`max` 0 or smaller than the reply's part count, the reply stays
+// queued as well; flags other than `RL_DONTWAIT`), `EFAULT`, `RL_ETERM`, `EINTR`.
+//
+// # Safety
+// `service_buf` valid for `service_cap` bytes, `buf` for `buflen`, `lens` for `max`
+// entries, `needed` NULL or valid. Thread-safe: a thread blocked here does not delay other
+// threads' sends.
+int rl_gateway_recv(rl_gateway_t *gw,
+                    char *service_buf,
+                    size_t service_cap,
+                    void *buf,
+                    size_t buflen,
+                    size_t *lens,
+                    size_t max,
+                    size_t *needed,
+                    int flags);
+
+// Choose how `service`'s provider is picked: `RL_LB_ROUND_ROBIN` (default) or
+// `RL_LB_WEIGHTED` (in proportion to the registered weights). Returns 0, or -1 with
+// `EINVAL` (unknown strategy), `EFAULT`, `RL_ETERM`.
+//
+// # Safety
+// `service` is NULL or a NUL-terminated string. Thread-safe.
+int rl_gateway_set_lb(rl_gateway_t *gw, const char *service, int strategy);
+
+// How many of `service`'s providers are connected now. Returns the count, or -1 with
+// `EFAULT`, `EINVAL`, `RL_ETERM`.
+//
+// # Safety
+// `service` is NULL or a NUL-terminated string. Thread-safe.
+int rl_gateway_connection_count(rl_gateway_t *gw, const char *service);
+
+// Destroy the gateway and set `*gw` to NULL: the handle is dead at once; the gateway (its
+// ROUTER, LINGER 0) is freed when calls other threads are still inside return (a blocked
+// `rl_gateway_recv` returns at a reply or with `RL_ETERM` after `rl_ctx_shutdown`). Returns
+// 0, or -1 with `EFAULT` (NULL `gw`, NULL or stale `*gw`).
+//
+// # Safety
+// `gw` is NULL or valid for reading and writing a pointer. Thread-safe.
+int rl_gateway_destroy(rl_gateway_t **gw);
+
+// A receiver (zlink `zlink_receiver_new`): the request-handler side of the gateway
+// pattern. `routing_id` (`id_len` 1 to 255 bytes, or NULL and 0 for a random one) is its
+// ROUTER's id, kept across restarts so gateways reach the new process. Give it registries
+// with `rl_receiver_connect_registry`, then bind, register, and serve on
+// `rl_receiver_router`.
+//
+// Returns NULL with errno: `EINVAL` (bad id length), `EFAULT` (bad context, NULL id with a
+// length), `RL_ETERM`.
+//
+// # Safety
+// `routing_id` is NULL or valid for reading `id_len` bytes. Thread-safe.
+rl_receiver_t *rl_receiver_new(rl_ctx_t *ctx, const void *routing_id, size_t id_len);
+
+// Register with the registry whose ROUTER endpoint is `router_endpoint` (several give
+// failover, tried in the order given). Only before the receiver starts, i.e. before the
+// first `rl_receiver_bind`, `rl_receiver_register` or `rl_receiver_router`. Returns 0, or
+// -1 with `RL_EFSM` (already started), `EFAULT`, `EINVAL`.
+//
+// # Safety
+// `router_endpoint` is NULL or a NUL-terminated string. Thread-safe.
+int rl_receiver_connect_registry(rl_receiver_t *r, const char *router_endpoint);
+
+// Bind the receiver's ROUTER to `endpoint` (starting the receiver if needed) and copy the
+// endpoint as bound (wildcard port resolved), NUL-terminated, into `out` (`out_cap` bytes;
+// NULL and 0 to skip). Returns 0, or -1 with bind errors (`EADDRINUSE`, `EINVAL`, ...),
+// `EINVAL` (no registry given: the receiver cannot start), `EMSGSIZE` (`out` too small:
+// the bind was made), `EBUSY` (another thread is inside a call on the ROUTER), `EFAULT`,
+// `RL_ETERM`.
+//
+// # Safety
+// `endpoint` is NULL or a NUL-terminated string; `out` NULL or valid for `out_cap` bytes.
+// Thread-safe, as a call on the ROUTER socket.
+int rl_receiver_bind(rl_receiver_t *r, const char *endpoint, char *out, size_t out_cap);
+
+// Register the gateway service `name` with weight `weight` (0 means 1) and wait for the
+// registry's answer. `advertise` is the endpoint gateways connect to; NULL (or "") takes the
+// only bound endpoint, a wildcard host replaced by 127.0.0.1. Returns 0, or -1 with
+// `EINVAL` (no endpoint to advertise, or the registry refused: see the log), `EHOSTUNREACH`
+// (no registry answered in time), `EBUSY` (another thread is inside a call on the ROUTER),
+// `EFAULT`, `RL_ETERM`.
+//
+// # Safety
+// `name` is NULL or a NUL-terminated string, `advertise` too. Thread-safe, as a call on the
+// ROUTER socket.
+int rl_receiver_register(rl_receiver_t *r,
+                         const char *name,
+                         const char *advertise,
+                         uint32_t weight);
+
+// Change a registered service's weight (0 means 1) and wait for the registry's answer.
+// Returns 0, or -1 with `ENOENT` (not registered here), otherwise as
+// `rl_receiver_register`.
+//
+// # Safety
+// `name` is NULL or a NUL-terminated string. Thread-safe, as a call on the ROUTER socket.
+int rl_receiver_update_weight(rl_receiver_t *r, const char *name, uint32_t weight);
+
+// Unregister `name` (the registry does not answer; its heartbeats stop). Returns 0, or -1
+// with `EFAULT`, `EINVAL`, `EBUSY`, `RL_ETERM`.
+//
+// # Safety
+// `name` is NULL or a NUL-terminated string. Thread-safe, as a call on the ROUTER socket.
+int rl_receiver_unregister(rl_receiver_t *r, const char *name);
+
+// The receiver's ROUTER as a socket handle (starting the receiver if needed): requests
+// arrive as `[gateway routing id][parts...]`, replies go out as `[gateway routing id]
+// [parts...]`, with any socket call (`rl_recv`, `rl_send`, `rl_msg_recv`, the batch calls,
+// `rl_setsockopt`, `rl_poll`, `rl_socket_monitor`, ...). The handle belongs to the receiver:
+// `rl_close` on it fails with `EINVAL`, `rl_receiver_destroy` closes it, and it must not be
+// used after that. The same handle is returned every time.
+//
+// Returns NULL with errno: `EINVAL` (no registry given), `EFAULT`, `RL_ETERM`.
+//
+// Thread-safe; `r` may be any value.
+rl_socket_t *rl_receiver_router(rl_receiver_t *r);
+
+// Destroy the receiver and set `*r` to NULL: closes its ROUTER (the handle from
+// `rl_receiver_router` becomes invalid) and stops its registration worker. Registrations
+// are not withdrawn: the registry expires them by heartbeat (call `rl_receiver_unregister`
+// first to withdraw them at once). Returns 0, or -1 with `EFAULT` (NULL `r`, NULL or stale
+// `*r`), `EBUSY` (another thread is inside a call on the ROUTER, e.g. blocked in `rl_recv`:
+// nothing is destroyed).
+//
+// # Safety
+// `r` is NULL or valid for reading and writing a pointer. Thread-safe.
+int rl_receiver_destroy(rl_receiver_t **r);
+
+// A registry (zlink `zlink_registry_new` + `set_endpoints`) on `ctx` that will publish its
+// service list on the PUB endpoint `pub_endpoint` and take requests on the ROUTER endpoint
+// `router_endpoint` (wildcards such as `tcp://127.0.0.1:*` allowed; read the bound ones
+// with `rl_registry_pub_endpoint` / `rl_registry_router_endpoint` after the start).
+// Nothing is bound before `rl_registry_start`; configure it first with `rl_registry_set_id`,
+// `rl_registry_add_peer`, `rl_registry_set_heartbeat`, `rl_registry_set_broadcast_interval`.
+//
+// Returns NULL with errno: `EFAULT` (bad context, NULL endpoint), `EINVAL` (endpoint not
+// UTF-8), `RL_ETERM` (context shut down).
+//
+// # Safety
+// The endpoints are NULL or NUL-terminated strings. Thread-safe.
+rl_registry_t *rl_registry_new(rl_ctx_t *ctx,
+                               const char *pub_endpoint,
+                               const char *router_endpoint);
+
+// Set the registry's id in a cluster (default: random, non-zero). Before the start only.
+// Returns 0, or -1 with `EINVAL` (id 0), `RL_EFSM` (already started), `EFAULT`.
+//
+// Thread-safe; `r` may be any value (handles are checked).
+int rl_registry_set_id(rl_registry_t *r, uint32_t id);
+
+// Remove a provider after `timeout_ms` without a heartbeat (default 15000). Before the
+// start only. Returns 0, or -1 with `EINVAL` (<= 0), `RL_EFSM` (already started), `EFAULT`.
+//
+// Thread-safe; `r` may be any value.
+int rl_registry_set_heartbeat(rl_registry_t *r, int timeout_ms);
+
+// Re-publish the list at least every `interval_ms` (default 30000; peers silent for three
+// intervals are dropped). Before the start only. Returns 0, or -1 with `EINVAL` (<= 0),
+// `RL_EFSM` (already started), `EFAULT`.
+//
+// Thread-safe; `r` may be any value.
+int rl_registry_set_broadcast_interval(rl_registry_t *r, int interval_ms);
+
+// Subscribe to a peer registry's PUB endpoint (an HA cluster), before or after the start.
+// Returns 0, or -1 with `EFAULT`, `EINVAL` (the endpoint is refused, after the start),
+// `RL_ETERM`.
+//
+// # Safety
+// `pub_endpoint` is NULL or a NUL-terminated string. Thread-safe.
+int rl_registry_add_peer(rl_registry_t *r, const char *pub_endpoint);
+
+// Bind both endpoints, connect to the peers and start the registry's worker thread.
+// Returns 0, or -1 with `RL_EFSM` (already started), bind errors (`EADDRINUSE`, `EINVAL`,
+// `EPROTONOSUPPORT`, ...), `RL_ETERM`, `EFAULT`. After a failure the configuration is kept
+// and the start may be tried again.
+//
+// Thread-safe; `r` may be any value.
+int rl_registry_start(rl_registry_t *r);
+
+// Copy the PUB endpoint as bound (wildcard port resolved), NUL-terminated, into `buf`
+// (`cap` bytes). Returns 0, or -1 with `EMSGSIZE` (too small; nothing written), `RL_EFSM`
+// (not started), `EFAULT`.
+//
+// # Safety
+// `buf` is NULL or valid for writing `cap` bytes. Thread-safe.
+int rl_registry_pub_endpoint(rl_registry_t *r, char *buf, size_t cap);
+
+// Copy the ROUTER endpoint as bound (what receivers and SPOT nodes register with) into
+// `buf`, as `rl_registry_pub_endpoint`.
+//
+// # Safety
+// As `rl_registry_pub_endpoint`.
+int rl_registry_router_endpoint(rl_registry_t *r, char *buf, size_t cap);
+
+// Stop the registry (its worker thread, its sockets) and set `*r` to NULL. Returns 0, or -1
+// with `EFAULT` (NULL `r`, NULL or stale `*r`).
+//
+// # Safety
+// `r` is NULL or valid for reading and writing a pointer. Thread-safe.
+int rl_registry_destroy(rl_registry_t **r);
+
+// A SPOT node (zlink `zlink_spot_node_new`): one PUB for what this node publishes, one SUB
+// meshed with its peers' PUBs (`rl_spot_node_connect_peer`, or the nodes a discovery
+// lists: `rl_spot_node_set_discovery`), local subscribers (`rl_spot_sub_new`). To register
+// it, give registries with `rl_spot_node_connect_registry` first: the node starts at the
+// first other call. Needs a context with reactor threads (`RL_IO_THREADS` >= 1).
+//
+// Returns NULL with errno: `EFAULT` (bad context), `RL_ETERM`.
+//
+// Thread-safe; `ctx` may be any value.
+rl_spot_node_t *rl_spot_node_new(rl_ctx_t *ctx);
+
+// Register with the registry whose ROUTER endpoint is `router_endpoint` (several give
+// failover). Only before the node starts, i.e. before any other call on it
+// (`rl_spot_node_bind`, `..._connect_peer`, `..._register`, `..._set_discovery`,
+// `rl_spot_publish*`, `rl_spot_sub_new`). Returns 0, or -1 with `RL_EFSM` (already
+// started), `EFAULT`, `EINVAL`.
+//
+// # Safety
+// `router_endpoint` is NULL or a NUL-terminated string. Thread-safe.
+int rl_spot_node_connect_registry(rl_spot_node_t *node, const char *router_endpoint);
+
+// Bind the node's PUB to `endpoint` and copy the endpoint as bound (wildcard port
+// resolved), NUL-terminated, into `out` (`out_cap` bytes; NULL and 0 to skip). Returns 0,
+// or -1 with bind errors, `EMSGSIZE` (`out` too small: the bind was made), `EINVAL` (also:
+// an inline context), `EFAULT`, `RL_ETERM`.
+//
+// # Safety
+// `endpoint` is NULL or a NUL-terminated string; `out` NULL or valid for `out_cap` bytes.
+// Thread-safe.
+int rl_spot_node_bind(rl_spot_node_t *node, const char *endpoint, char *out, size_t out_cap);
+
+// Receive what the peer node publishing on `pub_endpoint` publishes. Returns 0, or -1 with
+// connect errors (`EINVAL`, `EPROTONOSUPPORT`), `EFAULT`, `RL_ETERM`.
+//
+// # Safety
+// `pub_endpoint` is NULL or a NUL-terminated string. Thread-safe.
+int rl_spot_node_connect_peer(rl_spot_node_t *node, const char *pub_endpoint);
+
+// Stop receiving from a peer connected with `rl_spot_node_connect_peer`. Returns 0, or -1
+// with `ENOENT` (not connected to it by hand), `EFAULT`, `EINVAL`, `RL_ETERM`.
+//
+// # Safety
+// As `rl_spot_node_connect_peer`.
+int rl_spot_node_disconnect_peer(rl_spot_node_t *node, const char *pub_endpoint);
+
+// Register this node as `service` (NULL: "spot-node", zlink's default) of type SPOT with
+// the registries, so nodes following the service through a discovery connect to
+// `advertise` (NULL or "": the only bound endpoint, a wildcard host replaced by
+// 127.0.0.1); waits for the registry's answer and copies the advertised endpoint,
+// NUL-terminated, into `out` (`out_cap` bytes; NULL and 0 to skip). Returns 0, or -1 with
+// `ENOTSUP` (no registry was given), `EINVAL` (nothing to advertise, or refused),
+// `EHOSTUNREACH` (no registry answered in time), `EMSGSIZE` (`out` too small: registered
+// anyway), `EFAULT`, `RL_ETERM`.
+//
+// # Safety
+// `service` and `advertise` are NULL or NUL-terminated strings; `out` NULL or valid for
+// `out_cap` bytes. Thread-safe.
+int rl_spot_node_register(rl_spot_node_t *node,
+                          const char *service,
+                          const char *advertise,
+                          char *out,
+                          size_t out_cap);
+
+// Unregister `service` (the registry does not answer; its heartbeats stop). Returns 0, or
+// -1 with `ENOTSUP` (no registry was given), `EFAULT`, `EINVAL`, `RL_ETERM`.
+//
+// # Safety
+// `service` is NULL or a NUL-terminated string. Thread-safe.
+int rl_spot_node_unregister(rl_spot_node_t *node, const char *service);
+
+// Keep the mesh connected to every node `discovery` (of `RL_SERVICE_SPOT`) lists under
+// `service` (this node excepted), as the lists change (zlink `spot_node_set_discovery`):
+// the SUB connects and disconnects from the discovery's worker thread. The discovery may be
+// destroyed later (the mesh then stays as it is). Returns 0, or -1 with `EINVAL` (a
+// discovery of gateway services), `EFAULT`, `RL_ETERM`.
+//
+// # Safety
+// `service` is NULL or a NUL-terminated string. Thread-safe.
+int rl_spot_node_set_discovery(rl_spot_node_t *node,
+                               rl_discovery_t *discovery,
+                               const char *service);
+
+// Publish a message of `n` parts (`parts[i]`, `lens[i]` bytes; copied) on `topic`
+// (`topic_len` bytes, 1 to 255): to this node's matching subscribers, then to its peers (as
+// a PUB: a peer at its high-water mark misses it). `flags` must be 0 (`ENOTSUP` otherwise,
+// as zlink). Returns 0, or -1 with `EINVAL` (bad topic length, `n` 0), `EFAULT`,
+// `ENOTSUP`, `RL_ETERM`.
+//
+// # Safety
+// `topic` valid for `topic_len` bytes; `parts` and `lens` NULL or valid for `n` entries,
+// each part for its length. Thread-safe.
+int rl_spot_publish(rl_spot_node_t *node,
+                    const void *topic,
+                    size_t topic_len,
+                    const void *const *parts,
+                    const size_t *lens,
+                    size_t n,
+                    int flags);
+
+// Publish the one-part message `payload` (`len` bytes) on `topic` `count` times, with one
+// lock of the local queues and the PUB for all of them (zlink
+// `zlink_spot_publish_many_const`). Returns `count` (0 for 0), or -1 with `EINVAL` (bad
+// topic length, `count` > INT_MAX), `EFAULT`, `RL_ETERM`.
+//
+// # Safety
+// `topic` valid for `topic_len` bytes, `payload` for `len`. Thread-safe.
+int rl_spot_publish_many_const(rl_spot_node_t *node,
+                               const void *topic,
+                               size_t topic_len,
+                               const void *payload,
+                               size_t len,
+                               size_t count);
+
+// Destroy the node handle and set `*node` to NULL: its registrations stop (withdrawn by
+// the registries' heartbeat expiry; call `rl_spot_node_unregister` first to withdraw them
+// at once) and it can no longer publish. Its subscribers stay valid: each keeps the node's
+// sockets (and receives from its peers) until destroyed itself. Returns 0, or -1 with
+// `EFAULT` (NULL `node`, NULL or stale `*node`).
+//
+// # Safety
+// `node` is NULL or valid for reading and writing a pointer. Thread-safe.
+int rl_spot_node_destroy(rl_spot_node_t **node);
+
+// A new local subscriber of `node` (zlink `zlink_spot_sub_new`), with no subscription yet.
+// It stays valid after `rl_spot_node_destroy` (it keeps the node's sockets) until
+// `rl_spot_sub_destroy`.
+//
+// Returns NULL with errno: `EFAULT` (bad node), `EINVAL` (the node cannot start: an inline
+// context), `RL_ETERM`.
+//
+// Thread-safe; `node` may be any value.
+rl_spot_sub_t *rl_spot_sub_new(rl_spot_node_t *node);
+
+// Receive messages published on exactly `topic` (1 to 255 bytes, NUL-terminated). Returns
+// 0, or -1 with `EINVAL` (empty or too long), `EFAULT`, `RL_ETERM`.
+//
+// # Safety
+// `topic` is NULL or a NUL-terminated string. Thread-safe.
+int rl_spot_sub_subscribe(rl_spot_sub_t *s, const char *topic);
+
+// Receive messages on every topic starting with a prefix: `pattern` is the prefix and one
+// trailing `*` (e.g. `"prices.*"`). Returns 0, or -1 with `EINVAL` (not of that form),
+// `EFAULT`, `RL_ETERM`.
+//
+// # Safety
+// `pattern` is NULL or a NUL-terminated string. Thread-safe.
+int rl_spot_sub_subscribe_pattern(rl_spot_sub_t *s, const char *pattern);
+
+// Drop a subscription made with either call (a trailing `*` names a pattern). Returns 0,
+// or -1 with `EINVAL`, `EFAULT`, `RL_ETERM`.
+//
+// # Safety
+// `topic_or_pattern` is NULL or a NUL-terminated string. Thread-safe.
+int rl_spot_sub_unsubscribe(rl_spot_sub_t *s, const char *topic_or_pattern);
+
+// Receive one message: its topic, NUL-terminated, into `topic_buf` (`topic_cap` bytes; its
+// length to `*topic_len` if not NULL) and its parts packed back to back into `buf`
+// (`buflen` bytes), part i being `lens[i]` bytes (`lens` has `max` entries). Waits up to
+// `timeout_ms` (-1: no limit, 0: not at all).
+//
+// Returns the number of parts (>= 1), or -1 with `EAGAIN` (nothing in time), `EMSGSIZE`
+// (the topic or the parts do not fit: the message stays queued), `EINVAL` (`max` 0 or
+// below its part count, the message stays queued; a handler is set; timeout below -1),
+// `EFAULT`, `RL_ETERM`, `EINTR`.
+//
+// # Safety
+// `topic_buf` valid for `topic_cap` bytes, `buf` for `buflen`, `lens` for `max` entries,
+// `topic_len` NULL or valid. Thread-safe (several threads may receive on one subscriber;
+// each message goes to one of them).
+int rl_spot_sub_recv(rl_spot_sub_t *s,
+                     char *topic_buf,
+                     size_t topic_cap,
+                     size_t *topic_len,
+                     void *buf,
+                     size_t buflen,
+                     size_t *lens,
+                     size_t max,
+                     int timeout_ms);
+
+// Receive many messages at once (the fast path): topics packed back to back into
+// `topic_buf` (`topic_cap` bytes, no NULs), message i's topic being `topic_lens[i]` bytes;
+// payloads packed back to back into `payload_buf` (`payload_cap` bytes). Each queued
+// message is copied once, straight from the subscriber's queue into these buffers.
+//
+// Payload lengths: with `part_counts` NULL, `payload_lens[i]` is message i's whole payload
+// (a multipart message's parts back to back, boundaries not reported: meant for one-part
+// messages); with `part_counts` given, `payload_lens` has one entry per part, message i
+// taking the next `part_counts[i]` entries (as `rl_recv_batch_parts`). `topic_lens`,
+// `payload_lens` and `part_counts` have `max` entries; at most `max` messages are taken,
+// and with `part_counts` at most `max` parts in all.
+//
+// Waits up to `timeout_ms` (-1: no limit, 0: not at all) for the first message, then
+// takes the queued messages while the next one fits (the rest stay queued, in order).
+// Returns the number of messages (>= 1), or -1 with `EAGAIN` (nothing in time), `EMSGSIZE`
+// (the first message's topic or payload does not fit the whole buffer: it stays queued),
+// `EINVAL` (`max` 0; its parts exceed `max` with `part_counts`, it stays queued; a handler
+// is set; timeout below -1), `EFAULT`, `RL_ETERM`, `EINTR`.
+//
+// # Safety
+// `topic_buf` valid for `topic_cap` bytes, `payload_buf` for `payload_cap`; `topic_lens`,
+// `payload_lens` and (if not NULL) `part_counts` for `max` entries. Thread-safe.
+int rl_spot_recv_many(rl_spot_sub_t *s,
+                      void *topic_buf,
+                      size_t topic_cap,
+                      size_t *topic_lens,
+                      void *payload_buf,
+                      size_t payload_cap,
+                      size_t *payload_lens,
+                      size_t *part_counts,
+                      size_t max,
+                      int timeout_ms);
+
+// Deliver this subscriber's messages to `fn(topic, topic_len, parts, lens, n, userdata)`
+// instead of the receive calls (zlink `spot_sub_set_handler`), replacing a handler set
+// before; NULL `fn` removes it (messages not yet handed over stay queued for the receive
+// calls). Returns 0, or -1 with `EFAULT`, or a system error (no thread could be started).
+//
+// The handler runs on a thread of the subscriber's own (never on a caller's), one message
+// at a time, in order. It may call ringlink, this subscriber and its node included (e.g.
+// publish, subscribe, or remove itself). While a handler is set, `rl_spot_sub_recv` and
+// `rl_spot_recv_many` fail with `EINVAL`. When this call (or `rl_spot_sub_destroy`)
+// returns, called from another thread than the handler's, the previous handler is not
+// running and will not be called again, so its `userdata` may be freed.
+//
+// # Safety
+// `fn` is NULL or safe to call from another thread with `userdata` until it is replaced or
+// the subscriber destroyed.
+int rl_spot_sub_set_handler(rl_spot_sub_t *s, rl_spot_handler_fn fn, void *userdata);
+
+// Destroy the subscriber and set `*s` to NULL: its subscriptions are removed, its handler
+// stopped (waiting for a call in progress, unless called from the handler itself) and its
+// queued messages dropped; the node's sockets go with the last of the node and its
+// subscribers. Calls other threads are still inside (a receive) finish first. Returns 0, or
+// -1 with `EFAULT` (NULL `s`, NULL or stale `*s`).
+//
+// # Safety
+// `s` is NULL or valid for reading and writing a pointer. Thread-safe.
+int rl_spot_sub_destroy(rl_spot_sub_t **s);
+
 // Create a socket of `type` (libzmq `zmq_socket`): `RL_PAIR` ... `RL_STREAM`. The first
 // socket of a context builds it (starts the reactor threads).
 //
@@ -926,7 +1596,9 @@ rl_socket_t *rl_socket(rl_ctx_t *ctx, int type);
 // up to LINGER ms (in inline mode: while the context is driven, at the latest in
 // `rl_ctx_term`). Returns 0, or -1 with `EFAULT` (NULL) / `ENOTSOCK` (already closed) /
 // `EBUSY` (another thread is inside a call on the socket, e.g. blocked in `rl_recv`: the
-// socket stays open; `rl_ctx_shutdown` makes such calls return).
+// socket stays open; `rl_ctx_shutdown` makes such calls return) / `EINVAL` (a receiver's
+// ROUTER from `rl_receiver_router`: it belongs to the receiver, `rl_receiver_destroy`
+// closes it).
 //
 // # Safety
 // `s` is NULL or a handle from `rl_socket` whose context is not terminated.

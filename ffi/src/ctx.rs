@@ -58,7 +58,7 @@ struct CtxState {
     backend: c_int,
     ipv6: bool,
     shut: bool,
-    /// Open sockets (rl_ctx_term waits for 0).
+    /// Open sockets and service-layer objects (rl_ctx_term waits for 0).
     sockets: usize,
     /// Closed socket handles, freed at rl_ctx_term.
     husks: Vec<usize>,
@@ -69,9 +69,8 @@ impl CtxShared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Build the engine context if needed, and create a socket of type `ty`.
-    pub(crate) fn new_socket(&self, ty: engine::SocketType) -> Res<engine::Socket> {
-        let mut st = self.lock();
+    /// The engine context, built now if needed (`RL_ETERM` once shut down).
+    fn built<'a>(st: &'a mut MutexGuard<'_, CtxState>) -> Res<&'a Context> {
         if st.shut {
             return Err(RL_ETERM);
         }
@@ -84,7 +83,13 @@ impl CtxShared {
             }
             st.ctx = Some(b.build().map_err(eno)?);
         }
-        let ctx = st.ctx.as_ref().expect("built above");
+        Ok(st.ctx.as_ref().expect("built above"))
+    }
+
+    /// Build the engine context if needed, and create a socket of type `ty`.
+    pub(crate) fn new_socket(&self, ty: engine::SocketType) -> Res<engine::Socket> {
+        let mut st = self.lock();
+        let ctx = Self::built(&mut st)?;
         let mut sock = ctx.socket(ty).map_err(eno)?;
         if st.ipv6 {
             sock.set_option(engine::SocketOption::Ipv6(true))
@@ -92,6 +97,37 @@ impl CtxShared {
         }
         st.sockets += 1;
         Ok(sock)
+    }
+
+    /// A service-layer object (registry, discovery, receiver, gateway, SPOT node or
+    /// subscriber) is created: the engine context to build it on, built now if needed. The
+    /// object counts as an open socket (`rl_ctx_term` waits for it) until
+    /// [`CtxShared::service_closed`].
+    pub(crate) fn open_service(&self) -> Res<Context> {
+        let mut st = self.lock();
+        let ctx = Self::built(&mut st)?.clone();
+        st.sockets += 1;
+        Ok(ctx)
+    }
+
+    /// A socket built by the service layer (a receiver's ROUTER) gets a handle: counted as
+    /// open as `new_socket` does. `RL_ETERM` once the context is shut down.
+    pub(crate) fn adopt_socket(&self) -> Res<()> {
+        let mut st = self.lock();
+        if st.shut {
+            return Err(RL_ETERM);
+        }
+        st.sockets += 1;
+        Ok(())
+    }
+
+    /// A service-layer object counted by [`CtxShared::open_service`] was freed.
+    pub(crate) fn service_closed(&self) {
+        let mut st = self.lock();
+        st.sockets -= 1;
+        if st.sockets == 0 {
+            self.idle.notify_all();
+        }
     }
 
     /// A socket was closed; `husk` is its handle, freed at termination.
@@ -200,7 +236,8 @@ pub extern "C" fn rl_ctx_shutdown(ctx: *mut rl_ctx_t) -> c_int {
 }
 
 /// Terminate the context (libzmq `zmq_ctx_term`): shuts it down (as `rl_ctx_shutdown`), then
-/// blocks until every socket of the context is closed, then waits for queued messages to be
+/// blocks until every socket of the context is closed (and every service-layer object of it,
+/// `rl_registry_t` ... `rl_spot_sub_t`, destroyed), then waits for queued messages to be
 /// sent as each socket's LINGER allows, stops the reactor threads and frees the context.
 /// Returns 0, or -1 with `EFAULT` (NULL or already terminated).
 ///

@@ -7,7 +7,9 @@
 //! used per message, stay pointers: see `socket.rs`).
 //!
 //! Layout of an id (64-bit): generation in the upper 38 bits, slot index in the next 24
-//! (16,777,216 live handles of a kind), kind in the low 2 bits (`01` contexts, `11` monitors).
+//! (16,777,216 live handles of a kind), kind in the low 2 bits (`01` contexts, `11` monitors,
+//! `10` service-layer objects: one table for the six kinds, `services/mod.rs`, which checks the
+//! object's type on each lookup).
 //! The low bits are never `00`, so an id is never NULL and never equal to a socket handle
 //! (a `Box` pointer, 8-byte aligned): `socket.rs` rejects a non-zero low pair before touching
 //! memory. On 32-bit targets the index has 12 bits and the generation 18; generations wrap,
@@ -21,6 +23,8 @@ pub(crate) const KIND_MASK: usize = 0b11;
 pub(crate) const KIND_CTX: usize = 0b01;
 /// Kind bits of a monitor id.
 pub(crate) const KIND_MONITOR: usize = 0b11;
+/// Kind bits of a service-layer object's id (registry, discovery, receiver, gateway, SPOT).
+pub(crate) const KIND_SERVICE: usize = 0b10;
 
 const KIND_BITS: u32 = 2;
 const INDEX_BITS: u32 = if usize::BITS >= 64 { 24 } else { 12 };
@@ -29,23 +33,23 @@ const GEN_BITS: u32 = usize::BITS - INDEX_BITS - KIND_BITS;
 const GEN_MASK: usize = (1 << GEN_BITS) - 1;
 
 /// A table of `Arc<T>` addressed by ids of one kind.
-pub(crate) struct HandleTable<T> {
+pub(crate) struct HandleTable<T: ?Sized> {
     kind: usize,
     inner: Mutex<Slots<T>>,
 }
 
-struct Slots<T> {
+struct Slots<T: ?Sized> {
     slots: Vec<Slot<T>>,
     /// Indices of empty slots, reused last-freed first.
     free: Vec<usize>,
 }
 
-struct Slot<T> {
+struct Slot<T: ?Sized> {
     generation: usize,
     val: Option<Arc<T>>,
 }
 
-impl<T> HandleTable<T> {
+impl<T: ?Sized> HandleTable<T> {
     pub(crate) const fn new(kind: usize) -> Self {
         HandleTable {
             kind,

@@ -19,7 +19,7 @@
 //! options), `msg.rs`
 //! (`rl_msg_t`), `send_batch.rs` / `batch.rs` (batch sends / receives), `proxy.rs` (`rl_proxy`), `stats.rs`
 //! (`rl_socket_stats`), `poll.rs` (`rl_poll`), `monitor.rs` (socket
-//! monitors).
+//! monitors), `services/` (the service layer: registry, discovery, receiver, gateway, SPOT).
 
 #![allow(non_camel_case_types)] // C names: rl_ctx_t, rl_msg_t, ...
 
@@ -40,6 +40,7 @@ mod options;
 mod poll;
 mod proxy;
 mod send_batch;
+mod services;
 mod socket;
 mod stats;
 
@@ -51,6 +52,7 @@ pub use options::*;
 pub use poll::*;
 pub use proxy::*;
 pub use send_batch::*;
+pub use services::*;
 pub use socket::*;
 pub use stats::*;
 

@@ -165,7 +165,7 @@ pub unsafe extern "C" fn rl_socket_monitor(
         {
             return Err(libc::EEXIST);
         }
-        let mon = match st.sock.monitor() {
+        let mon = match st.sock.socket().monitor() {
             Ok(m) => m,
             Err(e) => {
                 st.monitor_open.store(false, Ordering::Release);

@@ -65,10 +65,30 @@ pub(crate) struct SockHandle {
 const _: () = assert!(std::mem::align_of::<SockHandle>() > KIND_MASK);
 
 pub(crate) struct SockState {
-    pub(crate) sock: Socket,
+    pub(crate) sock: SockBody,
     pub(crate) ctx: Arc<CtxShared>,
     /// True while an `rl_monitor_t` of this socket is open (cleared by `rl_monitor_close`).
     pub(crate) monitor_open: Arc<AtomicBool>,
+}
+
+/// The engine socket a handle stands for: its own, or the ROUTER of a service-layer receiver
+/// (`rl_receiver_router`), which the receiver owns and lends.
+// The common variant stays inline (no second indirection on the message path); the state
+// is boxed once per handle anyway.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum SockBody {
+    Own(Socket),
+    Receiver(Box<ringlink_services::receiver::Receiver>),
+}
+
+impl SockBody {
+    /// The engine socket.
+    pub(crate) fn socket(&mut self) -> &mut Socket {
+        match self {
+            SockBody::Own(s) => s,
+            SockBody::Receiver(r) => r.router(),
+        }
+    }
 }
 
 /// Exclusive access to an open socket for the duration of one call: holds the handle's `busy`
@@ -123,7 +143,7 @@ fn enter(h: &SockHandle) -> Res<&AtomicBool> {
 pub(crate) unsafe fn sock_mut<'a>(s: *mut rl_socket_t) -> Res<SockRef<'a, Socket>> {
     // SAFETY: same contract.
     let mut st = unsafe { sock_state(s) }?;
-    let val = std::ptr::NonNull::from(&mut st.sock);
+    let val = std::ptr::NonNull::from(st.sock.socket());
     // The flag moves to the new guard: the old one must not release it.
     let st = std::mem::ManuallyDrop::new(st);
     Ok(SockRef {
@@ -184,7 +204,7 @@ unsafe fn live_handle<'a>(s: *mut rl_socket_t) -> Res<&'a SockHandle> {
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string.
-unsafe fn str_arg<'a>(p: *const c_char) -> Res<&'a str> {
+pub(crate) unsafe fn str_arg<'a>(p: *const c_char) -> Res<&'a str> {
     if p.is_null() {
         return Err(libc::EFAULT);
     }
@@ -262,49 +282,69 @@ pub extern "C" fn rl_socket(ctx: *mut rl_ctx_t, r#type: c_int) -> *mut rl_socket
         let h = ctx_ref(ctx)?;
         let ty = type_from_int(r#type).ok_or(libc::EINVAL)?;
         let sock = h.new_socket(ty)?;
-        let handle = Box::new(SockHandle {
-            tag: AtomicU32::new(SOCK_LIVE),
-            busy: AtomicBool::new(false),
-            state: std::cell::UnsafeCell::new(Some(Box::new(SockState {
-                sock,
-                ctx: h,
-                monitor_open: Arc::new(AtomicBool::new(false)),
-            }))),
-        });
-        Ok(Box::into_raw(handle) as *mut rl_socket_t)
+        Ok(new_handle(SockBody::Own(sock), h))
     })
+}
+
+/// A socket handle for `sock`, already counted as open by `ctx`.
+pub(crate) fn new_handle(sock: SockBody, ctx: Arc<CtxShared>) -> *mut rl_socket_t {
+    let handle = Box::new(SockHandle {
+        tag: AtomicU32::new(SOCK_LIVE),
+        busy: AtomicBool::new(false),
+        state: std::cell::UnsafeCell::new(Some(Box::new(SockState {
+            sock,
+            ctx,
+            monitor_open: Arc::new(AtomicBool::new(false)),
+        }))),
+    });
+    Box::into_raw(handle) as *mut rl_socket_t
 }
 
 /// Close a socket (libzmq `zmq_close`). Returns at once; queued messages are still sent for
 /// up to LINGER ms (in inline mode: while the context is driven, at the latest in
 /// `rl_ctx_term`). Returns 0, or -1 with `EFAULT` (NULL) / `ENOTSOCK` (already closed) /
 /// `EBUSY` (another thread is inside a call on the socket, e.g. blocked in `rl_recv`: the
-/// socket stays open; `rl_ctx_shutdown` makes such calls return).
+/// socket stays open; `rl_ctx_shutdown` makes such calls return) / `EINVAL` (a receiver's
+/// ROUTER from `rl_receiver_router`: it belongs to the receiver, `rl_receiver_destroy`
+/// closes it).
 ///
 /// # Safety
 /// `s` is NULL or a handle from `rl_socket` whose context is not terminated.
 #[no_mangle]
 pub unsafe extern "C" fn rl_close(s: *mut rl_socket_t) -> c_int {
-    boundary(|| {
-        if s.is_null() {
-            return Err(libc::EFAULT);
-        }
-        // SAFETY: forwarded caller contract.
-        let h = unsafe { live_handle(s) }?;
-        let busy = enter(h)?;
-        // SAFETY: holding `busy` makes this thread the only one to touch the state.
-        let st = unsafe { (*h.state.get()).take() };
-        if st.is_some() {
-            h.tag.store(SOCK_DEAD, Ordering::Release);
-        }
-        // Released before `socket_closed`: once the context counts the socket closed,
-        // rl_ctx_term may free the husk.
+    // SAFETY: forwarded caller contract.
+    boundary(|| unsafe { close_handle(s, false) })
+}
+
+/// Close a socket handle. A receiver's ROUTER (`SockBody::Receiver`) is closed only with
+/// `owned` (by `rl_receiver_destroy`); `rl_close` on it is `EINVAL`.
+///
+/// # Safety
+/// As `rl_close`.
+pub(crate) unsafe fn close_handle(s: *mut rl_socket_t, owned: bool) -> Res<c_int> {
+    if s.is_null() {
+        return Err(libc::EFAULT);
+    }
+    // SAFETY: forwarded caller contract.
+    let h = unsafe { live_handle(s) }?;
+    let busy = enter(h)?;
+    // SAFETY: holding `busy` makes this thread the only one to touch the state.
+    let state = unsafe { &mut *h.state.get() };
+    if !owned && matches!(state.as_deref(), Some(st) if matches!(st.sock, SockBody::Receiver(_))) {
         busy.store(false, Ordering::Release);
-        let SockState { sock, ctx, .. } = *st.ok_or(libc::ENOTSOCK)?;
-        drop(sock);
-        ctx.socket_closed(s as usize);
-        Ok(0)
-    })
+        return Err(libc::EINVAL);
+    }
+    let st = state.take();
+    if st.is_some() {
+        h.tag.store(SOCK_DEAD, Ordering::Release);
+    }
+    // Released before `socket_closed`: once the context counts the socket closed,
+    // rl_ctx_term may free the husk.
+    busy.store(false, Ordering::Release);
+    let SockState { sock, ctx, .. } = *st.ok_or(libc::ENOTSOCK)?;
+    drop(sock);
+    ctx.socket_closed(s as usize);
+    Ok(0)
 }
 
 /// Shared body of bind/connect/unbind/disconnect.

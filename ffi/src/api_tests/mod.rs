@@ -8,8 +8,10 @@ mod lifecycle;
 mod messages;
 mod patterns;
 mod poll_monitor;
+mod services;
+mod spot;
 
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr::{null, null_mut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

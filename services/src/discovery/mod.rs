@@ -97,7 +97,7 @@ impl DiscoveryBuilder {
         Ok(Discovery {
             service_type: self.service_type,
             shared,
-            ctl,
+            ctl: Mutex::new(ctl),
             thread,
         })
     }
@@ -165,7 +165,9 @@ impl Shared {
 pub struct Discovery {
     service_type: ServiceType,
     shared: Arc<Shared>,
-    ctl: Socket,
+    /// Behind a mutex so that a `Discovery` is `Sync` and [`Discovery::connect_registry_shared`]
+    /// can take `&self`.
+    ctl: Mutex<Socket>,
     thread: control::WorkerThread,
 }
 
@@ -193,9 +195,20 @@ impl Discovery {
     /// `InvalidArgument` with the worker's reason when the endpoint is refused; `State` or
     /// the worker's failure if it has stopped.
     pub fn connect_registry(&mut self, pub_endpoint: &str) -> Result<()> {
-        self.ctl
-            .send_multipart(&[b"connect", pub_endpoint.as_bytes()], 0)?;
-        let reply = self.ctl.recv_multipart(0)?;
+        self.connect_registry_shared(pub_endpoint)
+    }
+
+    /// [`Discovery::connect_registry`] through a shared reference, for a discovery shared
+    /// between threads (the C API's handles): concurrent calls take turns. Must not be called
+    /// from an [`Discovery::on_change`] callback (the worker running it would have to answer;
+    /// it never returns).
+    ///
+    /// # Errors
+    /// As [`Discovery::connect_registry`].
+    pub fn connect_registry_shared(&self, pub_endpoint: &str) -> Result<()> {
+        let mut ctl = self.ctl.lock().unwrap_or_else(|e| e.into_inner());
+        ctl.send_multipart(&[b"connect", pub_endpoint.as_bytes()], 0)?;
+        let reply = ctl.recv_multipart(0)?;
         match reply.first().map(Vec::as_slice) {
             Some(b"ok") => Ok(()),
             _ => Err(Error::InvalidArgument(
@@ -273,7 +286,8 @@ impl Discovery {
 
 impl Drop for Discovery {
     fn drop(&mut self) {
-        self.thread.stop(&mut self.ctl);
+        let ctl = self.ctl.get_mut().unwrap_or_else(|e| e.into_inner());
+        self.thread.stop(ctl);
     }
 }
 
