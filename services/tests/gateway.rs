@@ -223,3 +223,34 @@ both_backends!(a_thread_blocked_in_recv_does_not_stall_senders, |backend| {
         200
     );
 });
+
+both_backends!(
+    providers_are_connected_as_they_register_without_a_call,
+    |backend| {
+        let w = world(backend, "echo", &[("e-a", 1)]);
+        let gw = Gateway::new(&w.ctx, &w.disc, Some(b"gw-eager")).unwrap();
+        // A provider registering after the gateway exists: the gateway connects to it from
+        // the discovery's change, with no gateway call in between (the receiver sees it).
+        let reg_router = w._reg.router_endpoint().to_string();
+        let mut late = Receiver::builder(&w.ctx)
+            .routing_id(b"e-late")
+            .registry(&reg_router)
+            .start()
+            .unwrap();
+        late.bind("tcp://127.0.0.1:*").unwrap();
+        late.register("echo", None, 1).unwrap();
+        poll_until(
+            Duration::from_secs(20),
+            "the gateway connects to the late provider",
+            || {
+                late.router()
+                    .peers()
+                    .iter()
+                    .any(|p| p.routing_id == b"gw-eager")
+                    .then_some(())
+            },
+        );
+        assert_eq!(gw.connection_count("echo").unwrap(), 2);
+        assert_eq!(finish(w, &gw, "echo", &["e-a"]), [0]);
+    }
+);

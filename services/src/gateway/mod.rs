@@ -6,8 +6,8 @@
 //! that is never held while waiting, so a thread blocked in `recv` never stalls another's
 //! `send` (zlink's single mutex does): a blocking call waits on the ROUTER's readiness fd as
 //! one leader among followers (the crate's `waiting` module). Discovery's changes are applied
-//! at the start of each call (a lock-free check when there are none): new providers
-//! are connected with their routing id, vanished ones disconnected. A provider that is not
+//! from the discovery's thread as they arrive (`Discovery::on_change`): new providers are
+//! connected with their routing id at once, vanished ones disconnected. A provider that is not
 //! connected yet is skipped for the next candidate (ROUTER_MANDATORY tells).
 //!
 //! Needs a context with reactor threads (the readiness fd does not progress inline).
@@ -15,8 +15,7 @@
 mod pool;
 
 use std::collections::HashMap;
-use std::sync::mpsc;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ringlink::{
     Context, Error, Flags, Result, Socket, SocketOption, SocketType, DONTWAIT, SNDMORE,
@@ -30,7 +29,6 @@ pub use pool::{LoadBalance, Pool};
 #[derive(Debug)]
 struct Inner {
     router: Socket,
-    feed: mpsc::Receiver<Change>,
     pools: HashMap<String, Pool>,
     /// Connected endpoints and the routing id they were connected with.
     endpoints: HashMap<String, Vec<u8>>,
@@ -46,7 +44,8 @@ const ROUTED_BATCH: usize = 1024;
 /// A load-balancing client of the services a discovery sees.
 #[derive(Debug)]
 pub struct Gateway {
-    inner: Mutex<Inner>,
+    /// Shared with the discovery's change callback, which applies changes as they come.
+    inner: Arc<Mutex<Inner>>,
     fd: std::os::fd::RawFd,
     waiting: Waiting,
 }
@@ -72,35 +71,44 @@ impl Gateway {
             router.set_option(SocketOption::RoutingId(id.to_vec()))?;
         }
         let fd = router.fd();
-        // The feed first, then the snapshot: a change in between is applied twice, harmlessly.
-        let feed = discovery.changes();
-        let mut inner = Inner {
+        let inner = Arc::new(Mutex::new(Inner {
             router,
-            feed,
             pools: HashMap::new(),
             endpoints: HashMap::new(),
             services: HashMap::new(),
             picks: Vec::new(),
-        };
-        for name in discovery.services() {
-            let providers = discovery.providers(&name);
-            inner.apply(Change {
-                name,
-                providers,
-                seq: 0,
-            })?;
+        }));
+        // Changes are applied from the discovery's thread as they arrive, so providers are
+        // connected before the first request. The callback first, then the snapshot, both
+        // under the gateway's lock: a change the snapshot misses is applied after it.
+        let weak = Arc::downgrade(&inner);
+        discovery.on_change(move |c| {
+            let Some(inner) = weak.upgrade() else {
+                return false;
+            };
+            lock(&inner).apply(c.clone());
+            true
+        });
+        {
+            let mut g = lock(&inner);
+            for name in discovery.services() {
+                let providers = discovery.providers(&name);
+                g.apply(Change {
+                    name,
+                    providers,
+                    seq: 0,
+                });
+            }
         }
         Ok(Gateway {
-            inner: Mutex::new(inner),
+            inner,
             fd,
             waiting: Waiting::default(),
         })
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>> {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.refresh()?;
-        Ok(g)
+        Ok(lock(&self.inner))
     }
 
     /// Choose how `service`'s provider is picked (default round-robin).
@@ -300,16 +308,16 @@ enum Sent {
     Unreachable,
 }
 
-impl Inner {
-    /// Apply discovery's pending changes.
-    fn refresh(&mut self) -> Result<()> {
-        while let Ok(c) = self.feed.try_recv() {
-            self.apply(c)?;
-        }
-        Ok(())
-    }
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    // Consistent after every call: a panic elsewhere does not poison it.
+    inner.lock().unwrap_or_else(|e| e.into_inner())
+}
 
-    fn apply(&mut self, c: Change) -> Result<()> {
+impl Inner {
+    /// Apply a discovery change: connect new providers (with their routing id), disconnect
+    /// vanished ones. A provider that cannot be connected (an endpoint this process cannot
+    /// use, the context shut down) is logged and left out of the pool; the others go on.
+    fn apply(&mut self, c: Change) {
         let pool = self.pools.entry(c.name.clone()).or_default();
         let old: Vec<String> = pool
             .providers()
@@ -320,29 +328,43 @@ impl Inner {
             if !c.providers.iter().any(|p| p.endpoint == ep) {
                 if let Some(rid) = self.endpoints.remove(&ep) {
                     self.services.remove(&rid);
-                    self.router.disconnect(&ep)?;
+                    if let Err(e) = self.router.disconnect(&ep) {
+                        log::debug!("gateway: disconnect {ep}: {e}");
+                    }
                 }
             }
         }
-        for p in &c.providers {
+        let mut usable = Vec::with_capacity(c.providers.len());
+        for p in c.providers {
             if self.endpoints.get(&p.endpoint) != Some(&p.routing_id) {
                 if self.endpoints.remove(&p.endpoint).is_some() {
                     // Re-registered with another id: connect again with the new one.
-                    self.router.disconnect(&p.endpoint)?;
+                    if let Err(e) = self.router.disconnect(&p.endpoint) {
+                        log::debug!("gateway: disconnect {}: {e}", p.endpoint);
+                    }
                 }
-                self.router
-                    .set_option(SocketOption::ConnectRoutingId(p.routing_id.clone()))?;
-                self.router.connect(&p.endpoint)?;
+                let connected = self
+                    .router
+                    .set_option(SocketOption::ConnectRoutingId(p.routing_id.clone()))
+                    .and_then(|()| self.router.connect(&p.endpoint));
+                if let Err(e) = connected {
+                    log::warn!(
+                        "gateway: provider {} of {:?} left out: {e}",
+                        p.endpoint,
+                        c.name
+                    );
+                    continue;
+                }
                 self.endpoints
                     .insert(p.endpoint.clone(), p.routing_id.clone());
             }
             self.services.insert(p.routing_id.clone(), c.name.clone());
+            usable.push(p);
         }
         self.pools
             .get_mut(&c.name)
             .expect("inserted above")
-            .set_providers(c.providers);
-        Ok(())
+            .set_providers(usable);
     }
 
     /// Send up to `max` one-frame requests (`payload(i)`) in one routed batch, each to the
