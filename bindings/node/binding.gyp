@@ -8,7 +8,11 @@
         "src/wait.c",
         "src/io.c",
         "src/batch.c",
-        "src/monitor.c"
+        "src/monitor.c",
+        "src/services.c",
+        "src/services_reg.c",
+        "src/services_io.c",
+        "src/services_spot.c"
       ],
       "include_dirs": ["<(ringlink_include)"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra"],

@@ -314,3 +314,130 @@ export declare class Stream extends Socket {
   framing: 'raw' | 'length-prefixed';
   connect(address: string, options?: RouterConnectOptions): void;
 }
+
+// ---------------------------------------------------------------- service layer
+// (registry, discovery, receiver, gateway, SPOT: README "Services", docs/services.md)
+
+export declare const ServiceType: { readonly Gateway: 1; readonly Spot: 2 };
+export declare const LoadBalance: { readonly RoundRobin: 0; readonly Weighted: 1 };
+
+export interface RegistryOptions {
+  /** PUB endpoint (the list); default tcp://127.0.0.1:* */
+  pubEndpoint?: string;
+  /** ROUTER endpoint (requests); default tcp://127.0.0.1:* */
+  routerEndpoint?: string;
+  id?: number;
+  /** ms without a heartbeat before a provider is removed (default 15000) */
+  heartbeatTimeout?: number;
+  /** ms between list broadcasts (default 30000) */
+  broadcastInterval?: number;
+  /** peer registries' PUB endpoints (HA cluster) */
+  peers?: string[];
+  context?: Context;
+}
+export declare class Registry {
+  constructor(options?: RegistryOptions);
+  setId(id: number): void;
+  setHeartbeat(timeoutMs: number): void;
+  setBroadcastInterval(intervalMs: number): void;
+  addPeer(pubEndpoint: string): void;
+  /** Bind both endpoints and start the worker. */
+  start(): void;
+  /** As bound (after start()). */
+  readonly pubEndpoint: string;
+  readonly routerEndpoint: string;
+  readonly closed: boolean;
+  close(): void;
+}
+
+export interface ProviderInfo {
+  endpoint: string;
+  routingId: Buffer;
+  weight: number;
+}
+export declare class Discovery {
+  constructor(type: 'gateway' | 'spot' | 1 | 2, options?: { context?: Context });
+  connectRegistry(pubEndpoint: string): void;
+  subscribe(service: string): void;
+  unsubscribe(service: string): void;
+  providers(service: string): ProviderInfo[];
+  providerCount(service: string): number;
+  serviceAvailable(service: string): boolean;
+  /** Resolves with the provider count once there is one; rejects EAGAIN after timeoutMs. */
+  waitAvailable(service: string, timeoutMs?: number): Promise<number>;
+  /** Called on the JS thread for every change (null removes it). */
+  onChange(fn: ((service: string, providers: number) => void) | null): void;
+  on(event: 'change', listener: (service: string, providers: number) => void): this;
+  off(event: 'change', listener: (service: string, providers: number) => void): this;
+  readonly closed: boolean;
+  close(): void;
+}
+
+export declare class Receiver {
+  constructor(options?: { routingId?: string | Buffer; context?: Context });
+  readonly context: Context;
+  connectRegistry(routerEndpoint: string): void;
+  /** Returns the endpoint as bound (wildcard port resolved). */
+  bind(endpoint: string): string;
+  register(service: string, advertise?: string | null, weight?: number): Promise<void>;
+  updateWeight(service: string, weight: number): Promise<void>;
+  unregister(service: string): void;
+  /** The receiver's ROUTER: requests [gatewayId, ...parts], replies [gatewayId, ...parts]. */
+  readonly router: Router;
+  readonly closed: boolean;
+  close(): void;
+}
+
+export interface ServiceReply {
+  service: string;
+  parts: Buffer[];
+}
+export declare class Gateway {
+  constructor(discovery: Discovery, options?: { routingId?: string | Buffer; context?: Context });
+  send(service: string, msg: MessageLike | MessageLike[]): Promise<void>;
+  sendRid(service: string, routingId: string | Buffer, msg: MessageLike | MessageLike[]): Promise<void>;
+  recv(): Promise<ServiceReply>;
+  /** Synchronous batch: how many went out now (0 when every provider is full). */
+  gatewaySendManyConst(service: string, payload: MessageLike, count: number): number;
+  sendManyConst(service: string, payload: MessageLike, count: number): number;
+  setLb(service: string, strategy: 'round-robin' | 'weighted' | 0 | 1): void;
+  connectionCount(service: string): number;
+  readonly closed: boolean;
+  close(): void;
+}
+
+export interface SpotMessage {
+  topic: string;
+  parts: Buffer[];
+}
+export declare class SpotNode {
+  constructor(options?: { context?: Context });
+  connectRegistry(routerEndpoint: string): void;
+  /** Returns the endpoint as bound. */
+  bind(endpoint: string): string;
+  connectPeer(pubEndpoint: string): void;
+  disconnectPeer(pubEndpoint: string): void;
+  /** Resolves with the advertised endpoint. */
+  register(service?: string | null, advertise?: string | null): Promise<string>;
+  unregister(service?: string | null): void;
+  setDiscovery(discovery: Discovery, service?: string | null): void;
+  publish(topic: string | Buffer, msg: MessageLike | MessageLike[]): void;
+  publishManyConst(topic: string | Buffer, payload: MessageLike, count: number): number;
+  spotPublishManyConst(topic: string | Buffer, payload: MessageLike, count: number): number;
+  subscriber(): SpotSub;
+  readonly closed: boolean;
+  close(): void;
+}
+export declare class SpotSub {
+  constructor(node: SpotNode);
+  subscribe(topic: string): void;
+  /** 'prefix*' */
+  subscribePattern(pattern: string): void;
+  unsubscribe(topicOrPattern: string): void;
+  recv(timeoutMs?: number): Promise<SpotMessage>;
+  spotRecvMany(max?: number, timeoutMs?: number): Promise<Array<{ topic: string; payload: Buffer }>>;
+  spotRecvManyInto(topicBuf: Buffer, topicLens: Uint32Array, payloadBuf: Buffer, payloadLens: Uint32Array): number;
+  setHandler(fn: ((topic: string, parts: Buffer[]) => void) | null): void;
+  readonly closed: boolean;
+  close(): void;
+}

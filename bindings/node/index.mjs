@@ -26,4 +26,12 @@ export const {
   Push,
   Stream,
   ROUTING_ID_MAX,
+  ServiceType,
+  LoadBalance,
+  Registry,
+  Discovery,
+  Receiver,
+  Gateway,
+  SpotNode,
+  SpotSub,
 } = rl;

@@ -5,8 +5,11 @@
  *   node bench/peer.js recv IMPL PATTERN COUNT SIZE            -> prints "READY <endpoint>",
  *                                                                 then "RESULT <json>"
  *   node bench/peer.js send IMPL PATTERN COUNT SIZE ENDPOINT
- *   node bench/peer.js echo IMPL                                -> "READY <endpoint>" (latency)
- *   node bench/peer.js ping IMPL COUNT SIZE ENDPOINT            -> "RESULT <json>"
+ *   node bench/peer.js echo IMPL [PATTERN]                      -> "READY <endpoint>" (latency)
+ *   node bench/peer.js ping IMPL COUNT SIZE ENDPOINT [PATTERN]  -> "RESULT <json>"
+ *
+ * PATTERN GATEWAY and SPOT (ringlink's service layer, rl-async / rl-fast only) are in
+ * bench/services.js; latency without PATTERN is PAIR.
  *
  * IMPL: rl-async (ringlink, await send()/receive() per message), rl-fast (ringlink fast
  * paths: sendManyConst / sendRoutedManyConst, awaited receiveManyInto / recvPairDrainInto),
@@ -243,11 +246,16 @@ async function ping(count, size, endpoint) {
   sock.close();
 }
 
+const svc = () => require('./services');
+const isSvc = (p) => p === 'GATEWAY' || p === 'SPOT';
 const main = {
-  recv: () => receiver(rest[0], Number(rest[1]), Number(rest[2])),
-  send: () => sender(rest[0], Number(rest[1]), Number(rest[2]), rest[3]),
-  echo: () => echo(),
-  ping: () => ping(Number(rest[0]), Number(rest[1]), rest[2]),
+  recv: () => (isSvc(rest[0]) ? svc().receiver(rest[0], Number(rest[1]), WARMUP, fast, out, now)
+    : receiver(rest[0], Number(rest[1]), Number(rest[2]))),
+  send: () => (isSvc(rest[0]) ? svc().sender(rest[0], Number(rest[1]), WARMUP, fast, rest[3], Number(rest[2]))
+    : sender(rest[0], Number(rest[1]), Number(rest[2]), rest[3])),
+  echo: () => (isSvc(rest[0]) ? svc().echo(rest[0], out) : echo()),
+  ping: () => (isSvc(rest[3]) ? svc().ping(rest[3], Number(rest[0]), WARMUP, Number(rest[1]), rest[2], out, now)
+    : ping(Number(rest[0]), Number(rest[1]), rest[2])),
 }[role];
 if (!main) {
   process.stderr.write('usage: see the comment at the top of bench/peer.js\n');

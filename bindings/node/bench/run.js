@@ -6,8 +6,14 @@
  * latency, ringlink vs zeromq.js.
  *
  *   node bench/run.js [--reps 5] [--count 200000] [--size 64]
- *                     [--patterns PAIR,PUBSUB,DEALER_DEALER,DEALER_ROUTER,ROUTER_ROUTER,ROUTER_ROUTER_POLL,STREAM]
- *                     [--impls rl-async,rl-fast,zmq,c] [--latency 20000] [--out DIR]
+ *                     [--patterns PAIR,PUBSUB,DEALER_DEALER,DEALER_ROUTER,ROUTER_ROUTER,ROUTER_ROUTER_POLL,STREAM,GATEWAY,SPOT]
+ *                     [--impls rl-async,rl-fast,zmq,c] [--latency 20000] [--svc-latency 5000] [--out DIR]
+ *
+ * GATEWAY and SPOT (ringlink's service layer, bench/services.js) run rl-async (fast path
+ * off: per-message send / receive) and rl-fast (gatewaySendManyConst + the receiver ROUTER's
+ * batch receive; spotPublishManyConst + spotRecvMany); zeromq.js and C have no such rows.
+ * Their latency (--svc-latency round trips, 0: none) is measured per repetition with the
+ * per-message calls: p50 and p99.
  *
  * Each run is two processes (bench/peer.js: receiver binds tcp://127.0.0.1:*, sender
  * connects); throughput is measured at the receiver from the first to the last measured
@@ -27,13 +33,14 @@ const os = require('os');
 const path = require('path');
 const { svgChart } = require('./svg');
 
-const ALL_PATTERNS = ['PAIR', 'PUBSUB', 'DEALER_DEALER', 'DEALER_ROUTER', 'ROUTER_ROUTER', 'ROUTER_ROUTER_POLL', 'STREAM'];
+const ALL_PATTERNS = ['PAIR', 'PUBSUB', 'DEALER_DEALER', 'DEALER_ROUTER', 'ROUTER_ROUTER', 'ROUTER_ROUTER_POLL', 'STREAM', 'GATEWAY', 'SPOT'];
 const C_PATTERNS = ['PAIR', 'DEALER_ROUTER', 'ROUTER_ROUTER_POLL'];
-const SEED_NODE = { PAIR: 4737.75, PUBSUB: 4938.34, DEALER_DEALER: 4697.84, DEALER_ROUTER: 4146.90, ROUTER_ROUTER: 3883.17, ROUTER_ROUTER_POLL: 3797.81, STREAM: 2432.78 };
+const SVC_PATTERNS = ['GATEWAY', 'SPOT'];
+const SEED_NODE = { PAIR: 4737.75, PUBSUB: 4938.34, DEALER_DEALER: 4697.84, DEALER_ROUTER: 4146.90, ROUTER_ROUTER: 3883.17, ROUTER_ROUTER_POLL: 3797.81, STREAM: 2432.78, GATEWAY: 4765.89, SPOT: 2106.73 };
 const LABEL = { 'rl-async': 'ringlink async', 'rl-fast': 'ringlink fast path', zmq: 'zeromq.js', c: 'C batch API' };
 
 function parseArgs(argv) {
-  const o = { reps: 5, count: 200000, size: 64, patterns: ALL_PATTERNS, impls: ['rl-async', 'rl-fast', 'zmq', 'c'], latency: 20000, out: path.join(__dirname, 'results') };
+  const o = { reps: 5, count: 200000, size: 64, patterns: ALL_PATTERNS, impls: ['rl-async', 'rl-fast', 'zmq', 'c'], latency: 20000, svcLatency: 5000, out: path.join(__dirname, 'results') };
   for (let i = 0; i < argv.length; i++) {
     const [k, v] = argv[i].includes('=') ? argv[i].split('=', 2) : [argv[i], argv[++i]];
     switch (k) {
@@ -43,6 +50,7 @@ function parseArgs(argv) {
       case '--patterns': o.patterns = v.split(',').map((s) => s.trim().toUpperCase()); break;
       case '--impls': o.impls = v.split(','); break;
       case '--latency': o.latency = Number(v); break;
+      case '--svc-latency': o.svcLatency = Number(v); break;
       case '--out': o.out = path.resolve(v); break;
       default: throw new Error(`unknown option ${k} (see the comment at the top of bench/run.js)`);
     }
@@ -101,10 +109,10 @@ async function throughput(impl, pattern, o) {
   return result;
 }
 
-async function latency(impl, o) {
-  const srv = peer(['echo', impl]);
+async function latency(impl, o, pattern) {
+  const srv = peer(['echo', impl, ...(pattern ? [pattern] : [])]);
   const ep = await srv.line('READY ');
-  const cli = peer(['ping', impl, String(o.latency), String(o.size), ep]);
+  const cli = peer(['ping', impl, String(pattern ? o.svcLatency : o.latency), String(o.size), ep, ...(pattern ? [pattern] : [])]);
   const result = JSON.parse(await cli.line('RESULT '));
   await Promise.all([srv.exited, cli.exited]);
   return result;
@@ -145,6 +153,7 @@ async function main() {
     const order = impls.map((_, i) => impls[(i + rep) % impls.length]);
     for (const pattern of o.patterns) {
       for (const impl of order) {
+        if (SVC_PATTERNS.includes(pattern) && !impl.startsWith('rl-')) continue; // ringlink only
         const r = await throughput(impl, pattern, o);
         runs.push({ rep, pattern, impl, ...r });
         process.stderr.write(`rep ${rep + 1}/${o.reps} ${pattern.padEnd(18)} ${impl.padEnd(8)} ${r.error ? `FAILED ${r.error}` : `${r.kmsg_s.toFixed(1)} Kmsg/s`}\n`);
@@ -163,6 +172,13 @@ async function main() {
         const r = await latency(impl, o);
         lat.push({ rep, impl, ...r });
         process.stderr.write(`rep ${rep + 1}/${o.reps} ping-pong          ${impl.padEnd(8)} p50 ${r.rtt_p50_us.toFixed(1)} us\n`);
+      }
+    }
+    if (o.svcLatency > 0) {
+      for (const pattern of o.patterns.filter((p) => SVC_PATTERNS.includes(p))) {
+        const r = await latency('rl-async', o, pattern);
+        lat.push({ rep, impl: `svc-${pattern}`, ...r });
+        process.stderr.write(`rep ${rep + 1}/${o.reps} ${pattern} latency    p50 ${r.rtt_p50_us.toFixed(1)} us p99 ${r.rtt_p99_us.toFixed(1)} us\n`);
       }
     }
   }
@@ -203,7 +219,12 @@ function summarize(o, runs, lat) {
     const b = lat.find((x) => x.rep === rep && x.impl === 'zmq');
     return a && b ? a.rtt_p50_us / b.rtt_p50_us : NaN;
   }));
-  return { rows, latency: { rl_p50_us: p50('rl-async'), zmq_p50_us: p50('zmq'), rl_vs_zmq: pairedLat } };
+  const svc = {};
+  for (const p of SVC_PATTERNS) {
+    const xs = lat.filter((x) => x.impl === `svc-${p}`);
+    if (xs.length) svc[p] = { p50_us: median(xs.map((x) => x.rtt_p50_us)), p99_us: median(xs.map((x) => x.rtt_p99_us)) };
+  }
+  return { rows, latency: { rl_p50_us: p50('rl-async'), zmq_p50_us: p50('zmq'), rl_vs_zmq: pairedLat }, svc_latency: svc };
 }
 
 const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
@@ -225,6 +246,12 @@ function markdown(o, s, meta) {
     L.push(`## Awaited ping-pong (PAIR, tcp, ${o.size} B, ${o.latency} round trips, round-trip time)`, '');
     L.push('| | ringlink | zeromq.js | ringlink / zeromq.js (paired) |', '|---|---:|---:|---:|');
     L.push(`| p50 RTT (µs) | ${f1(s.latency.rl_p50_us)} | ${f1(s.latency.zmq_p50_us)} | ${f2(s.latency.rl_vs_zmq)} |`, '');
+  }
+  if (Object.keys(s.svc_latency).length) {
+    L.push(`## Service round trip (per-message calls, tcp, ${o.size} B, ${o.svcLatency} round trips; median over repetitions)`, '');
+    L.push('| pattern | p50 RTT (µs) | p99 RTT (µs) |', '|---|---:|---:|');
+    for (const [p, v] of Object.entries(s.svc_latency)) L.push(`| ${p} | ${f1(v.p50_us)} | ${f1(v.p99_us)} |`);
+    L.push('', 'GATEWAY: gateway send → receiver ROUTER → reply → gateway recv. SPOT: publish ping → the other node → publish pong → recv.', '');
   }
   return `${L.join('\n')}\n`;
 }

@@ -190,11 +190,12 @@ class Observer extends NativeObserver {
 Observer.prototype[Symbol.asyncIterator] = asyncIterator;
 
 const kEvents = Symbol('events');
+const kAdopt = Symbol('adopt'); // internal: wrap a Receiver's ROUTER (lib/services.js)
 
 class Socket extends NativeSocket {
   constructor(type, options) {
     const ctx = (options && options.context) || context;
-    super(type, ctx);
+    super(type, ctx, (options && options[kAdopt]) || undefined);
     Object.defineProperty(this, 'context', { value: ctx, enumerable: false });
     assignOptions(this, options, this.constructor.name);
   }
@@ -403,7 +404,10 @@ class Stream extends Socket {
 }
 defineOptions(Stream, { notify: [OPT.STREAM_NOTIFY, 'bool'] });
 
+const services = require('./services')(native, { context, Router, kAdopt });
+
 module.exports = {
+  ...services,
   version: native.version(),
   strerror: native.strerror,
   context,

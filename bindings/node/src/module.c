@@ -428,6 +428,9 @@ static napi_value init(napi_env env, napi_value exports) {
     NAPI_CALL(env, napi_create_reference(env, v, 1, &e->mon_ctor), NULL);
     NAPI_CALL(env, napi_set_named_property(env, exports, "NativeObserver", v), NULL);
 
+    if (rln_services_init(env, exports) < 0) /* after env_cleanup's hook: its own runs first */
+        return NULL;
+
     NAPI_CALL(env, napi_create_function(env, "version", NAPI_AUTO_LENGTH, version, NULL, &v),
               NULL);
     NAPI_CALL(env, napi_set_named_property(env, exports, "version", v), NULL);

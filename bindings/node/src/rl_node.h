@@ -8,9 +8,13 @@
  *   io.c       per-message send/receive (promises)
  *   batch.c    fast paths (one ringlink batch call each) and the awaitable batch receives
  *   monitor.c  Observer (socket monitor over rl_monitor_fd)
+ *   services.c / services_io.c  the service layer (registry, discovery, receiver, gateway,
+ *              SPOT): see services.h
  *
- * Threading: everything runs on the JS thread of one Node environment. ringlink's own
- * threads never call back into this code (rl_recv_with's callback runs inside the call).
+ * Threading: the socket code runs on the JS thread of one Node environment. ringlink's own
+ * threads never call back into it (rl_recv_with's callback runs inside the call). The
+ * service layer (services.h) adds worker threads for its blocking calls and
+ * napi_threadsafe_functions for the callbacks ringlink runs on its own threads.
  */
 #ifndef RL_NODE_H
 #define RL_NODE_H
@@ -47,6 +51,8 @@ struct rln_env {
     napi_ref sock_ctor, ctx_ctor, mon_ctor;
     rln_ctx *contexts;       /* live contexts (list) */
     int tearing_down;        /* the environment is being destroyed */
+    void *svc_hub;           /* services.c: completion hub of the worker threads */
+    void *svc_list;          /* services.c: live service objects (exit cleanup) */
 };
 
 /* A context: rl_ctx_t plus the bookkeeping that lets rl_ctx_term never block on a socket
@@ -103,6 +109,7 @@ struct rln_sock {
     size_t scratch_len;
     size_t *slens, *sparts;
     size_t slens_cap;
+    void *owner;           /* a receiver's ROUTER: the receiver (services.c); not rl_close'd */
     rln_sock *next, *prev; /* in the context's open list */
 };
 
@@ -170,5 +177,11 @@ void rln_sock_free_scratch(rln_sock *k);
 
 /* monitor.c */
 napi_value rln_monitor_class(napi_env env);
+
+/* services.c */
+int rln_services_init(napi_env env, napi_value exports);
+/* new NativeSocket(type, ctx, adopt): the receiver's ROUTER handle behind `adopt`. */
+rl_socket_t *rln_svc_adopt(napi_env env, napi_value adopt, rln_sock *k);
+void rln_svc_router_closed(void *owner, rln_sock *k);
 
 #endif

@@ -52,7 +52,11 @@ void rln_sock_close(rln_sock *k, int reject) {
     }
     k->closed = 1;
     rln_handles_close(k);
-    rl_close(k->s);
+    if (k->owner) /* a receiver's ROUTER: the receiver closes it (rl_receiver_destroy) */
+        rln_svc_router_closed(k->owner, k);
+    else
+        rl_close(k->s);
+    k->owner = NULL;
     k->s = NULL;
     rln_ctx *c = k->c;
     if (k->prev)
@@ -81,10 +85,11 @@ static void sock_finalize(napi_env env, void *data, void *hint) {
         sock_free(k);
 }
 
-/* new NativeSocket(type, context) */
+/* new NativeSocket(type, context[, adopt]): `adopt` (internal) wraps a receiver's ROUTER. */
 static napi_value sock_new(napi_env env, napi_callback_info info) {
-    size_t argc = 2;
-    napi_value argv[2], self;
+    size_t argc = 3;
+    napi_value argv[3], self;
+    napi_valuetype at = napi_undefined;
     int32_t type;
     NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL), NULL);
     if (argc < 2 || napi_get_value_int32(env, argv[0], &type) != napi_ok) {
@@ -109,7 +114,16 @@ static napi_value sock_new(napi_env env, napi_callback_info info) {
     k->type = type;
     k->fd = -1;
     k->send_timeout = k->recv_timeout = -1;
-    k->s = rl_socket(c->ctx, type);
+    if (argc >= 3)
+        napi_typeof(env, argv[2], &at);
+    if (at != napi_undefined && at != napi_null) {
+        k->s = rln_svc_adopt(env, argv[2], k); /* sets k->owner */
+        if (!k->s) {
+            free(k);
+            return NULL; /* threw */
+        }
+    } else
+        k->s = rl_socket(c->ctx, type);
     if (!k->s) {
         int err = rl_errno();
         free(k);
@@ -121,7 +135,10 @@ static napi_value sock_new(napi_env env, napi_callback_info info) {
         rl_setsockopt(k->s, RL_LINGER, &zero, sizeof zero);
     }
     if (napi_wrap(env, self, k, sock_finalize, NULL, &k->self) != napi_ok) {
-        rl_close(k->s);
+        if (k->owner)
+            rln_svc_router_closed(k->owner, k);
+        else
+            rl_close(k->s);
         free(k);
         rln_throw_last(env);
         return NULL;
