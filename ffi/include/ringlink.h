@@ -336,6 +336,12 @@
 // Size of the `endpoint` buffer of `rl_provider_info_t`, the NUL included.
 #define RL_ENDPOINT_MAX 256
 
+// `rl_spot_node_setsockopt` role: the node's PUB (zlink `ZLINK_SPOT_NODE_SOCKET_PUB`).
+#define RL_SPOT_NODE_PUB 1
+
+// `rl_spot_node_setsockopt` role: the node's SUB (zlink `ZLINK_SPOT_NODE_SOCKET_SUB`).
+#define RL_SPOT_NODE_SUB 2
+
 // Socket type PAIR (libzmq `ZMQ_PAIR`).
 #define RL_PAIR 0
 
@@ -1363,6 +1369,22 @@ rl_spot_node_t *rl_spot_node_new(rl_ctx_t *ctx);
 // # Safety
 // `router_endpoint` is NULL or a NUL-terminated string. Thread-safe.
 int rl_spot_node_connect_registry(rl_spot_node_t *node, const char *router_endpoint);
+
+// Set an option of the node's PUB (`role` `RL_SPOT_NODE_PUB`) or SUB (`RL_SPOT_NODE_SUB`),
+// as `rl_setsockopt` would (zlink `zlink_spot_node_setsockopt`); e.g. `RL_SNDHWM` 0 on the
+// PUB, which otherwise drops what a peer at its high-water mark (1000) cannot take. Only
+// before the node starts (see `rl_spot_node_connect_registry`); the options are applied
+// when it does, where an option the socket refuses fails that first call. Returns 0, or -1
+// with `RL_EFSM` (already started), `EINVAL` (unknown role or option, wrong value size),
+// `EFAULT`.
+//
+// # Safety
+// `optval` is NULL or valid for `optvallen` bytes. Thread-safe.
+int rl_spot_node_setsockopt(rl_spot_node_t *node,
+                            int role,
+                            int option,
+                            const void *optval,
+                            size_t optvallen);
 
 // Bind the node's PUB to `endpoint` and copy the endpoint as bound (wildcard port
 // resolved), NUL-terminated, into `out` (`out_cap` bytes; NULL and 0 to skip). Returns 0,

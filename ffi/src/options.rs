@@ -6,7 +6,7 @@ use std::ffi::{c_int, c_void};
 use engine::{OptionName, SocketOption, StreamFraming};
 
 use crate::socket::{bytes_arg, bytes_mut_arg, rl_socket_t, sock_mut, type_to_int};
-use crate::{boundary, eno};
+use crate::{boundary, eno, Res};
 
 /// Option (binary, 1..=255 bytes, first byte not 0): this socket's routing id.
 pub const RL_ROUTING_ID: c_int = 5;
@@ -119,6 +119,24 @@ pub const RL_STREAM_FRAMING_RAW: c_int = 0;
 /// notifications are the 1-byte payloads 0x01/0x00; sending the 1-byte payload 0x00 closes
 /// the peer.
 pub const RL_STREAM_FRAMING_LENGTH_PREFIXED: c_int = 1;
+
+/// The option `rl_setsockopt` would set from `option` and its value bytes (`EINVAL` for an
+/// unknown option or a value of the wrong size).
+pub(crate) fn option_from_c(option: c_int, val: &[u8]) -> Res<SocketOption> {
+    Ok(match option {
+        RL_MAXMSGSIZE => {
+            let b: [u8; 8] = val.try_into().map_err(|_| libc::EINVAL)?;
+            SocketOption::MaxMsgSize(i64::from_ne_bytes(b))
+        }
+        _ => match bytes_opt(option, val) {
+            Some(o) => o,
+            None => {
+                let b: [u8; 4] = val.try_into().map_err(|_| libc::EINVAL)?;
+                int_opt(option, c_int::from_ne_bytes(b)).ok_or(libc::EINVAL)?
+            }
+        },
+    })
+}
 
 fn int_opt(option: c_int, v: c_int) -> Option<SocketOption> {
     Some(match option {
@@ -235,20 +253,7 @@ pub unsafe extern "C" fn rl_setsockopt(
         let mut sock = unsafe { sock_mut(s) }?;
         // SAFETY: forwarded caller contract.
         let val = unsafe { bytes_arg(optval, optvallen) }?;
-        let opt = match option {
-            RL_MAXMSGSIZE => {
-                let b: [u8; 8] = val.try_into().map_err(|_| libc::EINVAL)?;
-                SocketOption::MaxMsgSize(i64::from_ne_bytes(b))
-            }
-            _ => match bytes_opt(option, val) {
-                Some(o) => o,
-                None => {
-                    let b: [u8; 4] = val.try_into().map_err(|_| libc::EINVAL)?;
-                    int_opt(option, c_int::from_ne_bytes(b)).ok_or(libc::EINVAL)?
-                }
-            },
-        };
-        sock.set_option(opt).map_err(eno)?;
+        sock.set_option(option_from_c(option, val)?).map_err(eno)?;
         Ok(0)
     })
 }

@@ -519,3 +519,85 @@ fn spot_mesh_through_registry_and_discovery() {
         assert_eq!(rl_ctx_term(ctx), 0);
     }
 }
+
+/// `rl_spot_node_setsockopt`: HWM 0 on the publisher's PUB and the receiver's SUB lets a
+/// burst far past the default high-water mark (1000) through whole; errors for a bad role,
+/// an unknown option and a started node.
+#[test]
+fn spot_node_socket_options() {
+    let ctx = ctx(RL_BACKEND_AUTO);
+    let zero: c_int = 0;
+    let opt = |n: *mut rl_spot_node_t, role: c_int, option: c_int| {
+        // SAFETY: live node, a valid int.
+        unsafe { rl_spot_node_setsockopt(n, role, option, (&zero as *const c_int).cast(), 4) }
+    };
+    // SAFETY: live context and handles throughout; valid buffers.
+    unsafe {
+        let (a, b) = (rl_spot_node_new(ctx), rl_spot_node_new(ctx));
+        assert_eq!(opt(a, RL_SPOT_NODE_PUB, RL_SNDHWM), 0);
+        assert_eq!(opt(b, RL_SPOT_NODE_SUB, RL_RCVHWM), 0);
+        assert_eq!(opt(a, 7, RL_SNDHWM), -1);
+        assert_eq!(rl_errno(), libc::EINVAL, "bad role");
+        assert_eq!(opt(a, RL_SPOT_NODE_PUB, 12345), -1);
+        assert_eq!(rl_errno(), libc::EINVAL, "unknown option");
+        let mut ep = [0u8; 256];
+        let rc = rl_spot_node_bind(
+            a,
+            c"tcp://127.0.0.1:*".as_ptr(),
+            ep.as_mut_ptr().cast(),
+            256,
+        );
+        assert_eq!(rc, 0);
+        assert_eq!(opt(a, RL_SPOT_NODE_PUB, RL_SNDHWM), -1);
+        assert_eq!(rl_errno(), RL_EFSM, "started");
+        let a_ep = CString::new(cstr(&ep)).unwrap();
+        assert_eq!(rl_spot_node_connect_peer(b, a_ep.as_ptr()), 0);
+        let mut sub = rl_spot_sub_new(b);
+        assert_eq!(rl_spot_sub_subscribe(sub, c"burst".as_ptr()), 0);
+        assert_eq!(rl_spot_sub_subscribe(sub, c"probe".as_ptr()), 0);
+        // Probe until the subscriptions reached a's PUB ("probe" is subscribed last).
+        let deadline = Instant::now() + Duration::from_millis(LONG as u64);
+        loop {
+            assert!(Instant::now() < deadline, "subscription never arrived");
+            assert_eq!(publish(a, "probe", &[b"p"]), 0);
+            if sub_recv(sub, 10).is_ok() {
+                break;
+            }
+        }
+        const N: usize = 50_000;
+        let rc =
+            rl_spot_publish_many_const(a, b"burst".as_ptr().cast(), 5, b"x".as_ptr().cast(), 1, N);
+        assert_eq!(rc, N as c_int);
+        let (mut topics, mut tlens) = (vec![0u8; 5 * 4096], vec![0usize; 4096]);
+        let (mut payload, mut plens) = (vec![0u8; 4096], vec![0usize; 4096]);
+        let mut got = 0;
+        while got < N {
+            let n = rl_spot_recv_many(
+                sub,
+                topics.as_mut_ptr().cast(),
+                topics.len(),
+                tlens.as_mut_ptr(),
+                payload.as_mut_ptr().cast(),
+                payload.len(),
+                plens.as_mut_ptr(),
+                std::ptr::null_mut(),
+                4096,
+                LONG,
+            );
+            assert!(n > 0, "after {got}: errno {}", rl_errno());
+            let mut off = 0;
+            for &l in &tlens[..n as usize] {
+                if &topics[off..off + l] == b"burst" {
+                    got += 1;
+                }
+                off += l;
+            }
+        }
+        assert_eq!(got, N, "none dropped");
+        assert_eq!(rl_spot_sub_destroy(&mut sub), 0);
+        let (mut a, mut b) = (a, b);
+        assert_eq!(rl_spot_node_destroy(&mut a), 0);
+        assert_eq!(rl_spot_node_destroy(&mut b), 0);
+        assert_eq!(rl_ctx_term(ctx), 0);
+    }
+}

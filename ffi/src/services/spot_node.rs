@@ -24,7 +24,14 @@ pub struct rl_spot_node_t {
 struct Config {
     ctx: engine::Context,
     registries: Vec<String>,
+    pub_options: Vec<engine::SocketOption>,
+    sub_options: Vec<engine::SocketOption>,
 }
+
+/// `rl_spot_node_setsockopt` role: the node's PUB (zlink `ZLINK_SPOT_NODE_SOCKET_PUB`).
+pub const RL_SPOT_NODE_PUB: c_int = 1;
+/// `rl_spot_node_setsockopt` role: the node's SUB (zlink `ZLINK_SPOT_NODE_SOCKET_SUB`).
+pub const RL_SPOT_NODE_SUB: c_int = 2;
 
 pub(crate) struct NodeObj {
     /// Until the start.
@@ -47,6 +54,12 @@ impl NodeObj {
         let mut b = SpotNode::builder(&c.ctx);
         for r in &c.registries {
             b = b.registry(r);
+        }
+        for o in &c.pub_options {
+            b = b.pub_option(o.clone());
+        }
+        for o in &c.sub_options {
+            b = b.sub_option(o.clone());
         }
         let node = b.start().map_err(eno)?;
         *cfg = None;
@@ -76,6 +89,8 @@ pub extern "C" fn rl_spot_node_new(ctx: *mut rl_ctx_t) -> *mut rl_spot_node_t {
             config: Mutex::new(Some(Config {
                 ctx,
                 registries: Vec::new(),
+                pub_options: Vec::new(),
+                sub_options: Vec::new(),
             })),
             node: OnceLock::new(),
             ctx: link,
@@ -102,6 +117,40 @@ pub unsafe extern "C" fn rl_spot_node_connect_registry(
         let obj = node_obj(node)?;
         let mut cfg = lock(&obj.config);
         cfg.as_mut().ok_or(RL_EFSM)?.registries.push(ep.to_string());
+        Ok(0)
+    })
+}
+
+/// Set an option of the node's PUB (`role` `RL_SPOT_NODE_PUB`) or SUB (`RL_SPOT_NODE_SUB`),
+/// as `rl_setsockopt` would (zlink `zlink_spot_node_setsockopt`); e.g. `RL_SNDHWM` 0 on the
+/// PUB, which otherwise drops what a peer at its high-water mark (1000) cannot take. Only
+/// before the node starts (see `rl_spot_node_connect_registry`); the options are applied
+/// when it does, where an option the socket refuses fails that first call. Returns 0, or -1
+/// with `RL_EFSM` (already started), `EINVAL` (unknown role or option, wrong value size),
+/// `EFAULT`.
+///
+/// # Safety
+/// `optval` is NULL or valid for `optvallen` bytes. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn rl_spot_node_setsockopt(
+    node: *mut rl_spot_node_t,
+    role: c_int,
+    option: c_int,
+    optval: *const c_void,
+    optvallen: usize,
+) -> c_int {
+    boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let val = unsafe { bytes_arg(optval, optvallen) }?;
+        let opt = crate::options::option_from_c(option, val)?;
+        let obj = node_obj(node)?;
+        let mut cfg = lock(&obj.config);
+        let cfg = cfg.as_mut().ok_or(RL_EFSM)?;
+        match role {
+            RL_SPOT_NODE_PUB => cfg.pub_options.push(opt),
+            RL_SPOT_NODE_SUB => cfg.sub_options.push(opt),
+            _ => return Err(libc::EINVAL),
+        }
         Ok(0)
     })
 }
