@@ -276,7 +276,8 @@ static const struct {
     C(XPUB_VERBOSER), C(XPUB_MANUAL_LAST_VALUE), C(ONLY_FIRST_SUBSCRIBE), C(STREAM_FRAMING),
     C(STREAM_FRAMING_RAW), C(STREAM_FRAMING_LENGTH_PREFIXED), C(POLLIN), C(POLLOUT),
     C(POLLERR), C(PAIR), C(PUB), C(SUB), C(REQ), C(REP), C(DEALER), C(ROUTER), C(PULL),
-    C(PUSH), C(XPUB), C(XSUB), C(STREAM), C(ROUTING_ID_MAX),
+    C(PUSH), C(XPUB), C(XSUB), C(STREAM), C(ROUTING_ID_MAX), C(SERVICE_GATEWAY), C(SERVICE_SPOT),
+    C(LB_ROUND_ROBIN), C(LB_WEIGHTED), C(ENDPOINT_MAX),
 };
 #undef C
 
@@ -321,7 +322,7 @@ PyMODINIT_FUNC PyInit__ringlink(void) {
         goto fail;
     }
     if (load_errors(m) < 0 || rlpy_context_init_type(m) < 0 || rlpy_socket_init_type(m) < 0 ||
-        rlpy_poll_init_types(m) < 0) {
+        rlpy_poll_init_types(m) < 0 || rlpy_services_init_types(m) < 0 || rlpy_spot_init_types(m) < 0) {
         goto fail;
     }
     if (PyModule_AddFunctions(m, rlpy_poll_functions) < 0) {

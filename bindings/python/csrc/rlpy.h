@@ -3,7 +3,8 @@
  *
  * Files: module.c (module, constants, errors, Frame), context.c (Context), socket.c (Socket
  * core: send/recv, multipart), options.c (socket options), fastpath.c (batch calls), poll.c (poll, Monitor,
- * proxy).
+ * proxy), services.c (Registry, Discovery, shared service helpers), gateway.c (Receiver,
+ * Gateway), spot.c (SpotNode, SpotSub).
  *
  * GIL rule: a call that may block releases the GIL; before that it pins everything the C call
  * uses (INCREF of the socket object and of the objects whose bytes are passed, Py_buffer views
@@ -51,9 +52,34 @@ typedef struct {
     size_t scratch_len;
     size_t *lens;        /* lens/parts arrays of the scratch calls */
     size_t lens_cap;
+    PyObject *owner;     /* a Receiver's ROUTER: the Receiver (strong); NULL for own sockets */
     PyObject *weakreflist;
     PyObject *dict;
 } SocketObject;
+
+/* A service-layer object (services.c, spot.c): one layout for the six types. The handles are
+ * generation-checked by ringlink, so a handle used after another thread destroyed it gives
+ * EFAULT (reported as ENOTSOCK here), never a dangling pointer. */
+typedef struct rlpy_cb rlpy_cb_t; /* a callback (discovery change, SPOT handler) */
+typedef struct {
+    PyObject_HEAD
+    void *handle;          /* rl_registry_t * ... rl_spot_sub_t *; NULL once closed */
+    PyObject *context;     /* the ContextObject (strong) */
+    rlpy_cb_t *cb;         /* the callback handed to ringlink, or NULL */
+    SocketObject *router;  /* Receiver: its ROUTER's Socket object (borrowed: it holds us) */
+    int (*destroy)(void *h); /* rl_*_destroy of the type */
+    int started;           /* Registry: started */
+    int setting;           /* a callback is being replaced (GIL released) */
+    int busy;              /* the scratch buffers are in use (GIL released) */
+    char *scratch;         /* receive buffers (Gateway.recv, SpotSub.recv / recv_many) */
+    size_t scratch_len;
+    char *scratch2;        /* topics of SpotSub.recv_many */
+    size_t scratch2_len;
+    size_t *lens;
+    size_t lens_cap;
+    PyObject *weakreflist;
+    PyObject *dict;
+} SvcObject;
 
 typedef struct {
     PyObject_HEAD
@@ -133,6 +159,88 @@ extern PyMethodDef rlpy_fastpath_methods[];
 extern PyMethodDef rlpy_poll_functions[];
 extern PyMethodDef rlpy_poll_socket_methods[];
 int rlpy_poll_init_types(PyObject *m);
+
+/* services.c / spot.c */
+int rlpy_services_init_types(PyObject *m);
+int rlpy_spot_init_types(PyObject *m);
+int rlpy_gateway_init_types(PyObject *m);
+/* One string argument, then fn(handle, str) with the GIL released; returns its result as an
+ * int (as_int) or None. */
+typedef int (*str_fn)(void *h, const char *s);
+PyObject *rlpy_svc_call_str(SvcObject *o, PyObject *arg, const char *what, str_fn fn, int as_int);
+/* The Receiver owning a ROUTER Socket object forgets it (the Socket is being deallocated). */
+void rlpy_receiver_forget_router(PyObject *owner, SocketObject *s);
+/* Shared by services.c and spot.c. */
+SvcObject *rlpy_svc_alloc(PyTypeObject *type, PyObject *ctx, int (*destroy)(void *));
+void *rlpy_svc_handle(SvcObject *o); /* NULL with ENOTSOCK raised once closed */
+PyObject *rlpy_svc_raise(SvcObject *o, int err); /* EFAULT after a close: ENOTSOCK */
+const char *rlpy_cstr(PyObject *o, const char *what); /* str/bytes -> UTF-8 (borrowed) */
+const char *rlpy_cstr_opt(PyObject *o, const char *what, int *err); /* None/absent -> NULL */
+int rlpy_timeout(PyObject *o, long *ms); /* None/absent/negative -> -1, else ms */
+int rlpy_svc_traverse(SvcObject *o, visitproc visit, void *arg);
+int rlpy_svc_clear(SvcObject *o);
+void rlpy_svc_dealloc(SvcObject *o);
+int rlpy_svc_init(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *rlpy_svc_close(SvcObject *o, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+extern PyGetSetDef rlpy_svc_getset[];
+extern PyTypeObject Rlpy_DiscoveryType;
+/* Fill the common slots of a service type (dealloc, GC, getset, weakrefs, dict). */
+void rlpy_svc_type(PyTypeObject *t);
+/* Grow o->scratch to `bytes` and o->lens to `nlens` entries; -1 with MemoryError. */
+int rlpy_svc_reserve(SvcObject *o, size_t bytes, size_t nlens);
+/* A callback: a Python callable called from a ringlink thread under PyGILState_Ensure. */
+struct rlpy_cb {
+    PyObject *fn;
+};
+rlpy_cb_t *rlpy_cb_new(PyObject *fn); /* NULL with an exception */
+void rlpy_cb_free(rlpy_cb_t *cb);     /* with the GIL */
+/* Call cb->fn(*args) from a foreign thread (takes the GIL; errors are reported as
+ * unraisable). `build` makes the argument tuple with the GIL held. */
+void rlpy_cb_call(rlpy_cb_t *cb, PyObject *(*build)(void *), void *arg);
+/* Replace o->cb with a callback for `fn` (None clears) through set(handle, cb or NULL), with
+ * the GIL released (ringlink waits for a call in progress); EBUSY if another thread is at it. */
+PyObject *rlpy_svc_set_callback(SvcObject *o, PyObject *fn, int (*set)(void *h, rlpy_cb_t *cb));
+
+/* The parts of a message to send, pinned: one buffer, or a sequence of buffers (held). */
+#define RLPY_PARTS_STACK 8
+typedef struct {
+    PyObject *tuple; /* the sequence's items (held), NULL for one buffer */
+    Py_ssize_t n;
+    const void **ptrs;
+    size_t *lens;
+    Py_buffer *views;
+    const void *sp[RLPY_PARTS_STACK];
+    size_t sl[RLPY_PARTS_STACK];
+    Py_buffer sv[RLPY_PARTS_STACK];
+} rlpy_parts_t;
+int rlpy_parts_pin(PyObject *o, rlpy_parts_t *p); /* -1 with an exception */
+void rlpy_parts_release(rlpy_parts_t *p);
+/* Receive buffers: the object's scratch when free, else private ones (another thread uses
+ * the scratch: the service calls are thread-safe). */
+typedef struct {
+    char *buf;
+    size_t cap;
+    size_t *lens;
+    size_t nl;
+    int own;
+} rlpy_rxb_t;
+int rlpy_rxb_take(SvcObject *o, rlpy_rxb_t *b, size_t cap, size_t nl);
+int rlpy_rxb_grow(SvcObject *o, rlpy_rxb_t *b, size_t cap, size_t nl);
+void rlpy_rxb_give(SvcObject *o, rlpy_rxb_t *b);
+/* Run `call` with the GIL released; EINTR runs the signal handlers and retries. */
+#define RLPY_NOGIL(rcvar, errvar, call, onfail)                   \
+    for (;;) {                                                    \
+        Py_BEGIN_ALLOW_THREADS                                    \
+        rcvar = (call);                                           \
+        errvar = rcvar < 0 ? rl_errno() : 0;                      \
+        Py_END_ALLOW_THREADS                                      \
+        if (rcvar >= 0 || errvar != EINTR) {                      \
+            break;                                                \
+        }                                                         \
+        if (rlpy_eintr() < 0) {                                   \
+            onfail;                                               \
+        }                                                         \
+    }
 
 /* Scratch buffers of the socket (socket.c). Returns -1 with MemoryError. */
 int rlpy_scratch_reserve(SocketObject *s, size_t bytes, size_t nlens);

@@ -281,6 +281,12 @@ static void sock_dealloc(SocketObject *s) {
     if (s->weakreflist != NULL) {
         PyObject_ClearWeakRefs((PyObject *)s);
     }
+    if (s->owner != NULL) {
+        /* A Receiver's ROUTER: the Receiver closes it (rl_receiver_destroy). */
+        rlpy_receiver_forget_router(s->owner, s);
+        s->handle = NULL;
+        Py_CLEAR(s->owner);
+    }
     if (s->handle != NULL) {
         rl_close(s->handle);
         s->handle = NULL;
@@ -294,6 +300,7 @@ static void sock_dealloc(SocketObject *s) {
 
 static int sock_traverse(SocketObject *s, visitproc visit, void *arg) {
     Py_VISIT(s->context);
+    Py_VISIT(s->owner);
     Py_VISIT(s->dict);
     return 0;
 }
@@ -314,6 +321,15 @@ static PyObject *sock_close(SocketObject *s, PyObject *const *args, Py_ssize_t n
     }
     if (s->busy) {
         return rlpy_raise(EBUSY);
+    }
+    if (s->owner != NULL) {
+        PyObject *exc = PyObject_CallFunction(Rlpy_Error, "is", EINVAL,
+                                              "this ROUTER belongs to its Receiver: close the Receiver");
+        if (exc != NULL) {
+            PyErr_SetObject(Rlpy_Error, exc);
+            Py_DECREF(exc);
+        }
+        return NULL;
     }
     if (a[0] != NULL && a[0] != Py_None) {
         int linger = (int)PyLong_AsLong(a[0]);

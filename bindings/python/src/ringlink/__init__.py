@@ -9,7 +9,8 @@ pyzmq-shaped::
     push.send(b"hello"); assert pull.recv() == b"hello"
 
 plus batch fast paths (``send_many``, ``send_repeat``, ``recv_many_into``,
-``recv_pair_many_into``, ``recv_pair_drain_into``, ...) and ``ringlink.asyncio``.
+``recv_pair_many_into``, ``recv_pair_drain_into``, ...), ``ringlink.asyncio`` and the service
+layer (``Registry``, ``Discovery``, ``Receiver``, ``Gateway``, ``SpotNode``, ``SpotSub``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,18 @@ from ._errors import Again, ContextTerminated, MessageTooLarge, RinglinkError
 from ._monitor import Monitor, MonitorEvent
 from ._poll import Poller, select
 from ._ringlink import Frame, library_version, poll, proxy, proxy_steerable, strerror
+from ._services import (
+    LB_ROUND_ROBIN,
+    LB_WEIGHTED,
+    SERVICE_GATEWAY,
+    SERVICE_SPOT,
+    Discovery,
+    Gateway,
+    Receiver,
+    Registry,
+    SpotNode,
+    SpotSub,
+)
 from ._socket import Socket
 from .constants import ContextOption, Errno, Event, Flag, PollEvent, SocketOption, SocketType
 
@@ -62,4 +75,6 @@ __all__ = [
     "proxy", "proxy_steerable", "RinglinkError", "ZMQError", "Again", "ContextTerminated",
     "MessageTooLarge", "SocketType", "SocketOption", "Flag", "PollEvent", "Event",
     "ContextOption", "Errno", "strerror", "library_version", "ringlink_version_info",
+    "Registry", "Discovery", "Receiver", "Gateway", "SpotNode", "SpotSub", "SERVICE_GATEWAY",
+    "SERVICE_SPOT", "LB_ROUND_ROBIN", "LB_WEIGHTED",
 ]

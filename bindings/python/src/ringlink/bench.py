@@ -12,6 +12,21 @@ two separate processes (multiprocessing, spawn) over tcp loopback, 64 B messages
   of one process, one context), the ceiling; it has PAIR, DEALER_ROUTER and
   ROUTER_ROUTER_POLL only.
 
+The service rows (rl-msg = fast path off, rl-fast = fast path on; two processes as well):
+
+* ``GATEWAY``: the receiver process runs a Registry and a Receiver (service "bench") and drains
+  the Receiver's ROUTER with the batch receive (``recv_pair_many_into``) in both rows; the
+  sender process (Discovery + Gateway) sends with ``gateway.send`` per message (off) or
+  ``gateway.send_many_const`` (on).
+* ``SPOT``: two SpotNodes meshed by hand (``connect_peer`` both ways); the sender publishes
+  on "bench" with ``publish`` per message (off) or ``publish_many_const`` (on), the receiver
+  takes them with ``SpotSub.recv`` per message (off) or ``recv_many`` (on). SPOT's PUB may
+  drop at its high-water mark: the receiver stops 2 s after the last message and the rate
+  counts what arrived (``received`` in the JSON).
+* Latency (both): ``--lat`` (default 2000) single-message round trips after the throughput
+  phase, p50 / p99 in µs: gateway.send + the receiver's echo + gateway.recv (GATEWAY); a
+  publish on "ping", the receiver republishing it on "pong", a recv (SPOT).
+
 Method (as rl_bench / zmq_bench): handshake ('H' probes until the receiver saw one, then an
 'S' marker), then WARMUP 'W' messages, then COUNT measured 'M' messages. Throughput is
 measured at the receiver from the first to the last measured message: messages received
@@ -41,13 +56,20 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-PATTERNS = ["PAIR", "PUBSUB", "DEALER_DEALER", "DEALER_ROUTER", "ROUTER_ROUTER", "ROUTER_ROUTER_POLL", "STREAM"]
+PATTERNS = ["PAIR", "PUBSUB", "DEALER_DEALER", "DEALER_ROUTER", "ROUTER_ROUTER", "ROUTER_ROUTER_POLL", "STREAM",
+            "GATEWAY", "SPOT"]
+SERVICE_PATTERNS = {"GATEWAY", "SPOT"}
+SERVICE_IMPLS = {"rl-msg", "rl-fast"}
 IMPLS = ["rl-msg", "rl-fast", "pyzmq", "c-batch"]
 C_PATTERNS = {"PAIR", "DEALER_ROUTER", "ROUTER_ROUTER_POLL"}
 SEED_FAST = {"PAIR": 6616.66, "PUBSUB": 6076.77, "DEALER_DEALER": 6474.04, "DEALER_ROUTER": 5636.81,
-             "ROUTER_ROUTER": 4882.99, "ROUTER_ROUTER_POLL": 5158.80, "STREAM": 5257.34}
+             "ROUTER_ROUTER": 4882.99, "ROUTER_ROUTER_POLL": 5158.80, "STREAM": 5257.34,
+             "GATEWAY": 4740.14, "SPOT": 1895.67}
 SEED_OFF = {"PAIR": 1158.01, "PUBSUB": 1105.24, "DEALER_DEALER": 1150.75, "DEALER_ROUTER": 778.05,
-            "ROUTER_ROUTER": 567.90, "ROUTER_ROUTER_POLL": 560.16, "STREAM": 492.58}
+            "ROUTER_ROUTER": 567.90, "ROUTER_ROUTER_POLL": 560.16, "STREAM": 492.58,
+            "GATEWAY": 89.03, "SPOT": 95.95}
+# zlink's raw latencies for the service rows (µs; fast path on / off), see the seed record.
+SEED_LAT = {"GATEWAY": (64.9, 50.1), "SPOT": (1157, 1139)}
 RX_ID = b"RX"
 TX_ID = b"TX"
 TIMEOUT_MS = 10000
@@ -349,6 +371,236 @@ def run_python(impl: str, pattern: str, count: int, size: int, warmup: int) -> d
             rx.kill()
 
 
+# ---------------------------------------------------------------------------------- services
+SVC = "bench"
+
+
+def _svc_rx(impl: str, pattern: str, count: int, size: int, warmup: int, lat: int, parent: Any, link: Any) -> None:
+    try:
+        parent.send(("result", _svc_receive(impl, pattern, count, size, warmup, lat, parent, link)))
+    except BaseException as e:  # report, never hang the parent
+        parent.send(("error", f"receiver: {type(e).__name__}: {e}"))
+
+
+def _svc_receive(impl: str, pattern: str, count: int, size: int, warmup: int, lat: int, parent: Any, link: Any) -> dict:
+    import ringlink as m
+
+    ctx = m.Context()
+    total = warmup + count
+    batch = 4096
+    buf = bytearray(batch * (size + 256))
+    lens = array("Q", bytes(8 * batch))
+    n = n0 = 0
+    t0 = t1 = 0.0
+    if pattern == "GATEWAY":
+        reg = m.Registry(ctx)
+        rx = m.Receiver(ctx, b"bench-rx", registry=reg.router_endpoint)
+        rx.bind("tcp://127.0.0.1:*")
+        rx.register(SVC)
+        parent.send(("endpoint", reg.pub_endpoint))
+        router = rx.router
+        router.rcvtimeo = TIMEOUT_MS
+        ids = bytearray(batch * m.ROUTING_ID_MAX)
+        id_lens = array("Q", bytes(8 * batch))
+        recv = router.recv_pair_many_into
+        while n < total:
+            n += recv(ids, id_lens, buf, lens)
+            if t0 == 0.0 and n > warmup:
+                t0 = time.perf_counter()
+                n0 = n
+        t1 = time.perf_counter()
+        link.send("thr-done")
+        for _ in range(lat):  # echo
+            router.send_multipart(router.recv_multipart())
+        res = _rate(n - n0, t0, t1)
+        rx.close()
+        reg.close()
+    else:
+        node = m.SpotNode(ctx)
+        parent.send(("endpoint", node.bind("tcp://127.0.0.1:*")))
+        node.connect_peer(link.recv())
+        sub = node.subscriber()
+        sub.subscribe(SVC)
+        sub.subscribe("ping")
+        topic, parts = sub.recv(timeout=TIMEOUT_MS)
+        link.send("ready")
+        while parts[0][:1] != b"S":
+            topic, parts = sub.recv(timeout=TIMEOUT_MS)
+        bench = SVC.encode()
+        last = time.perf_counter()
+        try:
+            if impl == "rl-fast":
+                recv_many = sub.recv_many
+                while n < total:
+                    got = recv_many(batch, 2000)
+                    last = time.perf_counter()
+                    n += sum(1 for t, _ in got if t == bench)
+                    if t0 == 0.0 and n > warmup:
+                        t0 = last
+                        n0 = n
+            else:
+                recv = sub.recv
+                while n < total:
+                    if recv(2000)[0] == bench:
+                        n += 1
+                    if t0 == 0.0 and n > warmup:
+                        t0 = time.perf_counter()
+                        n0 = n
+                last = time.perf_counter()
+        except m.Again:  # the PUB dropped some: count what came, up to the last arrival
+            if impl != "rl-fast":
+                last = time.perf_counter() - 2.0
+        t1 = last
+        link.send("thr-done")
+        while True:  # echo pings until "E"
+            topic, parts = sub.recv(timeout=TIMEOUT_MS * 3)
+            if topic != b"ping":
+                continue
+            if parts[0] == b"E":
+                break
+            node.publish("pong", parts)
+        res = _rate(n - n0, t0, t1)
+        sub.close()
+        node.close()
+    res["received"] = n
+    ctx.term()
+    return res
+
+
+def _svc_tx(impl: str, pattern: str, count: int, size: int, warmup: int, lat: int, endpoint: str, parent: Any,
+            link: Any) -> None:
+    try:
+        parent.send(("result", _svc_send(impl, pattern, count, size, warmup, lat, endpoint, link)))
+    except BaseException as e:
+        parent.send(("error", f"sender: {type(e).__name__}: {e}"))
+
+
+def _svc_send(impl: str, pattern: str, count: int, size: int, warmup: int, lat: int, endpoint: str, link: Any) -> dict:
+    import ringlink as m
+
+    ctx = m.Context()
+    pad = b"." * (size - 1)
+    S, W, M = b"S" + pad, b"W" + pad, b"M" + pad
+    fast = impl == "rl-fast"
+    rtts: list[float] = []
+    if pattern == "GATEWAY":
+        d = m.Discovery(ctx, "gateway", registry=endpoint)
+        gw = m.Gateway(ctx, d)
+        d.wait_available(SVC, TIMEOUT_MS)
+        gw.wait_connected(SVC, timeout=TIMEOUT_MS)
+        t0 = time.perf_counter()
+        if fast:
+            gw.send_many_const(SVC, W, warmup)
+            sent = gw.send_many_const(SVC, M, count)
+        else:
+            send = gw.send
+            for _ in range(warmup):
+                send(SVC, W)
+            for _ in range(count):
+                send(SVC, M)
+            sent = count
+        t1 = time.perf_counter()
+        link.recv()  # the receiver counted everything: the latency phase may start
+        send, recv, clock = gw.send, gw.recv, time.perf_counter
+        for _ in range(lat):
+            a = clock()
+            send(SVC, M)
+            recv()
+            rtts.append(clock() - a)
+        gw.close()
+        d.close()
+    else:
+        node = m.SpotNode(ctx)
+        link.send(node.bind("tcp://127.0.0.1:*"))
+        node.connect_peer(endpoint)
+        sub = node.subscriber()
+        sub.subscribe("pong")
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while not link.poll(0.001):  # probes until the receiver saw one (slow joiner)
+            node.publish(SVC, b"H" + pad)
+            if time.monotonic() > deadline:
+                raise TimeoutError("handshake: the receiver saw no probe")
+        link.recv()
+        t0 = time.perf_counter()
+        node.publish(SVC, S)
+        if fast:
+            node.publish_many_const(SVC, W, warmup)
+            sent = node.publish_many_const(SVC, M, count)
+        else:
+            publish = node.publish
+            for _ in range(warmup):
+                publish(SVC, W)
+            for _ in range(count):
+                publish(SVC, M)
+            sent = count
+        t1 = time.perf_counter()
+        link.recv()
+        for _ in range(2000):  # the "pong" subscription must reach the receiver first
+            node.publish("ping", b"J")
+            try:
+                sub.recv(timeout=10)
+                break
+            except m.Again:
+                pass
+        else:
+            raise TimeoutError("latency: no pong")
+        publish, recv, clock = node.publish, sub.recv, time.perf_counter
+        for i in range(lat):
+            tag = b"L%d" % i
+            a = clock()
+            publish("ping", tag)
+            while recv(timeout=TIMEOUT_MS)[1][0] != tag:
+                pass
+            rtts.append(clock() - a)
+        node.publish("ping", b"E")
+        sub.close()
+        node.close()
+    ctx.term()
+    if sent != count:
+        raise RuntimeError(f"sent {sent} of {count}")
+    rtts.sort()
+    out = {"tx_kmsg_s": count / (t1 - t0) / 1e3}
+    if rtts:
+        out.update(lat_p50_us=rtts[len(rtts) // 2] * 1e6, lat_p99_us=rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))] * 1e6)
+    return out
+
+
+def run_service(impl: str, pattern: str, count: int, size: int, warmup: int, lat: int) -> dict:
+    ctx = mp.get_context("spawn")
+    prx, crx = ctx.Pipe()
+    ptx, ctx_ = ctx.Pipe()
+    link_rx, link_tx = ctx.Pipe()
+    rx = ctx.Process(target=_svc_rx, args=(impl, pattern, count, size, warmup, lat, crx, link_rx), daemon=True)
+    rx.start()
+    tx = None
+    try:
+        if not prx.poll(60):
+            raise TimeoutError("receiver did not start")
+        kind, val = prx.recv()
+        if kind != "endpoint":
+            raise RuntimeError(val)
+        tx = ctx.Process(target=_svc_tx, args=(impl, pattern, count, size, warmup, lat, val, ctx_, link_tx), daemon=True)
+        tx.start()
+        if not ptx.poll(180):
+            raise TimeoutError("sender did not finish")
+        kind, txres = ptx.recv()
+        if kind != "result":
+            raise RuntimeError(txres)
+        if not prx.poll(60):
+            raise TimeoutError("receiver did not finish")
+        kind, res = prx.recv()
+        if kind != "result":
+            raise RuntimeError(res)
+        res.update(txres)
+        return res
+    finally:
+        for p in (tx, rx):
+            if p is not None:
+                p.join(30)
+                if p.is_alive():
+                    p.kill()
+
+
 def build_c_bench(explicit: str | None) -> str | None:
     if explicit:
         return explicit
@@ -401,6 +653,10 @@ def summarize(runs: list[dict], patterns: list[str], impls: list[str]) -> dict:
             rs = [v[a] / v[b] for v in by_rep.values() if a in v and b in v and v[b] > 0]
             return _median(rs)
 
+        for key in ("lat_p50_us", "lat_p99_us"):
+            for i in impls:
+                vals = [r[key] for r in runs if r["pattern"] == p and r["impl"] == i and key in r]
+                row[i][key] = _median(vals)
         row["ratios"] = {
             "fast/pyzmq": ratio("rl-fast", "pyzmq"),
             "msg/pyzmq": ratio("rl-msg", "pyzmq"),
@@ -432,6 +688,16 @@ def markdown(table: dict, meta: dict, impls: list[str]) -> str:
         r = row["ratios"]
         lines.append(f"| {p} | " + " | ".join(cells) + f" | {fmt(r['fast/pyzmq'], '.2f')} | {fmt(r['msg/pyzmq'], '.2f')}"
                      f" | {fmt(r['fast/msg'], '.2f')} | {fmt(r['fast/c-batch'], '.2f')} | {SEED_OFF[p]:.0f} | {SEED_FAST[p]:.0f} |")
+    svc = [p for p in table if p in SERVICE_PATTERNS]
+    if svc:
+        lines += ["", "Service rows: rl-msg = fast path off (per-message calls), rl-fast = fast path on (batch calls); "
+                  "one-message round trip latency, median over reps of each run's p50 / p99 (µs):", "",
+                  "| pattern | rl-msg p50 | rl-msg p99 | rl-fast p50 | rl-fast p99 | seed on | seed off |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for p in svc:
+            row = table[p]
+            c = [fmt(row.get(i, {}).get(k), ".1f") for i in ("rl-msg", "rl-fast") for k in ("lat_p50_us", "lat_p99_us")]
+            lines.append(f"| {p} | " + " | ".join(c) + f" | {SEED_LAT[p][0]} | {SEED_LAT[p][1]} |")
     return "\n".join(lines) + "\n"
 
 
@@ -473,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=200000)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--warmup", type=int, default=1000)
+    ap.add_argument("--lat", type=int, default=2000, help="round trips of the GATEWAY/SPOT latency phase")
     ap.add_argument("--patterns", default=",".join(PATTERNS))
     ap.add_argument("--impls", default=",".join(IMPLS))
     ap.add_argument("--c-bench", default=None, help="path of a built rl_bench (default: compiled from the workspace)")
@@ -508,15 +775,22 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(a.reps):
         for p in patterns:
             for i in impls:
-                if i == "c-batch" and p not in C_PATTERNS:
+                if (i == "c-batch" and p not in C_PATTERNS) or (p in SERVICE_PATTERNS and i not in SERVICE_IMPLS):
                     continue
                 try:
-                    r = run_c(c_bin, p, a.count) if i == "c-batch" else run_python(i, p, a.count, a.size, a.warmup)
+                    if p in SERVICE_PATTERNS:
+                        r = run_service(i, p, a.count, a.size, a.warmup, a.lat)
+                    elif i == "c-batch":
+                        r = run_c(c_bin, p, a.count)
+                    else:
+                        r = run_python(i, p, a.count, a.size, a.warmup)
                 except Exception as e:  # noqa: BLE001 - recorded and reported
                     r = {"error": str(e)}
                 r.update(rep=rep, pattern=p, impl=i)
                 runs.append(r)
                 val = f"{r['kmsg_s']:9.1f} Kmsg/s" if "kmsg_s" in r else f"FAILED {r['error']}"
+                if "lat_p50_us" in r:
+                    val += f"  rtt p50 {r['lat_p50_us']:.1f} us p99 {r['lat_p99_us']:.1f} us  received {r['received']}"
                 print(f"rep {rep + 1}/{a.reps} {p:<19} {i:<8} {val}", flush=True)
     table = summarize(runs, patterns, impls)
     meta = {"count": a.count, "size": a.size, "reps": a.reps, "warmup": a.warmup, "patterns": patterns,
