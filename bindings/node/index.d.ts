@@ -411,7 +411,9 @@ export interface SpotMessage {
   parts: Buffer[];
 }
 export declare class SpotNode {
-  constructor(options?: { context?: Context });
+  /** sendHighWaterMark: the PUB's per-peer limit (a PUB drops past it; default 1000, 0: none);
+   *  receiveHighWaterMark: the SUB's. */
+  constructor(options?: { context?: Context; sendHighWaterMark?: number; receiveHighWaterMark?: number });
   connectRegistry(routerEndpoint: string): void;
   /** Returns the endpoint as bound. */
   bind(endpoint: string): string;

@@ -404,7 +404,7 @@ class Stream extends Socket {
 }
 defineOptions(Stream, { notify: [OPT.STREAM_NOTIFY, 'bool'] });
 
-const services = require('./services')(native, { context, Router, kAdopt });
+const services = require('./services')(native, { context, Router, kAdopt, OPT });
 
 module.exports = {
   ...services,

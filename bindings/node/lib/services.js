@@ -36,7 +36,7 @@ function checkOptions(options, allowed, what) {
   return options;
 }
 
-module.exports = function defineServices(native, { context, Router, kAdopt }) {
+module.exports = function defineServices(native, { context, Router, kAdopt, OPT }) {
   const {
     NativeRegistry, NativeDiscovery, NativeReceiver, NativeGateway, NativeSpotNode, NativeSpotSub,
   } = native;
@@ -156,9 +156,13 @@ module.exports = function defineServices(native, { context, Router, kAdopt }) {
 
   /** A SPOT node: a topic mesh of PUB/SUB between nodes (manual peers or a discovery). */
   class SpotNode extends NativeSpotNode {
+    /** options: context; sendHighWaterMark (the PUB's, per peer: a PUB drops past it,
+     *  default 1000, 0 = no limit) and receiveHighWaterMark (the SUB's, per peer). */
     constructor(options) {
-      const o = checkOptions(options, ['context'], 'SpotNode');
+      const o = checkOptions(options, ['context', 'sendHighWaterMark', 'receiveHighWaterMark'], 'SpotNode');
       super(o.context || context);
+      if (o.sendHighWaterMark !== undefined) this._setsockopt(1, OPT.SNDHWM, o.sendHighWaterMark);
+      if (o.receiveHighWaterMark !== undefined) this._setsockopt(2, OPT.RCVHWM, o.receiveHighWaterMark);
     }
     /** Register this node as `service` (default 'spot-node') with the registries; resolves
      *  with the advertised endpoint. */

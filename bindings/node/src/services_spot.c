@@ -92,6 +92,27 @@ static napi_value node_set_discovery(napi_env env, napi_callback_info info) {
     return rln_undefined(env);
 }
 
+/* _setsockopt(role, option, value): an int option of the node's PUB (role 1) or SUB (2),
+ * before the node starts (rl_spot_node_setsockopt). */
+static napi_value node_setsockopt(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3] = {NULL, NULL, NULL};
+    svc *s = svc_this(env, info, &argc, argv, K_NODE);
+    if (!s)
+        return NULL;
+    int32_t v[3];
+    for (int i = 0; i < 3; i++) {
+        if (!argv[i] || napi_get_value_int32(env, argv[i], &v[i]) != napi_ok) {
+            napi_throw_type_error(env, "EINVAL", "setsockopt(role, option, value): integers");
+            return NULL;
+        }
+    }
+    int value = v[2];
+    if (rl_spot_node_setsockopt(s->h, v[0], v[1], &value, sizeof value) < 0)
+        return throw_rl(env, rl_errno(), "setsockopt");
+    return rln_undefined(env);
+}
+
 /* publish(topic, msg) */
 static napi_value node_publish(napi_env env, napi_callback_info info) {
     size_t argc = 2, tlen;
@@ -433,6 +454,7 @@ int rln_services_spot_init(napi_env env, napi_value exports) {
         METHOD("connectPeer", node_connect_peer), METHOD("disconnectPeer", node_disconnect_peer),
         METHOD("_register", node_register), METHOD("_unregister", node_unregister),
         METHOD("setDiscovery", node_set_discovery), METHOD("publish", node_publish),
+        METHOD("_setsockopt", node_setsockopt),
         METHOD("publishManyConst", node_publish_many_const), METHOD("close", svc_close_method),
         GETTER("closed", svc_closed_getter),
     };
