@@ -1140,13 +1140,19 @@ int rl_gateway_send_many_const(rl_gateway_t *gw,
                                size_t count,
                                int flags);
 
+// How long a blocking `rl_gateway_recv` waits for a reply before failing with `EAGAIN`
+// (`timeout_ms`; -1, the default: no limit; 0: as `RL_DONTWAIT`), like `RL_RCVTIMEO` on a
+// socket. Returns 0, or -1 with `EINVAL` (below -1), `EFAULT`. Thread-safe.
+int rl_gateway_set_rcvtimeo(rl_gateway_t *gw, int timeout_ms);
+
 // Receive one reply: the name of the service it came from (NUL-terminated, into
 // `service_buf`, `service_cap` bytes; "" if the provider is no longer known) and its parts,
 // packed back to back into `buf` (`buflen` bytes), part i being `lens[i]` bytes (`lens` has
-// `max` entries). Blocks until a reply comes unless `flags` has `RL_DONTWAIT`.
+// `max` entries). Blocks until a reply comes unless `flags` has `RL_DONTWAIT` (at most the
+// `rl_gateway_set_rcvtimeo` time).
 //
 // Returns the number of parts (>= 1), or -1 with `EAGAIN` (`RL_DONTWAIT`, nothing
-// queued), `EMSGSIZE` (the parts exceed `buflen`, or the name `service_cap - 1`: the reply
+// queued; or nothing came within the receive timeout), `EMSGSIZE` (the parts exceed `buflen`, or the name `service_cap - 1`: the reply
 // stays queued, handed out first by the next call, and its payload size goes to `*needed`
 // if not NULL), `EINVAL` (`max` 0 or smaller than the reply's part count, the reply stays
 // queued as well; flags other than `RL_DONTWAIT`), `EFAULT`, `RL_ETERM`, `EINTR`.
@@ -1428,8 +1434,9 @@ int rl_spot_node_register(rl_spot_node_t *node,
                           char *out,
                           size_t out_cap);
 
-// Unregister `service` (the registry does not answer; its heartbeats stop). Returns 0, or
-// -1 with `ENOTSUP` (no registry was given), `EFAULT`, `EINVAL`, `RL_ETERM`.
+// Unregister `service` (NULL: "spot-node", as `rl_spot_node_register`; the registry does
+// not answer, its heartbeats stop). Returns 0, or -1 with `ENOTSUP` (no registry was
+// given), `EFAULT`, `EINVAL`, `RL_ETERM`.
 //
 // # Safety
 // `service` is NULL or a NUL-terminated string. Thread-safe.

@@ -174,7 +174,19 @@ both_backends!(send_to_one_provider_and_errors, |backend| {
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(gw.recv(ringlink::DONTWAIT), Err(Error::Again)));
-    assert_eq!(finish(w, &gw, "echo", &["s-a", "s-b"]), [0, 10]);
+    let t0 = std::time::Instant::now();
+    assert!(matches!(
+        gw.recv_timeout(Some(Duration::from_millis(50))),
+        Err(Error::Again)
+    ));
+    assert!(
+        t0.elapsed() >= Duration::from_millis(50),
+        "waited the timeout"
+    );
+    gw.send_to("echo", b"s-b", &[b"timed"], 0).unwrap();
+    let (svc, parts) = gw.recv_timeout(Some(Duration::from_secs(20))).unwrap();
+    assert_eq!((svc.as_str(), &parts[1][..]), ("echo", &b"timed"[..]));
+    assert_eq!(finish(w, &gw, "echo", &["s-a", "s-b"]), [0, 11]);
 });
 
 both_backends!(a_thread_blocked_in_recv_does_not_stall_senders, |backend| {

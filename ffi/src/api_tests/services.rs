@@ -380,6 +380,24 @@ fn gateway_world(backend: c_int) {
             RL_DONTWAIT,
         );
         assert_eq!(errno_of(rc), libc::EAGAIN);
+        // A receive timeout: a blocking recv gives up with EAGAIN.
+        assert_eq!(errno_of(rl_gateway_set_rcvtimeo(gw, -2)), libc::EINVAL);
+        assert_eq!(rl_gateway_set_rcvtimeo(gw, 30), 0);
+        let t0 = Instant::now();
+        let rc = rl_gateway_recv(
+            gw,
+            service.as_mut_ptr().cast(),
+            64,
+            small.as_mut_ptr().cast(),
+            4,
+            lens.as_mut_ptr(),
+            8,
+            null_mut(),
+            0,
+        );
+        assert_eq!(errno_of(rc), libc::EAGAIN);
+        assert!(t0.elapsed() >= Duration::from_millis(30));
+        assert_eq!(rl_gateway_set_rcvtimeo(gw, -1), 0);
         assert_eq!(rl_gateway_connection_count(gw, c"nothing".as_ptr()), 0);
 
         // A thread blocked in recv does not keep another from sending (no EBUSY guard).

@@ -510,6 +510,11 @@ fn spot_mesh_through_registry_and_discovery() {
             }
         }
         assert_eq!(rl_spot_node_unregister(nodes[0], c"spot-node".as_ptr()), 0);
+        assert_eq!(
+            rl_spot_node_unregister(nodes[1], null()),
+            0,
+            "NULL: spot-node"
+        );
         assert_eq!(rl_spot_sub_destroy(&mut sub), 0);
         assert_eq!(rl_discovery_destroy(&mut disc), 0);
         for mut n in nodes {

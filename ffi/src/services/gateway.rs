@@ -4,7 +4,9 @@
 
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_int, c_void};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use ringlink_services::gateway::{Gateway, LoadBalance};
 
@@ -31,6 +33,9 @@ struct GatewayObj {
     /// handed out before the ROUTER's by the next `rl_gateway_recv` calls (so they stay
     /// queued, as in the batch calls).
     pending: Mutex<VecDeque<Reply>>,
+    /// `rl_gateway_set_rcvtimeo`: how long a blocking `rl_gateway_recv` waits (ms, -1: no
+    /// limit).
+    rcvtimeo: AtomicI32,
     _ctx: CtxLink,
 }
 
@@ -71,6 +76,7 @@ pub unsafe extern "C" fn rl_gateway_new(
         insert(GatewayObj {
             gw,
             pending: Mutex::new(VecDeque::new()),
+            rcvtimeo: AtomicI32::new(-1),
             _ctx: link,
         })
     })
@@ -192,13 +198,28 @@ pub unsafe extern "C" fn rl_gateway_send_many_const(
     })
 }
 
+/// How long a blocking `rl_gateway_recv` waits for a reply before failing with `EAGAIN`
+/// (`timeout_ms`; -1, the default: no limit; 0: as `RL_DONTWAIT`), like `RL_RCVTIMEO` on a
+/// socket. Returns 0, or -1 with `EINVAL` (below -1), `EFAULT`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn rl_gateway_set_rcvtimeo(gw: *mut rl_gateway_t, timeout_ms: c_int) -> c_int {
+    boundary(|| {
+        if timeout_ms < -1 {
+            return Err(libc::EINVAL);
+        }
+        gateway(gw)?.rcvtimeo.store(timeout_ms, Ordering::Relaxed);
+        Ok(0)
+    })
+}
+
 /// Receive one reply: the name of the service it came from (NUL-terminated, into
 /// `service_buf`, `service_cap` bytes; "" if the provider is no longer known) and its parts,
 /// packed back to back into `buf` (`buflen` bytes), part i being `lens[i]` bytes (`lens` has
-/// `max` entries). Blocks until a reply comes unless `flags` has `RL_DONTWAIT`.
+/// `max` entries). Blocks until a reply comes unless `flags` has `RL_DONTWAIT` (at most the
+/// `rl_gateway_set_rcvtimeo` time).
 ///
 /// Returns the number of parts (>= 1), or -1 with `EAGAIN` (`RL_DONTWAIT`, nothing
-/// queued), `EMSGSIZE` (the parts exceed `buflen`, or the name `service_cap - 1`: the reply
+/// queued; or nothing came within the receive timeout), `EMSGSIZE` (the parts exceed `buflen`, or the name `service_cap - 1`: the reply
 /// stays queued, handed out first by the next call, and its payload size goes to `*needed`
 /// if not NULL), `EINVAL` (`max` 0 or smaller than the reply's part count, the reply stays
 /// queued as well; flags other than `RL_DONTWAIT`), `EFAULT`, `RL_ETERM`, `EINTR`.
@@ -233,7 +254,12 @@ pub unsafe extern "C" fn rl_gateway_recv(
         let was_pending = pending.is_some();
         let (service, parts) = match pending {
             Some(r) => r,
-            None => obj.gw.recv(flags).map_err(eno)?,
+            None if flags & RL_DONTWAIT != 0 => obj.gw.recv(engine::DONTWAIT).map_err(eno)?,
+            None => {
+                let ms = obj.rcvtimeo.load(Ordering::Relaxed);
+                let timeout = u64::try_from(ms).ok().map(Duration::from_millis);
+                obj.gw.recv_timeout(timeout).map_err(eno)?
+            }
         };
         let size: usize = parts.iter().map(Vec::len).sum();
         let err = if size > buflen || service.len() >= service_cap {

@@ -5,7 +5,7 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ringlink_services::spot::SpotNode;
+use ringlink_services::spot::{SpotNode, DEFAULT_SERVICE};
 
 use super::discovery::{discovery_obj, rl_discovery_t};
 use super::{
@@ -264,8 +264,9 @@ pub unsafe extern "C" fn rl_spot_node_register(
     })
 }
 
-/// Unregister `service` (the registry does not answer; its heartbeats stop). Returns 0, or
-/// -1 with `ENOTSUP` (no registry was given), `EFAULT`, `EINVAL`, `RL_ETERM`.
+/// Unregister `service` (NULL: "spot-node", as `rl_spot_node_register`; the registry does
+/// not answer, its heartbeats stop). Returns 0, or -1 with `ENOTSUP` (no registry was
+/// given), `EFAULT`, `EINVAL`, `RL_ETERM`.
 ///
 /// # Safety
 /// `service` is NULL or a NUL-terminated string. Thread-safe.
@@ -274,12 +275,13 @@ pub unsafe extern "C" fn rl_spot_node_unregister(
     node: *mut rl_spot_node_t,
     service: *const c_char,
 ) -> c_int {
-    // SAFETY: forwarded caller contract.
-    unsafe {
-        with_node(node, service, |n, s| {
-            n.unregister(s).map(|_| 0).map_err(eno)
-        })
-    }
+    boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let service = unsafe { opt_str(service) }?.unwrap_or(DEFAULT_SERVICE);
+        let obj = node_obj(node)?;
+        obj.node()?.unregister(service).map_err(eno)?;
+        Ok(0)
+    })
 }
 
 /// Keep the mesh connected to every node `discovery` (of `RL_SERVICE_SPOT`) lists under

@@ -16,6 +16,7 @@ mod pool;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use ringlink::{
     Context, Error, Flags, Result, Socket, SocketOption, SocketType, DONTWAIT, SNDMORE,
@@ -277,22 +278,54 @@ impl Gateway {
     /// `Again` with `DONTWAIT` when nothing is queued; `Terminated` once the context is shut
     /// down.
     pub fn recv(&self, flags: impl Into<Flags>) -> Result<(String, Vec<Vec<u8>>)> {
-        let dontwait = flags.into().contains(DONTWAIT);
-        self.blocking(|g| match g.router.recv_multipart(DONTWAIT) {
-            Ok(mut parts) => {
-                let rid = parts.remove(0);
-                let service = g.services.get(&rid).cloned().unwrap_or_default();
-                Ok(Some((service, parts)))
+        let timeout = flags.into().contains(DONTWAIT).then_some(Duration::ZERO);
+        self.recv_timeout(timeout)
+    }
+
+    /// [`Gateway::recv`] waiting at most `timeout` (`None`: no limit; zero: not at all).
+    ///
+    /// # Errors
+    /// `Again` when nothing came in time; `Terminated` once the context is shut down.
+    pub fn recv_timeout(&self, timeout: Option<Duration>) -> Result<(String, Vec<Vec<u8>>)> {
+        let dontwait = timeout == Some(Duration::ZERO);
+        // The clock is read only when a wait begins.
+        let mut deadline = None;
+        if let Some(t) = timeout.filter(|t| !t.is_zero()) {
+            if let Some(r) = self.try_recv()? {
+                return Ok(r);
             }
+            deadline = Some(std::time::Instant::now() + t);
+        }
+        self.blocking_until(deadline, |g| match g.router.recv_multipart(DONTWAIT) {
+            Ok(parts) => Ok(Some(g.name_reply(parts))),
             Err(Error::Again) if dontwait => Err(Error::Again),
             Err(Error::Again) => Ok(None),
             Err(e) => Err(e),
         })
     }
 
+    /// One reply if one is queued.
+    fn try_recv(&self) -> Result<Option<(String, Vec<Vec<u8>>)>> {
+        let mut g = self.lock()?;
+        match g.router.recv_multipart(DONTWAIT) {
+            Ok(parts) => Ok(Some(g.name_reply(parts))),
+            Err(Error::Again) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Run `op` (non-blocking, under the lock) until it yields a result, waiting as the leader or a follower.
-    fn blocking<R>(&self, mut op: impl FnMut(&mut Inner) -> Result<Option<R>>) -> Result<R> {
-        self.waiting.run(&[self.fd], None, |rearm| {
+    fn blocking<R>(&self, op: impl FnMut(&mut Inner) -> Result<Option<R>>) -> Result<R> {
+        self.blocking_until(None, op)
+    }
+
+    /// [`Gateway::blocking`] until `deadline` (`Again` then).
+    fn blocking_until<R>(
+        &self,
+        deadline: Option<std::time::Instant>,
+        mut op: impl FnMut(&mut Inner) -> Result<Option<R>>,
+    ) -> Result<R> {
+        self.waiting.run(&[self.fd], deadline, |rearm| {
             let mut g = self.lock()?;
             if rearm {
                 g.router.events()?;
@@ -306,6 +339,15 @@ enum Sent {
     Yes,
     Full,
     Unreachable,
+}
+
+impl Inner {
+    /// `[provider id][parts…]` → (its service, parts).
+    fn name_reply(&self, mut parts: Vec<Vec<u8>>) -> (String, Vec<Vec<u8>>) {
+        let rid = parts.remove(0);
+        let service = self.services.get(&rid).cloned().unwrap_or_default();
+        (service, parts)
+    }
 }
 
 fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
