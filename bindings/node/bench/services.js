@@ -10,13 +10,14 @@
  *   rl-fast: gatewaySendManyConst in chunks of 1024 (one awaited send waits for room when a
  *   chunk is cut short), the router drained with receiveManyInto + recvPairDrainInto.
  * SPOT: both processes run a SpotNode registered with the receiver's registry and meshed
- *   through a Discovery. The sender publishes 'hello' on a control topic until the
- *   receiver's 'go' comes back (the subscription has reached it). A SPOT node publishes as a
- *   PUB that drops at the high-water mark (1000; the C ABI has no HWM option for SPOT nodes,
- *   ringlink-bench sets HWM 0 through the Rust builder), so the sender keeps at most WINDOW
- *   messages unacknowledged: the receiver publishes its count on an ack topic every ACK_EVERY
- *   messages. rl-async: publish() / `await sub.recv()` per message. rl-fast:
- *   spotPublishManyConst / spotRecvMany.
+ *   through a Discovery; HWM 0 on the sending node's PUB and the receiving node's SUB (as
+ *   ringlink-bench's Rust builder), so nothing is dropped and no flow control is needed. The
+ *   sender publishes 'hello' on a control topic until the receiver's 'go' comes back (the
+ *   subscription has reached it), then publishes everything; the receiver counts warm-up and
+ *   measured messages (a shortfall is an error: nothing may be lost) and reports its count on
+ *   'done', which the sender waits for before closing. rl-async: publish() /
+ *   `await sub.recv()` per message. rl-fast: spotPublishManyConst in chunks of PUB_CHUNK /
+ *   spotRecvMany(4096).
  * Latency (ping/echo roles): GATEWAY send + recv through the receiver's ROUTER; SPOT ping
  *   on one topic, pong back on another.
  */
@@ -24,8 +25,8 @@ const rl = require('..');
 
 const SERVICE = 'bench';
 const TOPIC = 'bench';
-const WINDOW = 1000;
-const ACK_EVERY = 200;
+const PUB_CHUNK = 16384;
+const IDLE_MS = 10000; // the receiver gives up (messages lost) after this long without one
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function until(cond, ms, what) {
@@ -53,14 +54,14 @@ async function serverSide(pattern) {
     await rx.register(SERVICE);
     return { reg, rx, router: rx.router, ready };
   }
-  const { node, disc } = await spotNode(reg.pubEndpoint, reg.routerEndpoint, 1);
+  const { node, disc } = await spotNode(reg.pubEndpoint, reg.routerEndpoint, 1, { receiveHighWaterMark: 0 });
   return { reg, node, disc, ready };
 }
 
-async function spotNode(pub, router, nodes = 2) {
+async function spotNode(pub, router, nodes = 2, options = undefined) {
   const disc = new rl.Discovery('spot');
   disc.connectRegistry(pub);
-  const node = new rl.SpotNode();
+  const node = new rl.SpotNode(options);
   node.connectRegistry(router);
   node.bind('tcp://127.0.0.1:*');
   await node.register('bench-spot');
@@ -127,31 +128,34 @@ async function receiver(pattern, count, warmup, fast, out, now) {
       if (m.topic === 'ctl') break;
     }
     node.publish('ctl-go', 'go');
-    let seen = 0; // every data message, warm-up included (the sender's window counts them)
-    let acked = 0;
-    const ack = () => {
-      if (seen - acked >= ACK_EVERY || seen === warmup + count) {
-        node.publish('ack', String(seen));
-        acked = seen;
-      }
+    let seen = 0; // every data message, warm-up included
+    const lost = () => {
+      out(`RESULT ${JSON.stringify({ error: `SPOT: ${warmup + count - seen} of ${warmup + count} messages lost (received ${got} of ${count} measured)` })}`);
+      process.exit(1);
     };
     if (fast) {
       while (got < count) {
-        const batch = await sub.spotRecvMany(4096, -1);
+        const batch = await sub.spotRecvMany(4096, IDLE_MS);
+        if (batch.length === 0) lost();
         for (const m of batch) if (m.topic === TOPIC) { seen++; count1(m.payload[0]); }
-        ack();
       }
     } else {
       while (got < count) {
-        const m = await sub.recv(-1);
+        let m;
+        try {
+          m = await sub.recv(IDLE_MS);
+        } catch (err) {
+          if (err.code === 'EAGAIN') lost();
+          throw err;
+        }
         if (m.topic !== TOPIC) continue;
         seen++;
         count1(m.parts[0][0]);
-        ack();
       }
     }
-    node.publish('ack', String(seen));
-    await sleep(100); // let the last ack leave before the node goes
+    if (seen !== warmup + count) lost(); // a warm-up message missing
+    node.publish('done', String(seen));
+    await sleep(100); // let 'done' leave before the node goes
   }
   const secs = (t1 - t0) / 1e9;
   out(`RESULT ${JSON.stringify({ received: got, secs, kmsg_s: got / secs / 1000 })}`);
@@ -191,10 +195,10 @@ async function sender(pattern, count, warmup, fast, endpoint, size) {
     return;
   }
   const [pub, router] = endpoint.split(',');
-  const { node, disc } = await spotNode(pub, router);
+  const { node, disc } = await spotNode(pub, router, 2, { sendHighWaterMark: 0 });
   const sub = node.subscriber();
   sub.subscribe('ctl-go');
-  sub.subscribe('ack');
+  sub.subscribe('done');
   for (;;) { // hello until go
     node.publish('ctl', 'hello');
     try {
@@ -203,34 +207,19 @@ async function sender(pattern, count, warmup, fast, endpoint, size) {
       if (err.code !== 'EAGAIN') throw err;
     }
   }
-  let acked = 0;
-  const takeAcks = async (wait) => {
-    try {
-      const a = await sub.recv(wait ? -1 : 0);
-      if (a.topic === 'ack') acked = Math.max(acked, Number(a.parts[0].toString()));
-    } catch (err) {
-      if (err.code !== 'EAGAIN') throw err;
+  const send = (payload, n) => {
+    if (fast) {
+      for (let sent = 0; sent < n;) sent += node.spotPublishManyConst(TOPIC, payload, Math.min(n - sent, PUB_CHUNK));
+    } else {
+      for (let i = 0; i < n; i++) node.publish(TOPIC, payload);
     }
   };
-  let sent = 0;
-  const send = async (payload, n) => {
-    const goal = sent + n;
-    while (sent < goal) {
-      let room = acked + WINDOW - sent;
-      if (room <= 0) { await takeAcks(true); continue; }
-      room = Math.min(room, goal - sent, 1024);
-      if (fast) {
-        sent += node.spotPublishManyConst(TOPIC, payload, room);
-      } else {
-        for (let i = 0; i < room; i++) node.publish(TOPIC, payload);
-        sent += room;
-      }
-      await takeAcks(false);
-    }
-  };
-  await send(w, warmup);
-  await send(m, count);
-  while (acked < sent) await takeAcks(true);
+  send(w, warmup);
+  send(m, count);
+  for (;;) { // the receiver's count: everything arrived (HWM 0, nothing dropped on the way)
+    const d = await sub.recv(60000);
+    if (d.topic === 'done') break;
+  }
   sub.close();
   closeAll({ node, disc });
 }

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "services.h"
 
@@ -78,6 +81,9 @@ static void hub_post(hub *h, job *j) {
 
 static void worker_main(void *arg) {
     worker *w = arg;
+#ifdef __linux__
+    prctl(PR_SET_NAME, "rl-node-svc"); /* visible in /proc (tests check that workers exit) */
+#endif
     uv_mutex_lock(&w->mu);
     for (;;) {
         while (!w->head && !w->quit)

@@ -18,10 +18,12 @@
  * close() (or the finalizer, or exit) cancels the object's jobs: their promises are rejected
  * at once (EAGAIN "... was closed", as socket.close() does), they no longer keep the process
  * alive, and when their thread returns they are freed without touching the object. Calls
- * that can wait in slices (waitAvailable, SPOT receives) notice the cancellation within
- * SLICE_MS; rl_gateway_recv and a blocked rl_gateway_send cannot be interrupted by the C ABI
- * (destroying the gateway does not wake them): their thread stays in the call until a reply,
- * room, or context termination (RL_ETERM), and only then exits.
+ * that wait in slices notice the cancellation within SLICE_MS: waitAvailable, SPOT
+ * receives, and gateway receives (every gateway gets rl_gateway_set_rcvtimeo(SLICE_MS) at
+ * creation; its worker retries the EAGAIN until cancelled). A blocked rl_gateway_send cannot
+ * be interrupted by the C ABI (destroying the gateway does not wake it, and gateways have no
+ * send timeout): its thread stays in the call until room or context termination (RL_ETERM),
+ * and only then exits.
  *
  * Callbacks that ringlink runs on its own threads (discovery changes, SPOT handlers) are
  * forwarded through napi_threadsafe_functions (unref'd: they do not keep the process alive).

@@ -163,6 +163,12 @@ static napi_value gw_new(napi_env env, napi_callback_info info) {
         rln_throw_errno(env, err, msg);
         return NULL;
     }
+    /* A blocking recv waits in slices (gw_recv_exec), so close() ends it within SLICE_MS. */
+    if (rl_gateway_set_rcvtimeo(g, SLICE_MS) < 0) {
+        int err = rl_errno();
+        rl_gateway_destroy(&g);
+        return throw_rl(env, err, "rl_gateway_set_rcvtimeo");
+    }
     return svc_new(env, self, K_GATEWAY, c, g);
 }
 
@@ -281,6 +287,9 @@ static napi_value gw_send_many_const(napi_env env, napi_callback_info info) {
     return out;
 }
 
+/* Waits in slices: the gateway's receive timeout is SLICE_MS (set in gw_new), and an EAGAIN
+ * is retried until the job is cancelled (close), so the wait has no limit for JS while the
+ * worker thread stays interruptible. */
 static int gw_recv_exec(job *j) {
     for (;;) {
         int rc = rl_gateway_recv(j->h, j->text, sizeof j->text, j->buf, j->cap, j->lens, j->max,
@@ -288,7 +297,10 @@ static int gw_recv_exec(job *j) {
         if (rc >= 0)
             return rc;
         j->err = rl_errno();
-        if (j->err == EMSGSIZE && j->needed > j->cap) {
+        if (j->err == EAGAIN) {
+            if (__atomic_load_n(&j->cancel, __ATOMIC_ACQUIRE))
+                return -1;
+        } else if (j->err == EMSGSIZE && j->needed > j->cap) {
             unsigned char *b = realloc(j->buf, j->needed);
             if (!b)
                 return j->err = ENOMEM, -1;

@@ -1,6 +1,7 @@
 'use strict';
-// Process lifetime: idle sockets never keep a process alive, a pending receive does, and
-// garbage-collected sockets release their descriptors.
+// Process lifetime: idle sockets never keep a process alive, a pending receive does, close()
+// ends a pending gateway recv and its worker thread, and garbage-collected sockets release
+// their descriptors.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
@@ -46,6 +47,18 @@ test('a pending receive keeps the process alive until its message arrives', asyn
   assert.equal(r.err, '');
   assert.match(r.out, /^endpoint tcp:\/\/127\.0\.0\.1:\d+\ngot hello\n$/);
   assert.equal(r.code, 0);
+});
+
+test('close() ends a pending gateway recv at once; its worker thread exits; so does the process', async () => {
+  const t0 = Date.now();
+  const { p, done } = child('gateway-close-exit.js');
+  const r = await within(done, 20000, 'child exit').catch((e) => { p.kill('SIGKILL'); throw e; });
+  assert.equal(r.err, '');
+  const m = /^rejected EAGAIN in (\d+) ms\nworker exited\n$/.exec(r.out);
+  assert.ok(m, `child output: ${r.out}`);
+  assert.ok(Number(m[1]) < 1000, `rejected promptly: ${r.out}`);
+  assert.equal(r.code, 0);
+  assert.ok(Date.now() - t0 < 15000);
 });
 
 test('garbage-collected sockets release their descriptors; their context terminates', async () => {

@@ -323,6 +323,13 @@ test('SPOT mesh through a registry and discovery', async () => {
   assert.equal(m.parts[0].toString(), 'via registry');
   nodes[0].unregister('mesh');
   await until(() => disc.providerCount('mesh') === 1, 10000, 'unregistered');
+
+  // the default service name both ways: register() and unregister() mean 'spot-node'
+  disc.subscribe('spot-node');
+  await nodes[1].register();
+  await until(() => disc.providerCount('spot-node') === 1, 10000, "listed as 'spot-node'");
+  nodes[1].unregister();
+  await until(() => disc.providerCount('spot-node') === 0, 10000, "'spot-node' unregistered");
 });
 
 test('errors: bad topics and patterns, wrong arguments, unknown services, timeouts', async () => {
