@@ -119,7 +119,10 @@ class NoSdist(sdist):
         die("sdists are not supported: the package builds only inside a ringlink checkout")
 
 
-CSRC = ["module.c", "context.c", "socket.c", "options.c", "fastpath.c", "poll.c", "services.c", "gateway.c", "spot.c"]
+CSRC = [
+    "module.c", "context.c", "socket.c", "options.c", "fastpath.c", "poll.c", "services.c", "svcbuf.c",
+    "gateway.c", "spot.c",
+]
 
 ext = Extension(
     "ringlink._ringlink",

@@ -1,12 +1,13 @@
 /*
  * gateway.c - the gateway pattern of the service layer: Receiver (the request handler; its
  * ROUTER is handed out as an ordinary Socket object that it owns) and Gateway (load-balanced
- * requests, replies named by service; thread-safe, GIL released around every wait). Shared
+ * requests, replies named by service; thread-safe, GIL released around every wait; recv
+ * blocks in the C call in slices, see gw_recv_once). Shared
  * helpers, lifecycle and the GIL rules are in services.c.
  */
 #include "rlpy.h"
 
-#include <time.h>
+#include <pythread.h>
 
 #define FASTKW (METH_FASTCALL | METH_KEYWORDS)
 #define M(name, fn, doc) {name, (PyCFunction)(void (*)(void))fn, FASTKW, doc}
@@ -210,12 +211,18 @@ static PyObject *gw_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
         return NULL;
     }
     SvcObject *o = rlpy_svc_alloc(type, ctx, gw_destroy);
+    if (o != NULL && (o->lock = PyThread_allocate_lock()) == NULL) {
+        Py_CLEAR(o);
+        PyErr_NoMemory();
+    }
     if (o != NULL) {
+        /* Blocking receives wait in slices (see gw_recv_once). */
         o->handle = rl_gateway_new(((ContextObject *)ctx)->handle, dh, rid != Py_None ? v.buf : NULL,
                                    rid != Py_None ? (size_t)v.len : 0);
-        if (o->handle == NULL) {
-            Py_CLEAR(o);
-            rlpy_raise_last();
+        if (o->handle == NULL || rl_gateway_set_rcvtimeo(o->handle, RLPY_SLICE_MS) < 0) {
+            int err = rl_errno();
+            Py_CLEAR(o); /* destroys a gateway made */
+            rlpy_raise(err);
         }
     }
     if (rid != Py_None) {
@@ -338,6 +345,42 @@ static PyObject *gw_send_many_const(SvcObject *o, PyObject *const *args, Py_ssiz
 
 #define SERVICE_CAP 1024
 
+/* One receive attempt, GIL released. The gateway's receive timeout stays at RLPY_SLICE_MS
+ * (set at creation), so any number of threads can block in full slices at once; a shorter
+ * last slice (a timeout's remainder) takes the gateway's lock, sets the timeout to what is
+ * left for that call and puts it back (a full slice starting meanwhile just ends early and
+ * loops). `deadline` -2: DONTWAIT. */
+static int gw_recv_once(SvcObject *o, void *h, long long deadline, char *service, rlpy_rxb_t *b, size_t *needed,
+                        int *err) {
+    int rc, e = 0;
+    long slice = deadline == -2 ? 0 : rlpy_slice(deadline);
+    Py_BEGIN_ALLOW_THREADS
+    if (slice <= 0 || slice >= RLPY_SLICE_MS) {
+        rc = rl_gateway_recv(h, service, SERVICE_CAP, b->buf, b->cap, b->lens, b->nl, needed,
+                             slice <= 0 ? RL_DONTWAIT : 0);
+        e = rc < 0 ? rl_errno() : 0;
+    } else if (PyThread_acquire_lock_timed(o->lock, (PY_TIMEOUT_T)slice * 1000, 0) != PY_LOCK_ACQUIRED) {
+        rc = -1; /* other short receives took the time that was left */
+        e = EAGAIN;
+    } else {
+        slice = rlpy_slice(deadline);
+        rc = slice > 0 ? rl_gateway_set_rcvtimeo(h, (int)slice) : -1;
+        e = slice > 0 ? (rc < 0 ? rl_errno() : 0) : EAGAIN;
+        if (rc == 0) {
+            rc = rl_gateway_recv(h, service, SERVICE_CAP, b->buf, b->cap, b->lens, b->nl, needed, 0);
+            e = rc < 0 ? rl_errno() : 0;
+            rl_gateway_set_rcvtimeo(h, RLPY_SLICE_MS);
+        }
+        PyThread_release_lock(o->lock);
+    }
+    Py_END_ALLOW_THREADS
+    *err = e;
+    return rc;
+}
+
+/* recv(flags=0, timeout=None): blocking calls in slices of at most RLPY_SLICE_MS (signal
+ * handlers run and a close() from another thread is seen between slices); DONTWAIT or
+ * timeout 0: one attempt. */
 static PyObject *gw_recv(SvcObject *o, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     static const char *const names[] = {"flags", "timeout"};
     PyObject *a[2] = {NULL, NULL};
@@ -356,8 +399,7 @@ static PyObject *gw_recv(SvcObject *o, PyObject *const *args, Py_ssize_t nargs, 
         return NULL;
     }
     char service[SERVICE_CAP];
-    long long deadline = rlpy_deadline(timeout);
-    long nap_us = 20;
+    long long deadline = (flags & RL_DONTWAIT) || timeout == 0 ? -2 : rlpy_deadline(timeout);
     int rc, err;
     PyObject *res = NULL;
     for (;;) {
@@ -367,9 +409,7 @@ static PyObject *gw_recv(SvcObject *o, PyObject *const *args, Py_ssize_t nargs, 
             goto out;
         }
         size_t needed = 0;
-        /* No timeout in the C call: without one, block in it; with one, poll (see README). */
-        int f = (timeout < 0 && !(flags & RL_DONTWAIT)) ? 0 : RL_DONTWAIT;
-        RLPY_NOGIL(rc, err, rl_gateway_recv(h, service, sizeof service, b.buf, b.cap, b.lens, b.nl, &needed, f), goto out);
+        rc = gw_recv_once(o, h, deadline, service, &b, &needed, &err);
         if (rc >= 0) {
             break;
         }
@@ -385,15 +425,16 @@ static PyObject *gw_recv(SvcObject *o, PyObject *const *args, Py_ssize_t nargs, 
             }
             continue;
         }
-        if (err != EAGAIN || (flags & RL_DONTWAIT) || (deadline >= 0 && rlpy_now_ms() >= deadline)) {
+        if (err == EINTR) {
+            if (rlpy_eintr() < 0) {
+                goto out;
+            }
+            continue;
+        }
+        if (err != EAGAIN || deadline == -2 || (deadline >= 0 && rlpy_now_ms() >= deadline)) {
             rlpy_svc_raise(o, err);
             goto out;
         }
-        Py_BEGIN_ALLOW_THREADS
-        struct timespec ts = {0, nap_us * 1000};
-        nanosleep(&ts, NULL);
-        Py_END_ALLOW_THREADS
-        nap_us = nap_us < 1000 ? nap_us * 2 : 1000;
         if (PyErr_CheckSignals() < 0) {
             goto out;
         }

@@ -3,8 +3,9 @@
  *
  * Files: module.c (module, constants, errors, Frame), context.c (Context), socket.c (Socket
  * core: send/recv, multipart), options.c (socket options), fastpath.c (batch calls), poll.c (poll, Monitor,
- * proxy), services.c (Registry, Discovery, shared service helpers), gateway.c (Receiver,
- * Gateway), spot.c (SpotNode, SpotSub).
+ * proxy), services.c (Registry, Discovery, shared service helpers), svcbuf.c (the service
+ * calls' receive buffers and pinned parts), gateway.c (Receiver, Gateway), spot.c (SpotNode,
+ * SpotSub).
  *
  * GIL rule: a call that may block releases the GIL; before that it pins everything the C call
  * uses (INCREF of the socket object and of the objects whose bytes are passed, Py_buffer views
@@ -77,6 +78,7 @@ typedef struct {
     size_t scratch2_len;
     size_t *lens;
     size_t lens_cap;
+    void *lock;            /* Gateway: a PyThread_type_lock around a short receive slice */
     PyObject *weakreflist;
     PyObject *dict;
 } SvcObject;

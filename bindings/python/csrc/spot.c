@@ -1,8 +1,9 @@
 /*
- * spot.c - SPOT, the service layer's topic mesh, over its C ABI: SpotNode (bind, peers,
- * registration, discovery-driven mesh, publish, publish_many_const) and SpotSub (subscribe,
- * patterns, recv, recv_many, handler). Lifecycle, buffers and callbacks are shared with
- * services.c (see there for the GIL and lifetime rules).
+ * spot.c - SPOT, the service layer's topic mesh, over its C ABI: SpotNode (PUB/SUB options
+ * before the start, bind, peers, registration, discovery-driven mesh, publish,
+ * publish_many_const) and SpotSub (subscribe, patterns, recv, recv_many, handler).
+ * Lifecycle and callbacks are shared with services.c (see there for the GIL and lifetime
+ * rules), buffers with svcbuf.c.
  *
  *   SpotNode.publish(topic, parts)            rl_spot_publish (GIL held: it never blocks)
  *   SpotNode.publish_many_const(t, p, n)      rl_spot_publish_many_const (GIL released)
@@ -91,6 +92,63 @@ static PyObject *node_unregister(SvcObject *o, PyObject *const *args, Py_ssize_t
     static const char *const names[] = {"service"};
     PyObject *a[1];
     return PARSE("unregister", names, 0, a) ? NULL : call_str(o, a[0], "service", node_unregister_fn);
+}
+
+/* setsockopt(role, option, value): an option of the node's PUB (SPOT_NODE_PUB) or SUB
+ * (SPOT_NODE_SUB), before the node starts (EFSM after). value: an int (an int64 for
+ * MAXMSGSIZE) or, for the binary options, bytes. */
+static PyObject *node_setsockopt(SvcObject *o, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    static const char *const names[] = {"role", "option", "value"};
+    PyObject *a[3];
+    int role, option;
+    if (PARSE("setsockopt", names, 3, a) || rlpy_flags(a[0], &role) < 0 || rlpy_flags(a[1], &option) < 0) {
+        return NULL;
+    }
+    void *h = rlpy_svc_handle(o);
+    if (h == NULL) {
+        return NULL;
+    }
+    Py_buffer v = {0};
+    int iv = 0;
+    int64_t lv = 0;
+    const void *val;
+    size_t len;
+    if (PyLong_Check(a[2])) {
+        long long x = PyLong_AsLongLong(a[2]);
+        if (x == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (option == RL_MAXMSGSIZE) {
+            lv = (int64_t)x;
+            val = &lv;
+            len = sizeof lv;
+        } else if (x < INT_MIN || x > INT_MAX) {
+            return rlpy_raise(EINVAL);
+        } else {
+            iv = (int)x;
+            val = &iv;
+            len = sizeof iv;
+        }
+    } else if (!PyUnicode_Check(a[2]) && PyObject_CheckBuffer(a[2])) {
+        if (rlpy_get_read(a[2], &v) < 0) {
+            return NULL;
+        }
+        val = v.len ? v.buf : NULL;
+        len = (size_t)v.len;
+    } else {
+        PyErr_SetString(PyExc_TypeError, "setsockopt: value must be an int (or bytes for a binary option)");
+        return NULL;
+    }
+    int rc, err;
+    RLPY_NOGIL(rc, err, rl_spot_node_setsockopt(h, role, option, val, len), rc = -2; break);
+    rlpy_buffer_release(&v);
+    if (rc == -2) {
+        return NULL;
+    }
+    if (rc < 0) {
+        return rlpy_svc_raise(o, err);
+    }
+    Py_RETURN_NONE;
 }
 
 static PyObject *node_bind(SvcObject *o, PyObject *arg) {
@@ -226,6 +284,10 @@ static PyObject *node_publish_many_const(SvcObject *o, PyObject *const *args, Py
 static PyMethodDef node_methods[] = {
     M("close", rlpy_svc_close,
       "close(): destroy the node handle (its registrations stop; its subscribers stay valid)."),
+    M("setsockopt", node_setsockopt,
+      "setsockopt(role, option, value): an option (SNDHWM, RCVHWM, ...) of the node's PUB (SPOT_NODE_PUB)\n"
+      "or SUB (SPOT_NODE_SUB); only before the node starts (its first call other than\n"
+      "connect_registry/setsockopt), EFSM after."),
     {"connect_registry", (PyCFunction)node_connect, METH_O,
      "connect_registry(router_endpoint): register with that registry (before any other call)."},
     {"bind", (PyCFunction)node_bind, METH_O, "bind(endpoint) -> the PUB endpoint as bound."},
@@ -233,7 +295,7 @@ static PyMethodDef node_methods[] = {
     {"disconnect_peer", (PyCFunction)node_unpeer, METH_O, "disconnect_peer(pub_endpoint)."},
     M("register", node_register,
       "register(service=None, advertise=None) -> the advertised endpoint (service None: 'spot-node')."),
-    M("unregister", node_unregister, "unregister(service=None)."),
+    M("unregister", node_unregister, "unregister(service=None): None is 'spot-node', as for register."),
     M("set_discovery", node_set_discovery,
       "set_discovery(discovery, service=None): keep the mesh connected to the nodes it lists."),
     M("publish", node_publish, "publish(topic, parts, flags=0): parts is bytes or a list of parts."),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import threading
+import time
 from array import array
 
 import pytest
@@ -241,6 +242,73 @@ def test_gateway_blocked_recv_does_not_block_send(ctx):
     assert out == [("echo", [b"done"])]
 
 
+def test_gateway_close_ends_blocked_recv(ctx):
+    """A thread blocked in recv() with no timeout (in the C call, in 100 ms slices) sees a
+    close() from another thread and raises ENOTSOCK."""
+    reg = registry(ctx)
+    r = receiver(ctx, reg, b"c")  # noqa: F841 - the provider must stay alive
+    _, gw = gateway(ctx, reg)
+    errs = []
+    started = threading.Event()
+
+    def blocked():
+        started.set()
+        try:
+            gw.recv()
+        except ringlink.RinglinkError as e:
+            errs.append(e.errno)
+
+    t = threading.Thread(target=blocked, daemon=True)
+    t.start()
+    assert started.wait(T / 1000)
+    gw.close()  # before or during the recv: ENOTSOCK either way
+    t0 = time.monotonic()
+    t.join(T / 1000)
+    assert not t.is_alive() and errs == [errno.ENOTSOCK]
+    assert time.monotonic() - t0 < 1.5
+
+
+def test_gateway_recv_timeout(ctx):
+    """recv(timeout=50) raises Again after about 50 ms, also while another thread blocks in
+    recv() with no timeout (which then still gets its reply)."""
+    reg = registry(ctx)
+    r = receiver(ctx, reg, b"to")
+    _, gw = gateway(ctx, reg)
+    with pytest.raises(ringlink.Again):
+        gw.recv(flags=ringlink.DONTWAIT)
+    with pytest.raises(ringlink.Again):
+        gw.recv(timeout=0)
+    for _ in range(2):
+        t0 = time.monotonic()
+        with pytest.raises(ringlink.Again):
+            gw.recv(timeout=50)
+        dt = time.monotonic() - t0
+        assert 0.045 <= dt < 1.0, dt
+    out = []
+    started = threading.Event()
+
+    def waiter():
+        started.set()
+        out.append(gw.recv())
+
+    t = threading.Thread(target=waiter, daemon=True)
+    t.start()
+    assert started.wait(T / 1000)
+    t0 = time.monotonic()
+    with pytest.raises(ringlink.Again):
+        gw.recv(timeout=50)
+    dt = time.monotonic() - t0
+    assert 0.045 <= dt < 1.0, dt
+    gw.send("echo", b"req")
+    gid, req = r.router.recv_multipart()
+    r.router.send_multipart([gid, b"rep"])
+    t.join(T / 1000)
+    assert not t.is_alive() and out == [("echo", [b"rep"])]
+    # A timeout longer than one slice, met by a reply.
+    r.router.send_multipart([gid, b"later"])
+    assert gw.recv(timeout=T) == ("echo", [b"later"])
+
+
 def test_discovery_on_change_and_unregister(ctx):
     reg = ringlink.Registry(ctx, heartbeat=60000)
     d = ringlink.Discovery(ctx, "gateway", registry=[reg.pub_endpoint])
@@ -394,6 +462,42 @@ def test_spot_publish_many_const_remote_counted(ctx):
     while count < total:
         count += sum(1 for m in s.recv_many(256, timeout=T) if m[1] != b"probe")
     assert count == total
+
+
+def test_spot_node_hwm_options_burst_arrives_whole(ctx):
+    """sndhwm=0 on the publishing node and rcvhwm=0 on the receiving one: a burst far above
+    the default high-water mark (1000) crosses nodes whole (nothing is dropped)."""
+    a = ringlink.SpotNode(ctx, sndhwm=0)
+    b = ringlink.SpotNode(ctx, rcvhwm=0)
+    b.connect_peer(a.bind(ANY))
+    s = b.subscriber()
+    s.subscribe("burst")
+    joined(a, s, "burst")
+    total = 20000
+    assert a.publish_many_const("burst", b"z" * 64, total) == total
+    count = 0
+    while count < total:
+        count += sum(1 for m in s.recv_many(1024, timeout=T) if m[1] != b"probe")
+    assert count == total
+
+
+def test_spot_node_setsockopt(ctx):
+    n = ringlink.SpotNode(ctx)
+    n.setsockopt("pub", ringlink.SNDHWM, 10)
+    n.setsockopt(ringlink.SPOT_NODE_SUB, ringlink.RCVHWM, 20)
+    with pytest.raises(ValueError):
+        n.setsockopt("router", ringlink.SNDHWM, 1)
+    with pytest.raises(ringlink.RinglinkError) as e:
+        n.setsockopt(7, ringlink.SNDHWM, 1)  # unknown role
+    assert e.value.errno == errno.EINVAL
+    with pytest.raises(TypeError):
+        n.setsockopt("pub", ringlink.SNDHWM, "10")
+    n.bind(ANY)  # the node starts
+    with pytest.raises(ringlink.RinglinkError) as e:
+        n.setsockopt("pub", ringlink.SNDHWM, 0)
+    assert e.value.errno == ringlink.EFSM
+    with pytest.raises(TypeError):
+        ringlink.SpotNode(ctx, sndhwm="x")
 
 
 def test_spot_handler(ctx, monkeypatch):

@@ -23,6 +23,7 @@ what = sys.argv[1]
 ctx = ringlink.Context()
 s = ctx.socket(ringlink.PULL, linger=0)
 s.bind("tcp://127.0.0.1:*")
+extra = []
 try:
     print("ready", flush=True)
     if what == "recv":
@@ -35,8 +36,14 @@ try:
         s.recv_many_into(bytearray(64), array("Q", [0]))
     elif what == "poller":
         p = ringlink.Poller(); p.register(s, ringlink.POLLIN); p.poll()
+    elif what == "gateway_recv":  # blocks in the C call, in slices
+        extra.append(ringlink.Discovery(ctx))
+        extra.append(ringlink.Gateway(ctx, extra[0]))
+        extra[1].recv()
 except KeyboardInterrupt:
     print("interrupted", flush=True)
+    for o in reversed(extra):
+        o.close()
     s.close()
     ctx.term()
     sys.exit(42)
@@ -44,7 +51,7 @@ sys.exit(1)
 """
 
 
-@pytest.mark.parametrize("what", ["recv", "recv_multipart", "poll", "recv_many_into", "poller"])
+@pytest.mark.parametrize("what", ["recv", "recv_multipart", "poll", "recv_many_into", "poller", "gateway_recv"])
 def test_sigint_interrupts_blocking_call(what):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(sys.path)

@@ -26,6 +26,8 @@ from ._services import (
     LB_WEIGHTED,
     SERVICE_GATEWAY,
     SERVICE_SPOT,
+    SPOT_NODE_PUB,
+    SPOT_NODE_SUB,
     Discovery,
     Gateway,
     Receiver,
@@ -76,5 +78,5 @@ __all__ = [
     "MessageTooLarge", "SocketType", "SocketOption", "Flag", "PollEvent", "Event",
     "ContextOption", "Errno", "strerror", "library_version", "ringlink_version_info",
     "Registry", "Discovery", "Receiver", "Gateway", "SpotNode", "SpotSub", "SERVICE_GATEWAY",
-    "SERVICE_SPOT", "LB_ROUND_ROBIN", "LB_WEIGHTED",
+    "SERVICE_SPOT", "LB_ROUND_ROBIN", "LB_WEIGHTED", "SPOT_NODE_PUB", "SPOT_NODE_SUB",
 ]

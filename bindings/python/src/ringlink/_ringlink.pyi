@@ -115,6 +115,8 @@ SERVICE_GATEWAY: int
 SERVICE_SPOT: int
 LB_ROUND_ROBIN: int
 LB_WEIGHTED: int
+SPOT_NODE_PUB: int
+SPOT_NODE_SUB: int
 ENDPOINT_MAX: int
 
 class _Service:
@@ -171,6 +173,7 @@ class Gateway(_Service):
 
 class SpotNode(_Service):
     def __init__(self, context: Context) -> None: ...
+    def setsockopt(self, role: int, option: int, value: int | Buffer) -> None: ...
     def connect_registry(self, router_endpoint: str) -> None: ...
     def bind(self, endpoint: str) -> str: ...
     def connect_peer(self, pub_endpoint: str) -> None: ...

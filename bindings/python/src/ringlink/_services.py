@@ -21,15 +21,18 @@ from ._socket import Socket
 
 __all__ = [
     "Registry", "Discovery", "Receiver", "Gateway", "SpotNode", "SpotSub",
-    "SERVICE_GATEWAY", "SERVICE_SPOT", "LB_ROUND_ROBIN", "LB_WEIGHTED",
+    "SERVICE_GATEWAY", "SERVICE_SPOT", "LB_ROUND_ROBIN", "LB_WEIGHTED", "SPOT_NODE_PUB", "SPOT_NODE_SUB",
 ]
 
 SERVICE_GATEWAY: int = _rl.SERVICE_GATEWAY
 SERVICE_SPOT: int = _rl.SERVICE_SPOT
 LB_ROUND_ROBIN: int = _rl.LB_ROUND_ROBIN
 LB_WEIGHTED: int = _rl.LB_WEIGHTED
+SPOT_NODE_PUB: int = _rl.SPOT_NODE_PUB
+SPOT_NODE_SUB: int = _rl.SPOT_NODE_SUB
 
 _TYPES = {"gateway": SERVICE_GATEWAY, "spot": SERVICE_SPOT}
+_ROLES = {"pub": SPOT_NODE_PUB, "sub": SPOT_NODE_SUB}
 _LB = {"round_robin": LB_ROUND_ROBIN, "roundrobin": LB_ROUND_ROBIN, "rr": LB_ROUND_ROBIN, "weighted": LB_WEIGHTED}
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -182,7 +185,9 @@ class Gateway(_Service, _rl.Gateway):
     receives their replies: ``Gateway(ctx, discovery, routing_id=None)``.
 
     Thread-safe: any number of threads may send and receive on one gateway; a thread blocked
-    in ``recv`` does not delay another thread's ``send`` (the GIL is released)."""
+    in ``recv`` does not delay another thread's ``send`` (the GIL is released). A blocking
+    ``recv`` waits in the C call in slices of at most 100 ms, so Ctrl-C interrupts it and a
+    ``close()`` from another thread ends it (``RinglinkError(ENOTSOCK)``) within a slice."""
 
     def __new__(cls, context: Any, discovery: Discovery, routing_id: bytes | None = None) -> "Gateway":
         return super().__new__(cls, context, discovery, routing_id)
@@ -226,14 +231,31 @@ class SpotNode(_Service, _rl.SpotNode):
     """A SPOT node: one PUB for what it publishes, one SUB meshed with its peers' PUBs
     (``connect_peer``, or the nodes a discovery lists: ``set_discovery``), and local
     subscribers (``subscriber()`` / ``SpotSub(node)``). ``registry=`` gives a registry
-    ROUTER endpoint (or a list) to ``register`` with; it must come before any other call."""
+    ROUTER endpoint (or a list) to ``register`` with; it must come before any other call.
+
+    ``sndhwm`` / ``rcvhwm`` set the high-water mark of the node's PUB / SUB (per peer;
+    default 1000, 0: no limit). A PUB drops what a peer at its mark cannot take, so a burst
+    across nodes (``publish_many_const``) arrives whole only with ``sndhwm=0`` on the
+    publishing node and ``rcvhwm=0`` on the receiving one. Other options: ``setsockopt``,
+    before the node starts (its first call other than ``connect_registry``/``setsockopt``)."""
 
     def __new__(cls, context: Any, **kw: Any) -> "SpotNode":
         return super().__new__(cls, context)
 
-    def __init__(self, context: Any, *, registry: str | Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        context: Any,
+        *,
+        registry: str | Sequence[str] | None = None,
+        sndhwm: int | None = None,
+        rcvhwm: int | None = None,
+    ) -> None:
         super().__init__()
         try:
+            if sndhwm is not None:
+                self.setsockopt(SPOT_NODE_PUB, _rl.SNDHWM, sndhwm)
+            if rcvhwm is not None:
+                self.setsockopt(SPOT_NODE_SUB, _rl.RCVHWM, rcvhwm)
             for ep in [registry] if isinstance(registry, str) else (registry or ()):
                 self.connect_registry(ep)
         except BaseException:
@@ -241,9 +263,17 @@ class SpotNode(_Service, _rl.SpotNode):
             raise
         self._track(context)
 
-    def unregister(self, service: str | None = None) -> None:  # type: ignore[override]
-        """Withdraw the registration of ``service`` (None: "spot-node", as ``register``)."""
-        _rl.SpotNode.unregister(self, "spot-node" if service is None else service)
+    def setsockopt(self, role: str | int, option: int, value: int | bytes) -> None:  # type: ignore[override]
+        """Set ``option`` (``ringlink.SNDHWM``, ``RCVHWM``, ...; an int, bytes for a binary
+        option) on the node's PUB (``role`` ``"pub"`` / ``SPOT_NODE_PUB``) or SUB (``"sub"`` /
+        ``SPOT_NODE_SUB``). Only before the node starts: ``RinglinkError(EFSM)`` after;
+        an option the socket refuses fails the node's first call (``bind``, ...)."""
+        if isinstance(role, str):
+            try:
+                role = _ROLES[role.lower()]
+            except KeyError:
+                raise ValueError(f"unknown role {role!r}: 'pub' or 'sub'") from None
+        _rl.SpotNode.setsockopt(self, role, option, value)
 
     def subscriber(self) -> "SpotSub":
         """A new local subscriber of this node."""

@@ -20,9 +20,12 @@ The service rows (rl-msg = fast path off, rl-fast = fast path on; two processes 
   ``gateway.send_many_const`` (on).
 * ``SPOT``: two SpotNodes meshed by hand (``connect_peer`` both ways); the sender publishes
   on "bench" with ``publish`` per message (off) or ``publish_many_const`` (on), the receiver
-  takes them with ``SpotSub.recv`` per message (off) or ``recv_many`` (on). SPOT's PUB may
-  drop at its high-water mark: the receiver stops 2 s after the last message and the rate
-  counts what arrived (``received`` in the JSON).
+  takes them with ``SpotSub.recv`` per message (off) or ``recv_many`` (on). The sending
+  node's PUB has SNDHWM 0 and the receiving node's SUB RCVHWM 0 (``SpotNode(sndhwm=0)`` /
+  ``SpotNode(rcvhwm=0)``), so nothing is dropped; should messages go missing anyway, the
+  receiver stops 2 s after the last one and the rate counts what arrived (``received`` in
+  the JSON). Timed as the socket rows (below); if every measured message came in the batch
+  that returned the first one, that batch is timed from the clock taken before its call.
 * Latency (both): ``--lat`` (default 2000) single-message round trips after the throughput
   phase, p50 / p99 in µs: gateway.send + the receiver's echo + gateway.recv (GATEWAY); a
   publish on "ping", the receiver republishing it on "pong", a recv (SPOT).
@@ -416,7 +419,7 @@ def _svc_receive(impl: str, pattern: str, count: int, size: int, warmup: int, la
         rx.close()
         reg.close()
     else:
-        node = m.SpotNode(ctx)
+        node = m.SpotNode(ctx, rcvhwm=0)  # and sndhwm=0 on the sender: nothing is dropped
         parent.send(("endpoint", node.bind("tcp://127.0.0.1:*")))
         node.connect_peer(link.recv())
         sub = node.subscriber()
@@ -428,16 +431,20 @@ def _svc_receive(impl: str, pattern: str, count: int, size: int, warmup: int, la
             topic, parts = sub.recv(timeout=TIMEOUT_MS)
         bench = SVC.encode()
         last = time.perf_counter()
+        first_batch = None  # (clock before the call, measured messages) of the first measured batch
         try:
             if impl == "rl-fast":
-                recv_many = sub.recv_many
+                recv_many, clock = sub.recv_many, time.perf_counter
                 while n < total:
+                    before = clock()
                     got = recv_many(batch, 2000)
-                    last = time.perf_counter()
-                    n += sum(1 for t, _ in got if t == bench)
-                    if t0 == 0.0 and n > warmup:
-                        t0 = last
-                        n0 = n
+                    last = clock()
+                    k = sum(1 for t, _ in got if t == bench)
+                    if t0 == 0.0 and n + k > warmup:
+                        t0 = last  # as the socket rows: from this call's return
+                        n0 = n + k
+                        first_batch = (before, n + k - max(n, warmup))
+                    n += k
             else:
                 recv = sub.recv
                 while n < total:
@@ -451,6 +458,10 @@ def _svc_receive(impl: str, pattern: str, count: int, size: int, warmup: int, la
             if impl != "rl-fast":
                 last = time.perf_counter() - 2.0
         t1 = last
+        if n == n0 and first_batch is not None:
+            # Every measured message came in the batch that returned the first one: no time
+            # from that call's return; time that batch from the clock taken before its call.
+            t0, n0 = first_batch[0], n - first_batch[1]
         link.send("thr-done")
         while True:  # echo pings until "E"
             topic, parts = sub.recv(timeout=TIMEOUT_MS * 3)
@@ -510,7 +521,7 @@ def _svc_send(impl: str, pattern: str, count: int, size: int, warmup: int, lat: 
         gw.close()
         d.close()
     else:
-        node = m.SpotNode(ctx)
+        node = m.SpotNode(ctx, sndhwm=0)  # a PUB drops at its high-water mark otherwise
         link.send(node.bind("tcp://127.0.0.1:*"))
         node.connect_peer(endpoint)
         sub = node.subscriber()
