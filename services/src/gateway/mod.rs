@@ -24,13 +24,14 @@ use ringlink::{
 
 use crate::discovery::{Change, Discovery};
 use crate::waiting::Waiting;
+use pool::Pools;
 pub use pool::{LoadBalance, Pool};
 
 /// The gateway's state behind its mutex.
 #[derive(Debug)]
 struct Inner {
     router: Socket,
-    pools: HashMap<String, Pool>,
+    pools: Pools,
     /// Connected endpoints and the routing id they were connected with.
     endpoints: HashMap<String, Vec<u8>>,
     /// Routing id → service, to name replies.
@@ -74,7 +75,7 @@ impl Gateway {
         let fd = router.fd();
         let inner = Arc::new(Mutex::new(Inner {
             router,
-            pools: HashMap::new(),
+            pools: Pools::default(),
             endpoints: HashMap::new(),
             services: HashMap::new(),
             picks: Vec::new(),
@@ -114,11 +115,7 @@ impl Gateway {
 
     /// Choose how `service`'s provider is picked (default round-robin).
     pub fn set_load_balance(&self, service: &str, lb: LoadBalance) -> Result<()> {
-        self.lock()?
-            .pools
-            .entry(service.to_string())
-            .or_default()
-            .set_strategy(lb);
+        self.lock()?.pools.entry(service).set_strategy(lb);
         Ok(())
     }
 
@@ -360,7 +357,7 @@ impl Inner {
     /// vanished ones. A provider that cannot be connected (an endpoint this process cannot
     /// use, the context shut down) is logged and left out of the pool; the others go on.
     fn apply(&mut self, c: Change) {
-        let pool = self.pools.entry(c.name.clone()).or_default();
+        let pool = self.pools.entry(&c.name);
         let old: Vec<String> = pool
             .providers()
             .iter()

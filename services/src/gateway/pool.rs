@@ -90,6 +90,51 @@ impl Pool {
     }
 }
 
+/// Every service's pool, by name. The last name looked up is remembered, so a run of sends
+/// to one service compares a string instead of hashing it per message.
+#[derive(Debug, Default)]
+pub(crate) struct Pools {
+    list: Vec<(String, Pool)>,
+    index: std::collections::HashMap<String, usize>,
+    last: usize,
+}
+
+impl Pools {
+    fn find(&mut self, name: &str) -> Option<usize> {
+        if self.list.get(self.last).is_some_and(|(n, _)| n == name) {
+            return Some(self.last);
+        }
+        let i = *self.index.get(name)?;
+        self.last = i;
+        Some(i)
+    }
+
+    /// `name`'s pool, if it has one.
+    pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut Pool> {
+        let i = self.find(name)?;
+        Some(&mut self.list[i].1)
+    }
+
+    /// `name`'s pool, if it has one (without remembering it).
+    pub(crate) fn get(&self, name: &str) -> Option<&Pool> {
+        self.index.get(name).map(|&i| &self.list[i].1)
+    }
+
+    /// `name`'s pool, created empty if needed (pools are never removed: indices stay).
+    pub(crate) fn entry(&mut self, name: &str) -> &mut Pool {
+        let i = match self.find(name) {
+            Some(i) => i,
+            None => {
+                self.list.push((name.to_string(), Pool::default()));
+                let i = self.list.len() - 1;
+                self.index.insert(name.to_string(), i);
+                i
+            }
+        };
+        &mut self.list[i].1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +181,22 @@ mod tests {
         let all: String = p.candidates().map(|c| c.routing_id[0] as char).collect();
         assert_eq!(all, "abc", "every provider, the chosen one first");
         assert_eq!(pool(&[], LoadBalance::Weighted).candidates().count(), 0);
+    }
+
+    #[test]
+    fn pools_by_name_with_the_last_one_remembered() {
+        let mut p = Pools::default();
+        assert!(p.get_mut("a").is_none());
+        p.entry("a").set_strategy(LoadBalance::Weighted);
+        p.entry("b");
+        assert_eq!(p.get_mut("a").unwrap().strategy, LoadBalance::Weighted);
+        assert_eq!(
+            p.get_mut("a").unwrap().strategy,
+            LoadBalance::Weighted,
+            "cached"
+        );
+        assert_eq!(p.get_mut("b").unwrap().strategy, LoadBalance::RoundRobin);
+        assert!(p.get("c").is_none() && p.get_mut("c").is_none());
+        assert_eq!(p.get("a").unwrap().strategy, LoadBalance::Weighted);
     }
 }
