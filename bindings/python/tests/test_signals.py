@@ -24,6 +24,11 @@ ctx = ringlink.Context()
 s = ctx.socket(ringlink.PULL, linger=0)
 s.bind("tcp://127.0.0.1:*")
 extra = []
+if what == "gateway_recv":
+    # Built before "ready": an interrupt while they are being made would leave an object the
+    # cleanup below cannot close, and ctx.term() waits for every object (as zmq_ctx_term).
+    extra.append(ringlink.Discovery(ctx))
+    extra.append(ringlink.Gateway(ctx, extra[0]))
 try:
     print("ready", flush=True)
     if what == "recv":
@@ -37,8 +42,6 @@ try:
     elif what == "poller":
         p = ringlink.Poller(); p.register(s, ringlink.POLLIN); p.poll()
     elif what == "gateway_recv":  # blocks in the C call, in slices
-        extra.append(ringlink.Discovery(ctx))
-        extra.append(ringlink.Gateway(ctx, extra[0]))
         extra[1].recv()
 except KeyboardInterrupt:
     print("interrupted", flush=True)
