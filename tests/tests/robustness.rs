@@ -320,9 +320,26 @@ both_backends!(zmtp_3_0_greeting_is_accepted, |backend| {
     );
 });
 
+/// The thousand-connection tests take about 3,000 descriptors each (a client socket, an
+/// accepted one and a DEALER's mailbox per connection): two at once would not fit a common
+/// 4,096 limit, and a table that is full makes connections wait (CI run of 1fdab01).
+static THOUSAND: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 both_backends!(thousand_connections, |backend| {
     const N: usize = 1000;
+    let _one_at_a_time = THOUSAND.lock().unwrap_or_else(|e| e.into_inner());
     ringlink::raise_fd_limit();
+    // SAFETY: getrlimit on a valid rlimit struct.
+    let limit = unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut r), 0);
+        r.rlim_cur
+    };
+    assert!(
+        limit >= (3 * N + 512) as u64,
+        "this test needs {} descriptors; RLIMIT_NOFILE allows {limit} (raise `ulimit -Hn`)",
+        3 * N + 512
+    );
     let start = Instant::now();
     let ctx = ctx(backend);
     let mut router = socket(&ctx, SocketType::Router);

@@ -26,6 +26,8 @@ struct Entry {
     connecting: bool,
     recv_on: bool,
     readable: bool,
+    /// A listener whose accept failed: no accepting until `ResumeAccept`.
+    accept_paused: bool,
     /// A send that hit EAGAIN, and the bytes of it already sent.
     pending: Option<(SendLease, usize)>,
 }
@@ -121,6 +123,17 @@ impl EpollDriver {
                 // robust and try once.
                 self.entry(key).readable = true;
                 self.accept_ready.push(key.slot());
+            }
+            Req::ResumeAccept { key } => {
+                if let Some(e) = self.entries.get_mut(key.slot()) {
+                    if e.key == Some(key) && e.listener {
+                        e.accept_paused = false;
+                        // The edge that announced the waiting connections was consumed
+                        // by the failed accept: try once.
+                        e.readable = true;
+                        self.accept_ready.push(key.slot());
+                    }
+                }
             }
             Req::Connect { key, fd, addr } => {
                 // SAFETY: `addr` holds a valid sockaddr of `len` bytes.
@@ -307,8 +320,9 @@ impl EpollDriver {
                 }
                 io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
                 _ => {
-                    // EMFILE and friends: report and stop for this turn (retried on next edge).
+                    // EMFILE and friends: pause until the reactor's `ResumeAccept`.
                     self.entries[slot].readable = false;
+                    self.entries[slot].accept_paused = true;
                     on_event(Event::AcceptFailed { key, err }, reqs);
                     return;
                 }
@@ -441,7 +455,8 @@ impl Driver for EpollDriver {
         listeners.sort_unstable();
         listeners.dedup();
         for slot in listeners {
-            if self.entries[slot].listener && self.entries[slot].readable {
+            let e = &self.entries[slot];
+            if e.listener && e.readable && !e.accept_paused {
                 self.accept_all(slot, reqs, &mut on_event);
             }
         }

@@ -102,6 +102,11 @@ impl Key {
 pub(crate) enum Req {
     /// Accept connections on a listening socket until `Close`.
     Listen { key: Key, fd: RawFd },
+    /// Accept again after an `AcceptFailed`. A failed accept pauses the listener: the usual
+    /// causes (a full descriptor table, no memory) persist for a while, so retrying at once
+    /// would spin, and the reactor retries after a back-off instead. Connections arriving in
+    /// the meantime wait in the kernel's backlog.
+    ResumeAccept { key: Key },
     /// Connect a fresh non-blocking socket.
     Connect { key: Key, fd: RawFd, addr: SockAddr },
     /// Deliver received data until `StopRecv` or `Close`.
@@ -127,6 +132,7 @@ pub(crate) enum Event<'a> {
         key: Key,
         fd: OwnedFd,
     },
+    /// Accepting failed; the listener is paused until `ResumeAccept`.
     AcceptFailed {
         key: Key,
         err: io::Error,

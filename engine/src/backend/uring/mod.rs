@@ -48,6 +48,8 @@ struct Slot {
     key: Option<Key>,
     fd: RawFd,
     listener: bool,
+    /// A multishot accept is armed (a failed one is not re-armed until `ResumeAccept`).
+    accepting: bool,
     inflight: u32,
     recv_wanted: bool,
     recv_armed: bool,
@@ -242,6 +244,21 @@ impl UringDriver {
             .filter(|s| s.key == Some(key))
     }
 
+    /// Arm a multishot accept on a live, open listener unless one is armed.
+    fn arm_accept(&mut self, key: Key) {
+        let Some(s) = self.live(key) else { return };
+        if s.accepting || s.closing.is_some() {
+            return;
+        }
+        s.accepting = true;
+        s.inflight += 1;
+        let e = opcode::AcceptMulti::new(types::Fd(s.fd))
+            .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(ud(key, OP_ACCEPT));
+        self.push(e);
+    }
+
     fn arm_wake(&mut self) {
         let e = opcode::Read::new(
             types::Fd(self.wake_fd),
@@ -282,12 +299,12 @@ impl UringDriver {
                 let s = self.slot(key);
                 s.fd = fd;
                 s.listener = true;
-                s.inflight += 1;
-                let e = opcode::AcceptMulti::new(types::Fd(fd))
-                    .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-                    .build()
-                    .user_data(ud(key, OP_ACCEPT));
-                self.push(e);
+                self.arm_accept(key);
+            }
+            Req::ResumeAccept { key } => {
+                if self.live(key).is_some_and(|s| s.listener) {
+                    self.arm_accept(key);
+                }
             }
             Req::Connect { key, fd, addr } => {
                 let s = self.slot(key);
@@ -416,18 +433,15 @@ impl UringDriver {
             );
         }
         if !more {
+            if let Some(s) = self.live(key) {
+                s.accepting = false;
+            }
             self.op_done(key);
-            if !closing && res != -libc::ECANCELED {
-                // Multishot accept ended (e.g. after an error): re-arm.
-                if let Some(s) = self.live(key) {
-                    let fd = s.fd;
-                    s.inflight += 1;
-                    let e = opcode::AcceptMulti::new(types::Fd(fd))
-                        .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-                        .build()
-                        .user_data(ud(key, OP_ACCEPT));
-                    self.push(e);
-                }
+            // A multishot accept that ended without an error (the kernel may end one at
+            // any time) is re-armed; after an error the listener stays paused until the
+            // reactor's `ResumeAccept`, since re-arming into EMFILE would spin.
+            if !closing && res >= 0 {
+                self.arm_accept(key);
             }
         }
     }

@@ -112,6 +112,7 @@ impl State {
             fd: Some(fd),
             endpoint,
             ipc_path,
+            accept_retry: Duration::ZERO,
         }));
         reqs.push(Req::Listen {
             key: Key::new(slot, gen),
@@ -186,12 +187,13 @@ impl State {
         self.events += 1;
         match ev {
             Event::Accepted { key, fd } => {
-                let Some(Ep::Listener(l)) = self.eps.get(key.slot()) else {
+                let Some(Ep::Listener(l)) = self.eps.get_mut(key.slot()) else {
                     return;
                 };
                 if Key::new(key.slot(), l.gen) != key {
                     return;
                 }
+                l.accept_retry = Duration::ZERO;
                 let (sock, opts, endpoint) = (l.sock.clone(), l.opts.clone(), l.endpoint.clone());
                 sock.event(MonitorEventKind::Accepted, &endpoint, None);
                 let target = self.peers.pick();
@@ -207,12 +209,23 @@ impl State {
                 }
             }
             Event::AcceptFailed { key, err } => {
-                if let Some(Ep::Listener(l)) = self.eps.get(key.slot()) {
-                    log::warn!("accept on {} failed: {err}", l.endpoint);
-                    let errno = err.raw_os_error().unwrap_or(libc::EIO);
-                    l.sock
-                        .event(MonitorEventKind::AcceptFailed(errno), &l.endpoint, None);
+                let slot = key.slot();
+                let Some(Ep::Listener(l)) = self.eps.get_mut(slot) else {
+                    return;
+                };
+                if Key::new(slot, l.gen) != key {
+                    return;
                 }
+                l.accept_retry = (l.accept_retry * 2).clamp(ACCEPT_RETRY_MIN, ACCEPT_RETRY_MAX);
+                let (wait, gen) = (l.accept_retry, l.gen);
+                log::warn!(
+                    "accept on {} failed: {err}; retrying in {wait:?}",
+                    l.endpoint
+                );
+                let errno = err.raw_os_error().unwrap_or(libc::EIO);
+                l.sock
+                    .event(MonitorEventKind::AcceptFailed(errno), &l.endpoint, None);
+                self.timer(Instant::now() + wait, slot, gen, TimerKind::ResumeAccept);
             }
             Event::Connected { key, result } => {
                 let slot = key.slot();

@@ -63,7 +63,15 @@ enum TimerKind {
     Linger,
     /// Give a final ERROR command a moment to leave before closing.
     CloseSoon,
+    /// A listener paused by a failed accept tries again.
+    ResumeAccept,
 }
+
+/// The first wait before accepting again after a failed accept, and the longest: the wait
+/// doubles while accepts keep failing (a descriptor table stays full until something
+/// closes), and a successful accept resets it.
+const ACCEPT_RETRY_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_RETRY_MAX: Duration = Duration::from_secs(1);
 
 struct Listener {
     gen: u32,
@@ -72,6 +80,8 @@ struct Listener {
     fd: Option<OwnedFd>,
     endpoint: String,
     ipc_path: Option<String>,
+    /// The current wait after a failed accept (zero while accepts succeed).
+    accept_retry: Duration,
 }
 
 enum Phase {

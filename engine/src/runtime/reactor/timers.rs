@@ -21,8 +21,17 @@ impl State {
                 break;
             }
             self.timers.pop();
-            let Some(Ep::Conn(c)) = self.eps.get_mut(slot) else {
-                continue;
+            let c = match self.eps.get_mut(slot) {
+                Some(Ep::Conn(c)) => c,
+                Some(Ep::Listener(l)) => {
+                    if l.gen == gen && kind == TimerKind::ResumeAccept {
+                        reqs.push(Req::ResumeAccept {
+                            key: Key::new(slot, gen),
+                        });
+                    }
+                    continue;
+                }
+                None => continue,
             };
             if c.gen != gen {
                 continue;
@@ -54,6 +63,8 @@ impl State {
                     }
                     self.disconnect(slot, CloseReason::LingerExpired, reqs);
                 }
+                // Listeners only (handled above).
+                TimerKind::ResumeAccept => {}
                 TimerKind::Heartbeat => {
                     c.hb_timer = None;
                     if !c.zmtp.has_heartbeat() {
