@@ -79,8 +79,8 @@ pub use protocol::{ParseSocketTypeError, SocketType};
 pub use proxy::{proxy, proxy_steerable};
 pub use runtime::context::{Context, ContextBuilder};
 pub use socket::{
-    poll, Flags, PeerStats, PollEvents, PollItem, Socket, SocketStats, DONTWAIT, POLLERR, POLLIN,
-    POLLOUT, SNDMORE,
+    poll, Flags, Message, PeerStats, PollEvents, PollItem, Socket, SocketStats, DONTWAIT, POLLERR,
+    POLLIN, POLLOUT, SNDMORE,
 };
 
 /// The README's example is compiled and run as a doctest.

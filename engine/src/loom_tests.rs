@@ -56,6 +56,41 @@ fn pipe_commit_vs_deactivate() {
     });
 }
 
+/// The reader hands a large frame over while the writer may still be on that frame's
+/// chunk, writing the next frame and publishing the chunk's final `end` and `next`: the
+/// frame's bytes and the frame after it arrive intact, and dropping the taken frame, the
+/// reader and the writer in any order frees everything once.
+#[test]
+fn pipe_take_frame_vs_writer() {
+    loom::model(|| {
+        let n = crate::pipe::MAX_CHUNK + 1;
+        let mut header = [0x02u8, 0, 0, 0, 0, 0, 0, 0, 0];
+        header[1..].copy_from_slice(&(n as u64).to_be_bytes());
+        let (mut w, mut r) = pipe(0);
+        w.write_frame(&header, &vec![7; n]);
+        w.commit(1);
+        let writer = thread::spawn(move || {
+            w.write_frame(&[0, 1], b"b");
+            w.commit(1);
+        });
+        assert_eq!(r.peek().len(), 9 + n);
+        let t = r
+            .take_frame(9 + n, 9)
+            .expect("a large frame alone in its chunk");
+        r.consume(9 + n);
+        let mut small = 0;
+        while small == 0 {
+            small = drain(&mut r);
+            if small == 0 {
+                thread::yield_now();
+            }
+        }
+        assert_eq!(small, 3);
+        writer.join().unwrap();
+        assert!(t.body().len() == n && t.body().iter().all(|&b| b == 7));
+    });
+}
+
 /// A writer blocking at the high-water mark while the reader credits what it read: a
 /// blocked writer is always woken.
 #[test]

@@ -18,12 +18,14 @@
 //! pointers; every block states why the access is exclusive or published (see docs/unsafe.md).
 
 mod lease;
+mod owned;
 mod reader;
 #[cfg(test)]
 mod tests;
 mod writer;
 
 pub(crate) use lease::{IovArray, SendLease};
+pub(crate) use owned::OwnedFrame;
 pub(crate) use reader::Reader;
 pub(crate) use writer::Writer;
 
@@ -33,8 +35,10 @@ use std::ptr;
 
 /// Smallest chunk; an idle pipe holds none at all.
 const FIRST_CHUNK: usize = 1024;
-/// Chunks grow to this size while a pipe stays busy.
-const MAX_CHUNK: usize = 256 * 1024;
+/// Chunks grow to this size while a pipe stays busy. A frame longer than this gets a chunk of
+/// exactly its size, which the reader frees rather than recycles, or hands over whole
+/// (`Reader::take_frame`).
+pub(crate) const MAX_CHUNK: usize = 256 * 1024;
 /// Recycled chunks kept per pipe (a busy pipe with large messages cycles through several).
 const SPARES: usize = 4;
 /// A reservation (`Writer::begin_fill`) gets at most this much memory before its bytes
@@ -48,6 +52,10 @@ struct Chunk {
     end: AtomicUsize,
     /// The chunk the writer moved on to; published after the final `end`.
     next: AtomicPtr<Chunk>,
+    /// The reader handed `buf` over to an `OwnedFrame`, which frees it: freeing the chunk
+    /// frees only this header. Written and read by the reader (and by whoever frees the
+    /// chunk after the reader is gone, which `Arc<Shared>` orders after it).
+    taken: AtomicBool,
 }
 
 impl Chunk {
@@ -60,6 +68,7 @@ impl Chunk {
             cap,
             end: AtomicUsize::new(0),
             next: AtomicPtr::new(ptr::null_mut()),
+            taken: AtomicBool::new(false),
         })))
     }
 
@@ -67,10 +76,13 @@ impl Chunk {
     /// `c` came from `Chunk::try_alloc`, is reachable by no one else, and is freed once.
     unsafe fn free(c: *mut Chunk) {
         // SAFETY: per the contract, `c` is a uniquely owned allocation made by `try_alloc`,
-        // and its buffer was made by `zeroed_bytes` with this capacity.
+        // and its buffer was made by `zeroed_bytes` with this capacity (unless an
+        // `OwnedFrame` took it, and frees it itself).
         unsafe {
             let chunk = Box::from_raw(c);
-            free_bytes(chunk.buf, chunk.cap);
+            if !chunk.taken.load(Ordering::Relaxed) {
+                free_bytes(chunk.buf, chunk.cap);
+            }
         }
     }
 }

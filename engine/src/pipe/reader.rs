@@ -1,7 +1,7 @@
 //! The consuming end of a pipe: reads published bytes in place (or as iovecs for a send),
 //! recycles chunks it moved past, and publishes read counts (credit) in batches.
 
-use super::{Chunk, Ext, Shared, SharedBytes, MAX_CHUNK};
+use super::{Chunk, Ext, OwnedFrame, Shared, SharedBytes, MAX_CHUNK};
 use crate::sync::{fence, Arc, Ordering};
 use std::collections::VecDeque;
 use std::ptr;
@@ -135,7 +135,8 @@ impl Reader {
             self.ready = 0;
             self.shared.head.store(next, Ordering::Relaxed);
             // Park the chunk in a free spare slot; if all are taken, free it. A chunk made
-            // for one large frame is freed too: it would otherwise pin that much memory.
+            // for one large frame is freed too: it would otherwise pin that much memory (and
+            // a chunk whose memory an `OwnedFrame` took is always one of these).
             // SAFETY: `old` is live (we were reading it); `cap` is not written after publication.
             let big = unsafe { (*old).cap } > MAX_CHUNK;
             let parked = !big
@@ -280,6 +281,33 @@ impl Reader {
                 return Some((frames, body));
             }
         }
+    }
+
+    /// Hand over the frame at the read position (`frame_len` bytes, the body from
+    /// `header_len`; the caller parsed its header from `peek`) without copying it, when it
+    /// fills a chunk of its own larger than `MAX_CHUNK`: such a chunk is freed, not
+    /// recycled, once the reader moves past it, so giving its memory away costs the pipe
+    /// nothing. Returns None (and changes nothing) for any other frame. The frame is not
+    /// consumed: the caller consumes it as usual.
+    pub(crate) fn take_frame(&mut self, frame_len: usize, header_len: usize) -> Option<OwnedFrame> {
+        if self.rpos != 0 || self.cur.is_null() || frame_len <= MAX_CHUNK || self.at_ext() {
+            return None;
+        }
+        // SAFETY: `cur` is the live chunk the caller just peeked the whole frame from, so its
+        // `end` (published with `Release`, loaded with `Acquire` by that peek) covers
+        // `frame_len` bytes; `buf` and `cap` were last written before that publication.
+        let chunk = unsafe { &*self.cur };
+        if chunk.cap != frame_len || chunk.taken.load(Ordering::Relaxed) {
+            return None;
+        }
+        // The frame fills the chunk: the writer has no room left in it, so it never writes
+        // these bytes again (its further stores touch only `end` and `next`), and the reader
+        // frees only the header once it moves past (`Chunk::free` checks `taken`).
+        chunk.taken.store(true, Ordering::Relaxed);
+        // SAFETY: the chunk's buffer came from `zeroed_bytes` (grown by `realloc` to `cap`),
+        // every byte of it is the published frame, nothing writes it again (above), and
+        // `taken` moves the duty to free it to the `OwnedFrame`.
+        Some(unsafe { OwnedFrame::new(chunk.buf, chunk.cap, header_len) })
     }
 
     /// Consume `n` bytes (frames already read, or bytes the kernel accepted).

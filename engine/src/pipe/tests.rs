@@ -472,3 +472,118 @@ fn peek_cache_sees_later_publications_in_order() {
     assert_eq!(drain(&mut r), [0, 3, b'd', b'e', b'f']);
     assert!(r.peek().is_empty());
 }
+
+/// A ZMTP long-frame header for a body of `n` bytes.
+fn long_header(n: usize) -> [u8; 9] {
+    let mut h = [0x02, 0, 0, 0, 0, 0, 0, 0, 0];
+    h[1..].copy_from_slice(&(n as u64).to_be_bytes());
+    h
+}
+
+#[test]
+fn large_frame_in_its_own_chunk_is_handed_over() {
+    let (mut w, mut r) = pipe(0);
+    let n = MAX_CHUNK + size(100_000, 1000);
+    // Cheap to build under Miri: a memset, and a mark every 4 KiB.
+    let mut body = vec![5u8; n];
+    for (i, b) in body.iter_mut().step_by(4096).enumerate() {
+        *b = i as u8;
+    }
+    w.write_frame(&[0, 1], b"a");
+    // Arrives in pieces, as from the network.
+    w.begin_fill(9 + n).unwrap();
+    w.fill(&long_header(n)).unwrap();
+    for piece in body.chunks(size(60_000, 50_000)) {
+        w.fill(piece).unwrap();
+    }
+    w.write_frame(&[0, 1], b"z");
+    w.commit(3);
+    // The small frame before it shares a chunk: not handed over.
+    assert!(r.take_frame(3, 2).is_none());
+    r.consume(3);
+    let peeked = r.peek().len();
+    assert_eq!(peeked, 9 + n);
+    // Not the whole chunk (a wrong length): refused.
+    assert!(r.take_frame(9 + n - 1, 9).is_none());
+    let t = r.take_frame(9 + n, 9).expect("handed over");
+    assert_eq!(t.body(), &body[..]);
+    // A second take of the same frame is refused.
+    assert!(r.take_frame(9 + n, 9).is_none());
+    r.consume(9 + n);
+    assert_eq!(drain(&mut r), vec![0, 1, b'z']);
+    // The writer goes on after the reader moved past (and freed the chunk's header).
+    w.write_frame(&[0, 1], b"y");
+    w.commit(1);
+    drop(w);
+    assert_eq!(drain(&mut r), vec![0, 1, b'y']);
+    drop(r);
+    // The frame outlives both ends.
+    assert_eq!(t.body(), &body[..]);
+}
+
+#[test]
+fn small_or_shared_frames_are_not_handed_over() {
+    let (mut w, mut r) = pipe(0);
+    // At most MAX_CHUNK: such chunks are recycled, so they are copied from instead.
+    let n = MAX_CHUNK - 9;
+    w.write_frame(&long_header(n), &vec![1; n]);
+    w.commit(1);
+    assert_eq!(r.peek().len(), MAX_CHUNK);
+    assert!(r.take_frame(MAX_CHUNK, 9).is_none());
+    r.consume(MAX_CHUNK);
+    // A large frame written in one piece with a small one before it (one append, as a
+    // receive buffer that held both complete): it does not start its chunk.
+    let n = MAX_CHUNK + 10;
+    let mut both = vec![0, 1, b'a'];
+    both.extend_from_slice(&long_header(n));
+    both.extend_from_slice(&vec![2u8; n]);
+    w.append(both.len()).copy_from_slice(&both);
+    w.commit(2);
+    r.consume(3);
+    assert!(r.take_frame(9 + n, 9).is_none());
+    r.consume(9 + n);
+    assert!(r.peek().is_empty());
+}
+
+/// The reader takes a large frame while the writer goes on writing after it (its last
+/// chunk is the taken one until it moves on): run under Miri and the sanitizers.
+#[test]
+fn taken_frame_while_the_writer_continues() {
+    let (mut w, mut r) = pipe(0);
+    let n = MAX_CHUNK + size(4096, 64);
+    let writer = thread::spawn(move || {
+        for k in 0..size(8, 2) {
+            w.write_frame(&long_header(n), &vec![k as u8; n]);
+            w.commit(1);
+            w.write_frame(&[0, 1], &[k as u8]);
+            w.commit(1);
+        }
+    });
+    let mut taken = Vec::new();
+    let mut k = 0;
+    while k < size(8, 2) {
+        let len = r.peek().len();
+        if len == 0 {
+            thread::yield_now();
+            continue;
+        }
+        assert_eq!(len, 9 + n);
+        taken.push(r.take_frame(9 + n, 9).expect("handed over"));
+        r.consume(9 + n);
+        loop {
+            let b = r.peek();
+            if b.is_empty() {
+                thread::yield_now();
+                continue;
+            }
+            assert_eq!(b, &[0, 1, k as u8]);
+            r.consume(3);
+            break;
+        }
+        k += 1;
+    }
+    writer.join().unwrap();
+    for (k, t) in taken.iter().enumerate() {
+        assert!(t.body() == &vec![k as u8; n][..]);
+    }
+}

@@ -10,7 +10,11 @@ use crate::error::{Error, Result};
 impl Socket {
     /// Read one frame with `f(body, more)`, blocking per flags/RCVTIMEO.
     #[inline]
-    fn recv_frame<R>(&mut self, flags: i32, f: impl FnMut(&[u8], bool) -> R) -> Result<R> {
+    pub(super) fn recv_frame<R>(
+        &mut self,
+        flags: i32,
+        f: impl FnMut(&[u8], bool) -> R,
+    ) -> Result<R> {
         let core = &mut self.core;
         match &mut self.pattern {
             Pattern::Pair(p) => core.recv_frame(p, flags, f),

@@ -125,6 +125,10 @@ pub(super) struct Core {
     /// During `Socket::send_shared`: the caller's body, referenced by reactor-read pipes
     /// instead of copied into them.
     pub(super) share: Option<Arc<[u8]>>,
+    /// During `Socket::recv_msg`: hand a large frame over from its pipe instead of copying
+    /// it (`fq::Core::read_frame`), into `taken`.
+    pub(super) take: bool,
+    pub(super) taken: Option<crate::pipe::OwnedFrame>,
 }
 
 impl Core {
@@ -150,6 +154,8 @@ impl Core {
             retired_received: 0,
             dropped: 0,
             share: None,
+            take: false,
+            taken: None,
         }
     }
 

@@ -57,6 +57,23 @@ enum Run {
     Multipart,
 }
 
+thread_local! {
+    /// The address of the body of the frame `read_taking` handed over last on this thread:
+    /// how `Socket::recv_msg`'s callback, which cannot see the socket, tells that frame from
+    /// one it must copy (a pattern may also deliver frames from its own memory).
+    static TAKEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether `body` is the frame handed over last (it lives in `Core::taken`).
+pub(super) fn taken_body(body: &[u8]) -> bool {
+    TAKEN.with(|c| c.get()) == body.as_ptr() as usize
+}
+
+/// Forget the last hand-over (its memory may be freed and reused).
+pub(super) fn clear_taken() {
+    TAKEN.with(|c| c.set(0));
+}
+
 impl Core {
     pub(super) fn mark_active(&mut self, slot: usize) {
         if let Some(p) = self.peers.get_mut(slot) {
@@ -159,7 +176,12 @@ impl Core {
             .expect("inbound pipe holds whole frames");
         let end = h.frame_len() as usize;
         let more = h.more();
-        let r = f(&buf[h.header_len..end], more);
+        let r = if self.take && end > crate::pipe::MAX_CHUNK {
+            self.read_taking(s, h.header_len, end, more, f)
+        } else {
+            f(&buf[h.header_len..end], more)
+        };
+        let p = &mut self.peers[s];
         p.inn.consume(end);
         self.rcvmore = more;
         if more {
@@ -176,6 +198,30 @@ impl Core {
             }
         }
         r
+    }
+
+    /// `read_frame` of a large frame for `Socket::recv_msg`: the frame's memory is handed
+    /// over from the pipe when it has a chunk of its own (`Reader::take_frame`), and
+    /// `f` sees the body in that memory, which [`taken_body`] then recognises.
+    #[inline(never)]
+    fn read_taking<R>(
+        &mut self,
+        s: usize,
+        header_len: usize,
+        end: usize,
+        more: bool,
+        f: &mut impl FnMut(&[u8], bool) -> R,
+    ) -> R {
+        let p = &mut self.peers[s];
+        if let Some(t) = p.inn.take_frame(end, header_len) {
+            let body = t.body();
+            TAKEN.with(|c| c.set(body.as_ptr() as usize));
+            let r = f(body, more);
+            self.taken = Some(t);
+            return r;
+        }
+        let buf = p.inn.peek();
+        f(&buf[header_len..end], more)
     }
 
     /// Consume the rest of a message from `s` (the current frame had MORE).

@@ -18,6 +18,7 @@ mod endpoints;
 mod flags;
 mod fq;
 mod lb;
+mod message;
 mod pair;
 mod pattern;
 mod pipeline;
@@ -35,6 +36,7 @@ pub(crate) mod trie;
 mod testutil;
 
 pub use flags::{Flags, PollEvents, DONTWAIT, POLLERR, POLLIN, POLLOUT, SNDMORE};
+pub use message::Message;
 pub use poll::{poll, PollItem};
 pub use stats::SocketStats;
 
