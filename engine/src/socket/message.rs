@@ -97,10 +97,12 @@ impl Socket {
     /// pull.bind("inproc://recv-msg-doc")?;
     /// let mut push = ctx.socket(SocketType::Push)?;
     /// push.connect("inproc://recv-msg-doc")?;
-    /// push.send(vec![7u8; 1 << 20], 0)?;
+    /// push.send(&vec![7u8; 1 << 20], 0)?;
     /// let msg = pull.recv_msg(0)?;
     /// assert_eq!(msg.len(), 1 << 20);
     /// assert!(!msg.more());
+    /// // 1 MiB: the memory it arrived in, not a copy.
+    /// assert!(msg.is_zero_copy());
     /// # Ok::<(), ringlink::Error>(())
     /// ```
     pub fn recv_msg(&mut self, flags: impl Into<Flags>) -> Result<Message> {
