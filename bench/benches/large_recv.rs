@@ -28,9 +28,9 @@ struct Link {
 
 #[derive(Clone, Copy, Debug)]
 enum Variant {
-    RecvMsg,
-    RecvBytes,
-    RecvIntoBuffer,
+    Msg,
+    Bytes,
+    IntoBuffer,
 }
 
 impl Link {
@@ -55,7 +55,7 @@ impl Link {
             body: vec![0x5a; FRAME].into(),
             buf: vec![0; FRAME],
         };
-        link.run(Variant::RecvMsg, 4)?;
+        link.run(Variant::Msg, 4)?;
         Ok(link)
     }
 
@@ -70,9 +70,9 @@ impl Link {
                 sent += 1;
             }
             let n = match v {
-                Variant::RecvMsg => std::hint::black_box(self.rx.recv_msg(0)?).len(),
-                Variant::RecvBytes => std::hint::black_box(self.rx.recv_bytes(0)?).len(),
-                Variant::RecvIntoBuffer => self.rx.recv(&mut self.buf, 0)?,
+                Variant::Msg => std::hint::black_box(self.rx.recv_msg(0)?).len(),
+                Variant::Bytes => std::hint::black_box(self.rx.recv_bytes(0)?).len(),
+                Variant::IntoBuffer => self.rx.recv(&mut self.buf, 0)?,
             };
             assert_eq!(n, FRAME);
             got += 1;
@@ -114,11 +114,7 @@ fn main() {
             let (mut rb, mut rr) = (Vec::new(), Vec::new());
             for p in 0..pairs {
                 // Rotate which variant runs first, so none always follows the same one.
-                let order = [
-                    Variant::RecvMsg,
-                    Variant::RecvBytes,
-                    Variant::RecvIntoBuffer,
-                ];
+                let order = [Variant::Msg, Variant::Bytes, Variant::IntoBuffer];
                 let mut t = [0.0; 3];
                 for k in 0..3 {
                     let i = (k + p) % 3;
