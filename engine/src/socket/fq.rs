@@ -176,12 +176,12 @@ impl Core {
             .expect("inbound pipe holds whole frames");
         let end = h.frame_len() as usize;
         let more = h.more();
-        let r = if self.take && end > crate::pipe::MAX_CHUNK {
-            self.read_taking(s, h.header_len, end, more, f)
+        let (r, p) = if self.take && end > crate::pipe::MAX_CHUNK {
+            let r = self.read_taking(s, h.header_len, end, more, f);
+            (r, &mut self.peers[s])
         } else {
-            f(&buf[h.header_len..end], more)
+            (f(&buf[h.header_len..end], more), p)
         };
-        let p = &mut self.peers[s];
         p.inn.consume(end);
         self.rcvmore = more;
         if more {

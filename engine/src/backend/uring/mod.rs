@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use super::{Driver, Event, Key, Req, UringFeatures};
 use crate::pipe::SendLease;
 use enter::Enter;
 
+mod accept;
 mod bufring;
 mod enter;
 mod held;
@@ -244,21 +245,6 @@ impl UringDriver {
             .filter(|s| s.key == Some(key))
     }
 
-    /// Arm a multishot accept on a live, open listener unless one is armed.
-    fn arm_accept(&mut self, key: Key) {
-        let Some(s) = self.live(key) else { return };
-        if s.accepting || s.closing.is_some() {
-            return;
-        }
-        s.accepting = true;
-        s.inflight += 1;
-        let e = opcode::AcceptMulti::new(types::Fd(s.fd))
-            .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-            .build()
-            .user_data(ud(key, OP_ACCEPT));
-        self.push(e);
-    }
-
     fn arm_wake(&mut self) {
         let e = opcode::Read::new(
             types::Fd(self.wake_fd),
@@ -401,47 +387,6 @@ impl UringDriver {
             s.inflight = s.inflight.saturating_sub(1);
             if s.inflight == 0 && s.closing.is_some() {
                 self.finish_close(key);
-            }
-        }
-    }
-
-    /// A multishot accept produced a connection or an error (and maybe ended).
-    fn on_accept<F>(
-        &mut self,
-        key: Key,
-        res: i32,
-        more: bool,
-        closing: bool,
-        reqs: &mut Vec<Req>,
-        on_event: &mut F,
-    ) where
-        F: FnMut(Event<'_>, &mut Vec<Req>),
-    {
-        if res >= 0 {
-            // SAFETY: a non-negative result of accept is a fresh descriptor we own.
-            let fd = unsafe { OwnedFd::from_raw_fd(res) };
-            if !closing {
-                on_event(Event::Accepted { key, fd }, reqs);
-            }
-        } else if !closing && res != -libc::ECANCELED {
-            on_event(
-                Event::AcceptFailed {
-                    key,
-                    err: io::Error::from_raw_os_error(-res),
-                },
-                reqs,
-            );
-        }
-        if !more {
-            if let Some(s) = self.live(key) {
-                s.accepting = false;
-            }
-            self.op_done(key);
-            // A multishot accept that ended without an error (the kernel may end one at
-            // any time) is re-armed; after an error the listener stays paused until the
-            // reactor's `ResumeAccept`, since re-arming into EMFILE would spin.
-            if !closing && res >= 0 {
-                self.arm_accept(key);
             }
         }
     }
