@@ -268,24 +268,18 @@ impl BenchSocket for RinglinkSocket {
 
     fn send(&mut self, msg: &[u8]) -> Result<(), String> {
         if let Some(to) = &self.send_to {
-            self.sock.send(to, SNDMORE).map_err(rl_err("send id"))?;
+            return self.sock.send_routed(to, &[msg], 0).map_err(rl_err("send"));
         }
         self.sock.send(msg, 0).map_err(rl_err("send"))
     }
 
     fn try_send(&mut self, msg: &[u8]) -> Result<bool, String> {
         if let Some(to) = &self.send_to {
-            match self.sock.send(to, SNDMORE | DONTWAIT) {
-                Ok(()) => {}
-                Err(ringlink::Error::Again | ringlink::Error::HostUnreachable) => return Ok(false),
-                Err(e) => return Err(rl_err("send id")(e)),
-            }
-            // The peer is routable and has room: the payload frame completes the message.
-            return self
-                .sock
-                .send(msg, 0)
-                .map(|()| true)
-                .map_err(rl_err("send"));
+            return match self.sock.send_routed(to, &[msg], DONTWAIT) {
+                Ok(()) => Ok(true),
+                Err(ringlink::Error::Again | ringlink::Error::HostUnreachable) => Ok(false),
+                Err(e) => Err(rl_err("send")(e)),
+            };
         }
         match self.sock.send(msg, DONTWAIT) {
             Ok(()) => Ok(true),

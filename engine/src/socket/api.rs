@@ -360,6 +360,68 @@ impl Socket {
         Ok(())
     }
 
+    /// ROUTER and STREAM: send the message `parts` to the peer named `routing_id`. The same
+    /// as `send(routing_id, SNDMORE)` followed by `send_multipart(parts)`, in one call that
+    /// routes once (what a broker or gateway replying message by message pays per send).
+    /// `SNDMORE` in `flags` is ignored: the message ends with its last part.
+    ///
+    /// # Errors
+    /// As [`Socket::send`]; `InvalidArgument` without parts; `State` while a message begun
+    /// with `send(.., SNDMORE)` is unfinished; `NotSupported` on other socket types.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> ringlink::Result<()> {
+    /// use ringlink::{Context, SocketOption, SocketType};
+    /// let ctx = Context::new()?;
+    /// let mut router = ctx.socket(SocketType::Router)?;
+    /// router.bind("inproc://send-routed-doc")?;
+    /// let mut dealer = ctx.socket(SocketType::Dealer)?;
+    /// dealer.set_option(SocketOption::RoutingId(b"worker-1".to_vec()))?;
+    /// dealer.connect("inproc://send-routed-doc")?;
+    /// dealer.send(b"ready", 0)?;
+    /// let _hello = router.recv_multipart(0)?;
+    /// router.send_routed(b"worker-1", &[&b"job"[..], b"42"], 0)?;
+    /// assert_eq!(dealer.recv_multipart(0)?, vec![b"job".to_vec(), b"42".to_vec()]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn send_routed<T: AsRef<[u8]>>(
+        &mut self,
+        routing_id: &[u8],
+        parts: &[T],
+        flags: impl Into<Flags>,
+    ) -> Result<()> {
+        let flags = flags.into().bits() & !SNDMORE_BIT;
+        if parts.is_empty() {
+            return Err(Error::invalid("a routed message needs a frame"));
+        }
+        self.core.check_term()?;
+        let r = match &mut self.pattern {
+            Pattern::Router(r) => r.send_parts(&mut self.core, routing_id, parts, flags),
+            Pattern::Stream(_) => {
+                // STREAM's id frame also opens and closes connections: its own `send` path.
+                return self
+                    .send(routing_id, flags | SNDMORE_BIT)
+                    .and_then(|()| self.send_multipart(parts, flags));
+            }
+            Pattern::Pair(_)
+            | Pattern::Dealer(_)
+            | Pattern::Pub(_)
+            | Pattern::XPub(_)
+            | Pattern::Sub(_)
+            | Pattern::XSub(_)
+            | Pattern::Push(_)
+            | Pattern::Pull(_)
+            | Pattern::Req(_)
+            | Pattern::Rep(_) => Err(Error::NotSupported),
+        };
+        if let Err(Error::Again) = r {
+            self.send_blocked();
+        }
+        r
+    }
+
     /// Send each item as a single-frame message with one hand-off per peer for the whole
     /// batch. Returns how many were sent (fewer only with DONTWAIT or SNDTIMEO).
     ///

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use super::core::{partial, Core, Deadline, Routing};
@@ -12,15 +13,27 @@ use crate::error::{Error, Result};
 use crate::runtime::shared::NewPeer;
 
 /// Routing ids of attached peers (ROUTER, STREAM) and the generator of fresh ones.
+///
+/// The map keeps the standard library's keyed SipHash: ids are chosen by peers, so a fast
+/// unkeyed (or weakly keyed) hash would let a hostile peer set flood one bucket. What the
+/// hash costs per send is saved instead by remembering the last peer found: a run of sends
+/// to one peer (a gateway with one provider, a reply stream, a routed batch) compares the
+/// id with that peer's instead of hashing it.
 pub(super) struct RidTable {
-    pub(super) by_rid: HashMap<Vec<u8>, usize>,
+    by_rid: HashMap<Vec<u8>, usize>,
+    /// The slot of the last id found in `by_rid` (`NONE` for none). Cleared whenever the
+    /// map changes, so a remembered slot is always mapped from its peer's current id.
+    last: Cell<usize>,
     next: u32,
 }
+
+const NONE: usize = usize::MAX;
 
 impl Default for RidTable {
     fn default() -> Self {
         RidTable {
             by_rid: HashMap::new(),
+            last: Cell::new(NONE),
             next: 0x5EED_0000 ^ std::process::id(),
         }
     }
@@ -33,25 +46,76 @@ impl RidTable {
             self.next = self.next.wrapping_add(1);
             let mut rid = vec![0u8];
             rid.extend_from_slice(&self.next.to_be_bytes());
-            if !self.by_rid.contains_key(&rid) {
+            if !self.contains(&rid) {
                 return rid;
             }
         }
     }
 
+    /// Whether some peer has this id.
+    pub(super) fn contains(&self, rid: &[u8]) -> bool {
+        self.by_rid.contains_key(rid)
+    }
+
+    /// The peer slot with this id, live or not.
+    pub(super) fn get(&self, rid: &[u8]) -> Option<usize> {
+        self.by_rid.get(rid).copied()
+    }
+
+    /// Peer `slot` now has id `rid` (replacing whatever `rid` named before).
+    pub(super) fn insert(&mut self, rid: Vec<u8>, slot: usize) {
+        self.last.set(NONE);
+        self.by_rid.insert(rid, slot);
+    }
+
     /// The peer `slot` (with id `rid`) is going away.
     pub(super) fn forget(&mut self, rid: &[u8], slot: usize) {
+        self.last.set(NONE);
         if self.by_rid.get(rid) == Some(&slot) {
             self.by_rid.remove(rid);
         }
     }
 
+    /// Forget `rid` whichever peer has it.
+    fn remove(&mut self, rid: &[u8]) {
+        self.last.set(NONE);
+        self.by_rid.remove(rid);
+    }
+
     /// The live peer with this id.
+    #[inline]
     pub(super) fn lookup(&self, core: &Core, rid: &[u8]) -> Option<usize> {
-        self.by_rid
-            .get(rid)
-            .copied()
-            .filter(|&s| !core.peers[s].out.reader_gone())
+        let last = self.last.get();
+        let s = match core.peers.get(last) {
+            // `last` is mapped from its peer's current id (see the field), so equal ids
+            // mean the map would answer `last` too.
+            Some(p) if same_id(&p.rid, rid) => last,
+            _ => {
+                let s = *self.by_rid.get(rid)?;
+                self.last.set(s);
+                s
+            }
+        };
+        (!core.peers[s].out.reader_gone()).then_some(s)
+    }
+}
+
+/// `a == b` for the short ids routing compares on every send, in a few word compares
+/// instead of a call into `memcmp`.
+#[inline]
+fn same_id(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let w8 = |s: &[u8], i: usize| u64::from_ne_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let w4 = |s: &[u8], i: usize| u32::from_ne_bytes(s[i..i + 4].try_into().expect("4 bytes"));
+    match n {
+        // Two overlapping words cover every byte.
+        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        _ => a == b,
     }
 }
 
@@ -74,14 +138,14 @@ impl Routing for Router {
             (None, false) => p.identity.clone(),
             (None, true) => self.table.generate(),
         };
-        if let Some(&old) = self.table.by_rid.get(&rid) {
+        if let Some(old) = self.table.get(&rid) {
             if !core.opts.router_handover {
                 return None;
             }
             // Handover: the old peer loses the id and its connection.
             let fresh = self.table.generate();
-            self.table.by_rid.remove(&rid);
-            self.table.by_rid.insert(fresh.clone(), old);
+            self.table.remove(&rid);
+            self.table.insert(fresh.clone(), old);
             let op = &mut core.peers[old];
             op.rid = fresh;
             core.hub.reject(&op.link, op.id);
@@ -90,7 +154,7 @@ impl Routing for Router {
     }
 
     fn attached(&mut self, core: &mut Core, slot: usize) {
-        self.table.by_rid.insert(core.peers[slot].rid.clone(), slot);
+        self.table.insert(core.peers[slot].rid.clone(), slot);
         if core.opts.probe_router {
             core.greet(slot, &[]);
         }
@@ -157,21 +221,52 @@ impl Router {
         if !more {
             return Ok(());
         }
+        match self.route(core, data, flags)? {
+            Some(s) => core.cur_out = Some(s),
+            None => core.dropping = true,
+        }
+        Ok(())
+    }
+
+    /// [`Socket::send_routed`](crate::Socket::send_routed): the message `parts` for peer
+    /// `rid`, routed once.
+    #[inline]
+    pub(super) fn send_parts<T: AsRef<[u8]>>(
+        &mut self,
+        core: &mut Core,
+        rid: &[u8],
+        parts: &[T],
+        flags: i32,
+    ) -> Result<()> {
+        if core.cur_out.is_some() || core.dropping {
+            return Err(Error::State);
+        }
+        if let Some(s) = self.route(core, rid, flags)? {
+            let last = parts.len() - 1;
+            for (i, p) in parts.iter().enumerate() {
+                core.write(s, p.as_ref(), i < last);
+            }
+            core.sent_one();
+        }
+        Ok(())
+    }
+
+    /// The peer a message for `rid` goes to, waiting for room as ROUTER_MANDATORY says;
+    /// `None` when the message is to be dropped (counted here).
+    fn route(&mut self, core: &mut Core, rid: &[u8], flags: i32) -> Result<Option<usize>> {
         core.process_inbox(self);
         let mandatory = core.opts.router_mandatory;
-        let Some(s) = self.table.lookup(core, data) else {
+        let Some(s) = self.table.lookup(core, rid) else {
             if mandatory {
                 return Err(Error::HostUnreachable);
             }
-            core.dropping = true;
             core.dropped += 1;
-            return Ok(());
+            return Ok(None);
         };
         if core.peers[s].out.is_full() {
             if !mandatory {
-                core.dropping = true;
                 core.dropped += 1;
-                return Ok(());
+                return Ok(None);
             }
             if core.snd_nowait(flags) {
                 // Ask the peer to report free space (so a watched fd fires when it comes),
@@ -195,8 +290,7 @@ impl Router {
                 }
             }
         }
-        core.cur_out = Some(s);
-        Ok(())
+        Ok(Some(s))
     }
 }
 

@@ -41,7 +41,7 @@ pub(super) struct Stream {
 impl Routing for Stream {
     fn admit(&mut self, core: &mut Core, p: &NewPeer) -> Option<Vec<u8>> {
         Some(match p.alias.clone() {
-            Some(a) if !self.table.by_rid.contains_key(&a) => a,
+            Some(a) if !self.table.contains(&a) => a,
             _ => self.fresh_id(core),
         })
     }
@@ -49,7 +49,7 @@ impl Routing for Stream {
     fn attached(&mut self, core: &mut Core, slot: usize) {
         let rid = core.peers[slot].rid.clone();
         self.notify(core, rid.clone(), true);
-        self.table.by_rid.insert(rid, slot);
+        self.table.insert(rid, slot);
     }
 
     fn detached(&mut self, core: &mut Core, slot: usize) {
@@ -94,7 +94,7 @@ impl Stream {
             StreamFraming::LengthPrefixed => loop {
                 self.next_id = self.next_id.wrapping_add(1).max(1);
                 let rid = self.next_id.to_be_bytes().to_vec();
-                if !self.table.by_rid.contains_key(&rid) {
+                if !self.table.contains(&rid) {
                     return rid;
                 }
             },
@@ -253,7 +253,7 @@ impl Stream {
             return Err(Error::invalid("STREAM peer id frame is empty"));
         }
         core.process_inbox(self);
-        let Some(&s) = self.table.by_rid.get(data) else {
+        let Some(s) = self.table.get(data) else {
             return Err(Error::HostUnreachable);
         };
         let mut deadline = Deadline::new(core.opts.sndtimeo);

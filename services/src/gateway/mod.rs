@@ -18,9 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ringlink::{
-    Context, Error, Flags, Result, Socket, SocketOption, SocketType, DONTWAIT, SNDMORE,
-};
+use ringlink::{Context, Error, Flags, Result, Socket, SocketOption, SocketType, DONTWAIT};
 
 use crate::discovery::{Change, Discovery};
 use crate::waiting::Waiting;
@@ -459,11 +457,8 @@ impl Inner {
         };
         let mut full = false;
         let mut try_one = |rid: &[u8]| -> Result<Option<Sent>> {
-            match router.send(rid, SNDMORE | DONTWAIT) {
-                Ok(()) => {
-                    router.send_multipart(parts, DONTWAIT)?;
-                    Ok(Some(Sent::Yes))
-                }
+            match router.send_routed(rid, parts, DONTWAIT) {
+                Ok(()) => Ok(Some(Sent::Yes)),
                 // Not connected yet (or gone): the next provider.
                 Err(Error::HostUnreachable) => Ok(None),
                 Err(Error::Again) => {

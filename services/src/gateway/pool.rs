@@ -20,7 +20,11 @@ pub enum LoadBalance {
 #[derive(Debug, Default)]
 pub struct Pool {
     providers: Vec<Provider>,
-    next: u64,
+    /// The next turn, always below `period`, so a pick needs no division per message.
+    turn: u64,
+    /// Turns per cycle: the provider count (round-robin) or the weights' sum (weighted);
+    /// 0 without providers.
+    period: u64,
     strategy: LoadBalance,
 }
 
@@ -28,6 +32,7 @@ impl Pool {
     /// Replace the providers (as discovery reports them).
     pub fn set_providers(&mut self, providers: Vec<Provider>) {
         self.providers = providers;
+        self.reset_period();
     }
 
     /// The providers.
@@ -38,6 +43,15 @@ impl Pool {
     /// Choose how to pick.
     pub fn set_strategy(&mut self, s: LoadBalance) {
         self.strategy = s;
+        self.reset_period();
+    }
+
+    fn reset_period(&mut self) {
+        self.period = match self.strategy {
+            LoadBalance::RoundRobin => self.providers.len() as u64,
+            LoadBalance::Weighted => self.providers.iter().map(weight).sum(),
+        };
+        self.turn = self.turn.checked_rem(self.period).unwrap_or(0);
     }
 
     /// The providers to try for the next message, best first: the chosen one, then the
@@ -46,48 +60,55 @@ impl Pool {
         let n = self.providers.len();
         let first = self.pick().unwrap_or(0);
         let providers = &self.providers;
-        (0..n).map(move |i| &providers[(first + i) % n])
+        (0..n).map(move |i| {
+            let j = first + i;
+            &providers[if j >= n { j - n } else { j }]
+        })
     }
 
     /// The index of the provider chosen for the next message (`None` without providers).
     /// Advances the turn.
     pub fn pick(&mut self) -> Option<usize> {
-        let n = self.providers.len();
-        let first = if n == 0 {
+        if self.period == 0 {
             return None;
-        } else {
-            match self.strategy {
-                LoadBalance::RoundRobin => (self.next % n as u64) as usize,
-                LoadBalance::Weighted => {
-                    let total: u64 = self
-                        .providers
-                        .iter()
-                        .map(|p| u64::from(p.weight.max(1)))
-                        .sum();
-                    let mut slot = self.next % total;
-                    self.providers
-                        .iter()
-                        .position(|p| {
-                            let w = u64::from(p.weight.max(1));
-                            if slot < w {
-                                true
-                            } else {
-                                slot -= w;
-                                false
-                            }
-                        })
-                        .expect("the slot lies in the total")
-                }
+        }
+        let first = match self.strategy {
+            LoadBalance::RoundRobin => self.turn as usize,
+            LoadBalance::Weighted => {
+                let mut slot = self.turn;
+                self.providers
+                    .iter()
+                    .position(|p| {
+                        let w = weight(p);
+                        if slot < w {
+                            true
+                        } else {
+                            slot -= w;
+                            false
+                        }
+                    })
+                    .expect("the turn lies in the period")
             }
         };
-        self.next = self.next.wrapping_add(1);
+        self.turn += 1;
+        if self.turn == self.period {
+            self.turn = 0;
+        }
         Some(first)
     }
 
     /// Take back the last `turns` picks (their messages were not sent).
     pub fn unpick(&mut self, turns: u64) {
-        self.next = self.next.wrapping_sub(turns);
+        if self.period > 0 {
+            let back = turns % self.period;
+            self.turn = (self.turn + self.period - back) % self.period;
+        }
     }
+}
+
+/// A provider's weight; 0 counts as 1.
+fn weight(p: &Provider) -> u64 {
+    u64::from(p.weight.max(1))
 }
 
 /// Every service's pool, by name. The last name looked up is remembered, so a run of sends
@@ -99,9 +120,32 @@ pub(crate) struct Pools {
     last: usize,
 }
 
+/// `a == b` for the service name compared on every send: a short name (most are) in two
+/// overlapping word compares instead of a call into `memcmp`.
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let w8 = |s: &[u8], i: usize| u64::from_ne_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let w4 = |s: &[u8], i: usize| u32::from_ne_bytes(s[i..i + 4].try_into().expect("4 bytes"));
+    match n {
+        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        _ => a == b,
+    }
+}
+
 impl Pools {
+    #[inline]
     fn find(&mut self, name: &str) -> Option<usize> {
-        if self.list.get(self.last).is_some_and(|(n, _)| n == name) {
+        if self
+            .list
+            .get(self.last)
+            .is_some_and(|(n, _)| same_name(n, name))
+        {
             return Some(self.last);
         }
         let i = *self.index.get(name)?;
@@ -181,6 +225,60 @@ mod tests {
         let all: String = p.candidates().map(|c| c.routing_id[0] as char).collect();
         assert_eq!(all, "abc", "every provider, the chosen one first");
         assert_eq!(pool(&[], LoadBalance::Weighted).candidates().count(), 0);
+        let mut p = pool(&[1, 1, 1], LoadBalance::RoundRobin);
+        let all: String = (0..4)
+            .map(|_| {
+                let c: String = p.candidates().map(|c| c.routing_id[0] as char).collect();
+                c
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            all, "abc bca cab abc",
+            "the others follow the chosen one, wrapping"
+        );
+    }
+
+    #[test]
+    fn unpick_takes_turns_back_and_provider_changes_keep_the_turn_in_range() {
+        let mut p = pool(&[1, 3], LoadBalance::Weighted);
+        assert_eq!(firsts(&mut p, 3), "abb");
+        p.unpick(2);
+        assert_eq!(firsts(&mut p, 3), "bbb", "turns 1 to 3 again");
+        p.unpick(9);
+        assert_eq!(
+            firsts(&mut p, 4),
+            "babb",
+            "9 turns back in a cycle of 4 is 1 back"
+        );
+        p.set_providers(Vec::new());
+        assert_eq!(p.pick(), None);
+        p.unpick(3);
+        let mut p = pool(&[1, 1, 1, 1, 1], LoadBalance::RoundRobin);
+        assert_eq!(firsts(&mut p, 4), "abcd");
+        p.set_providers(pool(&[1, 1], LoadBalance::RoundRobin).providers().to_vec());
+        assert_eq!(firsts(&mut p, 3), "aba", "turn 4 of 2 providers: the first");
+    }
+
+    #[test]
+    fn names_compare_by_every_byte() {
+        let base = "service-name-16b";
+        for n in 0..=base.len() {
+            let a = &base[..n];
+            let copy = a.to_string();
+            assert!(same_name(a, &copy));
+            for i in 0..n {
+                let mut b = a.as_bytes().to_vec();
+                b[i] ^= 1;
+                assert!(
+                    !same_name(a, std::str::from_utf8(&b).unwrap()),
+                    "{a:?} byte {i}"
+                );
+            }
+            assert!(!same_name(a, base) || n == base.len());
+        }
+        assert!(same_name("a-longer-service-name", "a-longer-service-name"));
+        assert!(!same_name("a-longer-service-name", "a-longer-service-namE"));
     }
 
     #[test]

@@ -102,3 +102,108 @@ fn batch_receive_carries_the_id_frame() {
         (&b"ap1p2"[..], &[1, 2, 2][..], &[true, true, false][..])
     );
 }
+
+#[test]
+fn same_id_compares_every_byte() {
+    let base: Vec<u8> = (1..=20).collect();
+    for n in 0..=base.len() {
+        let a = &base[..n];
+        let copy = a.to_vec();
+        assert!(super::same_id(a, &copy));
+        assert!(!super::same_id(a, &base[..n.saturating_sub(1)]) || n == 0);
+        for i in 0..n {
+            let mut b = a.to_vec();
+            b[i] ^= 0x80;
+            assert!(!super::same_id(a, &b), "length {n}, byte {i}");
+        }
+    }
+}
+
+#[test]
+fn the_remembered_peer_follows_detach_reattach_and_handover() {
+    let mut s = socket(SocketType::Router);
+    let mut a = s.attach_far(b"a", 0).unwrap();
+    let mut b = s.attach_far(b"b", 0).unwrap();
+    // Warm the remembered slot on `a`, alternate, come back.
+    for to in [b"a", b"a", b"b", b"a"] {
+        send_msg(&mut s, &[to, b"m"]).unwrap();
+    }
+    assert_eq!((a.recv_all().len(), b.recv_all().len()), (3, 1));
+    // `a` goes; a new peer takes its id (and maybe its slot): it gets what is sent to "a",
+    // and "b" still reaches `b`.
+    a.close();
+    send_msg(&mut s, &[b"a", b"lost"]).unwrap();
+    assert_eq!(
+        s.stats().msgs_dropped,
+        1,
+        "a peer that is gone is not found"
+    );
+    // Drained: the peer leaves.
+    assert!(matches!(recv_msg(&mut s), Err(Error::Again)));
+    let mut a2 = s.attach_far(b"a", 0).unwrap();
+    send_msg(&mut s, &[b"a", b"to a2"]).unwrap();
+    send_msg(&mut s, &[b"b", b"to b"]).unwrap();
+    assert_eq!(a2.recv_all(), vec![vec![b"to a2".to_vec()]]);
+    assert_eq!(b.recv_all(), vec![vec![b"to b".to_vec()]]);
+    // Handover while "a" is remembered: the newcomer gets it, the old owner nothing more.
+    s.set_option(SocketOption::RouterHandover(true)).unwrap();
+    send_msg(&mut s, &[b"a", b"warm"]).unwrap();
+    let mut a3 = s.attach_far(b"a", 0).expect("handover");
+    send_msg(&mut s, &[b"a", b"to a3"]).unwrap();
+    assert_eq!(a2.recv_all(), vec![vec![b"warm".to_vec()]]);
+    assert_eq!(a3.recv_all(), vec![vec![b"to a3".to_vec()]]);
+}
+
+#[test]
+fn send_routed_sends_a_whole_message_routed_once() {
+    let mut s = socket(SocketType::Router);
+    let mut a = s.attach_far(b"a", 0).unwrap();
+    s.send_routed(b"a", &[&b"p1"[..], b"p2"], 0).unwrap();
+    s.send_routed(b"a", &[b"solo"], crate::socket::SNDMORE)
+        .unwrap();
+    assert_eq!(
+        a.recv_all(),
+        vec![vec![b"p1".to_vec(), b"p2".to_vec()], vec![b"solo".to_vec()]],
+        "SNDMORE is ignored: the message ends with its last part"
+    );
+    // Unroutable: dropped (counted) without ROUTER_MANDATORY, an error with it.
+    s.send_routed(b"?", &[b"x"], 0).unwrap();
+    assert_eq!(s.stats().msgs_dropped, 1);
+    s.set_option(SocketOption::RouterMandatory(true)).unwrap();
+    assert!(matches!(
+        s.send_routed(b"?", &[b"x"], 0),
+        Err(Error::HostUnreachable)
+    ));
+    // No parts; a message begun with `send` and not finished.
+    let none: [&[u8]; 0] = [];
+    assert!(matches!(
+        s.send_routed(b"a", &none, 0),
+        Err(Error::InvalidArgument(_))
+    ));
+    s.send(b"a", crate::socket::SNDMORE).unwrap();
+    assert!(matches!(s.send_routed(b"a", &[b"x"], 0), Err(Error::State)));
+    s.send(b"end", 0).unwrap();
+    assert_eq!(a.recv_all(), vec![vec![b"end".to_vec()]]);
+    let mut d = socket(SocketType::Dealer);
+    assert!(matches!(
+        d.send_routed(b"a", &[b"x"], 0),
+        Err(Error::NotSupported)
+    ));
+}
+
+#[test]
+fn send_routed_to_a_full_peer() {
+    let mut s = socket(SocketType::Router);
+    let mut a = s.attach_far(b"a", 1).unwrap();
+    // More than the pipe holds (HWM 1): the rest is dropped without ROUTER_MANDATORY.
+    for _ in 0..100 {
+        s.send_routed(b"a", &[b"m"], DONTWAIT).unwrap();
+    }
+    assert!(s.stats().msgs_dropped > 0);
+    s.set_option(SocketOption::RouterMandatory(true)).unwrap();
+    assert!(matches!(
+        s.send_routed(b"a", &[b"m"], DONTWAIT),
+        Err(Error::Again)
+    ));
+    assert!(!a.recv_all().is_empty());
+}
