@@ -33,9 +33,10 @@ const SERVICE: &str = "bench";
 const TOPIC: &[u8] = b"bench";
 const PING: &[u8] = b"ping";
 const PONG: &[u8] = b"pong";
-const CTL: &[u8] = b"ctl";
-const HELLO: &[u8] = b"hello";
-const GO: &[u8] = b"go";
+/// Set-up topics: the sender's `hello` (only the receiver subscribes) and the receiver's
+/// `go` (only the sender subscribes), so neither node hears its own.
+const HELLO: &[u8] = b"ctl-hello";
+const GO: &[u8] = b"ctl-go";
 /// How long set-up may take (registration, discovery, connection, subscriptions).
 const SETUP: Duration = Duration::from_secs(20);
 /// Messages per batch receive.
@@ -303,7 +304,7 @@ impl SpotEnd {
         }
     }
 
-    /// A registered node following the registry, subscribed to `topics` (`CTL` last).
+    /// A registered node following the registry, subscribed to `topics`.
     fn start(&mut self, pub_ep: &str, router_ep: &str, topics: &[&[u8]]) -> Result<(), String> {
         let node = SpotNode::builder(&self.ctx)
             .registry(router_ep)
@@ -320,7 +321,7 @@ impl SpotEnd {
         node.follow(&disc, DEFAULT_SERVICE)
             .map_err(err("spot follow"))?;
         let sub = node.subscriber();
-        for t in topics.iter().chain([&CTL]) {
+        for t in topics {
             sub.subscribe(std::str::from_utf8(t).expect("ASCII topics"))
                 .map_err(err("subscribe"))?;
         }
@@ -344,7 +345,7 @@ impl SpotEnd {
     }
 
     /// Receive up to `max` messages, each data payload to `each` (until it returns true);
-    /// a `hello` is answered with `go`. Returns whether `each` stopped.
+    /// a `hello` is answered with a `go`. Returns whether `each` stopped.
     fn take<F: FnMut(&[u8]) -> bool>(&mut self, max: usize, mut each: F) -> Result<bool, String> {
         let timeout = self.timeout;
         let (node, sub) = self.parts()?;
@@ -353,16 +354,16 @@ impl SpotEnd {
             if stopped {
                 return Ok(false);
             }
-            let payload = r.parts().next().unwrap_or_default();
-            if r.topic == CTL {
-                hello |= payload == HELLO;
-            } else {
-                stopped = each(payload);
+            if r.topic == HELLO {
+                hello = true;
+            } else if r.topic != GO {
+                // (A `go` answering one of several hellos may still come: not data.)
+                stopped = each(r.parts().next().unwrap_or_default());
             }
             Ok(true)
         });
         if hello {
-            node.publish(CTL, &[GO]).map_err(err("spot publish"))?;
+            node.publish(GO, &[b"go"]).map_err(err("spot publish"))?;
         }
         match r {
             Ok(_) => Ok(stopped),
@@ -381,23 +382,24 @@ impl BenchSocket for SpotEnd {
         );
         self._registry = Some(reg);
         let topic = if self.lat { PING } else { TOPIC };
-        self.start(&pub_ep, &router_ep, &[topic])?;
+        self.start(&pub_ep, &router_ep, &[topic, HELLO])?;
         Ok(format!("{pub_ep}|{router_ep}"))
     }
 
-    /// Start the node, then `hello` until `go`: the receiver hears us from then on.
+    /// Start the node, then `hello` every 5 ms until a `go`: the receiver hears us from
+    /// then on.
     fn connect(&mut self, announced: &str) -> Result<(), String> {
         let (pub_ep, router_ep) = registry_endpoints(announced)?;
-        let topics: &[&[u8]] = if self.lat { &[PONG] } else { &[] };
+        let topics: &[&[u8]] = if self.lat { &[PONG, GO] } else { &[GO] };
         self.start(pub_ep, router_ep, topics)?;
         let (node, sub) = self.parts()?;
         let deadline = Instant::now() + SETUP;
         loop {
-            node.publish(CTL, &[HELLO]).map_err(err("spot publish"))?;
-            let wait = Some(Duration::from_millis(5));
+            node.publish(HELLO, &[b"hello"])
+                .map_err(err("spot publish"))?;
             let mut go = false;
-            match sub.recv_with(usize::MAX, wait, |r| {
-                go |= r.topic == CTL && r.parts().next() == Some(GO);
+            match sub.recv_with(usize::MAX, Some(Duration::from_millis(5)), |r| {
+                go |= r.topic == GO;
                 Ok(true)
             }) {
                 Ok(_) | Err(ringlink::Error::Again) => {}

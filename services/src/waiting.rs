@@ -11,7 +11,7 @@
 //! says a leader is parked.
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -30,7 +30,18 @@ pub(crate) struct Waiting {
     /// Bumped (under the lock) whenever waiters must try again; read without it on the
     /// fast path, where a call that need not wait takes no lock of this.
     epoch: AtomicU64,
+    /// Threads past their first attempt (about to wait, or waiting).
+    sleepers: AtomicUsize,
     wake: Condvar,
+}
+
+/// Counts a thread among the sleepers while it lives.
+struct Sleeper<'a>(&'a AtomicUsize);
+
+impl Drop for Sleeper<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Waiting {
@@ -56,6 +67,17 @@ impl Waiting {
         leader
     }
 
+    /// Something to take appeared where the fds do not show it (a shared buffer): every
+    /// waiter must look again. Returns whether any thread waits (or is about to), which then
+    /// needs [`Waiting::poke`] (and a parked leader its fd signalled); when none does, this
+    /// costs an atomic add and a load.
+    pub(crate) fn announce(&self) -> bool {
+        // Paired with `run`: a thread that counts itself a sleeper and then finds the epoch
+        // unchanged is seen here (both sequentially consistent).
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.sleepers.load(Ordering::SeqCst) > 0
+    }
+
     /// Run `op` until it yields a result, waiting as above whenever it yields `None`.
     /// `op(rearm)`: with `rearm` the caller re-arms the fds (reads each socket's events)
     /// before trying. `deadline` `None` waits without limit.
@@ -68,14 +90,19 @@ impl Waiting {
         deadline: Option<Instant>,
         mut op: impl FnMut(bool) -> Result<Option<R>>,
     ) -> Result<R> {
+        let mut sleeper = None;
         loop {
             // Read before trying: a change after this point bumps the epoch.
             let epoch = self.epoch.load(Ordering::Acquire);
             if let Some(r) = op(false)? {
                 return Ok(r);
             }
+            if sleeper.is_none() {
+                self.sleepers.fetch_add(1, Ordering::SeqCst);
+                sleeper = Some(Sleeper(&self.sleepers));
+            }
             let mut w = self.lock();
-            if self.epoch.load(Ordering::Acquire) != epoch {
+            if self.epoch.load(Ordering::SeqCst) != epoch {
                 continue;
             }
             if w.leader {

@@ -155,3 +155,111 @@ both_backends!(
         assert!(matches!(sub.recv(0, None), Err(Error::Terminated)));
     }
 );
+
+/// A message's sequence number, or `None` for a leftover probe of [`joined`].
+fn seq(parts: &[Vec<u8>]) -> Option<u32> {
+    (parts[0] != b"probe").then(|| u32::from_be_bytes(parts[0][..4].try_into().unwrap()))
+}
+
+both_backends!(
+    in_place_receives_leave_the_other_subscribers_messages_queued_in_order,
+    |backend| {
+        // One receiver takes its messages one by one, in place from the SUB; the same
+        // batches hold messages for two other subscribers of the node, which must find all
+        // of theirs queued, in order, with refusals and a failing callback in between.
+        let ctx = ctx(backend);
+        let a = SpotNode::new(&ctx).unwrap();
+        let b = SpotNode::new(&ctx).unwrap();
+        let a_ep = a.bind("tcp://127.0.0.1:*").unwrap();
+        b.connect_peer(&a_ep).unwrap();
+        let exact = b.subscriber();
+        exact.subscribe("t").unwrap();
+        let pattern = b.subscriber();
+        pattern.subscribe_pattern("t*").unwrap();
+        let other = b.subscriber();
+        other.subscribe("u").unwrap();
+        joined(&a, &exact, b"t");
+        joined(&a, &other, b"u");
+        // Larger than the node's receive batch: delivered on its own.
+        let big = vec![7u8; 300 << 10];
+        let n = 200u32;
+        for i in 0..n {
+            let s = i.to_be_bytes();
+            let parts: Vec<&[u8]> = match i % 4 {
+                0 => vec![&s],
+                1 => vec![&s, b"second"],
+                _ if i == 103 => vec![&s, &big],
+                3 => vec![&s, b"", b"third"],
+                _ => vec![&s],
+            };
+            let topic: &[u8] = match i % 4 {
+                1 => b"u",
+                2 => b"tx",
+                _ => b"t",
+            };
+            a.publish(topic, &parts).unwrap();
+        }
+        let want =
+            |rems: &[u32]| -> Vec<u32> { (0..n).filter(|i| rems.contains(&(i % 4))).collect() };
+
+        let mut got = Vec::new();
+        while got.len() < want(&[0, 3]).len() {
+            let (topic, parts) = exact.recv(0, WAIT).unwrap();
+            if let Some(s) = seq(&parts) {
+                assert_eq!(topic, b"t");
+                match s {
+                    103 => assert!(parts[1] == big, "the large message whole"),
+                    s if s % 4 == 3 => assert_eq!(parts[1..], [b"".to_vec(), b"third".to_vec()]),
+                    _ => assert_eq!(parts.len(), 1),
+                }
+                got.push(s);
+            }
+        }
+        assert_eq!(got, want(&[0, 3]), "taken in place, one by one");
+
+        let mut got = Vec::new();
+        while got.len() < want(&[0, 2, 3]).len() {
+            for (_, parts) in pattern.recv_many(16, 0, WAIT).unwrap() {
+                got.extend(seq(&parts));
+            }
+        }
+        assert_eq!(
+            got,
+            want(&[0, 2, 3]),
+            "queued while the other took in place"
+        );
+
+        // Refuse every third message offered (it must come first next time), and fail once.
+        let (mut got, mut offered, mut failed) = (Vec::new(), 0, false);
+        while got.len() < want(&[1]).len() {
+            let r = other.recv_with(8, WAIT, |r| {
+                offered += 1;
+                if offered == 5 && !failed {
+                    failed = true;
+                    return Err(ringlink::Error::InvalidArgument("test".into()));
+                }
+                if offered % 3 == 0 {
+                    return Ok(false);
+                }
+                let parts: Vec<Vec<u8>> = r.parts().map(<[u8]>::to_vec).collect();
+                if let Some(s) = seq(&parts) {
+                    assert_eq!((r.topic, &parts[1][..]), (&b"u"[..], &b"second"[..]));
+                    got.push(s);
+                }
+                Ok(true)
+            });
+            match r {
+                Ok(_) => {}
+                Err(ringlink::Error::InvalidArgument(_)) => assert!(failed),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(failed);
+        assert_eq!(
+            got,
+            want(&[1]),
+            "refused and failed messages stay first in line"
+        );
+        assert_eq!(b.dropped(), 0);
+    }
+);

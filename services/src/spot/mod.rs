@@ -7,6 +7,7 @@
 
 mod node;
 pub mod queue;
+mod receive;
 mod sub;
 pub mod topics;
 

@@ -5,10 +5,10 @@
 //! is delivered locally only, never published again (no loops).
 //!
 //! No worker thread stands between the SUB and the subscribers (zlink's sleeps 1 ms when
-//! idle, which sets its latency): a receiving subscriber drains the SUB itself, in batches
-//! into every matching subscriber's queue, and waits as one leader among followers on the
-//! SUB's readiness fd (the crate's `waiting` module). A local delivery wakes a parked leader
-//! through an inproc wake-up pair.
+//! idle, which sets its latency): a receiving subscriber reads the SUB itself, taking its
+//! own messages in place and queueing the other subscribers' (`receive.rs`), and waits as
+//! one leader among followers on the SUB's readiness fd (the crate's `waiting` module). A
+//! local delivery wakes a parked leader through an inproc wake-up pair.
 
 use std::collections::BTreeSet;
 
@@ -16,11 +16,12 @@ use slab::Slab;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ringlink::{Context, Error, Result, Socket, SocketOption, SocketType, DONTWAIT, SNDMORE};
 
-use super::queue::{MsgQueue, Record};
+use super::queue::MsgQueue;
+use super::receive::Rest;
 use super::sub::SpotSub;
 use super::topics::{check_topic, FilterChange, Subscriptions};
 use crate::discovery::Discovery;
@@ -30,13 +31,10 @@ use crate::wire::{Provider, ServiceType};
 
 /// The service name a node registers under when none is given (zlink's).
 pub const DEFAULT_SERVICE: &str = "spot-node";
-/// Batches of the SUB drained per attempt (a fast publisher cannot keep a receiver from
-/// returning).
-const PUMP_BATCHES: usize = 4;
 const PUMP_BYTES: usize = 256 << 10;
 const PUMP_FRAMES: usize = 8192;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves its state consistent: a panic elsewhere does not poison.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -46,17 +44,19 @@ pub(super) struct Subs {
     pub(super) table: Subscriptions,
     /// Subscriber id → its queue (ids are slab keys: a lookup is an index).
     pub(super) queues: Slab<MsgQueue>,
-    dropped: u64,
+    pub(super) dropped: u64,
 }
 
 /// The SUB and what only its holder touches.
 #[derive(Debug)]
-struct SubSide {
-    sub: Socket,
-    wake_rx: Socket,
-    buf: Vec<u8>,
-    lens: Vec<usize>,
-    more: Vec<bool>,
+pub(super) struct SubSide {
+    pub(super) sub: Socket,
+    pub(super) wake_rx: Socket,
+    pub(super) buf: Vec<u8>,
+    pub(super) lens: Vec<usize>,
+    pub(super) more: Vec<bool>,
+    /// What of the last batch read into `buf` is not delivered yet.
+    pub(super) rest: Rest,
     /// Peers connected by hand, and from the discovery (an endpoint in both stays until
     /// neither wants it).
     manual: BTreeSet<String>,
@@ -75,13 +75,13 @@ struct Publisher {
 #[derive(Debug)]
 pub(super) struct Node {
     id: Vec<u8>,
-    subs: Mutex<Subs>,
-    side: Mutex<SubSide>,
-    fds: [RawFd; 2],
-    waiting: Waiting,
+    pub(super) subs: Mutex<Subs>,
+    pub(super) side: Mutex<SubSide>,
+    pub(super) fds: [RawFd; 2],
+    pub(super) waiting: Waiting,
     wake_tx: Mutex<Socket>,
     /// A wake-up is in flight to the parked leader.
-    wake_pending: AtomicBool,
+    pub(super) wake_pending: AtomicBool,
     publisher: Mutex<Publisher>,
 }
 
@@ -179,6 +179,7 @@ impl SpotNodeBuilder {
                 buf: vec![0; PUMP_BYTES],
                 lens: vec![0; PUMP_FRAMES],
                 more: vec![false; PUMP_FRAMES],
+                rest: Rest::default(),
                 manual: BTreeSet::new(),
                 discovered: BTreeSet::new(),
                 own: BTreeSet::new(),
@@ -465,7 +466,7 @@ impl Node {
 
     /// New messages are queued: let the waiting subscribers look, waking a parked leader
     /// unless the caller is that leader.
-    fn notify(&self, caller_leads: bool) {
+    pub(super) fn notify(&self, caller_leads: bool) {
         if self.waiting.poke() && !caller_leads && !self.wake_pending.swap(true, Ordering::AcqRel) {
             // A full pair already holds wake-ups; the fd is signalled either way.
             match lock(&self.wake_tx).send(b"", DONTWAIT) {
@@ -511,152 +512,4 @@ impl Node {
         }
         side.discovered = want;
     }
-
-    /// Take up to `max` of subscriber `id`'s messages, handing each to `f` in place (`f`
-    /// returns false to leave it queued and stop); waits for the first up to `timeout` (`None`:
-    /// no limit; zero: not at all). With `stop` set, returns `Ok(0)`.
-    pub(super) fn take(
-        &self,
-        id: u64,
-        max: usize,
-        timeout: Option<Duration>,
-        stop: Option<&AtomicBool>,
-        mut f: impl FnMut(Record<'_>) -> Result<bool>,
-    ) -> Result<usize> {
-        let mut attempt = |rearm: bool| -> Result<Option<usize>> {
-            if stop.is_some_and(|s| s.load(Ordering::Acquire)) {
-                return Ok(Some(0));
-            }
-            // Queued messages first; then, if there is room (a batch wants more, or none was
-            // queued), what the SUB holds: a subscriber whose queue never runs dry (local
-            // publishing) still hears its peers.
-            let (mut n, refused) = self.consume(id, max, &mut f)?;
-            if !refused && n < max {
-                self.pump(rearm)?;
-                n += self.consume(id, max - n, &mut f)?.0;
-            }
-            Ok((n > 0).then_some(n))
-        };
-        // The clock is read only when a wait begins (not once per message).
-        if let Some(n) = attempt(false)? {
-            return Ok(n);
-        }
-        if timeout == Some(Duration::ZERO) {
-            return Err(Error::Again);
-        }
-        let deadline = timeout.map(|t| Instant::now() + t);
-        self.waiting.run(&self.fds, deadline, attempt)
-    }
-
-    /// Hand queued messages to `f`; how many it took, and whether it refused one.
-    fn consume(
-        &self,
-        id: u64,
-        max: usize,
-        f: &mut impl FnMut(Record<'_>) -> Result<bool>,
-    ) -> Result<(usize, bool)> {
-        let mut g = lock(&self.subs);
-        let Some(q) = g.queues.get_mut(id as usize) else {
-            return Ok((0, false));
-        };
-        let mut n = 0;
-        while n < max {
-            let Some(r) = q.peek() else { break };
-            if !f(r)? {
-                return Ok((n, true));
-            }
-            q.pop_front();
-            n += 1;
-        }
-        Ok((n, false))
-    }
-
-    /// Drain the SUB (a few batches) into the subscribers' queues. `rearm`: the caller is
-    /// the leader about to sleep on the fds, which are re-armed first.
-    fn pump(&self, rearm: bool) -> Result<()> {
-        let mut guard = lock(&self.side);
-        let side = &mut *guard;
-        if rearm {
-            self.wake_pending.store(false, Ordering::Release);
-            while side.wake_rx.recv(&mut [], DONTWAIT).is_ok() {}
-            side.wake_rx.events()?;
-            side.sub.events()?;
-        }
-        let mut any = false;
-        for _ in 0..PUMP_BATCHES {
-            let n = match side.sub.recv_batch_parts(
-                &mut side.buf,
-                &mut side.lens,
-                &mut side.more,
-                DONTWAIT,
-            ) {
-                Ok(n) => n,
-                Err(Error::Again) => break,
-                Err(Error::MessageTooLarge(_)) => {
-                    // Bigger than the batch buffer: on its own (the engine holds it already).
-                    let m = side.sub.recv_multipart(DONTWAIT)?;
-                    any |= self.deliver_remote(&m[0], m[1..].iter().map(Vec::as_slice));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let mut g = lock(&self.subs);
-            let (mut i, mut off) = (0, 0);
-            while i < n {
-                let mut end = i;
-                while side.more[end] && end + 1 < n {
-                    end += 1;
-                }
-                let topic = &side.buf[off..off + side.lens[i]];
-                let body_at = off + side.lens[i];
-                let lens = &side.lens[i + 1..=end];
-                let buf = &side.buf;
-                let parts = lens.iter().scan(body_at, |o, &l| {
-                    let p = &buf[*o..*o + l];
-                    *o += l;
-                    Some(p)
-                });
-                any |= deliver(&mut g, topic, parts);
-                off = body_at + lens.iter().sum::<usize>();
-                i = end + 1;
-            }
-        }
-        drop(guard);
-        if any {
-            self.notify(rearm);
-        }
-        Ok(())
-    }
-
-    fn deliver_remote<'p>(
-        &self,
-        topic: &[u8],
-        parts: impl Iterator<Item = &'p [u8]> + Clone,
-    ) -> bool {
-        deliver(&mut lock(&self.subs), topic, parts)
-    }
-}
-
-/// Queue a message from a peer for the matching subscribers; whether any took it. Only a
-/// topic, or a topic SPOT cannot have: not a SPOT message, ignored.
-fn deliver<'p>(g: &mut Subs, topic: &[u8], parts: impl Iterator<Item = &'p [u8]> + Clone) -> bool {
-    if check_topic(topic).is_err() || parts.clone().next().is_none() {
-        return false;
-    }
-    let Subs {
-        table,
-        queues,
-        dropped,
-        ..
-    } = g;
-    let mut any = false;
-    for &id in table.recipients_cached(topic) {
-        let q = &mut queues[id as usize];
-        if q.push(topic, parts.clone()) {
-            any = true;
-        } else {
-            *dropped += 1;
-        }
-    }
-    any
 }

@@ -21,36 +21,86 @@ pub struct MsgQueue {
     len: usize,
 }
 
-/// A queued message, borrowed.
+/// A message handed to a receiver, borrowed: from a subscriber's queue, or straight from
+/// the node's receive batch when the queue was empty (no copy into the queue and out).
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
     /// Its topic.
     pub topic: &'a [u8],
     parts: usize,
-    body: &'a [u8],
+    body: Body<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Body<'a> {
+    /// Queued: per part, `len u32` and its bytes.
+    Packed(&'a [u8]),
+    /// From a receive batch: the parts back to back, and their lengths.
+    Frames(&'a [u8], &'a [usize]),
 }
 
 impl<'a> Record<'a> {
+    /// A message whose parts are `buf` cut at `lens` (a receive batch's layout).
+    pub(super) fn from_frames(topic: &'a [u8], buf: &'a [u8], lens: &'a [usize]) -> Record<'a> {
+        Record {
+            topic,
+            parts: lens.len(),
+            body: Body::Frames(buf, lens),
+        }
+    }
+
     /// How many parts it has.
     pub fn part_count(&self) -> usize {
         self.parts
     }
 
     /// Its parts, in order.
-    pub fn parts(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let mut rest = self.body;
-        (0..self.parts).map(move |_| {
-            let (n, tail) = rest.split_at(4);
-            let n = u32::from_ne_bytes(n.try_into().expect("4 bytes")) as usize;
-            let (part, tail) = tail.split_at(n);
-            rest = tail;
-            part
-        })
+    pub fn parts(&self) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
+        Parts {
+            body: self.body,
+            left: self.parts,
+        }
     }
 
-    /// The sum of its parts' lengths.
+    /// Its parts' total size.
     pub fn payload_len(&self) -> usize {
         self.parts().map(<[u8]>::len).sum()
+    }
+}
+
+/// [`Record::parts`].
+#[derive(Clone)]
+struct Parts<'a> {
+    body: Body<'a>,
+    left: usize,
+}
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let (part, body) = match self.body {
+            Body::Packed(rest) => {
+                let (n, tail) = rest.split_at(4);
+                let n = u32::from_ne_bytes(n.try_into().expect("4 bytes")) as usize;
+                let (part, tail) = tail.split_at(n);
+                (part, Body::Packed(tail))
+            }
+            Body::Frames(buf, lens) => {
+                let (part, tail) = buf.split_at(lens[0]);
+                (part, Body::Frames(tail, &lens[1..]))
+            }
+        };
+        self.body = body;
+        Some(part)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
     }
 }
 
@@ -114,7 +164,14 @@ impl MsgQueue {
             end += 4 + n;
         }
         let body = &b[at + 4..end];
-        Some((Record { topic, parts, body }, end))
+        Some((
+            Record {
+                topic,
+                parts,
+                body: Body::Packed(body),
+            },
+            end,
+        ))
     }
 
     /// The oldest message, if any.
