@@ -497,10 +497,18 @@ impl Socket {
         let r = match &mut self.pattern {
             Pattern::Router(r) => {
                 let mandatory = core.opts.router_mandatory;
-                router::send_batch(r, core, msgs, flags, mandatory, |_, core, s, data, t, n| {
-                    core.batch_write(s, data, t, n);
-                    Ok(())
-                })
+                router::send_batch(
+                    r,
+                    core,
+                    msgs,
+                    flags,
+                    mandatory,
+                    true,
+                    |_, core, s, data, t, n| {
+                        core.batch_write(s, data, t, n);
+                        Ok(())
+                    },
+                )
             }
             Pattern::Stream(s) => s.send_batch(core, msgs, flags),
             Pattern::Pair(_)

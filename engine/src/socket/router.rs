@@ -298,13 +298,17 @@ impl Router {
 /// for that peer, published with one hand-off per peer. An unknown id or a full peer drops
 /// the message (still counted) unless `mandatory`, where an unknown id ends the batch with
 /// `HostUnreachable` and a full peer blocks (or ends it with `Again`). `write` queues one
-/// payload for a peer as the `n`-th message of the batch.
+/// payload for a peer as the `n`-th message of the batch. With `runs` (ROUTER, whose
+/// `write` is a plain append), a run of messages for one peer is appended with one commit
+/// (as far as the peer has room).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn send_batch<H: Routed, R: AsRef<[u8]>, P: AsRef<[u8]>>(
     h: &mut H,
     core: &mut Core,
     msgs: &[(R, P)],
     flags: i32,
     mandatory: bool,
+    runs: bool,
     mut write: impl FnMut(&mut H, &mut Core, usize, &[u8], &mut Vec<usize>, usize) -> Result<()>,
 ) -> Result<usize> {
     if core.cur_out.is_some() || core.dropping {
@@ -352,6 +356,13 @@ pub(super) fn send_batch<H: Routed, R: AsRef<[u8]>, P: AsRef<[u8]>>(
                 }
             }
         }
+        if runs {
+            let end = run_end(core, s, msgs, done);
+            if end > done + 1 {
+                done = core.batch_run(s, done, end, &|i| msgs[i].1.as_ref(), &mut touched);
+                continue;
+            }
+        }
         if let Err(e) = write(h, core, s, payload.as_ref(), &mut touched, done + 1) {
             break partial(done, e);
         }
@@ -359,6 +370,32 @@ pub(super) fn send_batch<H: Routed, R: AsRef<[u8]>, P: AsRef<[u8]>>(
     };
     core.end_batch(touched);
     result
+}
+
+/// The end of the run of messages from `at` that go to peer `s` (the same routing id: often
+/// the very same slice, as a gateway's picks are), bounded by the peer's room and, inline,
+/// by the next multiple of 256 (where a batch starts sending).
+fn run_end<R: AsRef<[u8]>, P: AsRef<[u8]>>(
+    core: &mut Core,
+    s: usize,
+    msgs: &[(R, P)],
+    at: usize,
+) -> usize {
+    let room = core.peers[s].out.room().min((msgs.len() - at) as u64) as usize;
+    let mut limit = at + room;
+    if core.inline {
+        limit = limit.min((at / 256 + 1) * 256);
+    }
+    let rid = msgs[at].0.as_ref();
+    let mut end = at + 1;
+    while end < limit {
+        let next = msgs[end].0.as_ref();
+        if !(std::ptr::eq(next, rid) || same_id(next, rid)) {
+            break;
+        }
+        end += 1;
+    }
+    end
 }
 
 #[cfg(test)]

@@ -215,6 +215,7 @@ impl Stream {
             msgs,
             flags,
             true,
+            false,
             |this, core, s, data, t, n| {
                 if Stream::is_close(core, data) {
                     core.finish_batch(t);

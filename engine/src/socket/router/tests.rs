@@ -207,3 +207,33 @@ fn send_routed_to_a_full_peer() {
     ));
     assert!(!a.recv_all().is_empty());
 }
+
+#[test]
+fn routed_batch_runs_stop_at_the_peer_room_and_the_next_id() {
+    let mut s = socket(SocketType::Router);
+    let mut a = s.attach_far(b"a", 3).unwrap();
+    let mut b = s.attach_far(b"b", 0).unwrap();
+    let a_id = b"a".to_vec();
+    // Runs for `a` (the same slice, and equal ids in other slices), broken by `b`.
+    let msgs: Vec<(&[u8], &[u8])> = vec![
+        (&a_id, b"1"),
+        (&a_id, b"2"),
+        (b"a", b"3"),
+        (&a_id, b"4"),
+        (b"b", b"5"),
+        (b"b", b"6"),
+        (&a_id, b"7"),
+    ];
+    // Without ROUTER_MANDATORY a full peer drops: `a` holds 3 messages.
+    assert_eq!(s.send_routed_batch(&msgs, DONTWAIT).unwrap(), 7);
+    let texts = |far: &mut super::super::testutil::Far| -> Vec<Vec<u8>> {
+        far.recv_all().into_iter().map(|mut m| m.remove(0)).collect()
+    };
+    assert_eq!(texts(&mut a), [b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
+    assert_eq!(texts(&mut b), [b"5".to_vec(), b"6".to_vec()]);
+    assert_eq!(s.stats().msgs_dropped, 2);
+    // With it, the batch ends where `a` is full (its pipe was drained above: room 3).
+    s.set_option(SocketOption::RouterMandatory(true)).unwrap();
+    assert_eq!(s.send_routed_batch(&msgs, DONTWAIT).unwrap(), 3);
+    assert_eq!(texts(&mut a), [b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
+}
