@@ -19,7 +19,8 @@ pub const LONG_ABOUT: &str = "\
 Runs throughput and ping-pong latency for ringlink (io_uring and epoll; reactor thread or
 inline context; per-message or batch API; spin), libzmq and the Rust peers rzmq and zeromq
 (zmq.rs; tcp only; no PAIR, STREAM or ROUTER_ROUTER_POLL: reported as n/a), each run in
-two fresh processes, implementations interleaved in every repetition. Prints a Markdown summary on
+two fresh processes; every repetition runs every case and implementation in turn (interleaved,
+so ratios pair runs of one repetition). Prints a Markdown summary on
 stdout and writes results.json, results.md and results.txt (RESULT lines) under the
 results directory. Every combination of test x pattern x transport x size is one table.";
 
@@ -292,8 +293,11 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     let session = Instant::now();
     let mut records = Vec::new();
     let labelled = plan.len() > cfg.tests.len();
-    for (case, impls) in &plan {
-        for rep in 0..cfg.reps {
+    // Repetition-major: each repetition runs every case, so the cases (not only the
+    // implementations within a case) are interleaved, and ratios between cases (GATEWAY /
+    // DEALER_ROUTER, SPOT / PUBSUB) can be paired by repetition.
+    for rep in 0..cfg.reps {
+        for (case, impls) in &plan {
             for &imp in impls {
                 let spec = cfg.spec(case, imp);
                 let t = Instant::now();

@@ -3,8 +3,10 @@
 //! SPOT throughput ≥ 0.7× PUBSUB, SPOT latency p50 ≤ 2× the DEALER_ROUTER ping-pong (the
 //! session has no PUBSUB ping-pong; one PUB → SUB hop each way is what both measure).
 //!
-//! The cases are different runs, not interleaved pairs, so each row is the ratio of the two
-//! cases' medians for the same implementation (mode and backend).
+//! `compare` runs every case in every repetition, so the two cases' runs of one repetition
+//! are neighbours in time: each row is the median over repetitions of the paired ratio
+//! (repetition i of one case over repetition i of the other, same implementation), as the
+//! implementation ratios are.
 
 use std::fmt::Write;
 
@@ -20,12 +22,29 @@ const IMPLS: [&str; 4] = [
     "ringlink-epoll-batch",
 ];
 
-fn median(records: &[Record], cfg: &Config, case: &Case, imp: Impl, metric: &str) -> Option<f64> {
-    summary(&series(records, case, imp, metric, cfg.reps)).map(|s| s.median)
+/// The median over repetitions of `a`'s `metric` over `b`'s in the same repetition.
+fn paired(
+    records: &[Record],
+    cfg: &Config,
+    (ca, ia): (&Case, Impl),
+    (cb, ib): (&Case, Impl),
+    metric: &str,
+) -> Option<f64> {
+    let xs = series(records, ca, ia, metric, cfg.reps);
+    let ys = series(records, cb, ib, metric, cfg.reps);
+    let ratios: Vec<Option<f64>> = xs
+        .iter()
+        .zip(&ys)
+        .map(|(x, y)| match (x, y) {
+            (Some(x), Some(y)) if *y > 0.0 => Some(x / y),
+            _ => None,
+        })
+        .collect();
+    summary(&ratios).map(|s| s.median)
 }
 
-/// One target: for every implementation and size that ran both patterns, `a`'s median of
-/// `metric` over `b`'s.
+/// One target: for every implementation and size that ran both patterns, the paired median
+/// of `a`'s `metric` over `b`'s.
 #[allow(clippy::too_many_arguments)]
 fn target(
     out: &mut String,
@@ -53,14 +72,9 @@ fn target(
             ) else {
                 continue;
             };
-            if let (Some(va), Some(vb)) = (
-                median(records, cfg, ca, *x, metric),
-                median(records, cfg, cb, *y, metric),
-            ) {
-                if vb > 0.0 {
-                    let at = format!("{} B {}", ca.size, name.trim_start_matches("ringlink-"));
-                    rows.push((at, va / vb));
-                }
+            if let Some(r) = paired(records, cfg, (ca, *x), (cb, *y), metric) {
+                let at = format!("{} B {}", ca.size, name.trim_start_matches("ringlink-"));
+                rows.push((at, r));
             }
         }
     }
@@ -90,8 +104,9 @@ pub fn verdicts(cfg: &Config, plan: &[(Case, Vec<Impl>)], records: &[Record]) ->
         return String::new();
     }
     let mut out = String::from(
-        "## Targets (issue 14: the service layer)\n\nRatios of the two cases' medians per \
-         implementation (separate runs, not interleaved pairs).\n\n",
+        "## Targets (issue 14: the service layer)\n\nPer implementation, the median over \
+         repetitions of the two cases' ratio within a repetition (every repetition runs every \
+         case).\n\n",
     );
     target(
         &mut out,
@@ -150,17 +165,21 @@ mod tests {
     }
 
     fn rec(case: Case, name: &str, metric: &'static str, v: f64) -> Record {
+        rec_at(case, name, metric, v, 0)
+    }
+
+    fn rec_at(case: Case, name: &str, metric: &'static str, v: f64, rep: usize) -> Record {
         Record {
             case,
             imp: Impl::parse(name).expect("known implementation"),
-            rep: 0,
+            rep,
             secs: 0.5,
             outcome: Ok(vec![(metric, v)]),
         }
     }
 
     #[test]
-    fn ratios_of_medians_per_implementation() {
+    fn paired_ratios_per_implementation() {
         let (gw, dr) = (
             case(Test::Thr, Pattern::Gateway),
             case(Test::Thr, Pattern::DealerRouter),
@@ -202,5 +221,32 @@ mod tests {
         assert!(line("* SPOT / PUBSUB").contains("not measured"));
         assert!(line("* SPOT / DEALER_ROUTER").contains("**met** (1/1 rows: 64 B uring 1.50)"));
         assert!(verdicts(&config(1), &plan[1..2], &records).is_empty());
+    }
+
+    #[test]
+    fn ratios_pair_repetitions_instead_of_dividing_medians() {
+        let (gw, dr) = (
+            case(Test::Thr, Pattern::Gateway),
+            case(Test::Thr, Pattern::DealerRouter),
+        );
+        let name = "ringlink-epoll";
+        // Per repetition 1.0, 0.5, 2.0 (median 1.0); the medians' ratio would be 200/150.
+        // A repetition that failed in one case (the fourth) pairs with nothing.
+        let mut records = Vec::new();
+        for (rep, (a, b)) in [(100.0, 100.0), (200.0, 400.0), (300.0, 150.0)]
+            .into_iter()
+            .enumerate()
+        {
+            records.push(rec_at(gw, name, "rx_kmsg_s", a, rep));
+            records.push(rec_at(dr, name, "rx_kmsg_s", b, rep));
+        }
+        records.push(rec_at(gw, name, "rx_kmsg_s", 10.0, 3));
+        let imps = vec![Impl::parse(name).unwrap()];
+        let plan = vec![(gw, imps.clone()), (dr, imps)];
+        let out = verdicts(&config(4), &plan, &records);
+        assert!(
+            out.contains("GATEWAY / DEALER_ROUTER rx ≥ 0.8: **met** (1/1 rows: 64 B epoll 1.00)"),
+            "{out}"
+        );
     }
 }
