@@ -8,6 +8,14 @@
  * synchronous and return counts; anything called after close() fails with EBADF; close()
  * rejects pending operations with EAGAIN.
  */
+
+/** Whether buf[a..a+len] and buf[b..b+len] hold the same bytes (a < 0: no earlier topic). */
+function sameBytes(buf, a, b, len) {
+  if (a < 0) return false;
+  for (let k = 0; k < len; k++) if (buf[a + k] !== buf[b + k]) return false;
+  return true;
+}
+
 const { EventEmitter } = require('events');
 
 const ServiceType = Object.freeze({ Gateway: 1, Spot: 2 });
@@ -220,9 +228,20 @@ module.exports = function defineServices(native, { context, Router, kAdopt, OPT 
       const all = Buffer.from(m.pbuf.subarray(0, total)); // one copy for the batch
       let toff = 0;
       let poff = 0;
+      // A run of one topic (the usual case) decodes its string once: each short topic is
+      // compared byte by byte with the one before it (cheaper than decoding it again).
+      let topic = '';
+      let prevOff = -1;
+      let prevLen = -1;
       for (let i = 0; i < n; i++) {
-        out[i] = { topic: m.tbuf.toString('utf8', toff, toff + tl[i]), payload: all.subarray(poff, poff + pl[i]) };
-        toff += tl[i];
+        const len = tl[i];
+        if (len !== prevLen || len > 64 || !sameBytes(m.tbuf, prevOff, toff, len)) {
+          topic = m.tbuf.toString('utf8', toff, toff + len);
+        }
+        out[i] = { topic, payload: all.subarray(poff, poff + pl[i]) };
+        prevOff = toff;
+        prevLen = len;
+        toff += len;
         poff += pl[i];
       }
       return out;
