@@ -227,7 +227,10 @@ fn routed_batch_runs_stop_at_the_peer_room_and_the_next_id() {
     // Without ROUTER_MANDATORY a full peer drops: `a` holds 3 messages.
     assert_eq!(s.send_routed_batch(&msgs, DONTWAIT).unwrap(), 7);
     let texts = |far: &mut super::super::testutil::Far| -> Vec<Vec<u8>> {
-        far.recv_all().into_iter().map(|mut m| m.remove(0)).collect()
+        far.recv_all()
+            .into_iter()
+            .map(|mut m| m.remove(0))
+            .collect()
     };
     assert_eq!(texts(&mut a), [b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
     assert_eq!(texts(&mut b), [b"5".to_vec(), b"6".to_vec()]);
