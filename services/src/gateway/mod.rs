@@ -175,6 +175,13 @@ impl Gateway {
         }
         // A failed send asks the full peers to signal the fd when room appears.
         let dontwait = flags.contains(DONTWAIT);
+        // Most sends go at once: tried before the waiting machinery is set up.
+        match self.lock()?.try_send(service, to, parts)? {
+            Sent::Yes => return Ok(()),
+            Sent::Unreachable => return Err(Error::HostUnreachable),
+            Sent::Full if dontwait => return Err(Error::Again),
+            Sent::Full => {}
+        }
         self.blocking(|g| match g.try_send(service, to, parts)? {
             Sent::Yes => Ok(Some(())),
             Sent::Unreachable => Err(Error::HostUnreachable),
