@@ -161,9 +161,23 @@ pub fn socket(ctx: &Context, ty: SocketType) -> Socket {
     sock
 }
 
+/// `op` again while it fails with `Interrupted`. A blocking call returns EINTR, as libzmq's
+/// do, when its wait is interrupted: by a signal, and on Linux also when the process is
+/// stopped and continued (SIGSTOP/SIGCONT, a debugger, a container freeze), which makes
+/// `epoll_wait` and `poll` fail with EINTR even without a handler. A client retries then,
+/// and so do the tests' helpers; the engine's EINTR itself is tested where it is the point.
+pub fn retry_eintr<T>(mut op: impl FnMut() -> ringlink::Result<T>) -> ringlink::Result<T> {
+    loop {
+        match op() {
+            Err(Error::Interrupted) => continue,
+            r => return r,
+        }
+    }
+}
+
 /// Receives one multipart message, failing the test (not hanging) on timeout or error.
 pub fn recv_parts(sock: &mut Socket, what: &str) -> Vec<Vec<u8>> {
-    sock.recv_multipart(0).unwrap_or_else(|e| {
+    retry_eintr(|| sock.recv_multipart(0)).unwrap_or_else(|e| {
         panic!(
             "receiving {what}: {e} (errno {}; RCVTIMEO is {IO_TIMEOUT_MS} ms)",
             e.errno()
@@ -174,7 +188,7 @@ pub fn recv_parts(sock: &mut Socket, what: &str) -> Vec<Vec<u8>> {
 /// Sends one multipart message, failing the test on error.
 pub fn send_parts(sock: &mut Socket, parts: &[Vec<u8>], what: &str) {
     let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    sock.send_multipart(refs.as_slice(), 0)
+    retry_eintr(|| sock.send_multipart(refs.as_slice(), 0))
         .unwrap_or_else(|e| panic!("sending {what}: {e} (errno {})", e.errno()));
 }
 
@@ -696,7 +710,7 @@ pub fn poll_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<
 /// `None` on timeout (RCVTIMEO is restored to [`IO_TIMEOUT_MS`] afterwards).
 pub fn try_recv_parts(sock: &mut Socket, timeout_ms: i32) -> Option<Vec<Vec<u8>>> {
     set_opt(sock, SocketOption::RcvTimeo(timeout_ms));
-    let r = sock.recv_multipart(0);
+    let r = retry_eintr(|| sock.recv_multipart(0));
     set_opt(sock, SocketOption::RcvTimeo(IO_TIMEOUT_MS));
     match r {
         Ok(parts) => Some(parts),

@@ -119,7 +119,7 @@ fn next_event(router: &mut Socket, mon: &Monitor, what: &str) -> MonitorEvent {
             PollItem::socket(router, POLLIN),
             PollItem::fd(mon.fd(), POLLIN),
         ];
-        poll(&mut items, Some(left)).expect("poll");
+        retry_eintr(|| poll(&mut items, Some(left))).expect("poll");
     }
 }
 
