@@ -120,32 +120,10 @@ pub(crate) struct Pools {
     last: usize,
 }
 
-/// `a == b` for the service name compared on every send: a short name (most are) in two
-/// overlapping word compares instead of a call into `memcmp`.
-#[inline]
-fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let w8 = |s: &[u8], i: usize| u64::from_ne_bytes(s[i..i + 8].try_into().expect("8 bytes"));
-    let w4 = |s: &[u8], i: usize| u32::from_ne_bytes(s[i..i + 4].try_into().expect("4 bytes"));
-    match n {
-        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
-        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
-        _ => a == b,
-    }
-}
-
 impl Pools {
     #[inline]
     fn find(&mut self, name: &str) -> Option<usize> {
-        if self
-            .list
-            .get(self.last)
-            .is_some_and(|(n, _)| same_name(n, name))
-        {
+        if self.list.get(self.last).is_some_and(|(n, _)| n == name) {
             return Some(self.last);
         }
         let i = *self.index.get(name)?;
@@ -258,27 +236,6 @@ mod tests {
         assert_eq!(firsts(&mut p, 4), "abcd");
         p.set_providers(pool(&[1, 1], LoadBalance::RoundRobin).providers().to_vec());
         assert_eq!(firsts(&mut p, 3), "aba", "turn 4 of 2 providers: the first");
-    }
-
-    #[test]
-    fn names_compare_by_every_byte() {
-        let base = "service-name-16b";
-        for n in 0..=base.len() {
-            let a = &base[..n];
-            let copy = a.to_string();
-            assert!(same_name(a, &copy));
-            for i in 0..n {
-                let mut b = a.as_bytes().to_vec();
-                b[i] ^= 1;
-                assert!(
-                    !same_name(a, std::str::from_utf8(&b).unwrap()),
-                    "{a:?} byte {i}"
-                );
-            }
-            assert!(!same_name(a, base) || n == base.len());
-        }
-        assert!(same_name("a-longer-service-name", "a-longer-service-name"));
-        assert!(!same_name("a-longer-service-name", "a-longer-service-namE"));
     }
 
     #[test]
