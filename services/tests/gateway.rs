@@ -242,7 +242,9 @@ both_backends!(
         let w = world(backend, "echo", &[("e-a", 1)]);
         let gw = Gateway::new(&w.ctx, &w.disc, Some(b"gw-eager")).unwrap();
         // A provider registering after the gateway exists: the gateway connects to it from
-        // the discovery's change, with no gateway call in between (the receiver sees it).
+        // the discovery's change, with no gateway call in between. Both ends must see the
+        // connection: the provider's ROUTER can finish its handshake before the gateway's
+        // does (each side completes on the other's READY), so wait for both.
         let reg_router = w._reg.router_endpoint().to_string();
         let mut late = Receiver::builder(&w.ctx)
             .routing_id(b"e-late")
@@ -255,14 +257,15 @@ both_backends!(
             Duration::from_secs(20),
             "the gateway connects to the late provider",
             || {
-                late.router()
+                (late
+                    .router()
                     .peers()
                     .iter()
                     .any(|p| p.routing_id == b"gw-eager")
+                    && gw.connection_count("echo").unwrap() == 2)
                     .then_some(())
             },
         );
-        assert_eq!(gw.connection_count("echo").unwrap(), 2);
         assert_eq!(finish(w, &gw, "echo", &["e-a"]), [0]);
     }
 );
