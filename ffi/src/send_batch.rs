@@ -310,6 +310,32 @@ pub unsafe extern "C" fn rl_send_multipart_batch(
         // SAFETY: forwarded caller contract (`frames` holds the sum of `parts`).
         let frames = unsafe { iovecs(frames, total) }?;
         let f = flags & RL_DONTWAIT;
+        // Types with a batch path (PUB, XPUB, PAIR, DEALER, PUSH): chunks of messages, each
+        // chunk one pass and one hand-off per peer. The others (whose first frame routes, or
+        // that alternate) go message by message below.
+        let mut chunk: [&[IoRef]; MULTIPART_CHUNK] = [&[]; MULTIPART_CHUNK];
+        let (mut done, mut at) = (0, 0);
+        while done < count {
+            let n = (count - done).min(MULTIPART_CHUNK);
+            let mut end = at;
+            for (c, &p) in chunk.iter_mut().zip(&parts[done..done + n]) {
+                *c = &frames[end..end + p];
+                end += p;
+            }
+            match sock.send_batch_parts(&chunk[..n], f) {
+                Ok(k) if k == n => {
+                    done += n;
+                    at = end;
+                }
+                Ok(k) => return Ok((done + k) as c_int),
+                Err(engine::Error::NotSupported) if done == 0 => break,
+                Err(e) if done == 0 => return Err(eno(e)),
+                Err(_) => return Ok(done as c_int),
+            }
+        }
+        if done == count {
+            return Ok(count as c_int);
+        }
         let mut at = 0;
         for (j, &p) in parts.iter().enumerate() {
             let msg = &frames[at..at + p];
@@ -329,6 +355,9 @@ pub unsafe extern "C" fn rl_send_multipart_batch(
         Ok(count as c_int)
     })
 }
+
+/// Messages per `send_batch_parts` call of `rl_send_multipart_batch` (slices on the stack).
+const MULTIPART_CHUNK: usize = 64;
 
 fn more(m: bool) -> c_int {
     if m {

@@ -334,21 +334,27 @@ impl ZmtpSession {
     }
 
     /// Consume `n` sent pipe bytes from `out`, keeping our place in the frame stream.
+    /// The frames of one readable piece are walked in place and consumed together.
     pub(crate) fn walk_sent(&mut self, out: &mut pipe::Reader, mut n: usize) {
         while n > 0 {
-            if self.out_frame_left == 0 {
-                let h = frame::parse_header(out.peek())
-                    .ok()
-                    .flatten()
-                    .expect("outbound pipe holds whole frames");
-                self.out_frame_left = h.frame_len();
-                self.out_in_msg = h.more();
+            let buf = out.peek();
+            let span = buf.len().min(n);
+            let mut at = 0;
+            while at < span {
+                if self.out_frame_left == 0 {
+                    let h = frame::parse_header(&buf[at..])
+                        .ok()
+                        .flatten()
+                        .expect("outbound pipe holds whole frames");
+                    self.out_frame_left = h.frame_len();
+                    self.out_in_msg = h.more();
+                }
+                let take = self.out_frame_left.min((span - at) as u64) as usize;
+                at += take;
+                self.out_frame_left -= take as u64;
             }
-            let take = self.out_frame_left.min(n as u64) as usize;
-            let avail = out.peek().len().min(take);
-            out.consume(avail);
-            self.out_frame_left -= avail as u64;
-            n -= avail;
+            out.consume(at);
+            n -= at;
         }
     }
 
@@ -590,6 +596,39 @@ mod tests {
         assert_eq!(b.take_marked(), 1);
         pw.commit_marked(1);
         assert_eq!(pr.peek(), &[0, 6, 1, b't', b'o', b'p', b'i', b'c'][..]);
+    }
+
+    #[test]
+    fn walk_sent_keeps_its_place_for_every_cut() {
+        let msgs: [&[&[u8]]; 4] = [&[b"a", b"bcd"], &[b""], &[b"efgh", b"", b"i"], &[b"jk"]];
+        let (mut wire, mut boundaries) = (Vec::new(), vec![0]);
+        let mut hdr = [0u8; frame::MAX_HEADER];
+        for m in msgs {
+            for (i, f) in m.iter().enumerate() {
+                let hl = frame::encode_header(&mut hdr, i + 1 < m.len(), false, f.len() as u64);
+                wire.extend_from_slice(&hdr[..hl]);
+                wire.extend_from_slice(f);
+            }
+            boundaries.push(wire.len());
+        }
+        for step in 1..=wire.len() {
+            let mut a = ZmtpSession::new(None, u64::MAX, false);
+            let (mut w, mut r) = pipe::pipe(1000);
+            w.write_frame(&[], &wire);
+            w.commit(msgs.len() as u64);
+            let mut done = 0;
+            while done < wire.len() {
+                let k = step.min(wire.len() - done);
+                a.walk_sent(&mut r, k);
+                done += k;
+                assert_eq!(
+                    a.out_at_boundary(),
+                    boundaries.contains(&done),
+                    "step {step} at {done}"
+                );
+                assert_eq!(r.peek(), &wire[done..], "step {step} at {done}");
+            }
+        }
     }
 
     #[test]

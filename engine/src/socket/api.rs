@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+use super::outgoing::{Outgoing, Parts};
 use super::pattern::Pattern;
 use super::{lb, router, Flags, Socket, DONTWAIT_BIT, SNDMORE_BIT};
 use crate::error::{Error, Result};
@@ -352,6 +353,15 @@ impl Socket {
         flags: impl Into<Flags>,
     ) -> Result<()> {
         let flags = flags.into().bits();
+        if let (Pattern::Pub(p) | Pattern::XPub(p), false) = (&mut self.pattern, parts.is_empty()) {
+            // One match and one commit per peer for the whole message.
+            self.core.check_term()?;
+            let r = p.send_parts(&mut self.core, parts, flags);
+            if let Err(Error::Again) = r {
+                self.send_blocked();
+            }
+            return r;
+        }
         let n = parts.len();
         for (i, p) in parts.iter().enumerate() {
             let more = if i + 1 < n { SNDMORE_BIT } else { 0 };
@@ -452,11 +462,45 @@ impl Socket {
         self.send_many(count, flags, |_| payload)
     }
 
-    fn send_many<'a>(
+    /// Send each of `msgs` (each a list of frames) as one multipart message, batched like
+    /// `send_batch`: one pass and one hand-off per peer for the whole batch, where
+    /// `send_multipart` per message publishes each (PUB: a topic frame and a payload).
+    /// Returns how many were sent (fewer only with DONTWAIT or SNDTIMEO).
+    ///
+    /// # Errors
+    /// As [`Socket::send_batch`]; `InvalidArgument` if a message has no frames.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlink::{Context, SocketType};
+    /// let ctx = Context::new()?;
+    /// let mut pull = ctx.socket(SocketType::Pull)?;
+    /// pull.bind("inproc://batch-parts-doc")?;
+    /// let mut push = ctx.socket(SocketType::Push)?;
+    /// push.connect("inproc://batch-parts-doc")?;
+    /// let msgs = [[&b"t"[..], b"1"], [b"t", b"2"]];
+    /// assert_eq!(push.send_batch_parts(&msgs, 0)?, 2);
+    /// assert_eq!(pull.recv_multipart(0)?, [b"t".to_vec(), b"1".to_vec()]);
+    /// assert_eq!(pull.recv_multipart(0)?, [b"t".to_vec(), b"2".to_vec()]);
+    /// # Ok::<(), ringlink::Error>(())
+    /// ```
+    pub fn send_batch_parts<M: AsRef<[P]>, P: AsRef<[u8]>>(
+        &mut self,
+        msgs: &[M],
+        flags: impl Into<Flags>,
+    ) -> Result<usize> {
+        let flags = flags.into().bits();
+        if msgs.iter().any(|m| m.as_ref().is_empty()) {
+            return Err(Error::invalid("a message needs a frame"));
+        }
+        self.send_many(msgs.len(), flags, |i| Parts(msgs[i].as_ref()))
+    }
+
+    fn send_many<M: Outgoing>(
         &mut self,
         count: usize,
         flags: i32,
-        item: impl Fn(usize) -> &'a [u8],
+        item: impl Fn(usize) -> M,
     ) -> Result<usize> {
         self.core.check_term()?;
         let core = &mut self.core;
@@ -505,7 +549,7 @@ impl Socket {
                     mandatory,
                     true,
                     |_, core, s, data, t, n| {
-                        core.batch_write(s, data, t, n);
+                        core.batch_write(s, &data, t, n);
                         Ok(())
                     },
                 )

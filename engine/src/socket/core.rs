@@ -17,6 +17,7 @@ use crate::protocol::{frame, SocketType};
 use crate::runtime::hub::Hub;
 use crate::runtime::shared::{Link, NewPeer, SocketInbox, SocketShared};
 
+use super::outgoing::Outgoing;
 use super::DONTWAIT_BIT;
 
 /// A send/receive timeout, turned into an instant only when the call actually has to wait
@@ -78,11 +79,17 @@ pub(super) trait Routing {
     }
 
     /// Whether `accept` may drop a message for its content (SUB filtering); CONFLATE is
-    /// checked by the caller. A batch receive takes runs of messages without asking
-    /// `accept` per message only when this is false.
+    /// checked by the caller. A batch receive's runs then ask `keeps` per message.
     #[inline]
     fn filters(&self) -> bool {
         false
+    }
+
+    /// `accept`'s content filter as a pure question about a message whose first frame is
+    /// `head` (`invert`: INVERT_MATCHING), for a batch receive taking runs of messages.
+    #[inline]
+    fn keeps(&self, _head: &[u8], _invert: bool) -> bool {
+        true
     }
 
     /// STREAM: connect/disconnect notifications `(peer id, payload)` due before more data.
@@ -401,19 +408,17 @@ impl Core {
         true
     }
 
-    /// Append a single-frame message for peer `s` as the `n`-th of a batch: published without
+    /// Append a message for peer `s` as the `n`-th of a batch: published without
     /// the notification check (`finish_batch` does it once per peer); inline contexts run
     /// the reactor every 256 messages so a long batch keeps the wire busy.
     pub(super) fn batch_write(
         &mut self,
         s: usize,
-        data: &[u8],
+        msg: &impl Outgoing,
         touched: &mut Vec<usize>,
         n: usize,
     ) {
-        let mut hdr = [0u8; frame::MAX_HEADER];
-        let hl = frame::encode_header(&mut hdr, false, false, data.len() as u64);
-        self.peers[s].out.write_frame(&hdr[..hl], data);
+        msg.write(&mut self.peers[s].out);
         self.batch_commit(s, touched, n);
     }
 
@@ -431,24 +436,21 @@ impl Core {
         }
     }
 
-    /// Append single-frame messages `item(from..to)` for peer `s`, which has room for all of
-    /// them, published with one commit (the batch's fast path when one peer takes
-    /// everything; `batch_write` commits each). In inline mode `to` must not pass the next
-    /// multiple of 256, where this starts sending as `batch_commit` does. Returns `to`.
-    pub(super) fn batch_run<'a>(
+    /// Append messages `item(from..to)` for peer `s`, which has room for all of them,
+    /// published with one commit (the batch's fast path when one peer takes everything;
+    /// `batch_write` commits each). In inline mode `to` must not pass the next multiple of
+    /// 256, where this starts sending as `batch_commit` does. Returns `to`.
+    pub(super) fn batch_run<M: Outgoing>(
         &mut self,
         s: usize,
         from: usize,
         to: usize,
-        item: &impl Fn(usize) -> &'a [u8],
+        item: &impl Fn(usize) -> M,
         touched: &mut Vec<usize>,
     ) -> usize {
         let p = &mut self.peers[s];
-        let mut hdr = [0u8; frame::MAX_HEADER];
         for i in from..to {
-            let data = item(i);
-            let hl = frame::encode_header(&mut hdr, false, false, data.len() as u64);
-            p.out.write_frame(&hdr[..hl], data);
+            item(i).write(&mut p.out);
         }
         let n = (to - from) as u64;
         p.out.commit_quiet(n);

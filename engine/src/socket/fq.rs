@@ -52,9 +52,9 @@ enum Run {
     Took,
     /// The batch is full.
     Full,
-    /// The head message has several frames (or nothing was readable in one piece): the
-    /// per-message path takes it.
-    Multipart,
+    /// The head message does not lie whole in one piece of the pipe: the per-message path
+    /// takes it.
+    Piecemeal,
 }
 
 thread_local! {
@@ -249,45 +249,76 @@ impl Core {
         !self.peers[s].inn.peek().is_empty()
     }
 
-    /// The batch receive's fast path: the single-frame messages at the head of peer `s`'s
-    /// pipe that lie in one contiguous piece, copied out in one pass with one `consume` and
-    /// one `credit` (the per-message path peeks, parses, consumes and credits each).
+    /// The batch receive's fast path: the whole messages at the head of peer `s`'s pipe
+    /// that lie in one contiguous piece, copied out in one pass with one `consume` and one
+    /// `credit` (the per-message path peeks, parses, consumes and credits each frame).
+    /// `keep(first frame)` filters (SUB): a dropped message is consumed and counted too;
+    /// a run of one topic asks once.
     #[inline]
-    fn take_run(&mut self, s: usize, out: &mut BatchOut<'_>, routed: bool) -> Result<Run> {
+    fn take_run(
+        &mut self,
+        s: usize,
+        out: &mut BatchOut<'_>,
+        routed: bool,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Result<Run> {
         let p = &mut self.peers[s];
         let rid: &[u8] = if routed { &p.rid } else { &[] };
         let buf = p.inn.peek();
         let (mut off, mut n) = (0, 0u64);
-        let mut full = false;
-        while off < buf.len() {
-            let Ok(Some(h)) = frame::parse_header(&buf[off..]) else {
-                break;
+        let mut stop = None;
+        let mut last: Option<(&[u8], bool)> = None;
+        while let Some(m) = whole_message(buf, off) {
+            let head = &buf[off + m.head_at..off + m.head_end];
+            let kept = match last {
+                Some((h, k)) if h == head => k,
+                _ => {
+                    let k = keep(head);
+                    last = Some((head, k));
+                    k
+                }
             };
-            let end = off + h.frame_len() as usize;
-            if h.more() || end > buf.len() {
-                break;
+            if kept {
+                match out.fits(m.frames + usize::from(routed), rid.len() + m.bytes) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        stop = Some(Ok(Run::Full));
+                        break;
+                    }
+                    Err(e) => {
+                        stop = Some(Err(e));
+                        break;
+                    }
+                }
+                if routed {
+                    out.push(rid, true);
+                }
+                let mut at = off;
+                while at < m.end {
+                    let h = frame::parse_header(&buf[at..])
+                        .ok()
+                        .flatten()
+                        .expect("scanned by whole_message");
+                    let fe = at + h.frame_len() as usize;
+                    out.push(&buf[at + h.header_len..fe], h.more());
+                    at = fe;
+                }
             }
-            let body = &buf[off + h.header_len..end];
-            if !out.fits(1 + usize::from(routed), rid.len() + body.len())? {
-                full = true;
-                break;
-            }
-            if routed {
-                out.push(rid, true);
-            }
-            out.push(body, false);
-            off = end;
+            off = m.end;
             n += 1;
         }
-        if n == 0 {
-            return Ok(if full { Run::Full } else { Run::Multipart });
+        if n > 0 {
+            p.inn.consume(off);
+            self.rcvmore = false;
+            if p.inn.credit(n) {
+                self.hub.resume(&p.link, p.id);
+            }
         }
-        p.inn.consume(off);
-        self.rcvmore = false;
-        if p.inn.credit(n) {
-            self.hub.resume(&p.link, p.id);
+        match stop {
+            Some(r) => r,
+            None if n > 0 => Ok(Run::Took),
+            None => Ok(Run::Piecemeal),
         }
-        Ok(if full { Run::Full } else { Run::Took })
     }
 
     /// Start a batch receive: checks shared by every pattern that supports it.
@@ -349,18 +380,24 @@ impl Core {
                     }
                     continue; // a peer attached meanwhile: its notification first
                 };
-                if queued(h) || !h.accept(self, s) {
+                if queued(h) {
                     continue;
                 }
                 // One peer with data (PAIR, or one busy connection of many): take what lies
-                // in one piece of its pipe in one pass. With several, one message each in
-                // turn, as libzmq's fair queueing does.
-                if self.active.len() == 1 && !self.opts.conflate && !h.filters() {
-                    match self.take_run(s, out, routed)? {
+                // in one piece of its pipe in one pass, filtering as `accept` would (without
+                // CONFLATE, `accept` is only SUB's filter). With several, one message each
+                // in turn, as libzmq's fair queueing does.
+                if self.active.len() == 1 && !self.opts.conflate {
+                    let (filters, invert) = (h.filters(), self.opts.invert_matching);
+                    let keep = |head: &[u8]| !filters || h.keeps(head, invert);
+                    match self.take_run(s, out, routed, keep)? {
                         Run::Took => continue,
                         Run::Full => return Ok(out.frames),
-                        Run::Multipart => {}
+                        Run::Piecemeal => {}
                     }
+                }
+                if !h.accept(self, s) {
+                    continue;
                 }
                 let Some((nf, body)) = self.peers[s].inn.scan_message() else {
                     break;
@@ -384,6 +421,48 @@ impl Core {
                 return Err(Error::Again);
             }
             self.wait(deadline.get())?;
+        }
+    }
+}
+
+/// Where one whole message at `off` of a contiguous piece lies.
+struct Whole {
+    /// Its first frame's body (`head_at..head_end`, relative to `off`).
+    head_at: usize,
+    head_end: usize,
+    /// Where it ends (absolute), its frame count and body bytes.
+    end: usize,
+    frames: usize,
+    bytes: usize,
+}
+
+/// The message starting at `off` of `buf`, if it lies there whole.
+#[inline]
+fn whole_message(buf: &[u8], off: usize) -> Option<Whole> {
+    let mut at = off;
+    let mut w = Whole {
+        head_at: 0,
+        head_end: 0,
+        end: 0,
+        frames: 0,
+        bytes: 0,
+    };
+    loop {
+        let h = frame::parse_header(buf.get(at..)?).ok().flatten()?;
+        let fe = at + h.frame_len() as usize;
+        if fe > buf.len() {
+            return None;
+        }
+        if w.frames == 0 {
+            w.head_at = h.header_len;
+            w.head_end = fe - off;
+        }
+        w.frames += 1;
+        w.bytes += h.body_len as usize;
+        at = fe;
+        if !h.more() {
+            w.end = at;
+            return Some(w);
         }
     }
 }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 use super::core::{partial, Core, Deadline, Routing};
+use super::outgoing::Outgoing;
 use super::SNDMORE_BIT;
 use crate::error::{Error, Result};
 
@@ -112,14 +113,13 @@ pub(super) fn send<H: Balanced>(h: &mut H, core: &mut Core, data: &[u8], flags: 
     Ok(())
 }
 
-/// Send `count` single-frame messages load-balanced with one hand-off per peer for the
-/// whole batch.
-pub(super) fn send_many<'a, H: Balanced>(
+/// Send `count` messages load-balanced with one hand-off per peer for the whole batch.
+pub(super) fn send_many<H: Balanced, M: Outgoing>(
     h: &mut H,
     core: &mut Core,
     count: usize,
     flags: i32,
-    item: impl Fn(usize) -> &'a [u8],
+    item: impl Fn(usize) -> M,
 ) -> Result<usize> {
     if core.cur_out.is_some() || core.dropping {
         return Err(Error::State);
@@ -166,7 +166,7 @@ pub(super) fn send_many<'a, H: Balanced>(
             Err(e) => break Err(e),
         };
         sent += 1;
-        core.batch_write(s, item(sent - 1), &mut touched, sent);
+        core.batch_write(s, &item(sent - 1), &mut touched, sent);
     };
     core.end_batch(touched);
     result

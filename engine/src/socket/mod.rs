@@ -19,6 +19,7 @@ mod flags;
 mod fq;
 mod lb;
 mod message;
+mod outgoing;
 mod pair;
 mod pattern;
 mod pipeline;

@@ -205,6 +205,10 @@ impl Routing for Pattern {
         each!(self, x => x.filters())
     }
 
+    fn keeps(&self, head: &[u8], invert: bool) -> bool {
+        each!(self, x => x.keeps(head, invert))
+    }
+
     fn notices(&mut self) -> Option<&mut std::collections::VecDeque<(Vec<u8>, Vec<u8>)>> {
         each!(self, x => x.notices())
     }

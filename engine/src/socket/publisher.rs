@@ -15,7 +15,8 @@
 use std::collections::VecDeque;
 
 use super::core::{partial, Core, Deadline, Routing};
-use super::dist::Dist;
+use super::dist::{Dist, SHARE_MIN};
+use super::outgoing::{Outgoing, Parts};
 use super::trie::{Added, PeerTrie};
 use super::SNDMORE_BIT;
 use crate::error::{Error, Result};
@@ -348,14 +349,50 @@ impl Publisher {
         Ok(())
     }
 
-    /// Batch: each item is a one-frame message, fanned out like `send`, published with one
+    /// Send one whole message: the peers are chosen once, and each gets every frame and
+    /// one commit (the per-frame path re-enters `send` and commits per frame's peer loop).
+    /// Frames from `SHARE_MIN` up, or a caller's shared body, take the per-frame path,
+    /// which shares them.
+    pub(super) fn send_parts<P: AsRef<[u8]>>(
+        &mut self,
+        core: &mut Core,
+        parts: &[P],
+        flags: i32,
+    ) -> Result<()> {
+        if self.dist.more
+            || core.share.is_some()
+            || parts.iter().any(|p| p.as_ref().len() >= SHARE_MIN)
+        {
+            let n = parts.len();
+            for (i, p) in parts.iter().enumerate() {
+                let more = if i + 1 < n { SNDMORE_BIT } else { 0 };
+                self.send(core, p.as_ref(), (flags & !SNDMORE_BIT) | more)?;
+            }
+            return Ok(());
+        }
+        let msg = Parts(parts);
+        let mut deadline = Deadline::new(core.opts.sndtimeo);
+        self.begin(core, msg.head(), core.snd_nowait(flags), &mut deadline)?;
+        for &s in &self.dist.matched {
+            let p = &mut core.peers[s];
+            msg.write(&mut p.out);
+            if p.out.commit(1) {
+                core.hub.flush(&p.link, p.id);
+            }
+        }
+        self.dist.matched.clear();
+        core.sent_one();
+        Ok(())
+    }
+
+    /// Batch: each item is one message, fanned out like `send`, published with one
     /// notification per peer for the whole batch.
-    pub(super) fn send_many<'a>(
+    pub(super) fn send_many<M: Outgoing>(
         &mut self,
         core: &mut Core,
         count: usize,
         flags: i32,
-        item: impl Fn(usize) -> &'a [u8],
+        item: impl Fn(usize) -> M,
     ) -> Result<usize> {
         if self.dist.more {
             return Err(Error::State);
@@ -368,20 +405,20 @@ impl Publisher {
             if sent == count {
                 break Ok(sent);
             }
-            let data = item(sent);
-            if let Err(e) = self.begin(core, data, true, &mut deadline) {
+            let msg = item(sent);
+            if let Err(e) = self.begin(core, msg.head(), true, &mut deadline) {
                 // Only XPUB_NODROP gets here: publish, then wait unless DONTWAIT.
                 core.finish_batch(&mut touched);
                 if nowait {
                     break partial(sent, e);
                 }
-                if let Err(e) = self.begin(core, data, false, &mut deadline) {
+                if let Err(e) = self.begin(core, msg.head(), false, &mut deadline) {
                     break partial(sent, e);
                 }
             }
             sent += 1;
             for &s in &self.dist.matched {
-                core.batch_write(s, data, &mut touched, sent);
+                core.batch_write(s, &msg, &mut touched, sent);
             }
             self.dist.matched.clear();
         };

@@ -60,6 +60,11 @@ impl Routing for Subscriber {
     fn filters(&self) -> bool {
         !self.xsub && !self.matches_all
     }
+
+    #[inline]
+    fn keeps(&self, head: &[u8], invert: bool) -> bool {
+        self.filter.matches(head) != invert
+    }
 }
 
 impl Subscriber {
@@ -87,7 +92,7 @@ impl Subscriber {
             return true;
         };
         let body = &buf[h.header_len..h.frame_len() as usize];
-        if self.filter.matches(body) != core.opts.invert_matching {
+        if self.keeps(body, core.opts.invert_matching) {
             return true;
         }
         core.discard_message(s);

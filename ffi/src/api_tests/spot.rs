@@ -118,12 +118,13 @@ fn spot_world(backend: c_int) {
     unsafe {
         assert_eq!(rl_spot_node_connect_peer(b, ep_a.as_ptr()), 0);
         // Remote: B's subscriber hears A once the subscription reached A's PUB (published
-        // until it arrives: PUB drops what no subscriber asked for yet).
+        // until it arrives: PUB drops what no subscriber asked for yet). The pattern goes
+        // first: B's SUB sends subscriptions in order, so "t.x" arriving proves "t." did.
+        let mut pattern = rl_spot_sub_new(b);
+        assert_eq!(rl_spot_sub_subscribe_pattern(pattern, c"t.*".as_ptr()), 0);
         let mut remote = rl_spot_sub_new(b);
         assert!(!remote.is_null());
         assert_eq!(rl_spot_sub_subscribe(remote, c"t.x".as_ptr()), 0);
-        let mut pattern = rl_spot_sub_new(b);
-        assert_eq!(rl_spot_sub_subscribe_pattern(pattern, c"t.*".as_ptr()), 0);
         let end = Instant::now() + Duration::from_secs(20);
         let first = loop {
             assert_eq!(publish(a, "t.x", &[b"hello", b"world"]), 0);

@@ -273,8 +273,47 @@ static void multipart_batch(void) {
         msgs += n;
     }
     CHECK(off == 8 && memcmp(all, "a11b333c", 8) == 0);
+
+    /* More messages than one internal chunk (64 per call into the engine), in order. */
+    enum { MANY = 150 };
+    static rl_iovec_t mf[2 * MANY];
+    static size_t mp[MANY];
+    static char nums[MANY][4];
+    for (int i = 0; i < MANY; i++) {
+        nums[i][0] = (char)('0' + i / 100);
+        nums[i][1] = (char)('0' + i / 10 % 10);
+        nums[i][2] = (char)('0' + i % 10);
+        mf[2 * i] = (rl_iovec_t){"k", 1};
+        mf[2 * i + 1] = (rl_iovec_t){nums[i], 3};
+        mp[i] = 2;
+    }
+    CHECK(rl_send_multipart_batch(cli, mf, mp, MANY, 0) == MANY);
+    for (int i = 0; i < MANY; i++) {
+        char k[4], v[4];
+        CHECK(rl_recv(srv, k, sizeof k, 0) == 1 && k[0] == 'k');
+        CHECK(get_int(srv, RL_RCVMORE) == 1);
+        CHECK(rl_recv(srv, v, sizeof v, 0) == 3 && memcmp(v, nums[i], 3) == 0);
+        CHECK(get_int(srv, RL_RCVMORE) == 0);
+    }
     CHECK(rl_close(srv) == 0);
     CHECK(rl_close(cli) == 0);
+
+    /* ROUTER: the first frame of each message routes (message by message). */
+    rl_socket_t *router, *dealer;
+    connect_pair(ctx, RL_ROUTER, RL_DEALER, "cli", &router, &dealer);
+    CHECK(rl_send(dealer, "hi", 2, 0) == 2);
+    char hi[8];
+    CHECK(rl_recv(router, hi, sizeof hi, 0) == 3 && rl_recv(router, hi, sizeof hi, 0) == 2);
+    rl_iovec_t rf[4] = {{"cli", 3}, {"r1", 2}, {"cli", 3}, {"r2", 2}};
+    size_t rp[2] = {2, 2};
+    CHECK(rl_send_multipart_batch(router, rf, rp, 2, 0) == 2);
+    for (int i = 0; i < 2; i++) {
+        char r[4];
+        CHECK(rl_recv(dealer, r, sizeof r, 0) == 2 && r[0] == 'r' && r[1] == '1' + i);
+        CHECK(get_int(dealer, RL_RCVMORE) == 0);
+    }
+    CHECK(rl_close(router) == 0);
+    CHECK(rl_close(dealer) == 0);
 
     /* PUB topic + payload pairs, sent once the subscription has arrived (seen on XPUB). */
     rl_socket_t *xpub, *sub;

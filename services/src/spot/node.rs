@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ringlink::{Context, Error, Result, Socket, SocketOption, SocketType, DONTWAIT, SNDMORE};
+use ringlink::{Context, Error, Result, Socket, SocketOption, SocketType, DONTWAIT};
 
 use super::queue::MsgQueue;
 use super::receive::Rest;
@@ -33,6 +33,10 @@ use crate::wire::{Provider, ServiceType};
 pub const DEFAULT_SERVICE: &str = "spot-node";
 const PUMP_BYTES: usize = 256 << 10;
 const PUMP_FRAMES: usize = 8192;
+
+/// Messages per batch handed to the PUB by `publish_repeat` / `publish_many` (built on
+/// the stack).
+const PUBLISH_CHUNK: usize = 256;
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves its state consistent: a panic elsewhere does not poison.
@@ -376,8 +380,16 @@ impl SpotNode {
         self.node
             .deliver_local(topic, 1, |_| parts.iter().map(AsRef::as_ref));
         let mut p = lock(&self.node.publisher);
-        p.sock.send(topic, SNDMORE | DONTWAIT)?;
-        p.sock.send_multipart(parts, DONTWAIT)
+        // The topic frame and the parts as one message: one match and one commit.
+        match parts {
+            [one] => p.sock.send_multipart(&[topic, one.as_ref()], DONTWAIT),
+            _ => {
+                let all: Vec<&[u8]> = std::iter::once(topic)
+                    .chain(parts.iter().map(AsRef::as_ref))
+                    .collect();
+                p.sock.send_multipart(&all, DONTWAIT)
+            }
+        }
     }
 
     /// Publish the one-part message `payload` on `topic` `count` times, with one lock of
@@ -409,9 +421,16 @@ impl SpotNode {
         self.node
             .deliver_local(topic, count, |i| std::iter::once(payload(i)));
         let mut p = lock(&self.node.publisher);
-        for i in 0..count {
-            p.sock.send(topic, SNDMORE | DONTWAIT)?;
-            p.sock.send(payload(i), DONTWAIT)?;
+        // Batches of `[topic, payload]` messages built on the stack: one pass and one
+        // hand-off per peer for each.
+        let mut chunk = [[topic, &[][..]]; PUBLISH_CHUNK];
+        let mut done = 0;
+        while done < count {
+            let n = (count - done).min(PUBLISH_CHUNK);
+            for (i, m) in chunk[..n].iter_mut().enumerate() {
+                m[1] = payload(done + i);
+            }
+            done += p.sock.send_batch_parts(&chunk[..n], DONTWAIT)?;
         }
         Ok(count)
     }

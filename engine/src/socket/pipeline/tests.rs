@@ -35,3 +35,37 @@ fn pull_fair_queues_and_does_not_send() {
         Err(Error::NotSupported)
     ));
 }
+
+#[test]
+fn push_batches_multipart_messages() {
+    let mut s = socket(SocketType::Push);
+    let mut a = s.attach_far(b"", 0).unwrap();
+    // One peer: the run path (one commit for all).
+    let msgs = [&[&b"k"[..], b"1"][..], &[b"k", b"", b"2"], &[b"3"]];
+    assert_eq!(
+        s.send_batch_parts(&msgs, crate::socket::DONTWAIT).unwrap(),
+        3
+    );
+    let want: Vec<Vec<Vec<u8>>> = msgs
+        .iter()
+        .map(|m| m.iter().map(|f| f.to_vec()).collect())
+        .collect();
+    assert_eq!(a.recv_all(), want);
+    // Two peers: round robin, whole messages.
+    let mut b = s.attach_far(b"", 0).unwrap();
+    assert_eq!(
+        s.send_batch_parts(&msgs, crate::socket::DONTWAIT).unwrap(),
+        3
+    );
+    let (ga, gb) = (a.recv_all(), b.recv_all());
+    assert_eq!(ga.len() + gb.len(), 3);
+    let mut all: Vec<_> = ga.into_iter().chain(gb).collect();
+    all.sort();
+    let mut sorted = want.clone();
+    sorted.sort();
+    assert_eq!(all, sorted);
+    assert!(matches!(
+        s.send_batch_parts(&[&[][..] as &[&[u8]]], crate::socket::DONTWAIT),
+        Err(Error::InvalidArgument(_))
+    ));
+}

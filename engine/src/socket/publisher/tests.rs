@@ -80,3 +80,75 @@ fn xpub_verbose_and_welcome() {
     assert_eq!(recv_msg(&mut s).unwrap(), frames(&[b"\x01t"]));
     assert_eq!(recv_msg(&mut s).unwrap(), frames(&[b"\x01t"]));
 }
+
+#[test]
+fn pub_multipart_messages_go_whole_to_each_match() {
+    let mut s = socket(SocketType::Pub);
+    let mut a = s.attach_far(b"", 0).unwrap();
+    let mut b = s.attach_far(b"", 0).unwrap();
+    let mut full = s.attach_far(b"", 1).unwrap();
+    a.send(&[b"\x01t1"]);
+    b.send(&[b"\x01t"]);
+    full.send(&[b"\x01"]);
+    let msgs = [[&b"t1"[..], b"x"], [b"t2", b""], [b"u", b"z"]];
+    assert_eq!(s.send_batch_parts(&msgs, DONTWAIT).unwrap(), 3);
+    assert_eq!(a.recv_all(), vec![frames(&[b"t1", b"x"])]);
+    assert_eq!(
+        b.recv_all(),
+        vec![frames(&[b"t1", b"x"]), frames(&[b"t2", b""])]
+    );
+    // At its high-water mark a subscriber misses whole messages, never a part of one.
+    assert_eq!(full.recv_all(), vec![frames(&[b"t1", b"x"])]);
+    send_msg(&mut s, &[b"t3", b"a", b"b"]).unwrap();
+    assert_eq!(b.recv_all(), vec![frames(&[b"t3", b"a", b"b"])]);
+    assert_eq!(full.recv_all(), vec![frames(&[b"t3", b"a", b"b"])]);
+    // A message needs a frame; nothing of the batch is sent.
+    let bad: [&[&[u8]]; 2] = [&[b"t1"], &[]];
+    assert!(matches!(
+        s.send_batch_parts(&bad, DONTWAIT),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(a.recv_all().is_empty());
+}
+
+#[test]
+fn pub_multipart_continues_a_started_message_and_shares_large_frames() {
+    let mut s = socket(SocketType::Pub);
+    let mut a = s.attach_far(b"", 0).unwrap();
+    a.send(&[b"\x01t"]);
+    s.send(b"t", crate::socket::SNDMORE).unwrap();
+    send_msg(&mut s, &[b"rest", b"end"]).unwrap();
+    // A message in progress cannot join a batch.
+    s.send(b"t", crate::socket::SNDMORE).unwrap();
+    assert!(matches!(
+        s.send_batch_parts(&[[b"t"]], DONTWAIT),
+        Err(Error::State)
+    ));
+    send_msg(&mut s, &[b"done"]).unwrap();
+    let big = vec![7u8; 3 * super::SHARE_MIN];
+    send_msg(&mut s, &[&b"t"[..], &big]).unwrap();
+    assert_eq!(
+        a.recv_all(),
+        vec![
+            frames(&[b"t", b"rest", b"end"]),
+            frames(&[b"t", b"done"]),
+            frames(&[b"t", &big])
+        ]
+    );
+}
+
+#[test]
+fn xpub_nodrop_batch_of_multipart_messages_stops_at_the_high_water_mark() {
+    let mut s = socket(SocketType::XPub);
+    s.set_option(SocketOption::XpubNoDrop(true)).unwrap();
+    let mut a = s.attach_far(b"", 1).unwrap();
+    a.send(&[b"\x01"]);
+    assert_eq!(recv_msg(&mut s).unwrap(), frames(&[b"\x01"]));
+    let msgs = [[&b"t"[..], b"1"], [b"t", b"2"]];
+    assert_eq!(s.send_batch_parts(&msgs, DONTWAIT).unwrap(), 1);
+    assert!(matches!(
+        s.send_batch_parts(&msgs, DONTWAIT),
+        Err(Error::Again)
+    ));
+    assert_eq!(a.recv_all(), vec![frames(&[b"t", b"1"])]);
+}
