@@ -20,11 +20,42 @@ pub(super) struct Dist {
     /// De-duplication marks per peer slot for one match.
     marks: Vec<u32>,
     epoch: u32,
+    /// The last match (first frame → subscribed slots), reused while the subscriptions
+    /// stay the same: a publisher sending one topic walks the trie once.
+    memo: Option<(Vec<u8>, Vec<usize>)>,
 }
 
 impl Dist {
     pub(super) fn detach(&mut self, slot: usize) {
         self.matched.retain(|&s| s != slot);
+        self.forget_match();
+    }
+
+    /// The subscriptions changed: the remembered match is stale.
+    pub(super) fn forget_match(&mut self) {
+        self.memo = None;
+    }
+
+    /// Targets from the remembered match of `head`, if it is the one remembered.
+    pub(super) fn reuse_match(&mut self, head: &[u8]) -> bool {
+        match &self.memo {
+            Some((h, slots)) if h[..] == *head => {
+                self.matched.clear();
+                self.matched.extend_from_slice(slots);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Remember the targets just matched for `head`.
+    pub(super) fn remember_match(&mut self, head: &[u8]) {
+        let (mut h, mut slots) = self.memo.take().unwrap_or_default();
+        h.clear();
+        h.extend_from_slice(head);
+        slots.clear();
+        slots.extend_from_slice(&self.matched);
+        self.memo = Some((h, slots));
     }
 
     /// Start choosing targets among `cap` slots: clears `matched` and returns the marks

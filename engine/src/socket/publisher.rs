@@ -114,6 +114,7 @@ impl Publisher {
         }
         core.process_inbox(self);
         if let Some(slot) = self.last_pipe.and_then(|id| core.by_id.get(&id).copied()) {
+            self.dist.forget_match();
             if on {
                 self.subs.add(topic, slot);
             } else {
@@ -194,6 +195,7 @@ impl Publisher {
             return;
         }
         let (verbose, verboser) = (core.opts.xpub_verbose, core.opts.xpub_verboser);
+        self.dist.forget_match();
         let notify = if on {
             self.subs.add(topic, slot) == Added::NewTopic || verbose || verboser
         } else {
@@ -310,6 +312,13 @@ impl Publisher {
             None
         };
         let invert = core.opts.invert_matching;
+        let plain = !invert && only.is_none();
+        if plain && self.dist.reuse_match(data) {
+            self.dist
+                .matched
+                .retain(|&s| !core.peers[s].out.reader_gone());
+            return;
+        }
         let (epoch, marks, matched) = self.dist.round(core.peers.capacity());
         self.subs.prefixes_of(data, |slots| {
             for &s in slots {
@@ -332,7 +341,12 @@ impl Publisher {
         if let Some(only) = only {
             matched.retain(|&s| Some(s) == only);
         }
-        matched.retain(|&s| !core.peers[s].out.reader_gone());
+        if plain {
+            self.dist.remember_match(data);
+        }
+        self.dist
+            .matched
+            .retain(|&s| !core.peers[s].out.reader_gone());
     }
 
     /// Send: the frame goes to every chosen peer.

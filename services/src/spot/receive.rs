@@ -106,10 +106,13 @@ impl Node {
             }
             queued |= to.deliver_next(&mut subs, side, f);
         }
-        let rest = !side.rest.is_empty();
+        // A rest this call read is announced; one left by an earlier call was announced
+        // then (a waiter that looked after that saw it), so a message-by-message receiver
+        // pays for the announcement once per batch, not per message.
+        let fresh_rest = reads > 0 && !side.rest.is_empty();
         drop(subs);
         drop(side_guard);
-        if queued || (rest && self.waiting.announce()) {
+        if queued || (fresh_rest && self.waiting.announce()) {
             self.notify(rearm);
         }
         match to.failed {

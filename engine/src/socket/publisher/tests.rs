@@ -152,3 +152,39 @@ fn xpub_nodrop_batch_of_multipart_messages_stops_at_the_high_water_mark() {
     ));
     assert_eq!(a.recv_all(), vec![frames(&[b"t", b"1"])]);
 }
+
+#[test]
+fn repeated_topics_follow_every_subscription_change() {
+    let mut s = socket(SocketType::Pub);
+    let mut a = s.attach_far(b"", 0).unwrap();
+    a.send(&[b"\x01t"]);
+    send_msg(&mut s, &[b"t1", b"1"]).unwrap();
+    // A second subscriber of the same topic, then one of another prefix of it.
+    let mut b = s.attach_far(b"", 0).unwrap();
+    send_msg(&mut s, &[b"t1", b"2"]).unwrap();
+    b.send(&[b"\x01t1"]);
+    send_msg(&mut s, &[b"t1", b"3"]).unwrap();
+    a.send(&[b"\x00t"]);
+    send_msg(&mut s, &[b"t1", b"4"]).unwrap();
+    assert_eq!(
+        a.recv_all(),
+        vec![
+            frames(&[b"t1", b"1"]),
+            frames(&[b"t1", b"2"]),
+            frames(&[b"t1", b"3"])
+        ]
+    );
+    assert_eq!(
+        b.recv_all(),
+        vec![frames(&[b"t1", b"3"]), frames(&[b"t1", b"4"])]
+    );
+    // A subscriber leaves; one that takes its place starts with no subscriptions.
+    b.close();
+    send_msg(&mut s, &[b"t1", b"5"]).unwrap();
+    let mut c = s.attach_far(b"", 0).unwrap();
+    send_msg(&mut s, &[b"t1", b"6"]).unwrap();
+    c.send(&[b"\x01"]);
+    send_msg(&mut s, &[b"t1", b"7"]).unwrap();
+    assert_eq!(c.recv_all(), vec![frames(&[b"t1", b"7"])]);
+    assert!(a.recv_all().is_empty());
+}
