@@ -430,11 +430,8 @@ impl Inner {
             return Ok(0);
         };
         picks.clear();
-        for _ in 0..max.min(ROUTED_BATCH) {
-            match pool.pick() {
-                Some(i) => picks.push(i),
-                None => return Ok(0),
-            }
+        if !pool.pick_many(max.min(ROUTED_BATCH), picks) {
+            return Ok(0);
         }
         let providers = pool.providers();
         let batch: Vec<(&[u8], &[u8])> = picks

@@ -97,6 +97,34 @@ impl Pool {
         Some(first)
     }
 
+    /// The next `n` picks, as [`Pool::pick`] would make them one by one, appended to `out`
+    /// (false without providers). Round robin fills them in one tight pass.
+    pub fn pick_many(&mut self, n: usize, out: &mut Vec<usize>) -> bool {
+        if self.period == 0 {
+            return false;
+        }
+        match self.strategy {
+            LoadBalance::RoundRobin => {
+                let (period, mut turn) = (self.period as usize, self.turn as usize);
+                out.extend((0..n).map(|_| {
+                    let t = turn;
+                    turn += 1;
+                    if turn == period {
+                        turn = 0;
+                    }
+                    t
+                }));
+                self.turn = turn as u64;
+            }
+            LoadBalance::Weighted => {
+                for _ in 0..n {
+                    out.extend(self.pick());
+                }
+            }
+        }
+        true
+    }
+
     /// Take back the last `turns` picks (their messages were not sent).
     pub fn unpick(&mut self, turns: u64) {
         if self.period > 0 {
@@ -176,6 +204,28 @@ mod tests {
         );
         p.set_strategy(strategy);
         p
+    }
+
+    #[test]
+    fn pick_many_makes_the_picks_one_by_one_would() {
+        for strategy in [LoadBalance::RoundRobin, LoadBalance::Weighted] {
+            for weights in [&[1][..], &[1, 3], &[2, 1, 1], &[1, 1, 1, 1, 1]] {
+                let (mut a, mut b) = (pool(weights, strategy), pool(weights, strategy));
+                for n in [0, 1, 3, 7, 11] {
+                    let mut many = Vec::new();
+                    assert!(a.pick_many(n, &mut many));
+                    let one: Vec<usize> = (0..n).map(|_| b.pick().unwrap()).collect();
+                    assert_eq!(many, one, "{strategy:?} {weights:?} n {n}");
+                }
+                a.unpick(2);
+                b.unpick(2);
+                assert_eq!(a.pick(), b.pick());
+            }
+        }
+        let mut empty = pool(&[], LoadBalance::RoundRobin);
+        let mut out = vec![9];
+        assert!(!empty.pick_many(3, &mut out));
+        assert_eq!(out, [9]);
     }
 
     fn firsts(p: &mut Pool, n: usize) -> String {
