@@ -965,9 +965,9 @@ int rl_send_routed_repeat(rl_socket_t *s,
 // the call after at least one; -1 with errno (as `rl_send`) if the first message fails,
 // `EINVAL` (a `parts[j]` of 0, `count` > INT_MAX, `RL_SNDMORE` in flags), `EFAULT`.
 //
-// The engine takes the frames one by one (one engine call per frame; a single hand-off per
-// batch as in `rl_send_batch` is not done yet), but peers are woken once per flush, not per
-// message, and the caller crosses the C boundary once.
+// PUB, XPUB, PAIR, DEALER and PUSH take the messages as a batch (one pass and one hand-off
+// per peer, as `rl_send_batch` does for one-frame messages); the other types, whose first
+// frame routes (ROUTER, STREAM) or which alternate (REQ, REP), take them message by message.
 //
 // # Safety
 // `s` is NULL or a live socket handle; `parts` valid for reading `count` entries and
