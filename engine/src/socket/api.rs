@@ -353,14 +353,16 @@ impl Socket {
         flags: impl Into<Flags>,
     ) -> Result<()> {
         let flags = flags.into().bits();
-        if let (Pattern::Pub(p) | Pattern::XPub(p), false) = (&mut self.pattern, parts.is_empty()) {
-            // One match and one commit per peer for the whole message.
-            self.core.check_term()?;
-            let r = p.send_parts(&mut self.core, parts, flags);
-            if let Err(Error::Again) = r {
-                self.send_blocked();
+        if let Pattern::Pub(p) | Pattern::XPub(p) = &mut self.pattern {
+            if p.whole(&self.core, parts) {
+                // One match and one commit per peer for the whole message.
+                self.core.check_term()?;
+                let r = p.send_parts(&mut self.core, parts, flags);
+                if let Err(Error::Again) = r {
+                    self.send_blocked();
+                }
+                return r;
             }
-            return r;
         }
         let n = parts.len();
         for (i, p) in parts.iter().enumerate() {

@@ -363,27 +363,24 @@ impl Publisher {
         Ok(())
     }
 
-    /// Send one whole message: the peers are chosen once, and each gets every frame and
-    /// one commit (the per-frame path re-enters `send` and commits per frame's peer loop).
-    /// Frames from `SHARE_MIN` up, or a caller's shared body, take the per-frame path,
-    /// which shares them.
+    /// Whether `send_parts` takes this message: not one begun with `send(.., SNDMORE)`, and
+    /// no frame the per-frame path would share (from `SHARE_MIN` up, or a caller's shared
+    /// body).
+    pub(super) fn whole<P: AsRef<[u8]>>(&self, core: &Core, parts: &[P]) -> bool {
+        !self.dist.more
+            && core.share.is_none()
+            && !parts.is_empty()
+            && parts.iter().all(|p| p.as_ref().len() < SHARE_MIN)
+    }
+
+    /// Send one whole message (see `whole`): the peers are chosen once, and each gets every
+    /// frame and one commit (the per-frame path commits per frame's peer loop).
     pub(super) fn send_parts<P: AsRef<[u8]>>(
         &mut self,
         core: &mut Core,
         parts: &[P],
         flags: i32,
     ) -> Result<()> {
-        if self.dist.more
-            || core.share.is_some()
-            || parts.iter().any(|p| p.as_ref().len() >= SHARE_MIN)
-        {
-            let n = parts.len();
-            for (i, p) in parts.iter().enumerate() {
-                let more = if i + 1 < n { SNDMORE_BIT } else { 0 };
-                self.send(core, p.as_ref(), (flags & !SNDMORE_BIT) | more)?;
-            }
-            return Ok(());
-        }
         let msg = Parts(parts);
         let mut deadline = Deadline::new(core.opts.sndtimeo);
         self.begin(core, msg.head(), core.snd_nowait(flags), &mut deadline)?;
