@@ -12,6 +12,7 @@
         "src/services.c",
         "src/services_reg.c",
         "src/services_io.c",
+        "src/services_gw.c",
         "src/services_spot.c"
       ],
       "include_dirs": ["<(ringlink_include)"],

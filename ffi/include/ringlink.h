@@ -1140,6 +1140,27 @@ int rl_gateway_send_many_const(rl_gateway_t *gw,
                                size_t count,
                                int flags);
 
+// Wait from an event loop instead of a blocked thread (what the Node binding does): after a
+// call with `RL_DONTWAIT` failed with `EAGAIN`, call this, retry every call that failed,
+// and if they fail again, poll the returned fd for `POLLIN` (level-triggered) and call this
+// again when it is readable. Call `rl_gateway_wait_done` once no call waits any more.
+//
+// The fd may change from one call to the next: the ROUTER's readiness fd while the loop
+// leads the gateway's waiting, a notifier while a thread blocked in a call of this gateway
+// does. One event loop per gateway. Until `rl_gateway_wait_done`, threads blocked in this
+// gateway's calls rely on the loop's calls (when it leads, it is the one that watches the
+// ROUTER). The fds belong to the gateway: do not close them; stop polling them before
+// `rl_gateway_destroy`.
+//
+// Returns the fd, or -1 with `EFAULT`, `RL_ETERM`, or an error making the notifier
+// (`EMFILE`, `ENFILE`). Thread-safe.
+int rl_gateway_wait_fd(rl_gateway_t *gw);
+
+// The event loop of `rl_gateway_wait_fd` waits no more: the gateway's waiting no longer
+// relies on it (a lead it held passes to a blocked thread). Idempotent. Returns 0, or -1
+// with `EFAULT`. Thread-safe.
+int rl_gateway_wait_done(rl_gateway_t *gw);
+
 // How long a blocking `rl_gateway_recv` waits for a reply before failing with `EAGAIN`
 // (`timeout_ms`; -1, the default: no limit; 0: as `RL_DONTWAIT`), like `RL_RCVTIMEO` on a
 // socket. Returns 0, or -1 with `EINVAL` (below -1), `EFAULT`. Thread-safe.
@@ -1188,7 +1209,8 @@ int rl_gateway_connection_count(rl_gateway_t *gw, const char *service);
 
 // Destroy the gateway and set `*gw` to NULL: the handle is dead at once; the gateway (its
 // ROUTER, LINGER 0) is freed when calls other threads are still inside return (a blocked
-// `rl_gateway_recv` returns at a reply or with `RL_ETERM` after `rl_ctx_shutdown`). Returns
+// `rl_gateway_recv` returns at a reply or with `RL_ETERM` after `rl_ctx_shutdown`); an
+// event loop's wait (`rl_gateway_wait_fd`) ends with it. Returns
 // 0, or -1 with `EFAULT` (NULL `gw`, NULL or stale `*gw`).
 //
 // # Safety

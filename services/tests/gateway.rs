@@ -3,7 +3,7 @@
 //! `recv` while others send.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use ringlink_services::receiver::Receiver;
 use ringlink_services::registry::Registry;
 use ringlink_services::wire::ServiceType;
 use ringlink_tests::*;
+
+use ringlink::{PollItem, DONTWAIT, POLLIN};
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(20));
 
@@ -27,6 +29,16 @@ struct World {
 /// answers a request with its id and the request, until it gets `quit`; the thread returns
 /// how many requests it answered.
 fn world(backend: Backend, service: &str, receivers: &[(&str, u32)]) -> World {
+    world_with(backend, service, receivers, None)
+}
+
+/// [`world`] whose receivers read no request before `gate` gives the word (one receiver).
+fn world_with(
+    backend: Backend,
+    service: &str,
+    receivers: &[(&str, u32)],
+    mut gate: Option<mpsc::Receiver<()>>,
+) -> World {
     let ctx = ctx(backend);
     let reg = Registry::builder(&ctx)
         .endpoints("tcp://127.0.0.1:*", "tcp://127.0.0.1:*")
@@ -47,7 +59,11 @@ fn world(backend: Backend, service: &str, receivers: &[(&str, u32)]) -> World {
         // Replies wait for room instead of being dropped when the gateway's queue is full.
         set_opt(rx.router(), SocketOption::RouterMandatory(true));
         rx.register(service, None, weight).unwrap();
+        let gate = gate.take();
         servers.push(std::thread::spawn(move || {
+            if let Some(gate) = gate {
+                gate.recv().unwrap();
+            }
             let mut served = 0;
             loop {
                 let req = recv_parts(rx.router(), "request");
@@ -267,5 +283,101 @@ both_backends!(
             },
         );
         assert_eq!(finish(w, &gw, "echo", &["e-a"]), [0]);
+    }
+);
+
+/// Wait until `fd` is readable as an event loop would; a wake-up that never comes fails.
+fn readable(fd: std::os::fd::RawFd) {
+    let mut items = [PollItem::fd(fd, POLLIN)];
+    assert_eq!(
+        ringlink::poll(&mut items, WAIT).unwrap(),
+        1,
+        "an event loop's wake-up was lost"
+    );
+}
+
+/// Run a `DONTWAIT` call as an event loop does (`Gateway::wait_fd`): on `Again`, step the
+/// wait, retry, and poll the fd it gave when the retry fails too.
+fn on_loop<R>(gw: &Gateway, mut call: impl FnMut() -> ringlink::Result<R>) -> R {
+    let mut r = call();
+    while matches!(r, Err(Error::Again)) {
+        let fd = gw.wait_fd().unwrap();
+        r = call();
+        if matches!(r, Err(Error::Again)) {
+            readable(fd);
+        }
+    }
+    r.unwrap()
+}
+
+both_backends!(
+    an_event_loop_waits_beside_threads_blocked_in_calls,
+    |backend| {
+        let (go, gate) = mpsc::channel();
+        let w = world_with(backend, "echo", &[("l-a", 1)], Some(gate));
+        let gw = Arc::new(Gateway::new(&w.ctx, &w.disc, None).unwrap());
+        connected(&gw, "echo", 1);
+        const N: u32 = 20_000;
+        let number = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap());
+        // A thread blocked in recv (mostly the waiting's leader) while the loop sends; it learns
+        // the total once the queues are full (how much fits is the kernel's business).
+        let (total_tx, total_rx) = mpsc::channel::<u32>();
+        let rx = {
+            let gw = gw.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut total = None;
+                while total.is_none_or(|t| got.len() < t as usize) {
+                    got.push(number(&gw.recv_timeout(WAIT).unwrap().1[1]));
+                    total = total.or_else(|| total_rx.try_recv().ok());
+                }
+                got
+            })
+        };
+        // The provider reads nothing yet: the queues fill until a send fails.
+        let mut i = 0u32;
+        loop {
+            match gw.send("echo", &[i.to_le_bytes()], DONTWAIT) {
+                Ok(()) => i += 1,
+                Err(Error::Again) => break,
+                Err(e) => panic!("send {i}: {e}"),
+            }
+        }
+        // Still full after the loop registered; room appears only once the provider reads.
+        let fd = gw.wait_fd().unwrap();
+        assert!(matches!(
+            gw.send("echo", &[i.to_le_bytes()], DONTWAIT),
+            Err(Error::Again)
+        ));
+        // The fill, then N more through the loop.
+        let total = i + N;
+        total_tx.send(total).unwrap();
+        go.send(()).unwrap();
+        readable(fd);
+        for i in i..total {
+            on_loop(&gw, || gw.send("echo", &[i.to_le_bytes()], DONTWAIT));
+        }
+        gw.wait_done();
+        let mut got = rx.join().unwrap();
+        got.sort_unstable();
+        assert!(got == (0..total).collect::<Vec<_>>(), "every reply once");
+        // A thread blocked in send (at the high-water marks while the loop reads slower than it
+        // sends) while the loop receives.
+        let tx = {
+            let gw = gw.clone();
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    gw.send("echo", &[i.to_le_bytes()], 0).unwrap();
+                }
+            })
+        };
+        let mut got: Vec<u32> = (0..N)
+            .map(|_| number(&on_loop(&gw, || gw.recv(DONTWAIT)).1[1]))
+            .collect();
+        gw.wait_done();
+        tx.join().unwrap();
+        got.sort_unstable();
+        assert!(got == (0..N).collect::<Vec<_>>(), "every reply once");
+        assert_eq!(finish(w, &gw, "echo", &["l-a"]), [(total + N) as usize]);
     }
 );

@@ -167,8 +167,16 @@ static void hub_update(hub *h) {
         uv_unref((uv_handle_t *)&h->async);
 }
 
-static void svc_unhold(svc *s) {
-    if (s->strong && !s->jobs && s->self) {
+/* The object stays alive while anything of it is pending. */
+void svc_hold(svc *s) {
+    if (!s->strong && s->self) {
+        napi_reference_ref(s->e->env, s->self, NULL);
+        s->strong = 1;
+    }
+}
+
+void svc_unhold(svc *s) {
+    if (s->strong && !s->jobs && !s->loop_ops && s->self) {
         napi_reference_unref(s->e->env, s->self, NULL);
         s->strong = 0;
     }
@@ -265,10 +273,7 @@ napi_value job_start(napi_env env, job *j) {
         s->send_busy = 1;
     j->snext = s->jobs;
     s->jobs = j;
-    if (!s->strong && s->self) {
-        napi_reference_ref(env, s->self, NULL);
-        s->strong = 1;
-    }
+    svc_hold(s);
     h->live++;
     hub_update(h);
     return p;
@@ -305,6 +310,8 @@ static void svc_close(svc *s, int reject) {
         h->live--;
     }
     hub_update(h);
+    if (s->kind == K_GATEWAY)
+        rln_gw_close(s, reject);
     svc_unhold(s);
     if (s->router)
         rln_sock_close(s->router, reject); /* calls rln_svc_router_closed */

@@ -3,27 +3,25 @@
  * worker threads, registry, discovery, receiver) and services_io.c (gateway, SPOT).
  *
  * Files: services.c (objects, jobs, helpers, init/exit), services_reg.c (Registry, Discovery,
- * Receiver), services_io.c (Gateway, message helpers), services_spot.c (SpotNode, SpotSub).
+ * Receiver), services_io.c (message helpers), services_gw.c (Gateway), services_spot.c
+ * (SpotNode, SpotSub).
  *
  * Every service object is one `svc` wrapped by a native class (NativeRegistry ...
  * NativeSpotSub), type-tagged so that one object can be checked as another's argument.
  *
- * Blocking calls (a gateway receive, a registration that waits for the registry's answer,
- * waitAvailable, a SPOT receive that has to wait, a gateway send at the high-water mark) first
- * try once without waiting on the JS thread; only when that cannot complete they become a
- * `job` run by the object's worker thread (one per object, started on first use, detached).
+ * Blocking calls (a registration that waits for the registry's answer, waitAvailable, a SPOT
+ * receive that has to wait) first try once without waiting on the JS thread; only when that
+ * cannot complete they become a `job` run by the object's worker thread (one per object,
+ * started on first use, detached). The gateway's sends and receives wait on the event loop
+ * instead (services_gw.c: rl_gateway_wait_fd), with no thread.
  * A finished job goes to the environment's hub (a uv_async_t) and its promise is settled on
  * the JS thread. The hub's handle keeps the loop alive only while a job is pending.
  *
  * close() (or the finalizer, or exit) cancels the object's jobs: their promises are rejected
  * at once (EAGAIN "... was closed", as socket.close() does), they no longer keep the process
  * alive, and when their thread returns they are freed without touching the object. Calls
- * that wait in slices notice the cancellation within SLICE_MS: waitAvailable, SPOT
- * receives, and gateway receives (every gateway gets rl_gateway_set_rcvtimeo(SLICE_MS) at
- * creation; its worker retries the EAGAIN until cancelled). A blocked rl_gateway_send cannot
- * be interrupted by the C ABI (destroying the gateway does not wake it, and gateways have no
- * send timeout): its thread stays in the call until room or context termination (RL_ETERM),
- * and only then exits.
+ * that wait in slices notice the cancellation within SLICE_MS: waitAvailable and SPOT
+ * receives. A gateway's pending calls are rejected the same way and its uv handles closed.
  *
  * Callbacks that ringlink runs on its own threads (discovery changes, SPOT handlers) are
  * forwarded through napi_threadsafe_functions (unref'd: they do not keep the process alive).
@@ -40,6 +38,7 @@ enum { K_REGISTRY, K_DISCOVERY, K_RECEIVER, K_GATEWAY, K_NODE, K_SUB, K_COUNT };
 typedef struct svc svc;
 typedef struct job job;
 typedef struct worker worker;
+typedef struct gw_loop gw_loop;
 
 struct job {
     job *next;                             /* worker queue, hub list */
@@ -80,6 +79,8 @@ struct svc {
     job *jobs; /* pending */
     int recv_busy, send_busy;
     worker *w;
+    gw_loop *gw;  /* a gateway's waits on the event loop (services_gw.c) */
+    int loop_ops; /* its pending calls (they hold the object like jobs) */
     napi_threadsafe_function tsfn; /* discovery callback / SPOT handler */
     rln_sock *router;              /* a receiver's adopted ROUTER */
     int destroy_later;             /* receiver: destroyed by its worker (EBUSY) */
@@ -102,6 +103,8 @@ int rln_arg_ctx(napi_env env, napi_value v, rln_ctx **c);
 napi_value str_value(napi_env env, const char *s);
 napi_value int_value(napi_env env, int n);
 void job_release_native(job *j);
+void svc_hold(svc *s);
+void svc_unhold(svc *s);
 svc *svc_this(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, int kind);
 svc *svc_unwrap(napi_env env, napi_value v, int kind, const char *what);
 napi_value svc_new(napi_env env, napi_value self, int kind, rln_ctx *c, void *h);
@@ -138,6 +141,10 @@ void parts_free(parts_t *m);
 int arg_count(napi_env env, napi_value v, size_t *n);
 napi_value named_parts(napi_env env, const char *key, const char *name, size_t name_len,
                        const unsigned char *buf, const size_t *lens, size_t n);
+
+/* services_gw.c */
+int rln_services_gw_init(napi_env env, napi_value exports);
+void rln_gw_close(svc *s, int reject);
 
 /* services_spot.c */
 int rln_services_spot_init(napi_env env, napi_value exports);

@@ -423,7 +423,7 @@ test('a gateway recv waiting for a reply does not block the event loop', async (
   rx.bind('tcp://127.0.0.1:*');
   await rx.register('slow');
   const { gw } = await startGateway(reg, 'slow', 1);
-  const reply = gw.recv(); // waits on the gateway's worker thread
+  const reply = gw.recv(); // waits on the event loop (a uv_poll handle), not on a thread
   let ticks = 0;
   const t0 = Date.now();
   await new Promise((resolve) => {
@@ -437,6 +437,65 @@ test('a gateway recv waiting for a reply does not block the event loop', async (
   const r = await within(reply, 10000, 'reply');
   assert.equal(r.service, 'slow');
   assert.equal(r.parts[0].toString(), 'pong');
+});
+
+/** Fill the providers of `service` until a send has to wait; returns [that send's promise,
+ *  how many went before it, how many of those were sends of 'last' that did not wait]. */
+async function sendUntilWaiting(gw, service) {
+  const turn = () => new Promise((r) => setImmediate(r));
+  let sent = 0;
+  let early = 0;
+  for (let i = 0; i < 100000; i++) {
+    sent += gw.gatewaySendManyConst(service, Buffer.alloc(64, 7), 1000);
+    let settled = false;
+    const p = gw.send(service, 'last');
+    p.then(() => { settled = true; }, () => { settled = true; });
+    await turn();
+    if (!settled) return [p, sent, early];
+    await p;
+    sent++;
+    early++;
+  }
+  throw new Error('the providers never filled up');
+}
+
+test('a gateway send at the high-water mark waits on the event loop; close rejects it', async () => {
+  const reg = startRegistry();
+  const rx = track(new rl.Receiver({ routingId: 'full' }));
+  rx.connectRegistry(reg.routerEndpoint);
+  rx.bind('tcp://127.0.0.1:*');
+  await rx.register('full');
+  const { gw } = await startGateway(reg, 'full', 1);
+  const [waiting, before, early] = await sendUntilWaiting(gw, 'full');
+  await assert.rejects(gw.send('full', 'x'), { code: 'EBUSY' });
+  // Timers run meanwhile: nothing blocks the loop.
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  // The provider reads: room appears, the waiting send goes, every request arrives once.
+  const buf = Buffer.alloc(1 << 20);
+  const lens = new Uint32Array(8192);
+  let got = 0;
+  let last = 0;
+  while (got < before + 1) {
+    const n = await within(rx.router.receiveManyInto(buf, lens), 10000, `request ${got}`);
+    let off = 0;
+    for (let i = 0; i < n; i++) {
+      if (i & 1) { // [gateway id, body] pairs
+        got++;
+        if (lens[i] === 4 && buf.toString('latin1', off, off + 4) === 'last') last++;
+      }
+      off += lens[i];
+    }
+  }
+  await within(waiting, 10000, 'the waiting send');
+  assert.equal(got, before + 1);
+  assert.equal(last, early + 1, 'the waiting send went once');
+
+  // Full again, with a send and a receive waiting: close rejects both.
+  const [stuck] = await sendUntilWaiting(gw, 'full');
+  const reply = gw.recv();
+  gw.close();
+  await assert.rejects(stuck, { code: 'EAGAIN', message: /Gateway was closed/ });
+  await assert.rejects(reply, { code: 'EAGAIN', message: /Gateway was closed/ });
 });
 
 test('zeromq.js Dealer talks to a ringlink Receiver ROUTER', async () => {

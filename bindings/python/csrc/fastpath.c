@@ -375,7 +375,7 @@ out:
 /* ---------------------------------------------------------------- receive */
 
 /* A writable array of size_t (array('Q'), numpy uint64, memoryview cast 'Q'/'L'/'N'). */
-static int get_lens(PyObject *o, Py_buffer *v, const char *what) {
+int rlpy_get_lens(PyObject *o, Py_buffer *v, const char *what) {
     if (PyObject_GetBuffer(o, v, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
         return -1;
     }
@@ -421,7 +421,7 @@ static PyObject *recv_into_common(SocketObject *s, int kind, PyObject **a, int f
         return NULL;
     }
     r.nviews = 1;
-    if (get_lens(olens, &r.lens, "lens") < 0) {
+    if (rlpy_get_lens(olens, &r.lens, "lens") < 0) {
         goto fail;
     }
     r.nviews = 2;
@@ -431,7 +431,7 @@ static PyObject *recv_into_common(SocketObject *s, int kind, PyObject **a, int f
             goto fail;
         }
         r.nviews = 3;
-        if (get_lens(a[1], &r.id_lens, "id_lens") < 0) {
+        if (rlpy_get_lens(a[1], &r.id_lens, "id_lens") < 0) {
             goto fail;
         }
         r.nviews = 4;

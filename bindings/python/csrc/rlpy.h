@@ -107,6 +107,8 @@ PyObject *rlpy_frame_new(PyObject *bytes, int more);
 /* Pin a read-only contiguous buffer: bytes without a view (view->obj NULL, data borrowed), else
  * PyObject_GetBuffer. Release with rlpy_buffer_release. */
 int rlpy_get_read(PyObject *obj, Py_buffer *view);
+/* A writable, non-empty array of size_t (array('Q')); fastpath.c. */
+int rlpy_get_lens(PyObject *o, Py_buffer *v, const char *what);
 void rlpy_buffer_release(Py_buffer *view);
 /* Monotonic milliseconds. */
 long long rlpy_now_ms(void);

@@ -10,6 +10,8 @@
  *   SpotSub.recv(timeout)                     rl_spot_sub_recv, waiting in slices
  *   SpotSub.recv_many(max, timeout)           ONE rl_spot_recv_many per batch, into the
  *                                             object's buffer (topics, then payloads)
+ *   SpotSub.recv_many_into(tb, tl, pb, pl, t) ONE rl_spot_recv_many straight into the
+ *                                             caller's buffers (no object per message)
  *   SpotSub.set_handler(fn)                   rl_spot_sub_set_handler; fn(topic, parts) runs
  *                                             on the subscriber's thread under the GIL
  */
@@ -532,6 +534,58 @@ static PyObject *sub_recv_many(SvcObject *o, PyObject *const *args, Py_ssize_t n
     return res;
 }
 
+/* recv_many_into(topic_buf, topic_lens, payload_buf, payload_lens, timeout=None) -> count */
+static PyObject *sub_recv_many_into(SvcObject *o, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    static const char *const names[] = {"topic_buf", "topic_lens", "payload_buf", "payload_lens", "timeout"};
+    PyObject *a[5];
+    long timeout;
+    Py_buffer v[4];
+    int nv = 0, rc = -1, err = 0;
+    if (PARSE("recv_many_into", names, 4, a) || rlpy_timeout(a[4], &timeout) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(a[0], &v[0], PyBUF_WRITABLE) < 0 || (nv = 1, rlpy_get_lens(a[1], &v[1], "topic_lens") < 0) ||
+        (nv = 2, PyObject_GetBuffer(a[2], &v[2], PyBUF_WRITABLE) < 0) ||
+        (nv = 3, rlpy_get_lens(a[3], &v[3], "payload_lens") < 0)) {
+        goto out;
+    }
+    nv = 4;
+    size_t max = (size_t)(v[1].len < v[3].len ? v[1].len : v[3].len) / sizeof(size_t);
+    long long deadline = rlpy_deadline(timeout);
+    for (;;) {
+        void *h = o->handle;
+        if (h == NULL) {
+            rlpy_raise(ENOTSOCK);
+            goto out;
+        }
+        int slice = timeout == 0 ? 0 : (int)rlpy_slice(deadline);
+        Py_BEGIN_ALLOW_THREADS
+        rc = rl_spot_recv_many(h, v[0].buf, (size_t)v[0].len, v[1].buf, v[2].buf, (size_t)v[2].len, v[3].buf, NULL,
+                               max, slice);
+        err = rc < 0 ? rl_errno() : 0;
+        Py_END_ALLOW_THREADS
+        if (rc >= 0) {
+            break;
+        }
+        if (err != EAGAIN && err != EINTR) {
+            rlpy_svc_raise(o, err); /* EMSGSIZE: the first message does not fit the buffers */
+            goto out;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            goto out;
+        }
+        if (err == EAGAIN && (timeout == 0 || (deadline >= 0 && rlpy_now_ms() >= deadline))) {
+            rlpy_raise(EAGAIN);
+            goto out;
+        }
+    }
+out:
+    while (nv > 0) {
+        PyBuffer_Release(&v[--nv]);
+    }
+    return rc >= 0 ? PyLong_FromLong(rc) : NULL;
+}
+
 struct handler_msg {
     const char *topic;
     size_t topic_len;
@@ -577,6 +631,12 @@ static PyMethodDef sub_methods[] = {
     M("recv_many", sub_recv_many,
       "recv_many(max=1024, timeout=None) -> list of (topic, payload): waits for the first message, then\n"
       "takes what is queued, in ONE rl_spot_recv_many call (multipart payloads come concatenated)."),
+    M("recv_many_into", sub_recv_many_into,
+      "recv_many_into(topic_buf, topic_lens, payload_buf, payload_lens, timeout=None) -> int: waits for\n"
+      "the first message, then copies what is queued and fits straight into the caller's buffers in\n"
+      "ONE rl_spot_recv_many call: topics back to back (sizes in topic_lens), payloads back to back\n"
+      "(sizes in payload_lens; multipart parts concatenated), both lens array('Q'); returns the count.\n"
+      "ringlink.RinglinkError (errno EMSGSIZE) if the first message does not fit (it stays queued)."),
     {"set_handler", (PyCFunction)sub_set_handler, METH_O,
      "set_handler(fn or None): fn(topic, parts) for each message, on the subscriber's own thread."},
     {NULL, NULL, 0, NULL},

@@ -452,6 +452,50 @@ def test_spot_recv_many_and_publish_many_const(ctx):
         s.recv_many(0)
 
 
+def test_spot_recv_many_into_caller_buffers(ctx):
+    n = ringlink.SpotNode(ctx)
+    s = n.subscriber()
+    s.subscribe("t")
+    s.subscribe("uu")
+    for i in range(100):
+        n.publish("t" if i % 2 else "uu", str(i).encode())
+    n.publish("t", [b"ab", b"cd"])  # multipart: the parts concatenated
+    tb, pb = bytearray(4096), bytearray(4096)
+    tl, pl = array("Q", bytes(8 * 64)), array("Q", bytes(8 * 64))
+    got = []
+    while len(got) < 101:
+        k = s.recv_many_into(tb, tl, pb, pl, timeout=T)
+        assert 1 <= k <= 64
+        to = po = 0
+        for i in range(k):
+            got.append((bytes(tb[to:to + tl[i]]), bytes(pb[po:po + pl[i]])))
+            to += tl[i]
+            po += pl[i]
+    want = [(b"t" if i % 2 else b"uu", str(i).encode()) for i in range(100)]
+    assert got == want + [(b"t", b"abcd")]
+    # A batch stops where the payload buffer is full; the rest stays queued, in order.
+    assert n.publish_many_const("t", b"x" * 100, 10) == 10
+    small = bytearray(350)
+    assert s.recv_many_into(tb, tl, small, pl, timeout=T) == 3
+    assert list(pl[:3]) == [100] * 3 and bytes(small[:300]) == b"x" * 300
+    assert s.recv_many_into(tb, tl, pb, pl, timeout=T) == 7
+    # A first message larger than the buffer: an error, and it stays queued.
+    n.publish("t", b"y" * 1000)
+    with pytest.raises(ringlink.RinglinkError) as e:
+        s.recv_many_into(tb, tl, small, pl, timeout=T)
+    assert e.value.errno == errno.EMSGSIZE
+    assert s.recv_many_into(tb, tl, pb, pl, timeout=T) == 1 and bytes(pb[:1000]) == b"y" * 1000
+    with pytest.raises(ringlink.Again):
+        s.recv_many_into(tb, tl, pb, pl, timeout=0)
+    with pytest.raises(TypeError):
+        s.recv_many_into(tb, array("i", [0] * 4), pb, pl)
+    with pytest.raises(BufferError):
+        s.recv_many_into(b"read-only", tl, pb, pl)
+    s.close()
+    with pytest.raises(ringlink.RinglinkError):
+        s.recv_many_into(tb, tl, pb, pl, timeout=0)
+
+
 def test_spot_publish_many_const_remote_counted(ctx):
     a, b = ringlink.SpotNode(ctx), ringlink.SpotNode(ctx)
     b.connect_peer(a.bind(ANY))

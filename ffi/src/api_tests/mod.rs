@@ -4,6 +4,7 @@
 
 mod basics;
 mod concurrency;
+mod gateway;
 mod lifecycle;
 mod messages;
 mod patterns;

@@ -4,6 +4,7 @@
 //! wildcard tcp ports read back from the calls; waits are on events (callbacks, blocking
 //! receives) or polls of a condition with a generous deadline, never fixed sleeps.
 
+use super::gateway::{gw_recv, gw_send, serve};
 use super::*;
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
@@ -102,91 +103,6 @@ fn wait_seen(seen: &Seen, name: &str, n: usize) {
         !t.timed_out(),
         "discovery never saw {n} providers of {name}"
     );
-}
-
-/// Serve on a receiver's ROUTER until "quit": reply `[id][receiver name][request parts]`;
-/// returns the number of requests served.
-fn serve(router: usize, name: &'static str) -> usize {
-    let s = router as *mut rl_socket_t;
-    let mut served = 0;
-    loop {
-        let mut frames = Vec::new();
-        loop {
-            let mut buf = vec![0u8; 256];
-            // SAFETY: the ROUTER is used by this thread only while it serves.
-            let n = unsafe { rl_recv(s, buf.as_mut_ptr().cast(), buf.len(), 0) };
-            assert!(n >= 0, "receiver {name}: errno {}", rl_errno());
-            buf.truncate(n as usize);
-            frames.push(buf);
-            if get_int(s, RL_RCVMORE) == 0 {
-                break;
-            }
-        }
-        if frames[1] == b"quit" {
-            return served;
-        }
-        served += 1;
-        let mut reply = vec![frames[0].clone(), name.as_bytes().to_vec()];
-        reply.extend(frames[1..].iter().cloned());
-        for (i, f) in reply.iter().enumerate() {
-            let flags = if i + 1 < reply.len() { RL_SNDMORE } else { 0 };
-            // SAFETY: as above.
-            let rc = unsafe { rl_send(s, f.as_ptr().cast(), f.len(), flags) };
-            assert_eq!(
-                rc,
-                f.len() as c_int,
-                "receiver {name}: errno {}",
-                rl_errno()
-            );
-        }
-    }
-}
-
-/// One gateway reply: (service, parts).
-fn gw_recv(gw: *mut rl_gateway_t) -> (String, Vec<Vec<u8>>) {
-    let mut service = [0u8; 64];
-    let mut buf = [0u8; 1024];
-    let mut lens = [0usize; 8];
-    // SAFETY: live gateway, valid buffers.
-    let n = unsafe {
-        rl_gateway_recv(
-            gw,
-            service.as_mut_ptr().cast(),
-            64,
-            buf.as_mut_ptr().cast(),
-            1024,
-            lens.as_mut_ptr(),
-            8,
-            null_mut(),
-            0,
-        )
-    };
-    assert!(n >= 1, "gateway recv: errno {}", rl_errno());
-    let mut off = 0;
-    let parts = lens[..n as usize]
-        .iter()
-        .map(|&l| {
-            off += l;
-            buf[off - l..off].to_vec()
-        })
-        .collect();
-    (cstr(&service), parts)
-}
-
-fn gw_send(gw: *mut rl_gateway_t, service: &CStr, parts: &[&[u8]], flags: c_int) -> c_int {
-    let ptrs: Vec<*const c_void> = parts.iter().map(|p| p.as_ptr().cast()).collect();
-    let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
-    // SAFETY: live gateway, arrays of `parts.len()` entries.
-    unsafe {
-        rl_gateway_send(
-            gw,
-            service.as_ptr(),
-            ptrs.as_ptr(),
-            lens.as_ptr(),
-            parts.len(),
-            flags,
-        )
-    }
 }
 
 #[test]

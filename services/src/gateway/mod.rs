@@ -316,6 +316,28 @@ impl Gateway {
         }
     }
 
+    /// Wait from an event loop instead of a blocked thread (a binding's): after a `DONTWAIT`
+    /// call failed with `Again`, call this, retry every call that failed, and if they fail
+    /// again, poll the returned fd for POLLIN (level-triggered) and call this again when it
+    /// is readable. Call [`Gateway::wait_done`] once no call waits any more. The fd may
+    /// change from one call to the next (the ROUTER's readiness fd while the loop leads the
+    /// gateway's waiting, a notifier while a blocked thread does). One event loop per
+    /// gateway; until `wait_done`, threads blocked in this gateway's calls rely on its calls.
+    ///
+    /// # Errors
+    /// `Terminated` once the context is shut down; `Io` if the notifier cannot be made.
+    pub fn wait_fd(&self) -> Result<std::os::fd::RawFd> {
+        self.waiting.loop_step(self.fd, || {
+            self.lock()?.router.events()?;
+            Ok(())
+        })
+    }
+
+    /// The event loop of [`Gateway::wait_fd`] waits no more (idempotent).
+    pub fn wait_done(&self) {
+        self.waiting.loop_done();
+    }
+
     /// Run `op` (non-blocking, under the lock) until it yields a result, waiting as the leader or a follower.
     fn blocking<R>(&self, op: impl FnMut(&mut Inner) -> Result<Option<R>>) -> Result<R> {
         self.blocking_until(None, op)

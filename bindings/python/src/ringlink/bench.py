@@ -20,7 +20,8 @@ The service rows (rl-msg = fast path off, rl-fast = fast path on; two processes 
   ``gateway.send_many_const`` (on).
 * ``SPOT``: two SpotNodes meshed by hand (``connect_peer`` both ways); the sender publishes
   on "bench" with ``publish`` per message (off) or ``publish_many_const`` (on), the receiver
-  takes them with ``SpotSub.recv`` per message (off) or ``recv_many`` (on). The sending
+  takes them with ``SpotSub.recv`` per message (off) or ``recv_many_into`` into
+  preallocated buffers (on: no object per message, as the socket rows). The sending
   node's PUB has SNDHWM 0 and the receiving node's SUB RCVHWM 0 (``SpotNode(sndhwm=0)`` /
   ``SpotNode(rcvhwm=0)``), so nothing is dropped; should messages go missing anyway, the
   receiver stops 2 s after the last one and the rate counts what arrived (``received`` in
