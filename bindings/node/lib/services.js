@@ -148,12 +148,13 @@ module.exports = function defineServices(native, { context, Router, kAdopt, OPT 
       Object.defineProperty(this, 'discovery', { value: discovery, enumerable: false });
     }
     /** Send a request (a part or an array of parts) to a provider of `service`. Resolved at
-     *  once when it went out; waits (off the JS thread) while every provider is full. */
+     *  once when it went out; while every provider is full it waits on the event loop (the
+     *  gateway's fd, rl_gateway_wait_fd), never blocking it. One pending send (EBUSY). */
     send(service, msg) { return this._send(service, msg, null); }
     /** Send to the provider of `service` whose routing id is `routingId`. */
     sendRid(service, routingId, msg) { return this._send(service, msg, routingId); }
-    /** The next reply: {service, parts}. A wait happens on a worker thread, never on the
-     *  event loop. One pending recv at a time (EBUSY). */
+    /** The next reply: {service, parts}. A wait happens on the event loop (as send's), never
+     *  blocking it. One pending recv at a time (EBUSY). */
     recv() { return asPromise(this._recv()); }
     /** Send `payload` `count` times (each to the next provider); returns how many went out
      *  now (synchronous, never waits; fewer when every provider is full). */

@@ -184,11 +184,36 @@ pub(crate) fn tune_stream(
     Ok(())
 }
 
+/// The largest TCP segment a connection uses (`TCP_MAXSEG`, set before `connect` and
+/// `listen`, so each end's SYN advertises it and both directions are capped).
+///
+/// Why: on links with a 64 KiB MTU (loopback) the sender's MSS can exceed a window the
+/// receiver has advertised, early in a connection while the receive window is still
+/// small. The sender then sends nothing (one segment does not fit), and the receiver
+/// sends no window update when its application reads, because Linux only sends one
+/// when the window at least doubles (`tcp_cleanup_rbuf`), which the still-small
+/// `rcv_ssthresh` does not allow. Both wait for the persist timer: a 200 ms stall with
+/// everything read (seen as `timer:(persist,…)`, rwnd-limited, in `ss -ti`, about once in
+/// 30 gateway runs). With segments of at most 16 KiB every window a receiver advertises
+/// (at least one segment, or zero, which its first read reopens) fits a segment. Links
+/// with MTUs up to 16 KiB are unaffected; loopback still moves 64 KiB GSO packets.
+pub(crate) const TCP_SEGMENT_MAX: i32 = 16 * 1024;
+
+/// Cap the segment size of a TCP socket before it connects or listens
+/// ([`TCP_SEGMENT_MAX`]; accepted sockets inherit the listener's).
+pub(crate) fn cap_segment(fd: RawFd, family: libc::c_int) -> io::Result<()> {
+    if family == libc::AF_UNIX {
+        return Ok(());
+    }
+    set_int_opt(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG, TCP_SEGMENT_MAX)
+}
+
 /// Create, bind and listen.
 pub(crate) fn listen(addr: &SockAddr, backlog: i32, v6only: bool) -> io::Result<OwnedFd> {
     let fd = stream_socket(addr.family())?;
     if addr.family() != libc::AF_UNIX {
         set_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        cap_segment(fd.as_raw_fd(), addr.family())?;
     }
     if addr.family() == libc::AF_INET6 {
         set_int_opt(

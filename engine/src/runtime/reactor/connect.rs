@@ -120,6 +120,7 @@ impl State {
             Ok(fd) => {
                 if let Err(e) =
                     sys::tune_stream(fd.as_raw_fd(), addr.family(), c.opts.sndbuf, c.opts.rcvbuf)
+                        .and_then(|()| sys::cap_segment(fd.as_raw_fd(), addr.family()))
                 {
                     log::warn!("tuning socket failed: {e}");
                 }
