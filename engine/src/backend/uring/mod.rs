@@ -52,6 +52,8 @@ struct Slot {
     /// A multishot accept is armed (a failed one is not re-armed until `ResumeAccept`).
     accepting: bool,
     inflight: u32,
+    /// A connect is in flight.
+    connecting: bool,
     recv_wanted: bool,
     recv_armed: bool,
     closing: Option<OwnedFd>,
@@ -110,7 +112,7 @@ pub(crate) fn probe() -> io::Result<()> {
         opcode::SendMsg::CODE,
         opcode::Send::CODE,
         opcode::AcceptMulti::CODE,
-        opcode::AsyncCancel2::CODE,
+        opcode::AsyncCancel::CODE,
         opcode::Connect::CODE,
     ] {
         if !probe.is_supported(code) {
@@ -296,6 +298,7 @@ impl UringDriver {
                 let s = self.slot(key);
                 s.fd = fd;
                 s.inflight += 1;
+                s.connecting = true;
                 let a = s.addr.insert(addr);
                 let e = opcode::Connect::new(types::Fd(fd), a.as_ptr(), a.len)
                     .build()
@@ -360,13 +363,22 @@ impl UringDriver {
                 if s.inflight == 0 {
                     self.finish_close(key);
                 } else {
-                    let s = self.slot(key);
-                    s.inflight += 1;
-                    let e =
-                        opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(raw)).all())
-                            .build()
-                            .user_data(ud(key, OP_CANCEL));
-                    self.push(e);
+                    // Cancel each operation still in flight by its user data, which the
+                    // kernel finds with a hash lookup. A cancel by fd scans every pending
+                    // request of the ring, so closing n connections cost O(n²):
+                    // `io_cancel_req_match` took 27 % of a 10,000-connection `scale` run.
+                    // (A `StopRecv`'s cancel in flight completes on its own.)
+                    let ops = [
+                        (s.recv_armed, OP_RECV),
+                        (s.accepting, OP_ACCEPT),
+                        (s.connecting, OP_CONNECT),
+                        (s.send.is_some(), OP_SEND),
+                    ];
+                    for (armed, op) in ops {
+                        if armed {
+                            self.cancel(key, ud(key, op));
+                        }
+                    }
                 }
             }
         }
@@ -505,6 +517,9 @@ impl UringDriver {
         match op {
             OP_ACCEPT => self.on_accept(key, res, more, closing, reqs, on_event),
             OP_CONNECT => {
+                if let Some(s) = self.live(key) {
+                    s.connecting = false;
+                }
                 self.op_done(key);
                 if !closing {
                     let result = if res < 0 {

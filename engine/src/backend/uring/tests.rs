@@ -344,3 +344,65 @@ fn timed_wait_returns_without_completions() {
         drop(d);
     }
 }
+
+/// Closing slots whose multishot operations are armed (a listener's accept, a connection's
+/// receive with nothing to read) cancels each by its user data and reports both closed.
+#[test]
+fn close_cancels_armed_multishot_operations() {
+    use std::os::unix::net::UnixStream;
+    let efd = EventFd::new().unwrap();
+    let mut d = UringDriver::new(
+        efd.fd(),
+        true,
+        BufConfig::default(),
+        UringFeatures::default(),
+    )
+    .unwrap();
+    let listener = OwnedFd::from(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let (_peer, conn) = UnixStream::pair().unwrap();
+    let conn = OwnedFd::from(conn);
+    let (lkey, ckey) = (Key::new(1, 1), Key::new(2, 1));
+    let mut reqs = vec![
+        Req::Listen {
+            key: lkey,
+            fd: listener.as_raw_fd(),
+        },
+        Req::StartRecv {
+            key: ckey,
+            fd: conn.as_raw_fd(),
+        },
+    ];
+    // Armed (submitted) by a turn with nothing to complete.
+    d.poll(&mut reqs, Some(Duration::ZERO), &mut [], |_, _| {})
+        .unwrap();
+    assert!(d.slots[1].accepting && d.slots[2].recv_armed);
+    reqs.push(Req::Close {
+        key: lkey,
+        fd: listener,
+    });
+    reqs.push(Req::Close {
+        key: ckey,
+        fd: conn,
+    });
+    let mut closed = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while closed.len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "closed only {closed:?}"
+        );
+        d.poll(
+            &mut reqs,
+            Some(Duration::from_millis(50)),
+            &mut [],
+            |ev, _| {
+                if let Event::Closed { key } = ev {
+                    closed.push(key);
+                }
+            },
+        )
+        .unwrap();
+    }
+    closed.sort_by_key(|k| k.0);
+    assert_eq!(closed, [lkey, ckey]);
+}
