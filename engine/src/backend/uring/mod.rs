@@ -57,7 +57,9 @@ struct Slot {
     recv_wanted: bool,
     recv_armed: bool,
     closing: Option<OwnedFd>,
-    addr: Option<super::sys::SockAddr>,
+    /// A connect's address, boxed: the kernel reads it when the SQE is submitted (after the
+    /// turn), and requests later in the same turn may grow `slots` and move the slot.
+    addr: Option<Box<super::sys::SockAddr>>,
     msg: Option<Box<libc::msghdr>>,
     /// The lease of the send in flight (its memory is the kernel's until the completion).
     send: Option<SendLease>,
@@ -299,7 +301,7 @@ impl UringDriver {
                 s.fd = fd;
                 s.inflight += 1;
                 s.connecting = true;
-                let a = s.addr.insert(addr);
+                let a = s.addr.insert(Box::new(addr));
                 let e = opcode::Connect::new(types::Fd(fd), a.as_ptr(), a.len)
                     .build()
                     .user_data(ud(key, OP_CONNECT));
