@@ -35,6 +35,17 @@ fn incremental_buffer_ring_where_supported() {
     }
 }
 
+/// A driver with the default buffers and features, woken through `efd`.
+fn default_driver(efd: &EventFd) -> UringDriver {
+    UringDriver::new(
+        efd.fd(),
+        true,
+        BufConfig::default(),
+        UringFeatures::default(),
+    )
+    .unwrap()
+}
+
 fn unsafe_zeroed_utsname() -> libc::utsname {
     // SAFETY: utsname is plain old data; all-zero is valid.
     unsafe { std::mem::zeroed() }
@@ -351,13 +362,7 @@ fn timed_wait_returns_without_completions() {
 fn close_cancels_armed_multishot_operations() {
     use std::os::unix::net::UnixStream;
     let efd = EventFd::new().unwrap();
-    let mut d = UringDriver::new(
-        efd.fd(),
-        true,
-        BufConfig::default(),
-        UringFeatures::default(),
-    )
-    .unwrap();
+    let mut d = default_driver(&efd);
     let listener = OwnedFd::from(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
     let (_peer, conn) = UnixStream::pair().unwrap();
     let conn = OwnedFd::from(conn);
@@ -418,13 +423,7 @@ fn connects_of_a_turn_that_grows_the_slot_table_reach_their_address() {
     use std::net::TcpListener;
     const N: usize = 1500;
     let efd = EventFd::new().unwrap();
-    let mut d = UringDriver::new(
-        efd.fd(),
-        true,
-        BufConfig::default(),
-        UringFeatures::default(),
-    )
-    .unwrap();
+    let mut d = default_driver(&efd);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let mut fds = Vec::new();
