@@ -490,9 +490,12 @@ test('a gateway send at the high-water mark waits on the event loop; close rejec
   assert.equal(got, before + 1);
   assert.equal(last, early + 1, 'the waiting send went once');
 
-  // Full again, with a send and a receive waiting: close rejects both.
-  const [stuck] = await sendUntilWaiting(gw, 'full');
+  // Full again, with a receive and a send waiting: close rejects both. The receive is made
+  // first: making it retries the pending send, which may find room by then (the reactor
+  // keeps flushing into the socket), so it must not come between the check that the send
+  // waits and close().
   const reply = gw.recv();
+  const [stuck] = await sendUntilWaiting(gw, 'full');
   gw.close();
   await assert.rejects(stuck, { code: 'EAGAIN', message: /Gateway was closed/ });
   await assert.rejects(reply, { code: 'EAGAIN', message: /Gateway was closed/ });
