@@ -126,3 +126,36 @@ both_backends!(inline_single_thread_context, |backend| {
         "expected InvalidArgument, got {err:?}"
     );
 });
+
+both_backends!(inline_sends_start_once_64_kib_are_queued, |backend| {
+    // An inline context moves bytes only inside its calls, so a run of sends must start the
+    // wire by itself: here once 64 KiB are queued (8 messages, far fewer than the message
+    // bound), with no flush and no blocking call after them.
+    let rx_ctx = builder().backend(backend).build().expect("context");
+    let mut rx = socket(&rx_ctx, SocketType::Pair);
+    let addr = BindAddr::new(Transport::Abstract, "inline-flush");
+    rx.bind(&addr.endpoint).expect("bind");
+    let ep = addr.endpoint.clone();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let sender = thread::spawn(move || {
+        let ctx = inline_ctx(backend);
+        let mut tx = socket(&ctx, SocketType::Pair);
+        connect(&mut tx, &ep);
+        tx.send(b"hello", 0).expect("hello");
+        // Blocking drives the context until the connection is up and the reply is in.
+        assert_eq!(recv_parts(&mut tx, "go"), vec![b"go".to_vec()]);
+        for i in 0..8u8 {
+            tx.send(&[i; 8 * 1024], 0).expect("send");
+        }
+        // No ringlink call until the receiver has all eight.
+        done_rx.recv().expect("done");
+    });
+    assert_eq!(recv_parts(&mut rx, "hello"), vec![b"hello".to_vec()]);
+    rx.send(b"go", 0).expect("go");
+    for i in 0..8u8 {
+        let what = format!("message {i} (the inline sender never started sending)");
+        assert_eq!(recv_parts(&mut rx, &what), vec![vec![i; 8 * 1024]]);
+    }
+    done_tx.send(()).expect("done");
+    sender.join().expect("sender");
+});

@@ -77,6 +77,7 @@ impl Dist {
     pub(super) fn frame(&mut self, core: &mut Core, data: &[u8], more: bool) {
         let mut hdr = [0u8; frame::MAX_HEADER];
         let hl = frame::encode_header(&mut hdr, more, false, data.len() as u64);
+        core.unflushed_bytes += data.len();
         // A large body going to several connections is copied once and shared: each reactor
         // sends it from the same buffer. (inproc peers read frames in place: they get copies.)
         let shared: Option<std::sync::Arc<[u8]>> =

@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use super::core::{partial, Core, Deadline, Routing};
+use super::core::{partial, Core, Deadline, Routing, INLINE_FLUSH_EVERY};
 use super::outgoing::Outgoing;
 use super::SNDMORE_BIT;
 use crate::error::{Error, Result};
@@ -142,7 +142,7 @@ pub(super) fn send_many<H: Balanced, M: Outgoing>(
                 if room > 0 {
                     let mut to = sent + room;
                     if core.inline {
-                        to = to.min((sent / 256 + 1) * 256);
+                        to = to.min((sent / INLINE_FLUSH_EVERY + 1) * INLINE_FLUSH_EVERY);
                     }
                     sent = core.batch_run(s, sent, to, &item, &mut touched);
                     continue;

@@ -12,15 +12,17 @@ use crate::protocol::frame;
 pub(super) trait Outgoing {
     /// Its first frame (what PUB matches subscriptions against).
     fn head(&self) -> &[u8];
-    /// Append its frames to `out` (the last without MORE); the caller commits.
-    fn write(&self, out: &mut Writer);
+    /// Append its frames to `out` (the last without MORE); the caller commits. Returns the
+    /// body bytes written.
+    fn write(&self, out: &mut Writer) -> usize;
 }
 
 #[inline]
-fn write_frame(out: &mut Writer, data: &[u8], more: bool) {
+fn write_frame(out: &mut Writer, data: &[u8], more: bool) -> usize {
     let mut hdr = [0u8; frame::MAX_HEADER];
     let hl = frame::encode_header(&mut hdr, more, false, data.len() as u64);
     out.write_frame(&hdr[..hl], data);
+    data.len()
 }
 
 impl Outgoing for &[u8] {
@@ -29,8 +31,8 @@ impl Outgoing for &[u8] {
         self
     }
     #[inline]
-    fn write(&self, out: &mut Writer) {
-        write_frame(out, self, false);
+    fn write(&self, out: &mut Writer) -> usize {
+        write_frame(out, self, false)
     }
 }
 
@@ -40,10 +42,12 @@ impl<const N: usize> Outgoing for [&[u8]; N] {
         self.first().copied().unwrap_or_default()
     }
     #[inline]
-    fn write(&self, out: &mut Writer) {
+    fn write(&self, out: &mut Writer) -> usize {
+        let mut bytes = 0;
         for (i, f) in self.iter().enumerate() {
-            write_frame(out, f, i + 1 < N);
+            bytes += write_frame(out, f, i + 1 < N);
         }
+        bytes
     }
 }
 
@@ -56,10 +60,12 @@ impl<P: AsRef<[u8]>> Outgoing for Parts<'_, P> {
         self.0.first().map(AsRef::as_ref).unwrap_or_default()
     }
     #[inline]
-    fn write(&self, out: &mut Writer) {
+    fn write(&self, out: &mut Writer) -> usize {
         let n = self.0.len();
+        let mut bytes = 0;
         for (i, f) in self.0.iter().enumerate() {
-            write_frame(out, f.as_ref(), i + 1 < n);
+            bytes += write_frame(out, f.as_ref(), i + 1 < n);
         }
+        bytes
     }
 }

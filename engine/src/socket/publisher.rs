@@ -386,7 +386,7 @@ impl Publisher {
         self.begin(core, msg.head(), core.snd_nowait(flags), &mut deadline)?;
         for &s in &self.dist.matched {
             let p = &mut core.peers[s];
-            msg.write(&mut p.out);
+            core.unflushed_bytes += msg.write(&mut p.out);
             if p.out.commit(1) {
                 core.hub.flush(&p.link, p.id);
             }

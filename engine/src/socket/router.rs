@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 
-use super::core::{partial, Core, Deadline, Routing};
+use super::core::{partial, Core, Deadline, Routing, INLINE_FLUSH_EVERY};
 use super::SNDMORE_BIT;
 use crate::error::{Error, Result};
 use crate::runtime::shared::NewPeer;
@@ -384,7 +384,7 @@ fn run_end<R: AsRef<[u8]>, P: AsRef<[u8]>>(
     let room = core.peers[s].out.room().min((msgs.len() - at) as u64) as usize;
     let mut limit = at + room;
     if core.inline {
-        limit = limit.min((at / 256 + 1) * 256);
+        limit = limit.min((at / INLINE_FLUSH_EVERY + 1) * INLINE_FLUSH_EVERY);
     }
     let rid = msgs[at].0.as_ref();
     let mut end = at + 1;

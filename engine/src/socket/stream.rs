@@ -189,6 +189,7 @@ impl Stream {
     /// Append `data` to peer `s`'s pipe in the wire framing (not yet committed).
     fn append(core: &mut Core, s: usize, data: &[u8]) -> Result<()> {
         let framing = core.opts.stream_framing;
+        core.unflushed_bytes += data.len();
         let p = &mut core.peers[s];
         match framing {
             StreamFraming::Raw => p.out.write_frame(&[], data),
