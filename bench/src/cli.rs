@@ -201,6 +201,7 @@ mod tests {
             batch: 16,
             spin_us: 5,
             endpoint: Some("ipc://@ringlink-bench-1-0".into()),
+            cpu: Some(1),
         };
         let argv = a.to_args();
         let cli = Cli::try_parse_from(std::iter::once("ringlink-bench".to_string()).chain(argv))

@@ -75,6 +75,18 @@ impl Role {
         .into_iter()
         .find(|r| r.name() == s)
     }
+
+    /// `compare --pin`: the CPU of this role's process (the bind side on the last one this
+    /// process may use, the connect side on the first); `None` for the one-process modes,
+    /// whose two ends share a context and its I/O threads.
+    pub(crate) fn pin_cpu(self) -> Option<usize> {
+        let cpus = core_affinity::get_core_ids()?;
+        match self {
+            Role::ThrRecv | Role::LatServer => cpus.last().map(|c| c.id),
+            Role::ThrSend | Role::LatClient => cpus.first().map(|c| c.id),
+            Role::ThrThreads | Role::LatThreads => None,
+        }
+    }
 }
 
 /// Everything a peer needs; built by the parent, round-tripped through argv
@@ -107,6 +119,9 @@ pub struct PeerArgs {
     /// Where to connect (connecting roles only).
     #[arg(long)]
     pub endpoint: Option<String>,
+    /// Run every thread of this process on this CPU (`compare --pin`).
+    #[arg(long)]
+    pub cpu: Option<usize>,
 }
 
 impl PeerArgs {
@@ -127,6 +142,9 @@ impl PeerArgs {
         ];
         if let Some(ep) = &self.endpoint {
             v.push(format!("--endpoint={ep}"));
+        }
+        if let Some(cpu) = self.cpu {
+            v.push(format!("--cpu={cpu}"));
         }
         v
     }
@@ -162,6 +180,12 @@ pub fn main(args: &[String]) -> Result<(), String> {
         }
     }
     let a = PeerArgs::from_args(args)?;
+    if let Some(cpu) = a.cpu {
+        // Before any library starts a thread: threads inherit their creator's affinity.
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+            return Err(format!("peer: cannot pin to CPU {cpu}"));
+        }
+    }
     if matches!(a.role, Role::ThrThreads | Role::LatThreads) {
         exit_with(run_threads(&a));
     }
@@ -656,6 +680,7 @@ mod tests {
                 batch: 7,
                 spin_us: 9,
                 endpoint,
+                cpu: None,
             };
             let argv = a.to_args();
             assert_eq!(argv[0], SUBCOMMAND);

@@ -522,6 +522,7 @@ pub(crate) mod tests {
             batch: 1024,
             spin_us: 50,
             threads: false,
+            pin: false,
             timeout: Duration::from_secs(20),
             out: None,
         }

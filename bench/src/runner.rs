@@ -30,6 +30,8 @@ pub struct RunSpec {
     pub timeout: Duration,
     /// Both ends as threads of one process (inproc, or `--mode thread`).
     pub threads: bool,
+    /// Pin the receiving process to the last CPU and the sending one to the first.
+    pub pin: bool,
 }
 
 impl RunSpec {
@@ -46,6 +48,7 @@ impl RunSpec {
             batch: self.batch,
             spin_us: self.spin_us,
             endpoint: endpoint.map(str::to_string),
+            cpu: self.pin.then(|| role.pin_cpu()).flatten(),
         }
     }
 }
