@@ -493,7 +493,10 @@ mod tests {
             .filter(|c| c.test == Test::Thr && c.pattern == Pattern::Pair)
             .map(|c| c.count)
             .collect();
-        assert_eq!(thr, [2_000_000, 200_000, 20_000, 2_000_000, 200_000, 20_000]);
+        assert_eq!(
+            thr,
+            [2_000_000, 200_000, 20_000, 2_000_000, 200_000, 20_000]
+        );
         assert!(cases
             .iter()
             .filter(|c| c.test == Test::Lat)
