@@ -10,6 +10,7 @@ mod compare;
 mod impls;
 mod net;
 mod peer;
+mod peer_args;
 mod peers;
 mod report;
 mod report_notes;
