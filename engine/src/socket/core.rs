@@ -460,7 +460,7 @@ impl Core {
     /// Append messages `item(from..to)` for peer `s`, which has room for all of them,
     /// published with one commit (the batch's fast path when one peer takes everything;
     /// `batch_write` commits each). In inline mode `to` must not pass the next multiple of
-    /// 256, where this starts sending as `batch_commit` does. Returns `to`.
+    /// `INLINE_FLUSH_EVERY`, where this may start sending as `batch_commit` does. Returns `to`.
     pub(super) fn batch_run<M: Outgoing>(
         &mut self,
         s: usize,
@@ -470,12 +470,9 @@ impl Core {
         touched: &mut Vec<usize>,
     ) -> usize {
         let p = &mut self.peers[s];
-        let mut bytes = 0;
         for i in from..to {
-            bytes += item(i).write(&mut p.out);
+            self.unflushed_bytes += item(i).write(&mut p.out);
         }
-        self.unflushed_bytes += bytes;
-        let p = &mut self.peers[s];
         let n = (to - from) as u64;
         p.out.commit_quiet(n);
         if p.batch == 0 {

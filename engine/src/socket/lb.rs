@@ -133,7 +133,7 @@ pub(super) fn send_many<H: Balanced, M: Outgoing>(
             break Ok(sent);
         }
         // One peer: as many messages as it has room for, with one commit (up to the next
-        // multiple of 256 in inline mode, where the batch starts sending there).
+        // multiple of INLINE_FLUSH_EVERY in inline mode, where the batch may start sending).
         core.process_inbox(h);
         if let [s] = h.lb().order[..] {
             let p = &mut core.peers[s];

@@ -374,7 +374,7 @@ pub(super) fn send_batch<H: Routed, R: AsRef<[u8]>, P: AsRef<[u8]>>(
 
 /// The end of the run of messages from `at` that go to peer `s` (the same routing id: often
 /// the very same slice, as a gateway's picks are), bounded by the peer's room and, inline,
-/// by the next multiple of 256 (where a batch starts sending).
+/// by the next multiple of `INLINE_FLUSH_EVERY` (where a batch may start sending).
 fn run_end<R: AsRef<[u8]>, P: AsRef<[u8]>>(
     core: &mut Core,
     s: usize,
