@@ -44,6 +44,9 @@ struct Waiters {
     signalled: bool,
     /// The loop's notifier (its end to poll, ours to write), made on its first step.
     notifier: Option<(UnixStream, UnixStream)>,
+    /// Threads asleep on the condition variable: a bump with none skips the notify (a
+    /// system call in std's futex condvar even with no waiter, twice per full wait).
+    followers: usize,
 }
 
 impl Waiters {
@@ -116,8 +119,11 @@ impl Waiting {
             w.leader = Leader::None;
         }
         w.signal_loop();
+        let followers = w.followers > 0;
         drop(w);
-        self.wake.notify_all();
+        if followers {
+            self.wake.notify_all();
+        }
         leader
     }
 
@@ -160,9 +166,18 @@ impl Waiting {
                 continue;
             }
             if w.leader != Leader::None {
+                // Counted under the lock, as the bump that must wake us reads it.
+                w.followers += 1;
                 while self.epoch.load(Ordering::Acquire) == epoch {
-                    w = crate::control::wait_until(&self.wake, w, deadline)?;
+                    match crate::control::wait_until(&self.wake, w, deadline) {
+                        Ok(g) => w = g,
+                        Err(e) => {
+                            self.lock().followers -= 1;
+                            return Err(e);
+                        }
+                    }
                 }
+                w.followers -= 1;
                 continue;
             }
             w.leader = Leader::Thread;
