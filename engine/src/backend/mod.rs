@@ -59,6 +59,14 @@ pub struct UringFeatures {
     /// Before blocking in `io_uring_enter`, look at the completion queue: completions
     /// already there are handled without a system call.
     pub reap_before_wait: bool,
+    /// `IORING_SETUP_SQPOLL` (Linux 5.11 unprivileged) with this idle time before the
+    /// kernel's submission thread sleeps: while it polls, submitting takes no system call
+    /// (waiting for completions still does). Off by default: the polling thread is one more
+    /// busy thread per ring, which on a 2-vCPU machine takes the CPU its peers need
+    /// (`ringlink-bench compare` measures it in the `-sqpoll` rows). It excludes deferred
+    /// task work and the ring fd registration, which the ring then goes without; a kernel
+    /// that refuses it gets the ring without it.
+    pub sqpoll_idle: Option<std::time::Duration>,
 }
 
 impl UringFeatures {
@@ -67,6 +75,7 @@ impl UringFeatures {
         registered_ring: false,
         no_sqarray: false,
         reap_before_wait: false,
+        sqpoll_idle: None,
     };
 }
 
@@ -76,6 +85,7 @@ impl Default for UringFeatures {
             registered_ring: true,
             no_sqarray: true,
             reap_before_wait: true,
+            sqpoll_idle: None,
         }
     }
 }

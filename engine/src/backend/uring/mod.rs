@@ -5,6 +5,7 @@
 //! `single_thread` inline contexts); the default task-work mode when several application
 //! threads may take turns driving it (inline mode), so completions never wait for the thread
 //! that submitted their operation.
+//! With SQPOLL (an option, off by default) the kernel's thread submits and neither applies.
 //! `user_data` = key << 8 | op, and the key carries a generation, so a late completion for a
 //! closed connection is recognised and dropped.
 
@@ -143,15 +144,22 @@ impl UringDriver {
         cfg: BufConfig,
         features: UringFeatures,
     ) -> io::Result<UringDriver> {
-        let build = |no_sqarray: bool| {
+        // SQPOLL's idle time in whole milliseconds (at least 1).
+        let sqpoll = features
+            .sqpoll_idle
+            .map(|d| d.as_millis().clamp(1, u128::from(u32::MAX)) as u32);
+        let build = |no_sqarray: bool, sqpoll: Option<u32>| {
             let mut b = IoUring::builder();
             b.setup_cqsize(8192);
-            // TASKRUN_FLAG lets a non-blocking `submit()` see (IORING_SQ_TASKRUN) that
-            // deferred completion work is pending and enter with GETEVENTS only then. A ring
-            // that several threads take turns driving keeps the default task-work mode:
-            // completions are posted promptly whichever thread submitted the operation (see
-            // runtime/inline.rs).
-            if single_issuer {
+            if let Some(idle) = sqpoll {
+                // The kernel's thread submits; deferred task work is not allowed with it.
+                b.setup_sqpoll(idle);
+            } else if single_issuer {
+                // TASKRUN_FLAG lets a non-blocking `submit()` see (IORING_SQ_TASKRUN) that
+                // deferred completion work is pending and enter with GETEVENTS only then. A
+                // ring that several threads take turns driving keeps the default task-work
+                // mode: completions are posted promptly whichever thread submitted the
+                // operation (see runtime/inline.rs).
                 b.setup_single_issuer()
                     .setup_defer_taskrun()
                     .setup_taskrun_flag();
@@ -161,12 +169,22 @@ impl UringDriver {
             }
             b.build(1024)
         };
-        let ring = match build(features.no_sqarray) {
-            // Kernels before 6.6 refuse the flag.
-            Err(e) if features.no_sqarray && e.raw_os_error() == Some(libc::EINVAL) => {
-                build(false)?
+        // Each optional flag is dropped when the kernel refuses it: NO_SQARRAY before 6.6
+        // (EINVAL), SQPOLL before 5.11 without privileges (EPERM) or where disallowed.
+        let mut no_sqarray = features.no_sqarray;
+        let mut sqpoll = sqpoll;
+        let ring = loop {
+            match build(no_sqarray, sqpoll) {
+                Ok(r) => break r,
+                Err(e) if no_sqarray && e.raw_os_error() == Some(libc::EINVAL) => {
+                    no_sqarray = false;
+                }
+                Err(e) if sqpoll.is_some() => {
+                    log::debug!("io_uring SQPOLL refused ({e}); submitting by system call");
+                    sqpoll = None;
+                }
+                Err(e) => return Err(e),
             }
-            r => r?,
         };
         let mut bufs = BufRing::new(cfg)?;
         // SAFETY: the ring memory is page aligned, initialised, and lives as long as the
@@ -187,7 +205,8 @@ impl UringDriver {
                     .register_buf_ring_with_flags(addr, cfg.count, BGID, 0)?,
             }
         }
-        let enter = Enter::new(&ring, features.registered_ring);
+        // A registered-index enter does not wake a sleeping SQPOLL thread: the crate's does.
+        let enter = Enter::new(&ring, features.registered_ring && sqpoll.is_none());
         let mut d = UringDriver {
             ring,
             enter,
@@ -216,8 +235,14 @@ impl UringDriver {
             if unsafe { self.ring.submission().push(&e) }.is_ok() {
                 return;
             }
-            // SQ full: submit what we have and retry.
-            if let Err(err) = self.submit() {
+            // SQ full: submit what we have (with SQPOLL: wait until the kernel's thread
+            // has taken some) and retry.
+            let r = if self.ring.params().is_setup_sqpoll() {
+                self.ring.submitter().squeue_wait()
+            } else {
+                self.submit()
+            };
+            if let Err(err) = r {
                 log::warn!("io_uring submit failed: {err}");
             }
         }

@@ -303,14 +303,29 @@ fn close_releases_held_buffers() {
     assert!(d.bufs.all_returned(), "held buffers were not given back");
 }
 
-/// Every io_uring feature on, and all off: the same bytes arrive, and the ring fd is
-/// registered only when asked (this kernel has registered rings).
+/// The default features, all off, and SQPOLL.
+fn feature_sets() -> [UringFeatures; 3] {
+    [
+        UringFeatures::default(),
+        UringFeatures::NONE,
+        UringFeatures {
+            sqpoll_idle: Some(Duration::from_millis(2)),
+            ..UringFeatures::default()
+        },
+    ]
+}
+
+/// Every io_uring feature on, all off, and SQPOLL: the same bytes arrive, the ring fd is
+/// registered only when asked and not with SQPOLL, and SQPOLL is set up when asked (this
+/// kernel has registered rings and unprivileged SQPOLL).
 #[test]
 fn features_on_and_off_move_the_same_bytes() {
-    for features in [UringFeatures::default(), UringFeatures::NONE] {
+    for features in feature_sets() {
         let (_wake, mut d, rx, key, data) =
             driver_with_features(BufConfig::default(), 100 * 1024, features);
-        assert_eq!(d.enter.is_registered(), features.registered_ring);
+        let sqpoll = features.sqpoll_idle.is_some();
+        assert_eq!(d.ring.params().is_setup_sqpoll(), sqpoll);
+        assert_eq!(d.enter.is_registered(), features.registered_ring && !sqpoll);
         let fd = rx.as_raw_fd();
         let mut reqs = vec![Req::StartRecv { key, fd }];
         let mut seen = Vec::new();
@@ -333,7 +348,7 @@ fn features_on_and_off_move_the_same_bytes() {
 /// index and through the fd alike).
 #[test]
 fn timed_wait_returns_without_completions() {
-    for features in [UringFeatures::default(), UringFeatures::NONE] {
+    for features in feature_sets() {
         let efd = EventFd::new().unwrap();
         let mut d = UringDriver::new(efd.fd(), true, BufConfig::default(), features).unwrap();
         let mut reqs = Vec::new();
@@ -352,6 +367,50 @@ fn timed_wait_returns_without_completions() {
             "{features:?}: the waits did not wait ({:?})",
             start.elapsed()
         );
+        drop(d);
+    }
+}
+
+/// More submissions in one turn than the submission queue holds (1,024): the driver
+/// submits (with SQPOLL: waits for the kernel's thread to take some) and goes on, and every
+/// one completes. 1,500 watches of one readable eventfd each report POLLIN.
+#[test]
+fn a_turn_with_more_submissions_than_the_queue_holds() {
+    for features in feature_sets() {
+        let efd = EventFd::new().unwrap();
+        let watched = EventFd::new().unwrap();
+        watched.signal();
+        let mut d = UringDriver::new(efd.fd(), true, BufConfig::default(), features).unwrap();
+        let mut watch = vec![
+            libc::pollfd {
+                fd: watched.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            1500
+        ];
+        let mut reqs = Vec::new();
+        let mut fired = vec![false; watch.len()];
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !fired.iter().all(|&f| f) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{features:?}: {} of {} watches reported",
+                fired.iter().filter(|&&f| f).count(),
+                fired.len()
+            );
+            d.poll(
+                &mut reqs,
+                Some(Duration::from_millis(50)),
+                &mut watch,
+                |_, _| {},
+            )
+            .unwrap();
+            for (f, w) in fired.iter_mut().zip(&watch) {
+                *f |= w.revents & libc::POLLIN != 0;
+            }
+        }
+        d.unwatch();
         drop(d);
     }
 }
