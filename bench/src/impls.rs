@@ -7,6 +7,7 @@
 //! [`Impl::ALL`].
 
 use ringlink::Backend::{self, Epoll, Uring};
+use ringlink::UringFeatures;
 use serde::{Serialize, Serializer};
 
 /// The tokio runtime a tokio-based peer library runs on.
@@ -69,6 +70,9 @@ pub struct Impl {
     pub spin: bool,
     /// io_uring with `UringFeatures::NONE` (the `-plain` rows): what the features are worth.
     pub plain: bool,
+    /// io_uring with SQPOLL (the `-sqpoll` rows; [`SQPOLL_IDLE`]): the kernel's thread
+    /// submits.
+    pub sqpoll: bool,
     /// Tests this implementation runs in when `--impls` is not given.
     pub default_in: &'static [Test],
 }
@@ -94,6 +98,7 @@ const fn rl(
         inline,
         spin,
         plain: false,
+        sqpoll: false,
         default_in,
     }
 }
@@ -108,6 +113,20 @@ const fn plain(name: &'static str, base: Impl) -> Impl {
     }
 }
 
+/// The idle time of the `-sqpoll` rows' submission threads: long enough that the thread
+/// never sleeps during a run.
+pub const SQPOLL_IDLE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The same row with SQPOLL.
+const fn sqpoll(name: &'static str, base: Impl) -> Impl {
+    Impl {
+        name,
+        sqpoll: true,
+        default_in: NONE,
+        ..base
+    }
+}
+
 /// A row of another library (per-message API, its own threading).
 const fn other(name: &'static str, lib: Library, default_in: &'static [Test]) -> Impl {
     Impl {
@@ -117,6 +136,7 @@ const fn other(name: &'static str, lib: Library, default_in: &'static [Test]) ->
         inline: false,
         spin: false,
         plain: false,
+        sqpoll: false,
         default_in,
     }
 }
@@ -128,7 +148,7 @@ impl Impl {
 
     /// Every implementation, in the order runs are interleaved within a repetition.
     #[rustfmt::skip]
-    pub const ALL: [Impl; 19] = [
+    pub const ALL: [Impl; 23] = [
         //  name                            backend batch  inline spin   default in
         rl("ringlink-uring",               Uring, false, false, false, BOTH),
         rl("ringlink-epoll",               Epoll, false, false, false, BOTH),
@@ -144,6 +164,12 @@ impl Impl {
         rl("ringlink-uring-spin",          Uring, false, false, true,  NONE),
         plain("ringlink-uring-plain",        rl("", Uring, false, false, false, NONE)),
         plain("ringlink-uring-inline-plain", rl("", Uring, false, true,  false, NONE)),
+        // SQPOLL's thread takes a vCPU from the peers on this 2-vCPU machine: measured, not
+        // a default.
+        sqpoll("ringlink-uring-sqpoll",              rl("", Uring, false, false, false, NONE)),
+        sqpoll("ringlink-uring-batch-sqpoll",        rl("", Uring, true,  false, false, NONE)),
+        sqpoll("ringlink-uring-inline-sqpoll",       rl("", Uring, false, true,  false, NONE)),
+        sqpoll("ringlink-uring-inline-batch-sqpoll", rl("", Uring, true,  true,  false, NONE)),
         Impl::LIBZMQ,
         // The Rust peers (issue 17). The bare names run the faster tokio flavour
         // (current_thread, measured against multi_thread: the `-mt` rows); rzmq's io_uring
@@ -248,7 +274,22 @@ impl Impl {
         if self.plain {
             m.push_str("-plain");
         }
+        if self.sqpoll {
+            m.push_str("-sqpoll");
+        }
         m
+    }
+
+    /// The io_uring features of this row's contexts (ringlink rows).
+    pub fn uring_features(&self) -> UringFeatures {
+        if self.plain {
+            UringFeatures::NONE
+        } else {
+            UringFeatures {
+                sqpoll_idle: self.sqpoll.then_some(SQPOLL_IDLE),
+                ..UringFeatures::default()
+            }
+        }
     }
 
     /// Same ringlink configuration apart from the fields `differ` is allowed to change.
@@ -260,6 +301,7 @@ impl Impl {
             && (differ == Field::Inline || self.inline == other.inline)
             && (differ == Field::Spin || self.spin == other.spin)
             && (differ == Field::Plain || self.plain == other.plain)
+            && (differ == Field::Sqpoll || self.sqpoll == other.sqpoll)
     }
 }
 
@@ -277,6 +319,7 @@ enum Field {
     Inline,
     Spin,
     Plain,
+    Sqpoll,
 }
 
 impl Field {
@@ -288,6 +331,7 @@ impl Field {
             Field::Inline => i.inline,
             Field::Spin => i.spin,
             Field::Plain => i.backend() == Some(Uring) && !i.plain,
+            Field::Sqpoll => i.backend() == Some(Uring) && i.sqpoll,
         }
     }
 }
@@ -312,6 +356,8 @@ pub enum PairKind {
     SpinVsNoSpin,
     /// io_uring with its optional features (`UringFeatures`) against without them.
     FeaturesVsPlain,
+    /// io_uring with SQPOLL against the default ring, same mode and API.
+    SqpollVsDefault,
 }
 
 impl PairKind {
@@ -325,6 +371,7 @@ impl PairKind {
             PairKind::InlineVsThreaded => "inline vs threaded",
             PairKind::SpinVsNoSpin => "spin vs no spin",
             PairKind::FeaturesVsPlain => "uring features vs plain",
+            PairKind::SqpollVsDefault => "sqpoll vs default",
         }
     }
 }
@@ -353,6 +400,7 @@ pub fn pairs(impls: &[Impl]) -> Vec<(PairKind, Impl, Impl)> {
         (PairKind::InlineVsThreaded, Field::Inline),
         (PairKind::SpinVsNoSpin, Field::Spin),
         (PairKind::FeaturesVsPlain, Field::Plain),
+        (PairKind::SqpollVsDefault, Field::Sqpoll),
     ] {
         for a in impls.iter().filter(|a| field.on(a)) {
             for b in impls.iter().filter(|b| !field.on(b)) {

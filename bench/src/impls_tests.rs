@@ -80,6 +80,10 @@ fn modes() {
             "threaded-spin",
             "threaded-plain",
             "inline-plain",
+            "threaded-sqpoll",
+            "threaded-batch-sqpoll",
+            "inline-sqpoll",
+            "inline-batch-sqpoll",
             "libzmq",
             "rzmq-current_thread",
             "rzmq-multi_thread",
@@ -88,6 +92,14 @@ fn modes() {
             "zeromq-multi_thread"
         ]
     );
+}
+
+/// The (A, B) names of the pairs of kind `k`.
+fn of_kind(p: &[(PairKind, Impl, Impl)], k: PairKind) -> Vec<(&'static str, &'static str)> {
+    p.iter()
+        .filter(|(kind, _, _)| *kind == k)
+        .map(|(_, a, b)| (a.name, b.name))
+        .collect()
 }
 
 #[test]
@@ -99,12 +111,7 @@ fn plain_rows_pair_only_with_their_featured_twin() {
         "ringlink-uring-inline",
         "ringlink-uring-inline-plain",
     ]));
-    let names = |k: PairKind| -> Vec<(&str, &str)> {
-        p.iter()
-            .filter(|(kind, _, _)| *kind == k)
-            .map(|(_, a, b)| (a.name, b.name))
-            .collect()
-    };
+    let names = |k: PairKind| of_kind(&p, k);
     assert_eq!(
         names(PairKind::FeaturesVsPlain),
         [
@@ -115,6 +122,52 @@ fn plain_rows_pair_only_with_their_featured_twin() {
     assert_eq!(
         names(PairKind::UringVsEpoll),
         [("ringlink-uring", "ringlink-epoll")]
+    );
+}
+
+#[test]
+fn sqpoll_rows_pair_with_their_default_twin_and_their_batch_twin() {
+    let p = pairs(&by_name(&[
+        "ringlink-uring",
+        "ringlink-epoll",
+        "ringlink-uring-plain",
+        "ringlink-uring-sqpoll",
+        "ringlink-uring-batch",
+        "ringlink-uring-batch-sqpoll",
+    ]));
+    let names = |k: PairKind| of_kind(&p, k);
+    assert_eq!(
+        names(PairKind::SqpollVsDefault),
+        [
+            ("ringlink-uring-sqpoll", "ringlink-uring"),
+            ("ringlink-uring-batch-sqpoll", "ringlink-uring-batch")
+        ]
+    );
+    assert_eq!(
+        names(PairKind::BatchVsPerMessage),
+        [
+            ("ringlink-uring-batch", "ringlink-uring"),
+            ("ringlink-uring-batch-sqpoll", "ringlink-uring-sqpoll")
+        ]
+    );
+    assert_eq!(
+        names(PairKind::FeaturesVsPlain),
+        [("ringlink-uring", "ringlink-uring-plain")]
+    );
+    assert_eq!(
+        names(PairKind::UringVsEpoll),
+        [("ringlink-uring", "ringlink-epoll")]
+    );
+    let f = Impl::parse("ringlink-uring-sqpoll")
+        .unwrap()
+        .uring_features();
+    assert_eq!(f.sqpoll_idle, Some(SQPOLL_IDLE));
+    assert_eq!(
+        Impl::parse("ringlink-uring")
+            .unwrap()
+            .uring_features()
+            .sqpoll_idle,
+        None
     );
 }
 

@@ -94,8 +94,8 @@ pub struct SocketConfig {
     pub spin: Option<Duration>,
     /// Run-to-completion context without a reactor thread (ringlink only).
     pub inline: bool,
-    /// io_uring without its optional features (`UringFeatures::NONE`; ringlink only).
-    pub plain: bool,
+    /// The io_uring features of the context (ringlink only; `Impl::uring_features`).
+    pub uring: UringFeatures,
 }
 
 /// A ringlink socket and the context that drives it.
@@ -123,19 +123,14 @@ fn rl_err(what: &str) -> impl Fn(ringlink::Error) -> String + '_ {
 /// Opens a context on exactly `backend` (no silent fallback: an epoll run labelled
 /// "uring" would make the comparison meaningless). It has one reactor thread (libzmq's
 /// default of one I/O thread), or none (`io_threads(0)`, run-to-completion,
-/// `single_thread`: each peer process is one thread) if `inline`. `plain`: io_uring
-/// without its optional features.
+/// `single_thread`: each peer process is one thread) if `inline`. `features`: io_uring's
+/// optional features (`Impl::uring_features`).
 pub fn ringlink_context(
     backend: Backend,
     inline: bool,
     spin: Option<Duration>,
-    plain: bool,
+    features: UringFeatures,
 ) -> Result<Context, String> {
-    let features = if plain {
-        UringFeatures::NONE
-    } else {
-        UringFeatures::default()
-    };
     let ctx = Context::builder()
         .backend(backend)
         .uring_features(features)
@@ -157,7 +152,7 @@ pub fn ringlink_context(
 impl RinglinkSocket {
     /// A context (see [`ringlink_context`]) and one socket in it.
     pub fn open(backend: Backend, cfg: &SocketConfig) -> Result<RinglinkSocket, String> {
-        let ctx = ringlink_context(backend, cfg.inline, cfg.spin, cfg.plain)?;
+        let ctx = ringlink_context(backend, cfg.inline, cfg.spin, cfg.uring)?;
         RinglinkSocket::new(&ctx, cfg)
     }
 

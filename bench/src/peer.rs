@@ -88,7 +88,7 @@ fn socket_config(a: &PeerArgs, bind_side: bool) -> SocketConfig {
         batch: a.imp.batch,
         spin: a.imp.spin.then(|| Duration::from_micros(a.spin_us)),
         inline: a.imp.inline,
-        plain: a.imp.plain,
+        uring: a.imp.uring_features(),
     }
 }
 
@@ -103,7 +103,7 @@ fn run_threads(a: &PeerArgs) -> Result<(), String> {
             if a.imp.inline {
                 return Err("thread mode needs a context with a reactor thread".into());
             }
-            let ctx = ringlink_context(backend, false, rx_cfg.spin, rx_cfg.plain)?;
+            let ctx = ringlink_context(backend, false, rx_cfg.spin, rx_cfg.uring)?;
             let rx = RinglinkSocket::new(&ctx, &rx_cfg)?;
             let tx = RinglinkSocket::new(&ctx, &tx_cfg)?;
             two_threads(rx, tx, a)?;

@@ -48,7 +48,7 @@ fn err(what: &str) -> impl Fn(ringlink::Error) -> String + '_ {
 
 /// Run one end of a GATEWAY or SPOT case (both need a context with a reactor thread).
 pub fn run(a: &PeerArgs, backend: Backend, cfg: &SocketConfig) -> Result<(), String> {
-    let ctx = ringlink_context(backend, false, cfg.spin, cfg.plain)?;
+    let ctx = ringlink_context(backend, false, cfg.spin, cfg.uring)?;
     let bind_side = matches!(a.role, Role::ThrRecv | Role::LatServer);
     let lat = matches!(a.role, Role::LatServer | Role::LatClient);
     match (a.pattern, bind_side) {

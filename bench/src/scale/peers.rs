@@ -142,7 +142,7 @@ impl PeerOpts {
             batch: self.imp.batch && self.role.starts_with("fanin"),
             spin: self.imp.spin.then(|| Duration::from_micros(self.spin_us)),
             inline: self.imp.inline,
-            plain: self.imp.plain,
+            uring: self.imp.uring_features(),
         }
     }
 
@@ -249,7 +249,7 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
                 backend,
                 p.imp.inline,
                 p.imp.spin.then(|| Duration::from_micros(p.spin_us)),
-                p.imp.plain,
+                p.imp.uring_features(),
             )?;
             if p.role.starts_with("fanout") {
                 exit_with(fanout::role(&p, |kind| {

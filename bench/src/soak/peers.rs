@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringlink::{Socket, SocketOption, SocketType};
+use ringlink::{Socket, SocketOption, SocketType, UringFeatures};
 
 use super::config::{Api, PeerOpts};
 use super::sampler::{vm_kib, Counters, Sampler};
@@ -36,7 +36,7 @@ fn rl(what: &'static str) -> impl Fn(ringlink::Error) -> String {
 }
 
 fn open(p: &PeerOpts, ty: SocketType) -> Result<(ringlink::Context, Socket), String> {
-    let ctx = ringlink_context(p.backend, false, None, false)?;
+    let ctx = ringlink_context(p.backend, false, None, UringFeatures::default())?;
     let mut s = ctx.socket(ty).map_err(rl("socket"))?;
     s.set_option(SocketOption::SndHwm(p.hwm))
         .map_err(rl("SNDHWM"))?;
