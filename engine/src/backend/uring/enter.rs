@@ -10,6 +10,8 @@ use std::time::Duration;
 use io_uring::IoUring;
 
 const IORING_ENTER_GETEVENTS: u32 = 1;
+const IORING_ENTER_SQ_WAKEUP: u32 = 2;
+const IORING_ENTER_SQ_WAIT: u32 = 4;
 const IORING_ENTER_EXT_ARG: u32 = 8;
 const IORING_ENTER_REGISTERED_RING: u32 = 16;
 const IORING_REGISTER_RING_FDS: u32 = 20;
@@ -37,6 +39,24 @@ struct GeteventsArg {
 struct KernelTimespec {
     sec: i64,
     nsec: i64,
+}
+
+/// A SQPOLL ring's SQ is full: wake its SQ thread and wait until it has taken entries. The
+/// thread may have gone to sleep before these entries were queued (nothing has woken it since:
+/// queuing is no system call), and `SQ_WAIT` alone would then wait for it forever.
+pub(super) fn wait_for_sq_room(ring: &IoUring) -> io::Result<()> {
+    // SAFETY: nothing to submit and no argument: the call only wakes the SQ thread and waits
+    // for room; queued entries point at memory that outlives their operations (the driver's
+    // push contract).
+    unsafe {
+        ring.submitter().enter::<libc::sigset_t>(
+            0,
+            0,
+            IORING_ENTER_SQ_WAKEUP | IORING_ENTER_SQ_WAIT,
+            None,
+        )
+    }
+    .map(drop)
 }
 
 /// How this ring is entered.

@@ -238,9 +238,9 @@ impl UringDriver {
             // SQ full: submit what we have (with SQPOLL: wait until the kernel's thread
             // has taken some) and retry.
             let r = if self.ring.params().is_setup_sqpoll() {
-                self.ring.submitter().squeue_wait()
+                enter::wait_for_sq_room(&self.ring)
             } else {
-                self.submit()
+                self.submit().map(drop)
             };
             if let Err(err) = r {
                 log::warn!("io_uring submit failed: {err}");

@@ -372,8 +372,8 @@ fn timed_wait_returns_without_completions() {
 }
 
 /// More submissions in one turn than the submission queue holds (1,024): the driver
-/// submits (with SQPOLL: waits for the kernel's thread to take some) and goes on, and every
-/// one completes. 1,500 watches of one readable eventfd each report POLLIN.
+/// submits (with SQPOLL: wakes the kernel's thread, asleep after an idle turn, and waits for
+/// it to take some) and goes on, and every one completes. 1,500 watches of one readable eventfd each report POLLIN.
 #[test]
 fn a_turn_with_more_submissions_than_the_queue_holds() {
     for features in feature_sets() {
@@ -390,6 +390,15 @@ fn a_turn_with_more_submissions_than_the_queue_holds() {
             1500
         ];
         let mut reqs = Vec::new();
+        // An idle turn first, longer than SQPOLL's idle time: the SQ thread is asleep when
+        // the queue fills (a wait for room must wake it).
+        d.poll(
+            &mut reqs,
+            Some(Duration::from_millis(20)),
+            &mut [],
+            |_, _| {},
+        )
+        .unwrap();
         let mut fired = vec![false; watch.len()];
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while !fired.iter().all(|&f| f) {
