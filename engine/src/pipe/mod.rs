@@ -41,6 +41,9 @@ const FIRST_CHUNK: usize = 1024;
 pub(crate) const MAX_CHUNK: usize = 256 * 1024;
 /// Recycled chunks kept per pipe (a busy pipe with large messages cycles through several).
 const SPARES: usize = 4;
+/// Bytes of chunks the spares hold at most: a reader that consumes no more than this between
+/// two refills by the writer hands every chunk back for reuse (see the reactor's `MAX_SEND`).
+pub(crate) const RECYCLED_BYTES: usize = SPARES * MAX_CHUNK;
 /// A reservation (`Writer::begin_fill`) gets at most this much memory before its bytes
 /// arrive; it grows as they do. A peer's declared frame size is only a claim.
 const FILL_STEP: usize = 64 * 1024;

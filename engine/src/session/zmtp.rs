@@ -335,7 +335,9 @@ impl ZmtpSession {
 
     /// Consume `n` sent pipe bytes from `out`, keeping our place in the frame stream.
     /// The frames of one readable piece are walked in place and consumed together.
-    pub(crate) fn walk_sent(&mut self, out: &mut pipe::Reader, mut n: usize) {
+    /// Returns how many messages were completed (their last byte among these).
+    pub(crate) fn walk_sent(&mut self, out: &mut pipe::Reader, mut n: usize) -> u64 {
+        let mut done = 0;
         while n > 0 {
             let buf = out.peek();
             let span = buf.len().min(n);
@@ -352,10 +354,12 @@ impl ZmtpSession {
                 let take = self.out_frame_left.min((span - at) as u64) as usize;
                 at += take;
                 self.out_frame_left -= take as u64;
+                done += u64::from(self.out_frame_left == 0 && !self.out_in_msg);
             }
             out.consume(at);
             n -= at;
         }
+        done
     }
 
     /// After a disconnect, drop the remainder of a partly sent message (the peer never saw it
@@ -616,16 +620,19 @@ mod tests {
             let (mut w, mut r) = pipe::pipe(1000);
             w.write_frame(&[], &wire);
             w.commit(msgs.len() as u64);
-            let mut done = 0;
+            let (mut done, mut whole) = (0, 0);
             while done < wire.len() {
                 let k = step.min(wire.len() - done);
-                a.walk_sent(&mut r, k);
+                whole += a.walk_sent(&mut r, k);
                 done += k;
                 assert_eq!(
                     a.out_at_boundary(),
                     boundaries.contains(&done),
                     "step {step} at {done}"
                 );
+                // Messages whose last byte was sent: the boundaries passed so far.
+                let passed = boundaries[1..].iter().filter(|&&b| b <= done).count();
+                assert_eq!(whole, passed as u64, "step {step} at {done}");
                 assert_eq!(r.peek(), &wire[done..], "step {step} at {done}");
             }
         }

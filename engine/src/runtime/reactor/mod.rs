@@ -48,8 +48,11 @@ mod tests;
 mod timers;
 mod wire;
 
-/// Bytes handed to one send at most; larger backlogs go out over several sends.
-const MAX_SEND: usize = 4 << 20;
+/// Bytes handed to one send at most; larger backlogs go out over several sends, each
+/// crediting the messages it completed. No more than the pipe's spare chunks hold: the
+/// chunks one send frees are all recycled when the writer refills, instead of some going
+/// back to the allocator and coming back as fresh zeroed (page-faulting) memory.
+const MAX_SEND: usize = crate::pipe::RECYCLED_BYTES;
 const MAX_IOV: usize = 64;
 /// With a wire transform: encoded bytes waiting to be sent at most (plus one batch), so a
 /// writer stays within about SNDHWM of what the kernel took.

@@ -167,13 +167,17 @@ impl State {
                     c.sock.notify_ready(c.peer_id);
                 }
             } else if sent > 0 {
-                // Partial send (or a truncated batch): walk frames to keep our place.
-                c.zmtp.walk_sent(out, sent);
-                if c.zmtp.out_at_boundary()
-                    && !truncated
-                    && sent == data_len
-                    && out.credit_to(snapshot)
-                {
+                // Partial send (or a truncated batch): walk frames to keep our place, and
+                // credit the messages that left whole now, so a writer held at the HWM by a
+                // backlog larger than one send refills as it drains (not only once all of
+                // it has left: that emptied and refilled the whole pipe, every chunk fresh).
+                let whole = c.zmtp.walk_sent(out, sent);
+                let wake = if c.zmtp.out_at_boundary() && !truncated && sent == data_len {
+                    out.credit_to(snapshot)
+                } else {
+                    whole > 0 && (out.credit(whole) | out.publish_credit())
+                };
+                if wake {
                     c.sock.notify_ready(c.peer_id);
                 }
             }

@@ -342,6 +342,46 @@ fn partial_sends(wire: bool) {
     h.finish();
 }
 
+/// A writer held at SNDHWM gets room for each message that left whole while the rest of
+/// the backlog is still going out (a short send credits what it completed), not only once
+/// everything that send carried has left.
+#[test]
+fn messages_that_left_whole_free_room_below_the_hwm() {
+    const WHOLE: usize = 100_009; // a 100,000-byte body behind a 9-byte header
+    let mut h = Harness::new(SocketType::Pair, &[SocketOption::SndHwm(4)]);
+    h.handshake();
+    let big = vec![3u8; 100_000];
+    // The first message's send starts (and waits: the peer reads nothing); three more queue.
+    h.set_window(0);
+    for _ in 0..4 {
+        h.sock().send(&big, DONTWAIT).unwrap();
+    }
+    let again = |r: crate::Result<()>| matches!(r, Err(crate::Error::Again));
+    assert!(again(h.sock().send(b"fifth", DONTWAIT)));
+    // The first send completes; the next carries the other three and waits.
+    h.set_window(WHOLE);
+    h.pump();
+    assert_eq!(h.peer_read().len(), WHOLE);
+    h.sock()
+        .send(b"fifth", DONTWAIT)
+        .expect("room for the first");
+    assert!(again(h.sock().send(b"sixth", DONTWAIT)));
+    // That send is cut after one and a half messages: the whole one frees a place.
+    h.set_window(WHOLE + WHOLE / 2);
+    h.pump();
+    assert_eq!(h.peer_read().len(), WHOLE);
+    h.sock()
+        .send(b"sixth", DONTWAIT)
+        .expect("room for the message that left whole");
+    assert!(again(h.sock().send(b"seventh", DONTWAIT)));
+    h.set_window(usize::MAX);
+    h.pump();
+    let rest = h.peer_read();
+    assert_eq!(rest.len(), 2 * WHOLE + 2 * 7);
+    assert!(rest.ends_with(b"sixth"));
+    h.finish();
+}
+
 #[test]
 fn peer_closes_while_a_send_is_in_flight() {
     for window in [0, 3] {
