@@ -43,18 +43,14 @@ fn paired(
     summary(&ratios).map(|s| s.median)
 }
 
-/// One target: for every implementation and size that ran both patterns, the paired median
-/// of `a`'s `metric` over `b`'s.
-#[allow(clippy::too_many_arguments)]
-fn target(
-    out: &mut String,
-    what: &str,
+/// For every implementation and size that ran both patterns, the paired median of `a`'s
+/// `metric` over `b`'s.
+fn rows(
     plan: &[(Case, Vec<Impl>)],
     records: &[Record],
     cfg: &Config,
     (test, a, b, metric): (Test, Pattern, Pattern, &str),
-    ok: impl Fn(f64) -> bool,
-) {
+) -> Vec<(String, f64)> {
     let mut rows = Vec::new();
     for (ca, ia) in plan
         .iter()
@@ -78,24 +74,63 @@ fn target(
             }
         }
     }
+    rows
+}
+
+fn listed(rows: &[(String, f64)]) -> String {
+    let list: Vec<String> = rows.iter().map(|(at, v)| format!("{at} {v:.2}")).collect();
+    list.join(", ")
+}
+
+/// One target over [`rows`]: met when every row is `ok`.
+fn target(
+    out: &mut String,
+    what: &str,
+    plan: &[(Case, Vec<Impl>)],
+    records: &[Record],
+    cfg: &Config,
+    key: (Test, Pattern, Pattern, &str),
+    ok: impl Fn(f64) -> bool,
+) {
+    let rows = rows(plan, records, cfg, key);
     if rows.is_empty() {
         let _ = writeln!(
             out,
             "* {what}: not measured in this session (run `compare --patterns {},{}`)",
-            a.name(),
-            b.name()
+            key.1.name(),
+            key.2.name()
         );
         return;
     }
     let met = rows.iter().filter(|(_, v)| ok(*v)).count();
     let verdict = if met == rows.len() { "met" } else { "MISSED" };
-    let list: Vec<String> = rows.iter().map(|(at, v)| format!("{at} {v:.2}")).collect();
     let _ = writeln!(
         out,
         "* {what}: **{verdict}** ({met}/{} rows: {})",
         rows.len(),
-        list.join(", ")
+        listed(&rows)
     );
+}
+
+/// The same ratio for CPU per message, printed under a throughput target without a verdict
+/// of its own: the service's cost per message, which (unlike throughput on 2 vCPUs) does not
+/// depend on how the scheduler placed the runs' threads.
+fn cpu_line(
+    out: &mut String,
+    what: &str,
+    plan: &[(Case, Vec<Impl>)],
+    records: &[Record],
+    cfg: &Config,
+    (a, b): (Pattern, Pattern),
+) {
+    let rows = rows(plan, records, cfg, (Test::Thr, a, b, "cpu_ns_msg"));
+    if !rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "  * {what} (CPU per message, no target of its own): {}",
+            listed(&rows)
+        );
+    }
 }
 
 /// The verdict section (Markdown), empty when the session ran no service pattern.
@@ -122,6 +157,14 @@ pub fn verdicts(cfg: &Config, plan: &[(Case, Vec<Impl>)], records: &[Record]) ->
         ),
         |v| v >= 0.8,
     );
+    cpu_line(
+        &mut out,
+        "GATEWAY / DEALER_ROUTER CPU/msg",
+        plan,
+        records,
+        cfg,
+        (Pattern::Gateway, Pattern::DealerRouter),
+    );
     target(
         &mut out,
         "SPOT / PUBSUB rx ≥ 0.7",
@@ -130,6 +173,14 @@ pub fn verdicts(cfg: &Config, plan: &[(Case, Vec<Impl>)], records: &[Record]) ->
         cfg,
         (Test::Thr, Pattern::Spot, Pattern::PubSub, "rx_kmsg_s"),
         |v| v >= 0.7,
+    );
+    cpu_line(
+        &mut out,
+        "SPOT / PUBSUB CPU/msg",
+        plan,
+        records,
+        cfg,
+        (Pattern::Spot, Pattern::PubSub),
     );
     target(
         &mut out,
@@ -221,6 +272,40 @@ mod tests {
         assert!(line("* SPOT / PUBSUB").contains("not measured"));
         assert!(line("* SPOT / DEALER_ROUTER").contains("**met** (1/1 rows: 64 B uring 1.50)"));
         assert!(verdicts(&config(1), &plan[1..2], &records).is_empty());
+    }
+
+    #[test]
+    fn cpu_per_message_is_listed_under_its_target_without_a_verdict() {
+        let (gw, dr) = (
+            case(Test::Thr, Pattern::Gateway),
+            case(Test::Thr, Pattern::DealerRouter),
+        );
+        let both = |case: Case, rx: f64, cpu: f64| Record {
+            case,
+            imp: Impl::parse("ringlink-uring").unwrap(),
+            rep: 0,
+            secs: 0.5,
+            outcome: Ok(vec![("rx_kmsg_s", rx), ("cpu_ns_msg", cpu)]),
+        };
+        let records = vec![both(gw, 500.0, 110.0), both(dr, 1000.0, 100.0)];
+        let imp = vec![Impl::parse("ringlink-uring").unwrap()];
+        let plan = vec![(gw, imp.clone()), (dr, imp)];
+        let out = verdicts(&config(1), &plan, &records);
+        let lines: Vec<&str> = out.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("* GATEWAY / DEALER_ROUTER rx"))
+            .expect("the throughput target");
+        assert!(
+            lines[at].contains("**MISSED** (0/1 rows: 64 B uring 0.50)"),
+            "{out}"
+        );
+        assert_eq!(
+            lines[at + 1],
+            "  * GATEWAY / DEALER_ROUTER CPU/msg (CPU per message, no target of its own): \
+             64 B uring 1.10"
+        );
+        assert!(!out.contains("SPOT / PUBSUB CPU/msg"), "{out}");
     }
 
     #[test]
