@@ -344,6 +344,12 @@ fn features_on_and_off_move_the_same_bytes() {
     }
 }
 
+/// One turn that waits up to 20 ms for completions (none are expected).
+fn idle_turn(d: &mut UringDriver, reqs: &mut Vec<Req>) {
+    d.poll(reqs, Some(Duration::from_millis(20)), &mut [], |_, _| {})
+        .unwrap();
+}
+
 /// A wait with a timeout and nothing to complete returns (through the registered ring
 /// index and through the fd alike).
 #[test]
@@ -354,13 +360,7 @@ fn timed_wait_returns_without_completions() {
         let mut reqs = Vec::new();
         let start = std::time::Instant::now();
         for _ in 0..3 {
-            d.poll(
-                &mut reqs,
-                Some(Duration::from_millis(20)),
-                &mut [],
-                |_, _| {},
-            )
-            .unwrap();
+            idle_turn(&mut d, &mut reqs);
         }
         assert!(
             start.elapsed() >= Duration::from_millis(60),
@@ -373,7 +373,8 @@ fn timed_wait_returns_without_completions() {
 
 /// More submissions in one turn than the submission queue holds (1,024): the driver
 /// submits (with SQPOLL: wakes the kernel's thread, asleep after an idle turn, and waits for
-/// it to take some) and goes on, and every one completes. 1,500 watches of one readable eventfd each report POLLIN.
+/// it to take some) and goes on, and every one completes: 1,500 watches of one readable
+/// eventfd each report POLLIN.
 #[test]
 fn a_turn_with_more_submissions_than_the_queue_holds() {
     for features in feature_sets() {
@@ -392,13 +393,7 @@ fn a_turn_with_more_submissions_than_the_queue_holds() {
         let mut reqs = Vec::new();
         // An idle turn first, longer than SQPOLL's idle time: the SQ thread is asleep when
         // the queue fills (a wait for room must wake it).
-        d.poll(
-            &mut reqs,
-            Some(Duration::from_millis(20)),
-            &mut [],
-            |_, _| {},
-        )
-        .unwrap();
+        idle_turn(&mut d, &mut reqs);
         let mut fired = vec![false; watch.len()];
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while !fired.iter().all(|&f| f) {
