@@ -113,8 +113,8 @@ fn target(
 }
 
 /// The same ratio for CPU per message, printed under a throughput target without a verdict
-/// of its own: the service's cost per message, which (unlike throughput on 2 vCPUs) does not
-/// depend on how the scheduler placed the runs' threads.
+/// of its own: the service's cost per message (on 2 vCPUs it moves with thread placement
+/// too: cross-vCPU wake-ups cost CPU; docs/services.md).
 fn cpu_line(
     out: &mut String,
     what: &str,
