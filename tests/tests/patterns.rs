@@ -1244,6 +1244,45 @@ both_backends!(router_send_routed_batch, |backend| {
     assert_eq!(recv_parts(&mut a, "after mandatory"), vec![b"y".to_vec()]);
 });
 
+both_backends!(router_send_routed_many_to_one_peer, |backend| {
+    let ctx = ctx(backend);
+    let mut router = socket(&ctx, SocketType::Router);
+    let ep = bind_tcp(&mut router);
+    let mut a = dealer_with_id(&ctx, &ep, b"A");
+    a.send(b"hi", 0).expect("a hi");
+    recv_parts(&mut router, "hello");
+    // ROUTER_MANDATORY: a run past SNDHWM blocks for room instead of dropping, so every
+    // message of both calls arrives, in order, at a reader that keeps up.
+    set_opt(&mut router, SocketOption::RouterMandatory(true));
+    let reader = thread::spawn(move || {
+        for i in 0..5000u32 {
+            assert_eq!(recv_parts(&mut a, "many"), vec![i.to_le_bytes().to_vec()]);
+        }
+        for _ in 0..3000 {
+            assert_eq!(recv_parts(&mut a, "repeat"), vec![b"r".to_vec()]);
+        }
+    });
+    let many: Vec<[u8; 4]> = (0..5000u32).map(u32::to_le_bytes).collect();
+    let mut off = 0;
+    while off < many.len() {
+        off += router
+            .send_routed_many(b"A", &many[off..], 0)
+            .expect("send_routed_many");
+    }
+    let mut left = 3000;
+    while left > 0 {
+        left -= router
+            .send_routed_repeat(b"A", b"r", left, 0)
+            .expect("send_routed_repeat");
+    }
+    reader.join().expect("reader");
+    let err = router.send_routed_repeat(b"nobody", b"x", 2, 0);
+    assert!(
+        matches!(err, Err(Error::HostUnreachable)),
+        "expected HostUnreachable, got {err:?}"
+    );
+});
+
 both_backends!(push_round_robin_and_pull_fair_queue, |backend| {
     let ctx = ctx(backend);
     // One PUSH bound, two PULLs connected: messages alternate between them.

@@ -537,7 +537,74 @@ impl Socket {
         msgs: &[(R, P)],
         flags: impl Into<Flags>,
     ) -> Result<usize> {
-        let flags = flags.into().bits();
+        self.send_routed_batch_of(msgs, flags.into().bits())
+    }
+
+    /// ROUTER and STREAM: send each of `payloads` as a one-frame message to the peer
+    /// `routing_id`, as [`Socket::send_routed_batch`] with that id on every message but
+    /// without an id per message to build or compare (a gateway's run for one provider).
+    ///
+    /// # Errors
+    /// As [`Socket::send_routed_batch`].
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlink::{Context, SocketOption, SocketType};
+    /// let ctx = Context::new()?;
+    /// let mut router = ctx.socket(SocketType::Router)?;
+    /// router.set_option(SocketOption::RouterMandatory(true))?;
+    /// router.bind("inproc://routed-many-doc")?;
+    /// let mut dealer = ctx.socket(SocketType::Dealer)?;
+    /// dealer.set_option(SocketOption::RoutingId(b"w1".to_vec()))?;
+    /// dealer.connect("inproc://routed-many-doc")?;
+    /// dealer.send(b"ready", 0)?;
+    /// router.recv_multipart(0)?; // the peer is known from here on
+    /// assert_eq!(router.send_routed_many(b"w1", &["a", "b"], 0)?, 2);
+    /// assert_eq!(router.send_routed_repeat(b"w1", b"c", 2, 0)?, 2);
+    /// for want in ["a", "b", "c", "c"] {
+    ///     assert_eq!(dealer.recv_multipart(0)?, [want.as_bytes().to_vec()]);
+    /// }
+    /// # Ok::<(), ringlink::Error>(())
+    /// ```
+    pub fn send_routed_many<P: AsRef<[u8]>>(
+        &mut self,
+        routing_id: &[u8],
+        payloads: &[P],
+        flags: impl Into<Flags>,
+    ) -> Result<usize> {
+        let one = router::OnePeer {
+            rid: routing_id,
+            count: payloads.len(),
+            payload: |i: usize| payloads[i].as_ref(),
+        };
+        self.send_routed_batch_of(&one, flags.into().bits())
+    }
+
+    /// ROUTER and STREAM: send `payload` `count` times to the peer `routing_id`, as
+    /// [`Socket::send_routed_many`].
+    ///
+    /// # Errors
+    /// As [`Socket::send_routed_batch`].
+    pub fn send_routed_repeat(
+        &mut self,
+        routing_id: &[u8],
+        payload: &[u8],
+        count: usize,
+        flags: impl Into<Flags>,
+    ) -> Result<usize> {
+        let one = router::OnePeer {
+            rid: routing_id,
+            count,
+            payload: |_| payload,
+        };
+        self.send_routed_batch_of(&one, flags.into().bits())
+    }
+
+    fn send_routed_batch_of<B: router::RoutedBatch + ?Sized>(
+        &mut self,
+        msgs: &B,
+        flags: i32,
+    ) -> Result<usize> {
         self.core.check_term()?;
         let core = &mut self.core;
         let r = match &mut self.pattern {

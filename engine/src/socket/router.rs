@@ -302,10 +302,10 @@ impl Router {
 /// `write` is a plain append), a run of messages for one peer is appended with one commit
 /// (as far as the peer has room).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn send_batch<H: Routed, R: AsRef<[u8]>, P: AsRef<[u8]>>(
+pub(super) fn send_batch<H: Routed, B: RoutedBatch + ?Sized>(
     h: &mut H,
     core: &mut Core,
-    msgs: &[(R, P)],
+    msgs: &B,
     flags: i32,
     mandatory: bool,
     runs: bool,
@@ -319,11 +319,11 @@ pub(super) fn send_batch<H: Routed, R: AsRef<[u8]>, P: AsRef<[u8]>>(
     let mut touched = std::mem::take(&mut core.touched);
     let mut done = 0;
     let result = 'batch: loop {
-        let Some((rid, payload)) = msgs.get(done) else {
+        if done == msgs.len() {
             break Ok(done);
-        };
+        }
         core.process_inbox(h);
-        let Some(s) = h.table().lookup(core, rid.as_ref()) else {
+        let Some(s) = h.table().lookup(core, msgs.rid(done)) else {
             if mandatory {
                 break partial(done, Error::HostUnreachable);
             }
@@ -359,11 +359,11 @@ pub(super) fn send_batch<H: Routed, R: AsRef<[u8]>, P: AsRef<[u8]>>(
         if runs {
             let end = run_end(core, s, msgs, done);
             if end > done + 1 {
-                done = core.batch_run(s, done, end, &|i| msgs[i].1.as_ref(), &mut touched);
+                done = core.batch_run(s, done, end, &|i| msgs.payload(i), &mut touched);
                 continue;
             }
         }
-        if let Err(e) = write(h, core, s, payload.as_ref(), &mut touched, done + 1) {
+        if let Err(e) = write(h, core, s, msgs.payload(done), &mut touched, done + 1) {
             break partial(done, e);
         }
         done += 1;
@@ -372,30 +372,73 @@ pub(super) fn send_batch<H: Routed, R: AsRef<[u8]>, P: AsRef<[u8]>>(
     result
 }
 
-/// The end of the run of messages from `at` that go to peer `s` (the same routing id: often
-/// the very same slice, as a gateway's picks are), bounded by the peer's room and, inline,
-/// by the next multiple of `INLINE_FLUSH_EVERY` (where a batch may start sending).
-fn run_end<R: AsRef<[u8]>, P: AsRef<[u8]>>(
-    core: &mut Core,
-    s: usize,
-    msgs: &[(R, P)],
-    at: usize,
-) -> usize {
+/// The end of the run of messages from `at` that go to peer `s`, bounded by the peer's room
+/// and, inline, by the next multiple of `INLINE_FLUSH_EVERY` (where a batch may start sending).
+fn run_end<B: RoutedBatch + ?Sized>(core: &mut Core, s: usize, msgs: &B, at: usize) -> usize {
     let room = core.peers[s].out.room().min((msgs.len() - at) as u64) as usize;
     let mut limit = at + room;
     if core.inline {
         limit = limit.min((at / INLINE_FLUSH_EVERY + 1) * INLINE_FLUSH_EVERY);
     }
-    let rid = msgs[at].0.as_ref();
-    let mut end = at + 1;
-    while end < limit {
-        let next = msgs[end].0.as_ref();
-        if !(std::ptr::eq(next, rid) || same_id(next, rid)) {
-            break;
-        }
-        end += 1;
+    msgs.run_end(at, limit)
+}
+
+/// The messages of a routed batch: message `i` is `payload(i)` for the peer `rid(i)`.
+pub(super) trait RoutedBatch {
+    fn len(&self) -> usize;
+    fn rid(&self, i: usize) -> &[u8];
+    fn payload(&self, i: usize) -> &[u8];
+    /// The end (at most `limit`) of the run from `at` that goes to `rid(at)`.
+    fn run_end(&self, at: usize, limit: usize) -> usize;
+}
+
+/// `(routing id, payload)` pairs (`Socket::send_routed_batch`).
+impl<R: AsRef<[u8]>, P: AsRef<[u8]>> RoutedBatch for [(R, P)] {
+    fn len(&self) -> usize {
+        <[(R, P)]>::len(self)
     }
-    end
+    fn rid(&self, i: usize) -> &[u8] {
+        self[i].0.as_ref()
+    }
+    fn payload(&self, i: usize) -> &[u8] {
+        self[i].1.as_ref()
+    }
+    /// Compares ids (often the very same slice, as a gateway's picks are).
+    fn run_end(&self, at: usize, limit: usize) -> usize {
+        let rid = self[at].0.as_ref();
+        let mut end = at + 1;
+        while end < limit {
+            let next = self[end].0.as_ref();
+            if !(std::ptr::eq(next, rid) || same_id(next, rid)) {
+                break;
+            }
+            end += 1;
+        }
+        end
+    }
+}
+
+/// `count` messages for one peer (`Socket::send_routed_many`, `send_routed_repeat`): one
+/// run, no id compared per message.
+pub(super) struct OnePeer<'a, F> {
+    pub(super) rid: &'a [u8],
+    pub(super) count: usize,
+    pub(super) payload: F,
+}
+
+impl<'a, F: Fn(usize) -> &'a [u8]> RoutedBatch for OnePeer<'a, F> {
+    fn len(&self) -> usize {
+        self.count
+    }
+    fn rid(&self, _: usize) -> &[u8] {
+        self.rid
+    }
+    fn payload(&self, i: usize) -> &[u8] {
+        (self.payload)(i)
+    }
+    fn run_end(&self, _: usize, limit: usize) -> usize {
+        limit
+    }
 }
 
 #[cfg(test)]

@@ -204,10 +204,10 @@ impl Stream {
     }
 
     /// `send_routed_batch`: STREAM routes like a ROUTER_MANDATORY; a close payload closes.
-    pub(super) fn send_batch<R: AsRef<[u8]>, P: AsRef<[u8]>>(
+    pub(super) fn send_batch<B: router::RoutedBatch + ?Sized>(
         &mut self,
         core: &mut Core,
-        msgs: &[(R, P)],
+        msgs: &B,
         flags: i32,
     ) -> Result<usize> {
         router::send_batch(

@@ -203,7 +203,7 @@ impl Gateway {
         count: usize,
         flags: impl Into<Flags>,
     ) -> Result<usize> {
-        self.send_each(service, count, |_| payload, flags.into())
+        self.send_each::<&[u8]>(service, Payloads::Repeat(payload, count), flags.into())
     }
 
     /// Send each of `payloads` as a one-frame request to `service`, each to the next
@@ -220,21 +220,17 @@ impl Gateway {
         payloads: &[T],
         flags: impl Into<Flags>,
     ) -> Result<usize> {
-        self.send_each(
-            service,
-            payloads.len(),
-            |i| payloads[i].as_ref(),
-            flags.into(),
-        )
+        self.send_each(service, Payloads::Each(payloads), flags.into())
     }
 
-    fn send_each<'a>(
+    fn send_each<T: AsRef<[u8]>>(
         &self,
         service: &str,
-        count: usize,
-        payload: impl Fn(usize) -> &'a [u8],
+        payloads: Payloads<'_, T>,
         flags: Flags,
     ) -> Result<usize> {
+        let count = payloads.len();
+        let payload = |i| payloads.get(i);
         if !(flags - DONTWAIT).is_empty() {
             return Err(Error::InvalidArgument(
                 "gateway sends take DONTWAIT only".into(),
@@ -249,7 +245,7 @@ impl Gateway {
                     // As many as go at once along the pool's order, then one at a time
                     // for the message that did not (skipping a provider that is full or
                     // not connected).
-                    n += g.try_send_routed(service, count - sent - n, |i| payload(sent + n + i))?;
+                    n += g.try_send_routed(service, payloads, sent + n)?;
                     if sent + n == count {
                         break;
                     }
@@ -359,6 +355,44 @@ impl Gateway {
     }
 }
 
+/// A batch's payloads: each its own, or one payload repeated.
+enum Payloads<'a, T> {
+    Each(&'a [T]),
+    Repeat(&'a [u8], usize),
+}
+
+impl<T> Clone for Payloads<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Payloads<'_, T> {}
+
+impl<'a, T: AsRef<[u8]>> Payloads<'a, T> {
+    fn len(&self) -> usize {
+        match self {
+            Payloads::Each(p) => p.len(),
+            Payloads::Repeat(_, n) => *n,
+        }
+    }
+
+    fn get(&self, i: usize) -> &'a [u8] {
+        match *self {
+            Payloads::Each(p) => p[i].as_ref(),
+            Payloads::Repeat(p, _) => p,
+        }
+    }
+
+    /// Send messages `from..from + n` to the peer `rid` (as far as it has room now).
+    fn send_run(&self, router: &mut Socket, rid: &[u8], from: usize, n: usize) -> Result<usize> {
+        match *self {
+            Payloads::Each(p) => router.send_routed_many(rid, &p[from..from + n], DONTWAIT),
+            Payloads::Repeat(p, _) => router.send_routed_repeat(rid, p, n, DONTWAIT),
+        }
+    }
+}
+
 enum Sent {
     Yes,
     Full,
@@ -433,14 +467,16 @@ impl Inner {
             .set_providers(usable);
     }
 
-    /// Send up to `max` one-frame requests (`payload(i)`) in one routed batch, each to the
-    /// provider the pool picks; stops at the first that cannot go now. Returns how many
-    /// went (the picks of the others are taken back).
-    fn try_send_routed<'a>(
+    /// Send the requests of `payloads` from `from` on, each to the provider the pool picks,
+    /// as far as they go at once: a run for one provider (a pool of one, a weighted share)
+    /// with one routed call, otherwise up to `ROUTED_BATCH` in one routed batch. Stops at the
+    /// first that cannot go now; returns how many went (the picks of the others are taken
+    /// back).
+    fn try_send_routed<T: AsRef<[u8]>>(
         &mut self,
         service: &str,
-        max: usize,
-        payload: impl Fn(usize) -> &'a [u8],
+        payloads: Payloads<'_, T>,
+        from: usize,
     ) -> Result<usize> {
         let Inner {
             router,
@@ -451,21 +487,28 @@ impl Inner {
         let Some(pool) = pools.get_mut(service) else {
             return Ok(0);
         };
+        let left = payloads.len() - from;
+        let unsent = |e: Error| match e {
+            Error::Again | Error::HostUnreachable => Ok(0),
+            e => Err(e),
+        };
+        if let Some((i, run)) = pool.peek_run(left).filter(|&(_, run)| run > 1) {
+            let rid = &pool.providers()[i].routing_id;
+            let sent = payloads.send_run(router, rid, from, run).or_else(unsent)?;
+            pool.skip(sent);
+            return Ok(sent);
+        }
         picks.clear();
-        if !pool.pick_many(max.min(ROUTED_BATCH), picks) {
+        if !pool.pick_many(left.min(ROUTED_BATCH), picks) {
             return Ok(0);
         }
         let providers = pool.providers();
         let batch: Vec<(&[u8], &[u8])> = picks
             .iter()
             .enumerate()
-            .map(|(j, &i)| (&providers[i].routing_id[..], payload(j)))
+            .map(|(j, &i)| (&providers[i].routing_id[..], payloads.get(from + j)))
             .collect();
-        let sent = match router.send_routed_batch(&batch, DONTWAIT) {
-            Ok(n) => n,
-            Err(Error::Again | Error::HostUnreachable) => 0,
-            Err(e) => return Err(e),
-        };
+        let sent = router.send_routed_batch(&batch, DONTWAIT).or_else(unsent)?;
         pool.unpick((picks.len() - sent) as u64);
         Ok(sent)
     }

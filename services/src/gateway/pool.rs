@@ -17,7 +17,7 @@ pub enum LoadBalance {
 }
 
 /// One service's providers.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Pool {
     providers: Vec<Provider>,
     /// The next turn, always below `period`, so a pick needs no division per message.
@@ -125,6 +125,37 @@ impl Pool {
         true
     }
 
+    /// The provider of the next pick and how many picks in a row (at most `max`) choose it:
+    /// all of them in a pool of one, what is left of the provider's share of the cycle when
+    /// weighted, one in a round robin of several (`None` without providers). The turn does
+    /// not move ([`Pool::skip`] moves it).
+    pub fn peek_run(&self, max: usize) -> Option<(usize, usize)> {
+        if self.period == 0 {
+            return None;
+        }
+        if self.providers.len() == 1 {
+            return Some((0, max));
+        }
+        match self.strategy {
+            LoadBalance::RoundRobin => Some((self.turn as usize, max.min(1))),
+            LoadBalance::Weighted => {
+                let mut end = 0;
+                self.providers.iter().enumerate().find_map(|(i, p)| {
+                    end += weight(p);
+                    let left = (end > self.turn).then(|| end - self.turn)?;
+                    Some((i, max.min(usize::try_from(left).unwrap_or(usize::MAX))))
+                })
+            }
+        }
+    }
+
+    /// Advance the turn by `n` picks (as `n` calls of [`Pool::pick`]).
+    pub fn skip(&mut self, n: usize) {
+        if self.period > 0 {
+            self.turn = (self.turn + n as u64 % self.period) % self.period;
+        }
+    }
+
     /// Take back the last `turns` picks (their messages were not sent).
     pub fn unpick(&mut self, turns: u64) {
         if self.period > 0 {
@@ -226,6 +257,42 @@ mod tests {
         let mut out = vec![9];
         assert!(!empty.pick_many(3, &mut out));
         assert_eq!(out, [9]);
+    }
+
+    #[test]
+    fn a_run_is_the_picks_that_choose_one_provider_in_a_row() {
+        for strategy in [LoadBalance::RoundRobin, LoadBalance::Weighted] {
+            for weights in [&[1][..], &[5], &[1, 3], &[2, 1, 1], &[1, 1, 1]] {
+                let (mut a, mut b) = (pool(weights, strategy), pool(weights, strategy));
+                for max in [1, 2, 3, 7] {
+                    let (first, run) = a.peek_run(max).unwrap();
+                    assert!((1..=max).contains(&run));
+                    a.skip(run);
+                    let picks: Vec<usize> = (0..run).map(|_| b.pick().unwrap()).collect();
+                    assert!(picks.iter().all(|&p| p == first), "{weights:?} {picks:?}");
+                    if run < max {
+                        // The run ends where the next pick chooses another provider.
+                        assert_ne!(b.clone().pick(), Some(first), "{weights:?} max {max}");
+                    }
+                    assert_eq!(a.turn, b.turn, "{strategy:?} {weights:?} max {max}");
+                }
+            }
+        }
+        assert_eq!(
+            pool(&[1, 3], LoadBalance::Weighted).peek_run(9),
+            Some((0, 1))
+        );
+        let mut p = pool(&[1, 3], LoadBalance::Weighted);
+        p.skip(1);
+        assert_eq!(p.peek_run(9), Some((1, 3)), "b's share of the cycle");
+        assert_eq!(p.peek_run(2), Some((1, 2)));
+        p.skip(9);
+        assert_eq!(p.pick(), Some(1), "9 turns from turn 1 of 4 is turn 2");
+        assert_eq!(
+            pool(&[1], LoadBalance::RoundRobin).peek_run(1000),
+            Some((0, 1000))
+        );
+        assert_eq!(pool(&[], LoadBalance::Weighted).peek_run(3), None);
     }
 
     fn firsts(p: &mut Pool, n: usize) -> String {

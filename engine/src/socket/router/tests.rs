@@ -240,3 +240,36 @@ fn routed_batch_runs_stop_at_the_peer_room_and_the_next_id() {
     assert_eq!(s.send_routed_batch(&msgs, DONTWAIT).unwrap(), 3);
     assert_eq!(texts(&mut a), [b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
 }
+
+#[test]
+fn a_run_for_one_peer_stops_at_its_room_or_drops_past_it() {
+    let mut s = socket(SocketType::Router);
+    let mut a = s.attach_far(b"a", 3).unwrap();
+    let texts = |far: &mut super::super::testutil::Far| -> Vec<Vec<u8>> {
+        far.recv_all()
+            .into_iter()
+            .map(|mut m| m.remove(0))
+            .collect()
+    };
+    // Without ROUTER_MANDATORY a full peer drops (counted): `a` holds 3 messages.
+    assert_eq!(
+        s.send_routed_many(b"a", &["1", "2", "3", "4", "5"], DONTWAIT)
+            .unwrap(),
+        5
+    );
+    assert_eq!(texts(&mut a), [b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
+    assert_eq!(s.stats().msgs_dropped, 2);
+    // With it, the run ends at the peer's room, and an unknown id is refused.
+    s.set_option(SocketOption::RouterMandatory(true)).unwrap();
+    assert_eq!(s.send_routed_repeat(b"a", b"r", 5, DONTWAIT).unwrap(), 3);
+    assert!(matches!(
+        s.send_routed_repeat(b"a", b"r", 5, DONTWAIT),
+        Err(Error::Again)
+    ));
+    assert_eq!(texts(&mut a), vec![b"r".to_vec(); 3]);
+    assert!(matches!(
+        s.send_routed_many(b"nobody", &["x"], DONTWAIT),
+        Err(Error::HostUnreachable)
+    ));
+    assert_eq!(s.send_routed_many::<&[u8]>(b"a", &[], DONTWAIT).unwrap(), 0);
+}
