@@ -308,31 +308,31 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     let labelled = plan.len() > cfg.tests.len();
     // Repetition-major: each repetition runs every case, so the cases (not only the
     // implementations within a case) are interleaved, and ratios between cases (GATEWAY /
-    // DEALER_ROUTER, SPOT / PUBSUB) can be paired by repetition.
+    // DEALER_ROUTER, SPOT / PUBSUB) can be paired by repetition: their runs are neighbours
+    // (`schedule`).
     for rep in 0..cfg.reps {
-        for (case, impls) in &plan {
-            for &imp in impls {
-                let spec = cfg.spec(case, imp);
-                let t = Instant::now();
-                let outcome = match case.test {
-                    Test::Thr => runner::throughput(&spec),
-                    Test::Lat => runner::latency(&spec),
-                };
-                let r = Record {
-                    case: *case,
-                    imp,
-                    rep,
-                    secs: t.elapsed().as_secs_f64(),
-                    outcome,
-                };
-                eprintln!(
-                    "{} [{}/{total}, {:.0} s]",
-                    progress(&r, cfg.reps, labelled),
-                    records.len() + 1,
-                    session.elapsed().as_secs_f64()
-                );
-                records.push(r);
-            }
+        for (ci, imp) in crate::schedule::run_order(&plan, rep) {
+            let case = &plan[ci].0;
+            let spec = cfg.spec(case, imp);
+            let t = Instant::now();
+            let outcome = match case.test {
+                Test::Thr => runner::throughput(&spec),
+                Test::Lat => runner::latency(&spec),
+            };
+            let r = Record {
+                case: *case,
+                imp,
+                rep,
+                secs: t.elapsed().as_secs_f64(),
+                outcome,
+            };
+            eprintln!(
+                "{} [{}/{total}, {:.0} s]",
+                progress(&r, cfg.reps, labelled),
+                records.len() + 1,
+                session.elapsed().as_secs_f64()
+            );
+            records.push(r);
         }
     }
 

@@ -16,6 +16,7 @@ mod report;
 mod report_notes;
 mod runner;
 mod scale;
+mod schedule;
 mod services;
 mod soak;
 mod stats;

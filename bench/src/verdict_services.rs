@@ -3,10 +3,10 @@
 //! SPOT throughput ≥ 0.7× PUBSUB, SPOT latency p50 ≤ 2× the DEALER_ROUTER ping-pong (the
 //! session has no PUBSUB ping-pong; one PUB → SUB hop each way is what both measure).
 //!
-//! `compare` runs every case in every repetition, so the two cases' runs of one repetition
-//! are neighbours in time: each row is the median over repetitions of the paired ratio
-//! (repetition i of one case over repetition i of the other, same implementation), as the
-//! implementation ratios are.
+//! `compare` runs every case in every repetition, and a service run right next to its
+//! counterpart's run of the same implementation (`schedule`): each row is the median over
+//! repetitions of the paired ratio (repetition i of one case over repetition i of the
+//! other, same implementation), as the implementation ratios are.
 
 use std::fmt::Write;
 
