@@ -66,7 +66,7 @@ fn judge(
     let verdict = if met == rows.len() { "met" } else { "MISSED" };
     let _ = writeln!(
         out,
-        "* {target}: **{verdict}** ({met}/{} rows; worst {:.3}, {})",
+        "* {target}: **{verdict}** ({met} of {} rows met; worst {:.3}, {})",
         rows.len(),
         worst.value,
         worst.at
@@ -273,16 +273,16 @@ mod tests {
                 .to_string()
         };
         // uring / epoll: 1.2 (thread) and 2.4 (batch).
-        assert!(line("* io_uring / epoll rx").contains("**met** (2/2 rows; worst 1.200"));
-        assert!(line("* CPU/msg").contains("**met** (2/2 rows; worst 0.833"));
+        assert!(line("* io_uring / epoll rx").contains("**met** (2 of 2 rows met; worst 1.200"));
+        assert!(line("* CPU/msg").contains("**met** (2 of 2 rows met; worst 0.833"));
         let batch = line("* batch / per-message");
         assert!(
-            batch.contains("**MISSED** (1/2 rows; worst 1.000, PAIR 64 B epoll-batch / epoll)"),
+            batch.contains("**MISSED** (1 of 2 rows met; worst 1.000, PAIR 64 B epoll-batch / epoll)"),
             "{batch}"
         );
-        assert!(line("* PAIR 64 B batch").contains("**MISSED** (0/1 rows; worst 0.720"));
+        assert!(line("* PAIR 64 B batch").contains("**MISSED** (0 of 1 rows met; worst 0.720"));
         assert!(line("* per-message vs libzmq")
-            .contains("**met** (1/1 rows; worst 3.600, PAIR 64 B uring / libzmq)"));
+            .contains("**met** (1 of 1 rows met; worst 3.600, PAIR 64 B uring / libzmq)"));
         assert!(line("* 64 KiB PAIR").contains("not measured in this session"));
     }
 }

@@ -82,7 +82,7 @@ impl Target {
             format!("* {}: **met** ({} rows)\n", self.what, self.rows.len())
         } else {
             format!(
-                "* {}: **MISSED** in {}/{} rows: {}\n",
+                "* {}: **MISSED** in {} of {} rows: {}\n",
                 self.what,
                 missed.len(),
                 self.rows.len(),

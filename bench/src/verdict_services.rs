@@ -106,7 +106,7 @@ fn target(
     let verdict = if met == rows.len() { "met" } else { "MISSED" };
     let _ = writeln!(
         out,
-        "* {what}: **{verdict}** ({met}/{} rows: {})",
+        "* {what}: **{verdict}** ({met} of {} rows met: {})",
         rows.len(),
         listed(&rows)
     );
@@ -266,11 +266,11 @@ mod tests {
         };
         assert!(
             line("* GATEWAY")
-                .contains("**MISSED** (1/2 rows: 64 B uring 0.90, 64 B epoll-batch 0.70)"),
+                .contains("**MISSED** (1 of 2 rows met: 64 B uring 0.90, 64 B epoll-batch 0.70)"),
             "{out}"
         );
         assert!(line("* SPOT / PUBSUB").contains("not measured"));
-        assert!(line("* SPOT / DEALER_ROUTER").contains("**met** (1/1 rows: 64 B uring 1.50)"));
+        assert!(line("* SPOT / DEALER_ROUTER").contains("**met** (1 of 1 rows met: 64 B uring 1.50)"));
         assert!(verdicts(&config(1), &plan[1..2], &records).is_empty());
     }
 
@@ -297,7 +297,7 @@ mod tests {
             .position(|l| l.starts_with("* GATEWAY / DEALER_ROUTER rx"))
             .expect("the throughput target");
         assert!(
-            lines[at].contains("**MISSED** (0/1 rows: 64 B uring 0.50)"),
+            lines[at].contains("**MISSED** (0 of 1 rows met: 64 B uring 0.50)"),
             "{out}"
         );
         assert_eq!(
@@ -330,7 +330,7 @@ mod tests {
         let plan = vec![(gw, imps.clone()), (dr, imps)];
         let out = verdicts(&config(4), &plan, &records);
         assert!(
-            out.contains("GATEWAY / DEALER_ROUTER rx ≥ 0.8: **met** (1/1 rows: 64 B epoll 1.00)"),
+            out.contains("GATEWAY / DEALER_ROUTER rx ≥ 0.8: **met** (1 of 1 rows met: 64 B epoll 1.00)"),
             "{out}"
         );
     }
