@@ -277,7 +277,9 @@ mod tests {
         assert!(line("* CPU/msg").contains("**met** (2 of 2 rows met; worst 0.833"));
         let batch = line("* batch / per-message");
         assert!(
-            batch.contains("**MISSED** (1 of 2 rows met; worst 1.000, PAIR 64 B epoll-batch / epoll)"),
+            batch.contains(
+                "**MISSED** (1 of 2 rows met; worst 1.000, PAIR 64 B epoll-batch / epoll)"
+            ),
             "{batch}"
         );
         assert!(line("* PAIR 64 B batch").contains("**MISSED** (0 of 1 rows met; worst 0.720"));

@@ -270,7 +270,9 @@ mod tests {
             "{out}"
         );
         assert!(line("* SPOT / PUBSUB").contains("not measured"));
-        assert!(line("* SPOT / DEALER_ROUTER").contains("**met** (1 of 1 rows met: 64 B uring 1.50)"));
+        assert!(
+            line("* SPOT / DEALER_ROUTER").contains("**met** (1 of 1 rows met: 64 B uring 1.50)")
+        );
         assert!(verdicts(&config(1), &plan[1..2], &records).is_empty());
     }
 
@@ -330,7 +332,9 @@ mod tests {
         let plan = vec![(gw, imps.clone()), (dr, imps)];
         let out = verdicts(&config(4), &plan, &records);
         assert!(
-            out.contains("GATEWAY / DEALER_ROUTER rx ≥ 0.8: **met** (1 of 1 rows met: 64 B epoll 1.00)"),
+            out.contains(
+                "GATEWAY / DEALER_ROUTER rx ≥ 0.8: **met** (1 of 1 rows met: 64 B epoll 1.00)"
+            ),
             "{out}"
         );
     }

@@ -345,6 +345,28 @@ fn features_on_and_off_move_the_same_bytes() {
 }
 
 /// One turn that waits up to 20 ms for completions (none are expected).
+/// Run `body` on a thread of its own and fail if it has not finished within `limit` (the
+/// thread is left behind, stuck wherever it is; the test fails either way).
+fn within(limit: Duration, what: &str, body: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        body();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(limit) {
+        Ok(()) => thread.join().unwrap(),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: still running after {limit:?}")
+        }
+        // The body panicked: its panic is the failure.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(p) = thread.join() {
+                std::panic::resume_unwind(p)
+            }
+        }
+    }
+}
+
 fn idle_turn(d: &mut UringDriver, reqs: &mut Vec<Req>) {
     d.poll(reqs, Some(Duration::from_millis(20)), &mut [], |_, _| {})
         .unwrap();
@@ -377,6 +399,14 @@ fn timed_wait_returns_without_completions() {
 /// eventfd each report POLLIN.
 #[test]
 fn a_turn_with_more_submissions_than_the_queue_holds() {
+    // A wait for SQ room that never returns (SQ_WAIT without SQ_WAKEUP, stop 31) fails the
+    // test instead of hanging the suite.
+    within(Duration::from_secs(120), "the over-full turns", || {
+        over_full_turns();
+    });
+}
+
+fn over_full_turns() {
     for features in feature_sets() {
         let efd = EventFd::new().unwrap();
         let watched = EventFd::new().unwrap();
