@@ -439,6 +439,12 @@ impl SpotNode {
     pub fn dropped(&self) -> u64 {
         lock(&self.node.subs).dropped
     }
+
+    /// Messages the node's PUB dropped for a peer whose pipe was at its high-water mark (the
+    /// PUB's `SndHwm`; `SndHwm(0)` on the builder: none), counted once per peer.
+    pub fn publisher_dropped(&self) -> u64 {
+        lock(&self.node.publisher).sock.stats().msgs_dropped
+    }
 }
 
 impl Node {
