@@ -1,6 +1,7 @@
 #!/bin/bash
-# System calls and context switches per 1,000 messages of one side of a compare throughput
-# run, each process pinned as `compare --pin` pins it (receiver on CPU 1, sender on CPU 0).
+# CPU time (user and system), system calls and context switches per 1,000 messages of one
+# side of a compare throughput run, each process pinned as `compare --pin` pins it (receiver
+# on CPU 1, sender on CPU 0).
 #
 #   scripts/perfstat-peer.sh PATTERN IMPL send|recv [N]
 #   e.g. scripts/perfstat-peer.sh PUSH_PULL ringlink-uring send 4000000
@@ -13,7 +14,7 @@ B=target/release/ringlink-bench
 [ -x "$B" ] || cargo build --release -p ringlink-bench
 mkdir -p target/perfstat
 LOG=target/perfstat/peer.log OUT=target/perfstat/$P.$I.$S.csv FIFO=target/perfstat/hold.$$
-EV=task-clock,context-switches,cpu-migrations,raw_syscalls:sys_enter
+EV=task-clock,user_time,system_time,context-switches,cpu-migrations,raw_syscalls:sys_enter
 for c in poll futex write read io_uring_enter epoll_wait sendto recvfrom; do
   EV=$EV,syscalls:sys_enter_$c
 done
