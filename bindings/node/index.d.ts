@@ -412,8 +412,9 @@ export interface SpotMessage {
 }
 export declare class SpotNode {
   /** sendHighWaterMark: the PUB's per-peer limit (a PUB drops past it; default 1000, 0: none);
-   *  receiveHighWaterMark: the SUB's. */
-  constructor(options?: { context?: Context; sendHighWaterMark?: number; receiveHighWaterMark?: number });
+   *  receiveHighWaterMark: the SUB's; sendBufferSize / receiveBufferSize: the PUB's / SUB's
+   *  kernel socket buffers. */
+  constructor(options?: { context?: Context; sendHighWaterMark?: number; receiveHighWaterMark?: number; sendBufferSize?: number; receiveBufferSize?: number });
   connectRegistry(routerEndpoint: string): void;
   /** Returns the endpoint as bound. */
   bind(endpoint: string): string;
@@ -426,6 +427,10 @@ export declare class SpotNode {
   publish(topic: string | Buffer, msg: MessageLike | MessageLike[]): void;
   publishManyConst(topic: string | Buffer, payload: MessageLike, count: number): number;
   spotPublishManyConst(topic: string | Buffer, payload: MessageLike, count: number): number;
+  /** Messages dropped because a local subscriber's queue was full. */
+  dropped(): number;
+  /** Messages the node's PUB dropped for a peer at its sendHighWaterMark. */
+  publisherDropped(): number;
   subscriber(): SpotSub;
   readonly closed: boolean;
   close(): void;

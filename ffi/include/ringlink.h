@@ -478,6 +478,16 @@ typedef struct {
 // providers now (0: it became unavailable), and the `userdata` given with the callback.
 typedef void (*rl_discovery_fn)(const char *service, size_t providers, void *userdata);
 
+// A SPOT node's drop counters since it started (`rl_spot_node_stats`).
+typedef struct {
+  // Messages dropped because a local subscriber's queue was full (100,000 messages or
+  // 64 MiB).
+  uint64_t dropped;
+  // Messages the node's PUB dropped for a peer whose pipe was at its high-water mark
+  // (`RL_SNDHWM` of the `RL_SPOT_NODE_PUB` role; 0 there: none), counted once per peer.
+  uint64_t publisher_dropped;
+} rl_spot_stats_t;
+
 // Called for each message of a subscriber with a handler (`rl_spot_sub_set_handler`): the
 // topic (`topic_len` bytes, followed by a NUL), the `n` parts (`parts[i]`, `lens[i]`
 // bytes), all valid only during the call, and the handler's `userdata`.
@@ -1506,6 +1516,19 @@ int rl_spot_publish_many_const(rl_spot_node_t *node,
                                const void *payload,
                                size_t len,
                                size_t count);
+
+// Read a node's drop counters into `*out` (ringlink; zlink counts neither). `size` is
+// `sizeof(rl_spot_stats_t)` as the caller knows it: new fields are only ever added at the
+// end, so a program built against an older header gets the fields it knows. A node that has
+// not started (only `rl_spot_node_connect_registry` / `rl_spot_node_setsockopt` so far)
+// reads zeros and stays unstarted.
+//
+// Returns 0, or -1 with `EFAULT` (NULL or stale handle, NULL `out`), `EINVAL` (`size`
+// smaller than one field).
+//
+// # Safety
+// `out` is NULL or valid for writing `size` bytes. Thread-safe.
+int rl_spot_node_stats(rl_spot_node_t *node, rl_spot_stats_t *out, size_t size);
 
 // Destroy the node handle and set `*node` to NULL: its registrations stop (withdrawn by
 // the registries' heartbeat expiry; call `rl_spot_node_unregister` first to withdraw them

@@ -2,8 +2,8 @@
 
 use std::ffi::c_int;
 
-use crate::boundary;
 use crate::socket::{rl_socket_t, sock_mut};
+use crate::{boundary, Res};
 
 /// A socket's counters since it was created (`rl_socket_stats`).
 #[repr(C)]
@@ -49,12 +49,6 @@ pub unsafe extern "C" fn rl_socket_stats(
     boundary(|| {
         // SAFETY: forwarded caller contract.
         let mut sock = unsafe { sock_mut(s) }?;
-        if out.is_null() {
-            return Err(libc::EFAULT);
-        }
-        if size < std::mem::size_of::<u64>() {
-            return Err(libc::EINVAL);
-        }
         let st = sock.stats();
         let v = rl_socket_stats_t {
             msgs_sent: st.msgs_sent,
@@ -67,16 +61,29 @@ pub unsafe extern "C" fn rl_socket_stats(
             handshake_failures: st.handshake_failures,
             disconnects: st.disconnects,
         };
-        let n = size.min(std::mem::size_of::<rl_socket_stats_t>());
-        // SAFETY: `out` is valid for `size` >= n bytes (caller contract); `v` is n bytes or
-        // more of plain integers.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                (&v as *const rl_socket_stats_t).cast::<u8>(),
-                out.cast::<u8>(),
-                n,
-            )
-        };
+        // SAFETY: forwarded caller contract.
+        unsafe { write_sized(&v, out, size) }?;
         Ok(0)
     })
+}
+
+/// Copy the first `size` bytes of a counters struct to `out` (at most its whole size): a
+/// caller built against an older header, with a shorter struct, gets the fields it knows
+/// (fields are only ever added at the end). `EFAULT` for a NULL `out`, `EINVAL` for a
+/// `size` smaller than one field.
+///
+/// # Safety
+/// `out` is NULL or valid for writing `size` bytes.
+pub(crate) unsafe fn write_sized<T: Copy>(v: &T, out: *mut T, size: usize) -> Res<()> {
+    if out.is_null() {
+        return Err(libc::EFAULT);
+    }
+    if size < std::mem::size_of::<u64>() {
+        return Err(libc::EINVAL);
+    }
+    let n = size.min(std::mem::size_of::<T>());
+    // SAFETY: `out` is valid for `size` >= n bytes (caller contract); `v` is n bytes or more
+    // of plain integers (the counters structs are `#[repr(C)]` u64 fields).
+    unsafe { std::ptr::copy_nonoverlapping((v as *const T).cast::<u8>(), out.cast::<u8>(), n) };
+    Ok(())
 }

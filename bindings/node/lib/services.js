@@ -166,12 +166,16 @@ module.exports = function defineServices(native, { context, Router, kAdopt, OPT 
   /** A SPOT node: a topic mesh of PUB/SUB between nodes (manual peers or a discovery). */
   class SpotNode extends NativeSpotNode {
     /** options: context; sendHighWaterMark (the PUB's, per peer: a PUB drops past it,
-     *  default 1000, 0 = no limit) and receiveHighWaterMark (the SUB's, per peer). */
+     *  default 1000, 0 = no limit) and receiveHighWaterMark (the SUB's, per peer);
+     *  sendBufferSize / receiveBufferSize (the PUB's / SUB's kernel socket buffers). */
     constructor(options) {
-      const o = checkOptions(options, ['context', 'sendHighWaterMark', 'receiveHighWaterMark'], 'SpotNode');
+      const o = checkOptions(options, ['context', 'sendHighWaterMark', 'receiveHighWaterMark',
+        'sendBufferSize', 'receiveBufferSize'], 'SpotNode');
       super(o.context || context);
       if (o.sendHighWaterMark !== undefined) this._setsockopt(1, OPT.SNDHWM, o.sendHighWaterMark);
       if (o.receiveHighWaterMark !== undefined) this._setsockopt(2, OPT.RCVHWM, o.receiveHighWaterMark);
+      if (o.sendBufferSize !== undefined) this._setsockopt(1, OPT.SNDBUF, o.sendBufferSize);
+      if (o.receiveBufferSize !== undefined) this._setsockopt(2, OPT.RCVBUF, o.receiveBufferSize);
     }
     /** Register this node as `service` (default 'spot-node') with the registries; resolves
      *  with the advertised endpoint. */

@@ -6,6 +6,8 @@
  * thread and is forwarded through a napi_threadsafe_function.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +159,27 @@ static napi_value node_publish_many_const(napi_env env, napi_callback_info info)
         return throw_rl(env, err, "publishManyConst (topics have 1..255 bytes)");
     NAPI_CALL(env, napi_create_int32(env, n, &out), NULL);
     return out;
+}
+
+/* dropped() / publisherDropped(): one counter of rl_spot_node_stats (at `off`); reading
+ * never starts the node. */
+static napi_value node_counter(napi_env env, napi_callback_info info, size_t off) {
+    size_t argc = 0;
+    napi_value out;
+    rl_spot_stats_t st;
+    svc *s = svc_this(env, info, &argc, NULL, K_NODE);
+    if (!s)
+        return NULL;
+    if (rl_spot_node_stats(s->h, &st, sizeof st) < 0)
+        return throw_rl(env, rl_errno(), "rl_spot_node_stats");
+    NAPI_CALL(env, napi_create_double(env, (double)*(const uint64_t *)((const char *)&st + off), &out), NULL);
+    return out;
+}
+static napi_value node_dropped(napi_env env, napi_callback_info info) {
+    return node_counter(env, info, offsetof(rl_spot_stats_t, dropped));
+}
+static napi_value node_publisher_dropped(napi_env env, napi_callback_info info) {
+    return node_counter(env, info, offsetof(rl_spot_stats_t, publisher_dropped));
 }
 
 /* ---------------------------------------------------------------- SpotSub */
@@ -455,7 +478,8 @@ int rln_services_spot_init(napi_env env, napi_value exports) {
         METHOD("_register", node_register), METHOD("_unregister", node_unregister),
         METHOD("setDiscovery", node_set_discovery), METHOD("publish", node_publish),
         METHOD("_setsockopt", node_setsockopt),
-        METHOD("publishManyConst", node_publish_many_const), METHOD("close", svc_close_method),
+        METHOD("publishManyConst", node_publish_many_const), METHOD("dropped", node_dropped),
+        METHOD("publisherDropped", node_publisher_dropped), METHOD("close", svc_close_method),
         GETTER("closed", svc_closed_getter),
     };
     napi_property_descriptor sub[] = {

@@ -286,6 +286,47 @@ test('SPOT remote delivery over manual peers; spotRecvMany and spotPublishManyCo
   assert.throws(() => b.disconnectPeer(epA), { code: 'ENOENT' });
 });
 
+test('SPOT drop counters: a full local queue, a PUB at its high-water mark', async () => {
+  // A local subscriber that does not read holds 100,000 messages.
+  const a = track(new rl.SpotNode({ sendHighWaterMark: 2, sendBufferSize: 4096 }));
+  assert.deepEqual([a.dropped(), a.publisherDropped()], [0, 0]);
+  const local = track(a.subscriber());
+  local.subscribe('q');
+  assert.equal(a.spotPublishManyConst('q', 'x', 100010), 100010);
+  assert.equal(a.dropped(), 10);
+  local.close();
+
+  // A peer that does not read holds a few messages (two in each pipe, small kernel buffers):
+  // most of a 64 KiB burst is dropped at the PUB; what arrives plus what it counted is the
+  // burst, in order.
+  const b = track(new rl.SpotNode({ receiveHighWaterMark: 2, receiveBufferSize: 4096 }));
+  b.connectPeer(a.bind('tcp://127.0.0.1:*'));
+  const sub = track(b.subscriber());
+  sub.subscribe('big');
+  sub.subscribe('probe');
+  await probeUntilDelivered(a, sub);
+  const before = a.publisherDropped();
+  const body = Buffer.alloc(64 << 10, 5);
+  const burst = 200;
+  for (let i = 0; i < burst; i++) {
+    const seq = Buffer.alloc(4);
+    seq.writeUInt32BE(i);
+    a.publish('big', [seq, body]);
+  }
+  const dropped = a.publisherDropped() - before;
+  assert.ok(dropped >= burst / 2, `dropped ${dropped}`);
+  let last = -1;
+  for (let k = 0; k < burst - dropped; k++) {
+    const m = await within(recvData(sub, 5000), 6000, `message ${k}`);
+    const i = m.parts[0].readUInt32BE(0);
+    assert.ok(i > last, `in order: ${i} after ${last}`);
+    assert.ok(m.parts[1].equals(body));
+    last = i;
+  }
+  await assert.rejects(sub.recv(0), { code: 'EAGAIN' });
+  assert.equal(b.dropped(), 0);
+});
+
 test('SPOT handler callback (threadsafe function), cleared with null', async () => {
   const node = track(new rl.SpotNode());
   const sub = track(node.subscriber());

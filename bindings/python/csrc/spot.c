@@ -7,6 +7,7 @@
  *
  *   SpotNode.publish(topic, parts)            rl_spot_publish (GIL held: it never blocks)
  *   SpotNode.publish_many_const(t, p, n)      rl_spot_publish_many_const (GIL released)
+ *   SpotNode.dropped() / publisher_dropped()  rl_spot_node_stats
  *   SpotSub.recv(timeout)                     rl_spot_sub_recv, waiting in slices
  *   SpotSub.recv_many(max, timeout)           ONE rl_spot_recv_many per batch, into the
  *                                             object's buffer (topics, then payloads)
@@ -283,6 +284,27 @@ static PyObject *node_publish_many_const(SvcObject *o, PyObject *const *args, Py
     return PyLong_FromLong(rc);
 }
 
+/* rl_spot_node_stats: one counter (its offset in rl_spot_stats_t); never starts the node. */
+static PyObject *node_counter(SvcObject *o, size_t off) {
+    void *h = rlpy_svc_handle(o);
+    rl_spot_stats_t st;
+    if (h == NULL) {
+        return NULL;
+    }
+    if (rl_spot_node_stats(h, &st, sizeof st) < 0) {
+        return rlpy_svc_raise(o, errno);
+    }
+    return PyLong_FromUnsignedLongLong(*(const uint64_t *)((const char *)&st + off));
+}
+static PyObject *node_dropped(SvcObject *o, PyObject *x) {
+    RLPY_UNUSED(x);
+    return node_counter(o, offsetof(rl_spot_stats_t, dropped));
+}
+static PyObject *node_pub_dropped(SvcObject *o, PyObject *x) {
+    RLPY_UNUSED(x);
+    return node_counter(o, offsetof(rl_spot_stats_t, publisher_dropped));
+}
+
 static PyMethodDef node_methods[] = {
     M("close", rlpy_svc_close,
       "close(): destroy the node handle (its registrations stop; its subscribers stay valid)."),
@@ -303,6 +325,10 @@ static PyMethodDef node_methods[] = {
     M("publish", node_publish, "publish(topic, parts, flags=0): parts is bytes or a list of parts."),
     M("publish_many_const", node_publish_many_const,
       "publish_many_const(topic, payload, count) -> int: payload count times (one C call)."),
+    {"dropped", (PyCFunction)node_dropped, METH_NOARGS,
+     "dropped() -> int: messages dropped because a local subscriber's queue was full."},
+    {"publisher_dropped", (PyCFunction)node_pub_dropped, METH_NOARGS,
+     "publisher_dropped() -> int: messages the node's PUB dropped for a peer at its SNDHWM."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -190,6 +190,47 @@ def test_spot_node_hwm_options_burst_arrives_whole(ctx):
     assert publish_and_count(a, s, "burst", 20000, 1024) == 20000
 
 
+def test_spot_node_drop_counters(ctx):
+    """dropped(): a local subscriber that does not read holds 100,000 messages.
+    publisher_dropped(): a peer that does not read holds a few messages (two in each pipe,
+    small kernel buffers), so most of a 64 KiB burst is dropped at the PUB; what arrives
+    plus what it counted is the burst, in order (as services/tests/spot.rs)."""
+    a = ringlink.SpotNode(ctx)
+    assert (a.dropped(), a.publisher_dropped()) == (0, 0)
+    a.setsockopt("pub", ringlink.SNDHWM, 2)  # reading the counters did not start the node
+    a.setsockopt("pub", ringlink.SNDBUF, 4096)
+    local = a.subscriber()
+    local.subscribe("q")
+    assert a.publish_many_const("q", b"x", 100_010) == 100_010
+    assert a.dropped() == 10
+    local.close()
+
+    b = ringlink.SpotNode(ctx, rcvhwm=2)
+    b.setsockopt("sub", ringlink.RCVBUF, 4096)
+    b.connect_peer(a.bind(ANY))
+    s = b.subscriber()
+    s.subscribe("big")
+    joined(a, s, "big")
+    before = a.publisher_dropped()
+    body = bytes([5]) * (64 << 10)
+    burst = 200
+    for i in range(burst):
+        a.publish("big", [i.to_bytes(4, "big"), body])
+    dropped = a.publisher_dropped() - before
+    assert dropped >= burst // 2
+    last = -1
+    for _ in range(burst - dropped):
+        _, parts = next_msg(s)
+        i = int.from_bytes(parts[0], "big")
+        assert i > last and parts[1] == body
+        last = i
+    with pytest.raises(ringlink.Again):
+        s.recv(timeout=0)
+    assert b.dropped() == 0
+    for x in (s, a, b):
+        x.close()
+
+
 def test_spot_node_setsockopt(ctx):
     n = ringlink.SpotNode(ctx)
     n.setsockopt("pub", ringlink.SNDHWM, 10)

@@ -11,6 +11,7 @@ mod patterns;
 mod poll_monitor;
 mod services;
 mod spot;
+mod spot_drops;
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr::{null, null_mut};

@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A SPOT node bound on a wildcard port; its endpoint.
-fn spot_node(ctx: *mut rl_ctx_t) -> (*mut rl_spot_node_t, CString) {
+pub(super) fn spot_node(ctx: *mut rl_ctx_t) -> (*mut rl_spot_node_t, CString) {
     // SAFETY: live context, valid buffer.
     unsafe {
         let n = rl_spot_node_new(ctx);
@@ -26,7 +26,7 @@ fn spot_node(ctx: *mut rl_ctx_t) -> (*mut rl_spot_node_t, CString) {
     }
 }
 
-fn publish(node: *mut rl_spot_node_t, topic: &str, parts: &[&[u8]]) -> c_int {
+pub(super) fn publish(node: *mut rl_spot_node_t, topic: &str, parts: &[&[u8]]) -> c_int {
     let ptrs: Vec<*const c_void> = parts.iter().map(|p| p.as_ptr().cast()).collect();
     let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
     // SAFETY: live node, arrays of `parts.len()` entries.
@@ -44,10 +44,21 @@ fn publish(node: *mut rl_spot_node_t, topic: &str, parts: &[&[u8]]) -> c_int {
 }
 
 /// One message through rl_spot_sub_recv: (topic, parts), or the errno.
-fn sub_recv(sub: *mut rl_spot_sub_t, timeout_ms: c_int) -> Result<(String, Vec<Vec<u8>>), c_int> {
+pub(super) fn sub_recv(
+    sub: *mut rl_spot_sub_t,
+    timeout_ms: c_int,
+) -> Result<(String, Vec<Vec<u8>>), c_int> {
+    sub_recv_into(sub, timeout_ms, &mut [0u8; 1024])
+}
+
+/// As [`sub_recv`], the parts received into `buf`.
+pub(super) fn sub_recv_into(
+    sub: *mut rl_spot_sub_t,
+    timeout_ms: c_int,
+    buf: &mut [u8],
+) -> Result<(String, Vec<Vec<u8>>), c_int> {
     let mut topic = [0u8; 256];
     let mut tlen = 0usize;
-    let mut buf = [0u8; 1024];
     let mut lens = [0usize; 8];
     // SAFETY: live subscriber, valid buffers.
     let n = unsafe {
@@ -57,7 +68,7 @@ fn sub_recv(sub: *mut rl_spot_sub_t, timeout_ms: c_int) -> Result<(String, Vec<V
             256,
             &mut tlen,
             buf.as_mut_ptr().cast(),
-            1024,
+            buf.len(),
             lens.as_mut_ptr(),
             8,
             timeout_ms,

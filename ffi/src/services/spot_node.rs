@@ -14,6 +14,7 @@ use super::{
 };
 use crate::ctx::rl_ctx_t;
 use crate::socket::bytes_arg;
+use crate::stats::write_sized;
 use crate::{boundary, boundary_ptr, eno, to_int, Res, RL_EFSM};
 
 /// An opaque SPOT node handle (zlink's `void *spot_node`).
@@ -381,6 +382,50 @@ pub unsafe extern "C" fn rl_spot_publish_many_const(
             .publish_repeat(topic, payload, count)
             .map_err(eno)?;
         Ok(to_int(n))
+    })
+}
+
+/// A SPOT node's drop counters since it started (`rl_spot_node_stats`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct rl_spot_stats_t {
+    /// Messages dropped because a local subscriber's queue was full (100,000 messages or
+    /// 64 MiB).
+    pub dropped: u64,
+    /// Messages the node's PUB dropped for a peer whose pipe was at its high-water mark
+    /// (`RL_SNDHWM` of the `RL_SPOT_NODE_PUB` role; 0 there: none), counted once per peer.
+    pub publisher_dropped: u64,
+}
+
+/// Read a node's drop counters into `*out` (ringlink; zlink counts neither). `size` is
+/// `sizeof(rl_spot_stats_t)` as the caller knows it: new fields are only ever added at the
+/// end, so a program built against an older header gets the fields it knows. A node that has
+/// not started (only `rl_spot_node_connect_registry` / `rl_spot_node_setsockopt` so far)
+/// reads zeros and stays unstarted.
+///
+/// Returns 0, or -1 with `EFAULT` (NULL or stale handle, NULL `out`), `EINVAL` (`size`
+/// smaller than one field).
+///
+/// # Safety
+/// `out` is NULL or valid for writing `size` bytes. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn rl_spot_node_stats(
+    node: *mut rl_spot_node_t,
+    out: *mut rl_spot_stats_t,
+    size: usize,
+) -> c_int {
+    boundary(|| {
+        let obj = node_obj(node)?;
+        let v = obj
+            .node
+            .get()
+            .map_or_else(rl_spot_stats_t::default, |n| rl_spot_stats_t {
+                dropped: n.dropped(),
+                publisher_dropped: n.publisher_dropped(),
+            });
+        // SAFETY: forwarded caller contract.
+        unsafe { write_sized(&v, out, size) }?;
+        Ok(0)
     })
 }
 
