@@ -479,7 +479,7 @@ static PyObject *gw_set_lb(SvcObject *o, PyObject *const *args, Py_ssize_t nargs
 }
 
 static int gw_count_fn(void *h, const char *s) { return rl_gateway_connection_count(h, s); }
-static PyObject *gw_count(SvcObject *o, PyObject *a) { return rlpy_svc_call_str(o, a, "service", gw_count_fn, 1); }
+static PyObject *gw_count(SvcObject *o, PyObject *a) { return rlpy_svc_call_str(o, a, "service", gw_count_fn, RLPY_STR_INT); }
 
 static PyMethodDef gw_methods[] = {
     M("close", rlpy_svc_close, "close(): destroy the gateway."),

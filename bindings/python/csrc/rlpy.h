@@ -169,9 +169,11 @@ int rlpy_services_init_types(PyObject *m);
 int rlpy_spot_init_types(PyObject *m);
 int rlpy_gateway_init_types(PyObject *m);
 /* One string argument, then fn(handle, str) with the GIL released; returns its result as an
- * int (as_int) or None. */
+ * int (flags RLPY_STR_INT) or None. RLPY_STR_NULLABLE: None passes NULL (ringlink decides). */
 typedef int (*str_fn)(void *h, const char *s);
-PyObject *rlpy_svc_call_str(SvcObject *o, PyObject *arg, const char *what, str_fn fn, int as_int);
+#define RLPY_STR_INT 1
+#define RLPY_STR_NULLABLE 2
+PyObject *rlpy_svc_call_str(SvcObject *o, PyObject *arg, const char *what, str_fn fn, int flags);
 /* The Receiver owning a ROUTER Socket object forgets it (the Socket is being deallocated). */
 void rlpy_receiver_forget_router(PyObject *owner, SocketObject *s);
 /* Shared by services.c and spot.c. */

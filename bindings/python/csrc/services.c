@@ -256,10 +256,11 @@ void rlpy_svc_type(PyTypeObject *t) {
     t->tp_dictoffset = offsetof(SvcObject, dict);
 }
 
-PyObject *rlpy_svc_call_str(SvcObject *o, PyObject *arg, const char *what, str_fn fn, int as_int) {
-    const char *s = rlpy_cstr(arg, what);
+PyObject *rlpy_svc_call_str(SvcObject *o, PyObject *arg, const char *what, str_fn fn, int flags) {
+    int e = 0;
+    const char *s = flags & RLPY_STR_NULLABLE ? rlpy_cstr_opt(arg, what, &e) : rlpy_cstr(arg, what);
     void *h;
-    if (s == NULL || (h = rlpy_svc_handle(o)) == NULL) {
+    if (e || (s == NULL && !(flags & RLPY_STR_NULLABLE)) || (h = rlpy_svc_handle(o)) == NULL) {
         return NULL;
     }
     int rc, err;
@@ -267,7 +268,7 @@ PyObject *rlpy_svc_call_str(SvcObject *o, PyObject *arg, const char *what, str_f
     if (rc < 0) {
         return rlpy_svc_raise(o, err);
     }
-    if (as_int) {
+    if (flags & RLPY_STR_INT) {
         return PyLong_FromLong(rc);
     }
     Py_RETURN_NONE;
@@ -432,9 +433,9 @@ static int disc_avail_fn(void *h, const char *s) { return rl_discovery_service_a
 static PyObject *disc_connect(SvcObject *o, PyObject *a) { return rlpy_svc_call_str(o, a, "endpoint", disc_connect_fn, 0); }
 static PyObject *disc_subscribe(SvcObject *o, PyObject *a) { return rlpy_svc_call_str(o, a, "name", disc_sub_fn, 0); }
 static PyObject *disc_unsubscribe(SvcObject *o, PyObject *a) { return rlpy_svc_call_str(o, a, "name", disc_unsub_fn, 0); }
-static PyObject *disc_count(SvcObject *o, PyObject *a) { return rlpy_svc_call_str(o, a, "name", disc_count_fn, 1); }
+static PyObject *disc_count(SvcObject *o, PyObject *a) { return rlpy_svc_call_str(o, a, "name", disc_count_fn, RLPY_STR_INT); }
 static PyObject *disc_available(SvcObject *o, PyObject *a) {
-    PyObject *r = rlpy_svc_call_str(o, a, "name", disc_avail_fn, 1);
+    PyObject *r = rlpy_svc_call_str(o, a, "name", disc_avail_fn, RLPY_STR_INT);
     if (r == NULL) {
         return NULL;
     }

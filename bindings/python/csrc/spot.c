@@ -43,19 +43,9 @@ static int get_topic(PyObject *o, Py_buffer *v) {
     return rlpy_get_read(o, v);
 }
 
+/* A string argument (None passes NULL: ringlink reports it), then fn(handle, str). */
 static PyObject *call_str(SvcObject *o, PyObject *arg, const char *what, str_fn fn) {
-    int e;
-    const char *s = rlpy_cstr_opt(arg, what, &e);
-    void *h;
-    if (e || (h = rlpy_svc_handle(o)) == NULL) {
-        return NULL;
-    }
-    int rc, err;
-    RLPY_NOGIL(rc, err, fn(h, s), return NULL);
-    if (rc < 0) {
-        return rlpy_svc_raise(o, err);
-    }
-    Py_RETURN_NONE;
+    return rlpy_svc_call_str(o, arg, what, fn, RLPY_STR_NULLABLE);
 }
 
 /* ---------------------------------------------------------------- SpotNode */
