@@ -120,7 +120,7 @@ class NoSdist(sdist):
 
 
 CSRC = [
-    "module.c", "context.c", "socket.c", "options.c", "fastpath.c", "poll.c", "services.c", "svcbuf.c",
+    "module.c", "context.c", "socket.c", "sockwait.c", "options.c", "fastpath.c", "poll.c", "services.c", "svcbuf.c",
     "gateway.c", "spot.c",
 ]
 

@@ -2,7 +2,7 @@
  * rlpy.h - shared declarations of the ringlink CPython extension (ringlink._ringlink).
  *
  * Files: module.c (module, constants, errors, Frame), context.c (Context), socket.c (Socket
- * core: send/recv, multipart), options.c (socket options), fastpath.c (batch calls), poll.c (poll, Monitor,
+ * core: send/recv, multipart), sockwait.c (busy guard, scratch, sliced waits), options.c (socket options), fastpath.c (batch calls), poll.c (poll, Monitor,
  * proxy), services.c (Registry, Discovery, shared service helpers), svcbuf.c (the service
  * calls' receive buffers and pinned parts), gateway.c (Receiver, Gateway), spot.c (SpotNode,
  * SpotSub).
@@ -127,6 +127,7 @@ static inline rl_socket_t *rlpy_sock(SocketObject *s) {
     }
     return s->handle;
 }
+/* sockwait.c */
 /* Blocking waits are cut into slices of at most this many ms so that signal handlers
  * (KeyboardInterrupt) run even if the library does not report EINTR for a wait. */
 #define RLPY_SLICE_MS 100
@@ -248,7 +249,7 @@ void rlpy_rxb_give(SvcObject *o, rlpy_rxb_t *b);
         }                                                         \
     }
 
-/* Scratch buffers of the socket (socket.c). Returns -1 with MemoryError. */
+/* Scratch buffers of the socket (sockwait.c). Returns -1 with MemoryError. */
 int rlpy_scratch_reserve(SocketObject *s, size_t bytes, size_t nlens);
 /* Take / give back the scratch: raise EBUSY when a released-GIL call uses it. */
 int rlpy_busy_enter(SocketObject *s);
