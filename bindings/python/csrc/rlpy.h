@@ -249,6 +249,9 @@ void rlpy_rxb_give(SvcObject *o, rlpy_rxb_t *b);
         }                                                         \
     }
 
+/* Grow *buf to `bytes` and *lens to `nlens` entries (never shrinks; sockwait.c). Returns -1
+ * with MemoryError. */
+int rlpy_reserve(char **buf, size_t *buf_len, size_t **lens, size_t *lens_cap, size_t bytes, size_t nlens);
 /* Scratch buffers of the socket (sockwait.c). Returns -1 with MemoryError. */
 int rlpy_scratch_reserve(SocketObject *s, size_t bytes, size_t nlens);
 /* Take / give back the scratch: raise EBUSY when a released-GIL call uses it. */

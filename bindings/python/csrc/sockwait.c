@@ -19,26 +19,30 @@ int rlpy_busy_enter(SocketObject *s) {
     return 0;
 }
 
-int rlpy_scratch_reserve(SocketObject *s, size_t bytes, size_t nlens) {
-    if (bytes > s->scratch_len) {
-        char *p = PyMem_RawRealloc(s->scratch, bytes);
+int rlpy_reserve(char **buf, size_t *buf_len, size_t **lens, size_t *lens_cap, size_t bytes, size_t nlens) {
+    if (bytes > *buf_len) {
+        char *p = PyMem_RawRealloc(*buf, bytes);
         if (p == NULL) {
             PyErr_NoMemory();
             return -1;
         }
-        s->scratch = p;
-        s->scratch_len = bytes;
+        *buf = p;
+        *buf_len = bytes;
     }
-    if (nlens > s->lens_cap) {
-        size_t *p = PyMem_RawRealloc(s->lens, nlens * sizeof(size_t));
+    if (nlens > *lens_cap) {
+        size_t *p = PyMem_RawRealloc(*lens, nlens * sizeof(size_t));
         if (p == NULL) {
             PyErr_NoMemory();
             return -1;
         }
-        s->lens = p;
-        s->lens_cap = nlens;
+        *lens = p;
+        *lens_cap = nlens;
     }
     return 0;
+}
+
+int rlpy_scratch_reserve(SocketObject *s, size_t bytes, size_t nlens) {
+    return rlpy_reserve(&s->scratch, &s->scratch_len, &s->lens, &s->lens_cap, bytes, nlens);
 }
 
 long long rlpy_deadline(long timeout_ms) { return timeout_ms < 0 ? -1 : rlpy_now_ms() + timeout_ms; }

@@ -6,25 +6,7 @@
 #include "rlpy.h"
 
 int rlpy_svc_reserve(SvcObject *o, size_t bytes, size_t nlens) {
-    if (bytes > o->scratch_len) {
-        char *p = PyMem_RawRealloc(o->scratch, bytes);
-        if (p == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        o->scratch = p;
-        o->scratch_len = bytes;
-    }
-    if (nlens > o->lens_cap) {
-        size_t *p = PyMem_RawRealloc(o->lens, nlens * sizeof(size_t));
-        if (p == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        o->lens = p;
-        o->lens_cap = nlens;
-    }
-    return 0;
+    return rlpy_reserve(&o->scratch, &o->scratch_len, &o->lens, &o->lens_cap, bytes, nlens);
 }
 
 int rlpy_rxb_take(SvcObject *o, rlpy_rxb_t *b, size_t cap, size_t nl) {
