@@ -73,7 +73,8 @@ pub unsafe extern "C" fn rl_socket_stats(
 /// `size` smaller than one field.
 ///
 /// # Safety
-/// `out` is NULL or valid for writing `size` bytes.
+/// `out` is NULL or valid for writing `size` bytes; `T` has no padding (the counters structs
+/// are `#[repr(C)]` and all `u64`), so every byte copied is initialised.
 pub(crate) unsafe fn write_sized<T: Copy>(v: &T, out: *mut T, size: usize) -> Res<()> {
     if out.is_null() {
         return Err(libc::EFAULT);
@@ -83,7 +84,7 @@ pub(crate) unsafe fn write_sized<T: Copy>(v: &T, out: *mut T, size: usize) -> Re
     }
     let n = size.min(std::mem::size_of::<T>());
     // SAFETY: `out` is valid for `size` >= n bytes (caller contract); `v` is n bytes or more
-    // of plain integers (the counters structs are `#[repr(C)]` u64 fields).
+    // of initialised integers (no padding: caller contract).
     unsafe { std::ptr::copy_nonoverlapping((v as *const T).cast::<u8>(), out.cast::<u8>(), n) };
     Ok(())
 }

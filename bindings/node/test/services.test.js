@@ -323,7 +323,16 @@ test('SPOT drop counters: a full local queue, a PUB at its high-water mark', asy
     assert.ok(m.parts[1].equals(body));
     last = i;
   }
-  await assert.rejects(sub.recv(0), { code: 'EAGAIN' });
+  for (;;) { // only probes still in flight may be left (they are ahead of the burst)
+    let m;
+    try {
+      m = await sub.recv(0);
+    } catch (err) {
+      assert.equal(err.code, 'EAGAIN');
+      break;
+    }
+    assert.equal(m.topic, 'probe');
+  }
   assert.equal(b.dropped(), 0);
 });
 

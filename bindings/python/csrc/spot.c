@@ -282,7 +282,7 @@ static PyObject *node_counter(SvcObject *o, size_t off) {
         return NULL;
     }
     if (rl_spot_node_stats(h, &st, sizeof st) < 0) {
-        return rlpy_svc_raise(o, errno);
+        return rlpy_svc_raise(o, rl_errno());
     }
     return PyLong_FromUnsignedLongLong(*(const uint64_t *)((const char *)&st + off));
 }
