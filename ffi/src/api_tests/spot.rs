@@ -43,6 +43,12 @@ pub(super) fn publish(node: *mut rl_spot_node_t, topic: &str, parts: &[&[u8]]) -
     }
 }
 
+/// `rl_spot_node_setsockopt` with an int value.
+pub(super) fn node_opt(n: *mut rl_spot_node_t, role: c_int, option: c_int, v: c_int) -> c_int {
+    // SAFETY: `n` is a node of the calling test (live or destroyed: the ABI checks); a valid int.
+    unsafe { rl_spot_node_setsockopt(n, role, option, (&v as *const c_int).cast(), 4) }
+}
+
 /// One message through rl_spot_sub_recv: (topic, parts), or the errno.
 pub(super) fn sub_recv(
     sub: *mut rl_spot_sub_t,
@@ -543,11 +549,7 @@ fn spot_mesh_through_registry_and_discovery() {
 #[test]
 fn spot_node_socket_options() {
     let ctx = ctx(RL_BACKEND_AUTO);
-    let zero: c_int = 0;
-    let opt = |n: *mut rl_spot_node_t, role: c_int, option: c_int| {
-        // SAFETY: live node, a valid int.
-        unsafe { rl_spot_node_setsockopt(n, role, option, (&zero as *const c_int).cast(), 4) }
-    };
+    let opt = |n, role, option| node_opt(n, role, option, 0);
     // SAFETY: live context and handles throughout; valid buffers.
     unsafe {
         let (a, b) = (rl_spot_node_new(ctx), rl_spot_node_new(ctx));

@@ -2,7 +2,7 @@
 //! an unstarted node, a local subscriber's full queue, a PUB at its high-water mark).
 
 use super::services::{ctx, BACKENDS, LONG};
-use super::spot::{publish, spot_node, sub_recv, sub_recv_into};
+use super::spot::{node_opt as set, publish, spot_node, sub_recv, sub_recv_into};
 use super::*;
 use std::time::{Duration, Instant};
 
@@ -12,11 +12,6 @@ fn stats(n: *mut rl_spot_node_t) -> rl_spot_stats_t {
     let rc = unsafe { rl_spot_node_stats(n, &mut st, std::mem::size_of::<rl_spot_stats_t>()) };
     assert_eq!(rc, 0, "errno {}", rl_errno());
     st
-}
-
-fn set(n: *mut rl_spot_node_t, role: c_int, option: c_int, v: c_int) -> c_int {
-    // SAFETY: live node, a valid int.
-    unsafe { rl_spot_node_setsockopt(n, role, option, (&v as *const c_int).cast(), 4) }
 }
 
 /// The size contract, and a node read before it starts stays unstarted.
